@@ -1,0 +1,153 @@
+"""One entry point for building, testing, linting and benchmarking socketify.
+
+``nox`` with no arguments runs what CI runs (see ``nox.options.sessions``):
+the whole suite on CPython with the C core built ``-Werror``, the same suite under
+AddressSanitizer + UndefinedBehaviorSanitizer, the pure packages installed alone,
+the whole suite on PyPy, and lint.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nox
+
+ROOT = Path(__file__).resolve().parent
+PKG = ROOT / "packages"
+ROUTER = str(PKG / "socketify-router")
+JSON = str(PKG / "socketify-json")
+CORE = str(PKG / "socketify-core")
+TESTING = str(PKG / "socketify-testing")
+ALL_PACKAGES = [ROUTER, JSON, CORE, TESTING]
+TEST_DEPS = ["pytest>=7", "websockets>=12"]
+PYTEST_TARGETS = [
+    "packages/socketify-router/tests",
+    "packages/socketify-json/tests",
+    "packages/socketify-core/tests",
+    "packages/socketify-testing/tests",
+    "tests",
+]
+
+nox.options.sessions = ["lint", "tests", "isolated", "asan", "tests_pypy"]
+nox.options.reuse_existing_virtualenvs = True
+nox.options.error_on_missing_interpreters = True
+
+
+def install_all(session: nox.Session, *extra: str, env: dict[str, str] | None = None) -> None:
+    # The four packages in one pip call, so the local router/json satisfy the core's
+    # dependencies and the core's C sources are compiled by its cffi build.
+    # pip always rebuilds a local directory, so a reused venv gets the current code.
+    session.install(*TEST_DEPS, *extra)
+    session.install(*ALL_PACKAGES, env=env)
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """Every package's tests and tests/, the C core built with -Wall -Wextra -Werror."""
+    extras = ["orjson", "ujson", "uvloop"] if sys.platform != "win32" else []
+    install_all(session, *extras, env={"SOCKETIFY_CFLAGS": "-Werror"})
+    session.run("pytest", *PYTEST_TARGETS, *session.posargs)
+
+
+@nox.session
+def asan(session: nox.Session) -> None:
+    """The whole suite with the core built -fsanitize=address,undefined."""
+    env = {"SOCKETIFY_SANITIZE": "1", "SOCKETIFY_CFLAGS": "-Werror"}
+    install_all(session, env=env)
+    libasan = subprocess.run(
+        ["gcc", "-print-file-name=libasan.so"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    libubsan = subprocess.run(
+        ["gcc", "-print-file-name=libubsan.so"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    run_env = {
+        "LD_PRELOAD": f"{libasan} {libubsan}",
+        # CPython itself keeps memory until exit: leak checking the interpreter is noise.
+        "ASAN_OPTIONS": "detect_leaks=0:abort_on_error=1:strict_string_checks=1",
+        "UBSAN_OPTIONS": "halt_on_error=1:print_stacktrace=1",
+        "SOCKETIFY_SANITIZE": "1",
+        "PYTHONMALLOC": "malloc",
+    }
+    session.run("pytest", "-p", "no:cacheprovider", *PYTEST_TARGETS, *session.posargs, env=run_env)
+
+
+@nox.session
+@nox.parametrize("package", ["socketify-router", "socketify-json"])
+def isolated(session: nox.Session, package: str) -> None:
+    """Install one pure package alone into a fresh venv and run its own tests."""
+    session.install("pytest>=7", str(PKG / package))
+    freeze = session.run("pip", "freeze", silent=True) or ""
+    ours = sorted(line for line in freeze.splitlines() if line.startswith("socketify"))
+    if len(ours) != 1:
+        session.error(f"{package} pulled in other socketify packages: {ours}")
+    session.run("pytest", f"packages/{package}/tests", *session.posargs)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff check and ruff format --check over the whole tree."""
+    session.install("ruff")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+def ensure_pypy() -> str:
+    pypy = shutil.which("pypy3")
+    if pypy and subprocess.run([pypy, "-c", "import venv, cffi"], check=False).returncode == 0:
+        return pypy
+    if os.geteuid() == 0 and shutil.which("apt-get"):
+        subprocess.run(["apt-get", "update", "-qq"], check=False)
+        subprocess.run(
+            ["apt-get", "install", "-y", "-qq", "pypy3", "pypy3-venv", "pypy3-dev"], check=True
+        )
+        pypy = shutil.which("pypy3")
+    if not pypy:
+        raise RuntimeError("pypy3 is not installed and could not be installed with apt-get")
+    return pypy
+
+
+@nox.session(venv_backend="none")
+def tests_pypy(session: nox.Session) -> None:
+    """The whole suite on PyPy 3.9 (Debian's pypy3, installed when missing)."""
+    pypy = ensure_pypy()
+    venv = ROOT / ".nox" / "pypy3-venv"
+    if not (venv / "bin" / "python").exists():
+        session.run(pypy, "-m", "venv", str(venv))
+    py = str(venv / "bin" / "python")
+    session.run(py, "-m", "pip", "install", "-q", "--upgrade", "pip", "setuptools", "wheel")
+    session.run(py, "-m", "pip", "install", "-q", *TEST_DEPS, "ujson")
+    env = {"SOCKETIFY_CFLAGS": "-Werror"}
+    session.run(py, "-m", "pip", "install", "-q", *ALL_PACKAGES, env=env)
+    session.run(py, "-m", "pytest", *PYTEST_TARGETS, *session.posargs)
+
+
+@nox.session
+def demo(session: nox.Session) -> None:
+    """Serve the examples of the user guide on http://127.0.0.1:8000 (PORT to change)."""
+    session.install(*ALL_PACKAGES)
+    session.run("python", "examples/demo.py", *session.posargs)
+
+
+@nox.session
+def bench_router(session: nox.Session) -> None:
+    """Route matching against falcon's CompiledRouter and Starlette's Router."""
+    session.install(ROUTER, "falcon", "starlette")
+    session.run("python", "bench/bench_router.py", *session.posargs)
+
+
+@nox.session
+def bench_json(session: nox.Session) -> None:
+    """The JSON adapters against each other and stdlib json."""
+    session.install(f"{JSON}[orjson,ujson]")
+    session.run("python", "bench/bench_json.py", *session.posargs)
+
+
+@nox.session
+def bench_testclient(session: nox.Session) -> None:
+    """Our TestClient against Starlette's on an equivalent hello-world app."""
+    session.install(*ALL_PACKAGES, "starlette", "httpx")
+    session.run("python", "bench/bench_testclient.py", *session.posargs)

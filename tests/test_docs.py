@@ -1,0 +1,55 @@
+"""Every ```python block in docs/*.md runs here, so the documentation cannot lie.
+
+Blocks of one page run in order in one namespace (a page reads like one session);
+``__name__`` is not ``"__main__"``, so ``if __name__ == "__main__": app.run()`` stays
+out of the way.  Blocks assert their own results.  Non-Python blocks (```text,
+```console) are not run.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+FENCE = re.compile(r"^```python[ \t]*\n(.*?)^```[ \t]*$", re.MULTILINE | re.DOTALL)
+
+
+def python_blocks(page: Path) -> list[tuple[int, str]]:
+    text = page.read_text(encoding="utf-8")
+    blocks = []
+    for found in FENCE.finditer(text):
+        line = text.count("\n", 0, found.start()) + 2
+        blocks.append((line, found.group(1)))
+    return blocks
+
+
+PAGES = sorted(DOCS.glob("*.md"))
+
+
+def test_docs_folder_has_pages() -> None:
+    assert PAGES, f"no pages found in {DOCS}"
+
+
+def test_fence_finder_sees_blocks() -> None:
+    sample = "x\n```python\na = 1\n```\n```text\nnot run\n```\n```python\nb = 2\n```\n"
+    page = DOCS.parent / "tests" / "_fence_sample.md"
+    page.write_text(sample, encoding="utf-8")
+    try:
+        assert [code for _, code in python_blocks(page)] == ["a = 1\n", "b = 2\n"]
+    finally:
+        page.unlink()
+
+
+@pytest.mark.parametrize("page", PAGES, ids=[p.name for p in PAGES])
+def test_page_examples_run(page: Path) -> None:
+    namespace: dict[str, object] = {"__name__": f"docs.{page.stem}"}
+    for line, code in python_blocks(page):
+        compiled = compile(code, f"{page.name}:{line}", "exec")
+        exec(compiled, namespace)
+    for obj in list(namespace.values()):
+        close = getattr(obj, "close", None)
+        if type(obj).__name__ in {"TestClient", "AsyncTestClient"} and callable(close):
+            close()
