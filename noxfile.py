@@ -151,3 +151,16 @@ def bench_testclient(session: nox.Session) -> None:
     """Our TestClient against Starlette's on an equivalent hello-world app."""
     session.install(*ALL_PACKAGES, "starlette", "httpx")
     session.run("python", "bench/bench_testclient.py", *session.posargs)
+
+
+@nox.session(venv_backend="none")
+def bench(session: nox.Session) -> None:
+    """HTTP load against socketify 0.0.31, granian, uvicorn, falcon and nginx (wrk, loopback).
+
+    Each server runs from its own venv under bench/.venvs; pass options after ``--``,
+    e.g. ``nox -s bench -- --duration 10 --endpoints plaintext,json``.
+    """
+    for tool, package in (("wrk", "wrk"), ("nginx", "nginx-light"), ("taskset", "util-linux")):
+        if not shutil.which(tool) and os.geteuid() == 0:
+            session.run("apt-get", "install", "-y", "-qq", package, external=True)
+    session.run(sys.executable, "bench/run_http.py", *session.posargs, external=True)

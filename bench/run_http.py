@@ -1,0 +1,363 @@
+"""HTTP load benchmark: socketify against its peers, in one run, on one machine.
+
+Each server gets its own venv under bench/.venvs, runs pinned to CPU 0 and is driven by
+wrk pinned to CPU 1 over 127.0.0.1; every wrk run is bounded in time.  Endpoints run one
+after the other and, for each endpoint, the servers take turns, so machine drift hits
+all of them alike.  Only ratios between servers of the same run mean anything.
+
+    python bench/run_http.py [--duration 5] [--connections 64] [--servers a,b] [--endpoints x,y]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+VENVS = HERE / ".venvs"
+APPS = HERE / "apps"
+OURS = [
+    str(ROOT / "packages" / p) for p in ("socketify-router", "socketify-json", "socketify-core")
+]
+SERVER_CPU = "0"
+CLIENT_CPU = "1"
+
+
+@dataclass
+class Server:
+    name: str
+    venv: str | None  # None: a system program
+    packages: list[str]
+    argv: list[str]  # {py} {port} {apps} are filled in
+    cwd: Path = APPS
+    skip: set[str] = field(default_factory=set)  # endpoints it does not serve
+
+
+SERVERS = [
+    Server("socketify (ours)", "ours", OURS, ["{py}", "socketify_app.py", "{port}"]),
+    Server(
+        "socketify 0.0.31", "orig", ["socketify==0.0.31"], ["{py}", "socketify_app.py", "{port}"]
+    ),
+    Server(
+        "granian raw ASGI",
+        "granian",
+        ["granian"],
+        [
+            "{bin}/granian",
+            "--interface",
+            "asgi",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "{port}",
+            "--workers",
+            "1",
+            "--runtime-threads",
+            "1",
+            "--no-ws",
+            "asgi_raw:app",
+        ],
+    ),
+    Server(
+        "uvicorn raw ASGI",
+        "uvicorn",
+        ["uvicorn", "httptools", "uvloop"],
+        [
+            "{py}",
+            "-m",
+            "uvicorn",
+            "asgi_raw:app",
+            "--port",
+            "{port}",
+            "--http",
+            "httptools",
+            "--loop",
+            "uvloop",
+            "--no-access-log",
+            "--log-level",
+            "warning",
+        ],
+    ),
+    Server(
+        "falcon on uvicorn",
+        "falcon",
+        ["falcon", "uvicorn", "httptools", "uvloop"],
+        [
+            "{py}",
+            "-m",
+            "uvicorn",
+            "falcon_app:app",
+            "--port",
+            "{port}",
+            "--http",
+            "httptools",
+            "--loop",
+            "uvloop",
+            "--no-access-log",
+            "--log-level",
+            "warning",
+        ],
+    ),
+    Server("nginx (C ceiling)", None, [], ["nginx"], skip={"post64k"}),
+]
+
+# name -> (path, wrk script or None, extra wrk args)
+ENDPOINTS = {
+    "plaintext": ("/plaintext", None, []),
+    "json": ("/json", None, []),
+    "param": ("/user/42", None, []),
+    "pipelined16": ("/plaintext", HERE / "wrk" / "pipeline.lua", ["--", "16"]),
+    "post64k": ("/echo", HERE / "wrk" / "post64k.lua", []),
+}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def ensure_venv(server: Server) -> Path | None:
+    if server.venv is None:
+        return None
+    venv = VENVS / server.venv
+    py = venv / "bin" / "python"
+    if not py.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        subprocess.run([str(py), "-m", "pip", "install", "-q", "--upgrade", "pip"], check=True)
+    if server.venv == "ours" or not (venv / ".installed").exists():
+        subprocess.run([str(py), "-m", "pip", "install", "-q", *server.packages], check=True)
+        (venv / ".installed").write_text("\n".join(server.packages))
+    return venv
+
+
+def versions(venv: Path | None, server: Server) -> str:
+    if venv is None:
+        out = subprocess.run(["nginx", "-v"], capture_output=True, text=True)
+        return out.stderr.strip().replace("nginx version: ", "")
+    out = subprocess.run(
+        [str(venv / "bin" / "python"), "-m", "pip", "freeze"], capture_output=True, text=True
+    ).stdout
+    wanted = {p.split("==")[0].split("/")[-1].lower() for p in server.packages}
+    wanted |= {"socketify-core"}
+    return ", ".join(
+        line for line in out.splitlines() if line.split("==")[0].split(" @ ")[0].lower() in wanted
+    )
+
+
+class Running:
+    def __init__(self, server: Server, venv: Path | None) -> None:
+        self.server = server
+        self.port = free_port()
+        self.tmp = tempfile.mkdtemp(prefix="bench-")
+        if venv is None:
+            conf = (HERE / "nginx.conf").read_text()
+            conf = conf.replace("{PREFIX}", self.tmp).replace("{PORT}", str(self.port))
+            Path(self.tmp, "nginx.conf").write_text(conf)
+            argv = ["nginx", "-p", self.tmp, "-c", f"{self.tmp}/nginx.conf", "-g", "daemon off;"]
+        else:
+            fill = {
+                "py": str(venv / "bin" / "python"),
+                "bin": str(venv / "bin"),
+                "port": str(self.port),
+            }
+            argv = [part.format(**fill) for part in server.argv]
+        self.log = open(Path(self.tmp, "server.log"), "w")
+        self.proc = subprocess.Popen(
+            ["taskset", "-c", SERVER_CPU, *argv],
+            cwd=server.cwd,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self.wait_ready()
+
+    def wait_ready(self) -> None:
+        deadline = time.monotonic() + 30
+        url = f"http://127.0.0.1:{self.port}/plaintext"
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                break
+            try:
+                with urllib.request.urlopen(url, timeout=1) as r:
+                    if r.status == 200 and r.read() == b"Hello, World!":
+                        return
+            except OSError:
+                time.sleep(0.2)
+        self.stop()
+        log = Path(self.tmp, "server.log").read_text()[-2000:]
+        raise RuntimeError(f"{self.server.name} did not start:\n{log}")
+
+    def last_error(self) -> str:
+        self.log.flush()
+        lines = Path(self.tmp, "server.log").read_text(errors="replace").splitlines()
+        fatal = [line for line in lines if "Error" in line or "error" in line]
+        return (fatal or lines or ["no output"])[0][:120]
+
+    def cpu_seconds(self) -> float:
+        total = 0.0
+        tick = os.sysconf("SC_CLK_TCK")
+        for pid in [self.proc.pid, *children(self.proc.pid)]:
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            total += (int(fields[11]) + int(fields[12])) / tick
+        return total
+
+    def stop(self) -> None:
+        try:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            self.proc.wait(timeout=10)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self.proc.wait(timeout=10)
+        self.log.close()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def children(pid: int) -> list[int]:
+    out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
+    kids = [int(x) for x in out.split()]
+    return kids + [g for k in kids for g in children(k)]
+
+
+LATENCY = re.compile(r"^\s*99%\s+([\d.]+)(us|ms|s)\s*$", re.MULTILINE)
+UNIT = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
+def wrk(port: int, endpoint: str, seconds: float, connections: int) -> tuple[float, float, str]:
+    path, script, extra = ENDPOINTS[endpoint]
+    argv = [
+        "taskset",
+        "-c",
+        CLIENT_CPU,
+        "wrk",
+        "-t1",
+        f"-c{connections}",
+        f"-d{max(1, round(seconds))}s",
+        "--latency",
+        "--timeout",
+        "5s",
+    ]
+    if script:
+        argv += ["-s", str(script)]
+    argv += [f"http://127.0.0.1:{port}{path}", *extra]
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 30).stdout
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    p99 = LATENCY.search(out)
+    problems = []
+    for label in ("Non-2xx or 3xx responses", "Socket errors"):
+        found = re.search(label + r":?\s*(.*)", out)
+        if found:
+            problems.append(f"{label}: {found.group(1).strip()}")
+    return (
+        float(rps.group(1)) if rps else 0.0,
+        float(p99.group(1)) * UNIT[p99.group(2)] if p99 else float("nan"),
+        "; ".join(problems),
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--duration", type=float, default=5.0, help="seconds per wrk run")
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--servers", default="", help="comma list of name prefixes")
+    parser.add_argument("--endpoints", default=",".join(ENDPOINTS))
+    parser.add_argument("--idle", type=float, default=3.0, help="seconds of idle CPU sampling")
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        print("wrk is missing: apt-get install wrk", file=sys.stderr)
+        return 2
+    wanted = [s.strip() for s in args.servers.split(",") if s.strip()]
+    servers = [s for s in SERVERS if not wanted or any(s.name.startswith(w) for w in wanted)]
+    servers = [s for s in servers if s.venv is not None or shutil.which("nginx")]
+    endpoints = [e for e in args.endpoints.split(",") if e]
+    venvs = {s.name: ensure_venv(s) for s in servers}
+
+    results: dict[tuple[str, str], tuple[float, float, str]] = {}
+    idle: dict[str, float] = {}
+    for server in servers:
+        running = Running(server, venvs[server.name])
+        try:
+            before = running.cpu_seconds()
+            time.sleep(args.idle)
+            idle[server.name] = 100.0 * (running.cpu_seconds() - before) / args.idle
+        finally:
+            running.stop()
+    for endpoint in endpoints:
+        for server in servers:
+            if endpoint in server.skip:
+                continue
+            running = Running(server, venvs[server.name])
+            try:
+                wrk(running.port, endpoint, 1.0, args.connections)  # warm-up
+                got = wrk(running.port, endpoint, args.duration, args.connections)
+                if running.proc.poll() is not None:
+                    got = (0.0, float("nan"), "server crashed: " + running.last_error())
+                results[endpoint, server.name] = got
+            finally:
+                running.stop()
+            rps, p99, problems = results[endpoint, server.name]
+            print(
+                f"{endpoint:12} {server.name:20} {rps:12.0f} req/s  p99 {p99:8.2f} ms {problems}",
+                flush=True,
+            )
+
+    report = render(servers, endpoints, results, idle, venvs, args)
+    print(report)
+    out = HERE / "results"
+    out.mkdir(exist_ok=True)
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    (out / f"http-{stamp}.md").write_text(report)
+    return 0
+
+
+def render(servers, endpoints, results, idle, venvs, args) -> str:
+    ours = servers[0].name if servers and servers[0].venv == "ours" else None
+    lines = [
+        f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, {platform.platform()}; "
+        f"Python {platform.python_version()}; server on CPU {SERVER_CPU}, wrk on CPU "
+        f"{CLIENT_CPU}, {args.connections} connections, {args.duration:g} s per run.",
+        "",
+        "| endpoint | server | req/s | p99 ms | ours / this |",
+        "|---|---|---:|---:|---:|",
+    ]
+    for endpoint in endpoints:
+        base = results.get((endpoint, ours)) if ours else None
+        for server in servers:
+            got = results.get((endpoint, server.name))
+            if got is None:
+                continue
+            rps, p99, problems = got
+            ratio = f"{base[0] / rps:.2f}x" if base and rps else "-"
+            note = f" ({problems})" if problems else ""
+            lines.append(f"| {endpoint} | {server.name}{note} | {rps:,.0f} | {p99:.2f} | {ratio} |")
+    lines += ["", "| server | idle CPU % | versions |", "|---|---:|---|"]
+    for server in servers:
+        lines.append(
+            f"| {server.name} | {idle.get(server.name, float('nan')):.2f} | "
+            f"{versions(venvs[server.name], server)} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
