@@ -1,0 +1,31 @@
+"""socketify_router: HTTP route matching for socketify, usable on its own.
+
+>>> router = Router()
+>>> router.get("/users/:id<int>", lambda res, req: None, name="user")  # doctest: +ELLIPSIS
+<function <lambda> at ...>
+>>> router.match("GET", "/users/42").values
+{'id': 42}
+>>> router.url_for("user", id=7)
+'/users/7'
+"""
+
+from __future__ import annotations
+
+from ._errors import DuplicateRouteError, PatternError, RouterError, URLBuildError
+from ._groups import RouteGroup, compose
+from ._patterns import CONVERTERS
+from ._router import STANDARD_METHODS, Match, Route, Router
+
+__all__ = [
+    "CONVERTERS",
+    "STANDARD_METHODS",
+    "DuplicateRouteError",
+    "Match",
+    "PatternError",
+    "Route",
+    "RouteGroup",
+    "Router",
+    "RouterError",
+    "URLBuildError",
+    "compose",
+]
