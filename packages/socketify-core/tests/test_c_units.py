@@ -35,6 +35,15 @@ FUZZ = TESTS.parent / "fuzz"
 C_UNITS: dict[str, list[str]] = {
     "test_http_parser.c": ["http_parser.c"],
     "test_utf8.c": ["utf8.c"],
+    "test_loop_mem.c": [
+        "loop.c",
+        "listen.c",
+        "transport.c",
+        "http_conn.c",
+        "http_response.c",
+        "proxy.c",
+        "http_parser.c",
+    ],
 }
 
 # fuzz/ target -> (csrc files, seed directory under fuzz/corpus/)
