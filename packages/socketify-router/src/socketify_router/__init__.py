@@ -27,5 +27,8 @@ __all__ = [
     "Router",
     "RouterError",
     "URLBuildError",
+    "__version__",
     "compose",
 ]
+
+__version__ = "0.1.0"
