@@ -49,6 +49,15 @@ C_UNITS: dict[str, list[str]] = {
 # fuzz/ target -> (csrc files, seed directory under fuzz/corpus/)
 FUZZ_TARGETS: dict[str, tuple[list[str], str]] = {
     "fuzz_http_parser.c": (["http_parser.c"], "http"),
+    "fuzz_ws_frame.c": (["ws_frame.c", "utf8.c"], "ws/frame"),
+    "fuzz_utf8.c": (["utf8.c"], "ws/utf8"),
+    "fuzz_ws_handshake.c": (["ws_handshake.c"], "ws/handshake"),
+    "fuzz_ws_deflate.c": (["ws_deflate.c", "ws_frame.c", "utf8.c"], "ws/deflate"),
+}
+
+# csrc file -> what a program linking it must also link (as build_native.py does)
+C_LIBS: dict[str, list[str]] = {
+    "ws_deflate.c": ["-lz"],
 }
 
 CFLAGS = ["-std=c11", "-Wall", "-Wextra", "-Werror", "-O1", "-g"]
@@ -95,7 +104,8 @@ def _compile_command(main: Path, csrc: list[str], exe: Path, *extra: str) -> lis
     if os.environ.get("SOCKETIFY_SANITIZE") == "1":
         flags += SANITIZE_FLAGS
     sources = [str(main)] + [str(CSRC / name) for name in csrc]
-    return [str(GCC), *flags, *extra, f"-I{CSRC}", *sources, "-o", str(exe)]
+    libs = [flag for name in csrc for flag in C_LIBS.get(name, [])]
+    return [str(GCC), *flags, *extra, f"-I{CSRC}", *sources, *libs, "-o", str(exe)]
 
 
 def _build(cmd: list[str]) -> None:
