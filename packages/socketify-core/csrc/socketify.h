@@ -43,7 +43,7 @@ enum sc_error {
     SC_EINVAL = -2,  /* bad argument */
     SC_ENOMEM = -3,  /* allocation failed */
     SC_ESTATE = -4,  /* not allowed now (header after body started, ...) */
-    SC_EAGAIN = -5,  /* would exceed backpressure; nothing was queued */
+    SC_EAGAIN = -5,  /* past max_backpressure: the data is buffered, on_writable will fire */
     SC_EIO = -6      /* socket error; the connection is closed */
 };
 

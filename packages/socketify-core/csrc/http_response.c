@@ -1,0 +1,404 @@
+/* http_response.c - the response writer (sc_res_*).
+ *
+ * Python renders the status line's tail and its own headers ("200 OK\r\n
+ * Name: value\r\n"); the core adds "HTTP/1.1 ", the cached Date header, the
+ * framing (Content-Length on end/try_end, chunked when a body is streamed
+ * without a length, nothing for 1xx/204/304), Connection: close when the
+ * connection ends after this response, and the blank line.
+ *
+ * Every call runs as a batch: output goes to conn->out and leaves when the
+ * outermost batch ends, so everything written during one sc_loop_poll leaves
+ * in one write per connection.  Outside a poll a call writes at once unless
+ * the connection is corked (sc_res_cork).  What the transport does not take
+ * stays in conn->out (backpressure) and SC_EAGAIN tells Python once more than
+ * max_backpressure is held; sc_res_try_end instead never buffers body bytes
+ * past what the transport takes.
+ */
+#include "internal.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#define SC_DIRECT_MIN 16384 /* bodies this big skip the copy into conn->out */
+
+enum { SC_MODE_STREAM, SC_MODE_END, SC_MODE_TRY };
+
+static const char sc_wday[7][4] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+static const char sc_month[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                     "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+
+void sc_date_refresh(sc_loop *loop)
+{
+    time_t now = time(NULL);
+    if (now == loop->date_sec && loop->date_len)
+        return;
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    int n = snprintf(loop->date, sizeof loop->date, "Date: %s, %02u %s %04u %02u:%02u:%02u GMT\r\n",
+                     sc_wday[(unsigned)tm.tm_wday % 7u], (unsigned)tm.tm_mday % 100u,
+                     sc_month[(unsigned)tm.tm_mon % 12u], (unsigned)(tm.tm_year + 1900) % 10000u,
+                     (unsigned)tm.tm_hour % 100u, (unsigned)tm.tm_min % 100u,
+                     (unsigned)tm.tm_sec % 100u);
+    loop->date_len = n > 0 && (size_t)n < sizeof loop->date ? (size_t)n : 0;
+    loop->date_sec = now;
+}
+
+int sc_out_append(sc_conn *c, const void *p, size_t n)
+{
+    if (sc_buf_append(&c->out, p, n) < 0)
+        return SC_ENOMEM;
+    sc_mark_dirty(c);
+    return SC_OK;
+}
+
+/* PERF: decimal digits without printf's format parsing (one per response). */
+static char *sc_put_u64(char *w, uint64_t v)
+{
+    char tmp[20];
+    int n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10u);
+        v /= 10u;
+    } while (v);
+    while (n)
+        *w++ = tmp[--n];
+    return w;
+}
+
+#define SC_PUT(lit) (memcpy(w, lit, sizeof(lit) - 1), w += sizeof(lit) - 1)
+
+/* Status line and headers of the response in flight.  length is the body
+ * size for SC_MODE_END and the total for SC_MODE_TRY. */
+static int sc_render_head(sc_conn *c, const char *head, size_t head_len, uint32_t flags, int mode,
+                          uint64_t length)
+{
+    sc_loop *loop = c->loop;
+    if (head_len == 0) {
+        head = "200 OK\r\n";
+        head_len = 8;
+    }
+    if (head_len < 5 || head[0] < '1' || head[0] > '5' || head[1] < '0' || head[1] > '9' ||
+        head[2] < '0' || head[2] > '9' || (head[3] != ' ' && head[3] != '\r') ||
+        head[head_len - 2] != '\r' || head[head_len - 1] != '\n')
+        return SC_EINVAL;
+    int status = (head[0] - '0') * 100 + (head[1] - '0') * 10 + (head[2] - '0');
+    if (sc_buf_reserve(&c->out, 9 + head_len + 160) < 0)
+        return SC_ENOMEM;
+    sc_date_refresh(loop);
+    uint32_t rf = c->rflags;
+    int close = (flags & SC_W_CLOSE) || !(rf & SC_RF_KEEP_ALIVE) || loop->draining ||
+                (rf & SC_RF_CLOSE);
+    char *w = c->out.data + c->out.len;
+    SC_PUT("HTTP/1.1 ");
+    memcpy(w, head, head_len);
+    w += head_len;
+    memcpy(w, loop->date, loop->date_len);
+    w += loop->date_len;
+    if (status == 101) {
+        /* Switching Protocols: no framing and no Connection header of ours;
+         * the connection is closed after it until an upgrade hook exists. */
+        rf |= SC_RF_NO_BODY;
+        close = 1;
+    } else if (status < 200 || status == 204 || status == 304 || (flags & SC_W_NO_BODY)) {
+        rf |= SC_RF_NO_BODY;
+    } else if (flags & SC_W_HAS_LENGTH) {
+        rf |= SC_RF_LENGTH;
+    } else if (mode != SC_MODE_STREAM) {
+        SC_PUT("Content-Length: ");
+        w = sc_put_u64(w, length);
+        SC_PUT("\r\n");
+        rf |= SC_RF_LENGTH;
+    } else if (rf & SC_RF_HTTP10) {
+        rf |= SC_RF_UNTIL_CLOSE; /* no chunked in HTTP/1.0: the close ends the body */
+        close = 1;
+    } else {
+        SC_PUT("Transfer-Encoding: chunked\r\n");
+        rf |= SC_RF_CHUNKED;
+    }
+    if (close && status != 101)
+        SC_PUT("Connection: close\r\n");
+    else if (!close && (rf & SC_RF_HTTP10))
+        SC_PUT("Connection: keep-alive\r\n");
+    SC_PUT("\r\n");
+    if (close)
+        rf |= SC_RF_CLOSE;
+    c->out.len = (size_t)(w - c->out.data);
+    c->rflags = rf | SC_RF_HEAD_SENT;
+    sc_mark_dirty(c);
+    return SC_OK;
+}
+
+static int sc_check_args(const char *head, size_t head_len, const char *body, size_t body_len)
+{
+    return ((head_len && !head) || (body_len && !body)) ? SC_EINVAL : SC_OK;
+}
+
+/* After a write: flush now unless corked; report backpressure. */
+static int sc_after_write(sc_conn *c, int ended)
+{
+    sc_loop *loop = c->loop;
+    if (!loop->in_poll && !(c->flags & SC_CF_USER_CORK))
+        sc_conn_flush(c);
+    if (c->flags & SC_CF_CLOSED)
+        return ended ? SC_OK : SC_EIO;
+    if (sc_buf_size(&c->out) > loop->settings.max_backpressure) {
+        if (!ended)
+            c->flags |= SC_CF_WANT_WRITABLE;
+        sc_conn_update_events(c);
+        return SC_EAGAIN;
+    }
+    return SC_OK;
+}
+
+int sc_res_write(sc_loop *loop, sc_handle res, const char *head, size_t head_len, const char *body,
+                 size_t body_len, uint32_t flags)
+{
+    sc_conn *c = sc_res_by_handle(loop, res);
+    if (!c)
+        return SC_ESTALE;
+    if (sc_check_args(head, head_len, body, body_len) < 0)
+        return SC_EINVAL;
+    if ((c->rflags & SC_RF_HEAD_SENT) && head_len)
+        return SC_ESTATE;
+    int end = (flags & SC_W_END) != 0;
+    sc_batch_begin(loop);
+    int rc = SC_OK;
+    if (!(c->rflags & SC_RF_HEAD_SENT)) {
+        rc = sc_render_head(c, head, head_len, flags, end ? SC_MODE_END : SC_MODE_STREAM,
+                            body_len);
+        if (rc < 0)
+            goto out;
+    } else if (flags & SC_W_CLOSE) {
+        c->rflags |= SC_RF_CLOSE;
+    }
+    int send_body = !(c->rflags & (SC_RF_NO_BODY | SC_RF_HEAD_REQ));
+    int direct = 0;
+    if (send_body && (c->rflags & SC_RF_CHUNKED)) {
+        if (body_len) {
+            char size[24];
+            int n = snprintf(size, sizeof size, "%zx\r\n", body_len);
+            if (sc_out_append(c, size, (size_t)n) < 0 || sc_out_append(c, body, body_len) < 0 ||
+                sc_out_append(c, "\r\n", 2) < 0)
+                rc = SC_ENOMEM;
+        }
+        if (end && sc_out_append(c, "0\r\n\r\n", 5) < 0)
+            rc = SC_ENOMEM;
+    } else if (send_body && body_len) {
+        direct = body_len >= SC_DIRECT_MIN && !loop->in_poll && !(c->flags & SC_CF_USER_CORK);
+        if (!direct && sc_out_append(c, body, body_len) < 0)
+            rc = SC_ENOMEM;
+    }
+    if (rc < 0)
+        goto out;
+    c->write_offset += body_len;
+    if (end)
+        sc_conn_response_ended(c);
+    if (direct && sc_conn_write_now(c, body, body_len, 1) < 0) {
+        rc = end ? SC_OK : SC_EIO;
+        goto out;
+    }
+    rc = sc_after_write(c, end);
+out:
+    sc_batch_end(loop);
+    return rc;
+}
+
+int sc_res_try_end(sc_loop *loop, sc_handle res, const char *head, size_t head_len,
+                   const char *body, size_t body_len, uint64_t total_size, uint32_t flags)
+{
+    sc_conn *c = sc_res_by_handle(loop, res);
+    if (!c)
+        return SC_ESTALE;
+    if (sc_check_args(head, head_len, body, body_len) < 0)
+        return SC_EINVAL;
+    if ((c->rflags & SC_RF_HEAD_SENT) && head_len)
+        return SC_ESTATE;
+    if (c->rflags & SC_RF_HEAD_SENT) {
+        if (c->rflags & SC_RF_CHUNKED)
+            return SC_ESTATE; /* a streamed response has no total */
+        total_size = c->total_size;
+    }
+    if (c->write_offset + body_len > total_size)
+        return SC_EINVAL;
+    sc_batch_begin(loop);
+    int rc = SC_OK;
+    if (!(c->rflags & SC_RF_HEAD_SENT)) {
+        rc = sc_render_head(c, head, head_len, flags & ~(uint32_t)SC_W_NO_BODY, SC_MODE_TRY,
+                            total_size);
+        if (rc < 0)
+            goto out;
+        c->total_size = total_size;
+    } else if (flags & SC_W_CLOSE) {
+        c->rflags |= SC_RF_CLOSE;
+    }
+    size_t taken = body_len;
+    if (body_len && !(c->rflags & (SC_RF_NO_BODY | SC_RF_HEAD_REQ))) {
+        ssize_t w = sc_conn_write_now(c, body, body_len, 0);
+        if (w < 0) {
+            rc = SC_EIO;
+            goto out;
+        }
+        taken = (size_t)w;
+    }
+    c->write_offset += taken;
+    int ok = taken == body_len;
+    int done = c->write_offset >= c->total_size;
+    if (done) {
+        sc_conn_response_ended(c);
+    } else if (!ok) {
+        c->flags |= SC_CF_WANT_WRITABLE | SC_CF_BLOCKED;
+        sc_conn_update_events(c);
+    }
+    if (!loop->in_poll && !(c->flags & SC_CF_USER_CORK))
+        sc_conn_flush(c);
+    rc = (ok ? 1 : 0) | (done ? 2 : 0);
+out:
+    sc_batch_end(loop);
+    return rc;
+}
+
+uint64_t sc_res_write_offset(sc_loop *loop, sc_handle res)
+{
+    sc_conn *c = sc_res_by_handle(loop, res);
+    return c ? c->write_offset : 0;
+}
+
+int sc_res_override_write_offset(sc_loop *loop, sc_handle res, uint64_t offset)
+{
+    sc_conn *c = sc_res_by_handle(loop, res);
+    if (!c)
+        return SC_ESTALE;
+    c->write_offset = offset;
+    return SC_OK;
+}
+
+int sc_res_write_continue(sc_loop *loop, sc_handle res)
+{
+    static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+    sc_conn *c = sc_res_by_handle(loop, res);
+    if (!c)
+        return SC_ESTALE;
+    if (c->rflags & SC_RF_HEAD_SENT)
+        return SC_ESTATE;
+    sc_batch_begin(loop);
+    int rc = sc_out_append(c, cont, sizeof cont - 1);
+    if (rc == SC_OK)
+        rc = sc_after_write(c, 0);
+    sc_batch_end(loop);
+    return rc;
+}
+
+int sc_res_want_writable(sc_loop *loop, sc_handle res, int on)
+{
+    sc_conn *c = sc_res_by_handle(loop, res);
+    if (!c)
+        return SC_ESTALE;
+    if (on)
+        c->flags |= SC_CF_WANT_WRITABLE;
+    else
+        c->flags &= ~SC_CF_WANT_WRITABLE;
+    sc_conn_update_events(c);
+    return SC_OK;
+}
+
+int sc_res_cork(sc_loop *loop, sc_handle res, int on)
+{
+    sc_conn *c = sc_res_by_handle(loop, res);
+    if (!c)
+        return SC_ESTALE;
+    if (on) {
+        if (!loop->in_poll)
+            c->flags |= SC_CF_USER_CORK; /* inside a poll everything is corked */
+        return SC_OK;
+    }
+    sc_batch_begin(loop);
+    c->flags &= ~SC_CF_USER_CORK;
+    if (sc_buf_size(&c->out))
+        sc_mark_dirty(c);
+    sc_batch_end(loop);
+    return SC_OK;
+}
+
+int sc_res_pause(sc_loop *loop, sc_handle res)
+{
+    sc_conn *c = sc_res_by_handle(loop, res);
+    if (!c)
+        return SC_ESTALE;
+    c->flags |= SC_CF_PAUSED;
+    sc_conn_update_events(c);
+    return SC_OK;
+}
+
+int sc_res_resume(sc_loop *loop, sc_handle res)
+{
+    sc_conn *c = sc_res_by_handle(loop, res);
+    if (!c)
+        return SC_ESTALE;
+    if (c->flags & SC_CF_PAUSED) {
+        c->flags &= ~SC_CF_PAUSED;
+        if (sc_buf_size(&c->in))
+            sc_mark_pending(c); /* delivered by the next poll */
+        sc_conn_update_events(c);
+    }
+    return SC_OK;
+}
+
+int sc_res_close(sc_loop *loop, sc_handle res)
+{
+    sc_conn *c = sc_res_by_handle(loop, res);
+    if (!c)
+        return SC_ESTALE;
+    sc_batch_begin(loop);
+    sc_conn_close(c);
+    sc_batch_end(loop);
+    return SC_OK;
+}
+
+int sc_res_alive(sc_loop *loop, sc_handle res)
+{
+    return sc_res_by_handle(loop, res) ? 1 : 0;
+}
+
+static int sc_addr_text(const sc_addr *a, char *buf, size_t cap)
+{
+    size_t n = strlen(a->text);
+    if (!buf || cap < n)
+        return SC_EINVAL;
+    memcpy(buf, a->text, n);
+    if (cap > n)
+        buf[n] = '\0';
+    return (int)n;
+}
+
+static int sc_addr_bytes(const sc_addr *a, char *buf, size_t cap)
+{
+    size_t n = a->family == 4 ? 4 : a->family == 6 ? 16 : 0;
+    if (!buf || cap < n)
+        return SC_EINVAL;
+    memcpy(buf, a->bytes, n);
+    return (int)n;
+}
+
+int sc_res_remote_address(sc_loop *loop, sc_handle res, char *buf, size_t cap)
+{
+    sc_conn *c = sc_res_by_handle(loop, res);
+    return c ? sc_addr_text(&c->remote, buf, cap) : SC_ESTALE;
+}
+
+int sc_res_remote_bytes(sc_loop *loop, sc_handle res, char *buf, size_t cap)
+{
+    sc_conn *c = sc_res_by_handle(loop, res);
+    return c ? sc_addr_bytes(&c->remote, buf, cap) : SC_ESTALE;
+}
+
+int sc_res_proxied_address(sc_loop *loop, sc_handle res, char *buf, size_t cap)
+{
+    sc_conn *c = sc_res_by_handle(loop, res);
+    return c ? sc_addr_text(&c->proxied, buf, cap) : SC_ESTALE;
+}
+
+int sc_res_proxied_bytes(sc_loop *loop, sc_handle res, char *buf, size_t cap)
+{
+    sc_conn *c = sc_res_by_handle(loop, res);
+    return c ? sc_addr_bytes(&c->proxied, buf, cap) : SC_ESTALE;
+}

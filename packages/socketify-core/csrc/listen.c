@@ -1,0 +1,304 @@
+/* listen.c - listening sockets, accept, and remote addresses.
+ *
+ * TCP listeners get SO_REUSEADDR always and SO_REUSEPORT unless
+ * SC_LISTEN_EXCLUSIVE_PORT (so several loops, threads or processes can share
+ * a port and the kernel balances accepts).  host NULL, "" or "::" binds an
+ * IPv6 socket with IPV6_V6ONLY off (dual-stack), falling back to 0.0.0.0
+ * where IPv6 is missing.  A Unix socket path left behind by a dead server is
+ * unlinked only when connecting to it is refused (nothing listens).
+ * Accepted connections are read in a loop until EAGAIN.
+ */
+#include "internal.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#define SC_BACKLOG 1024
+
+/* ---- addresses ------------------------------------------------------------ */
+
+void sc_addr_from_sockaddr(sc_addr *a, const void *sa, socklen_t len)
+{
+    memset(a, 0, sizeof *a);
+    const struct sockaddr *s = sa;
+    if (len >= (socklen_t)sizeof(struct sockaddr_in) && s->sa_family == AF_INET) {
+        const struct sockaddr_in *in = sa;
+        a->family = 4;
+        memcpy(a->bytes, &in->sin_addr, 4);
+        a->port = ntohs(in->sin_port);
+    } else if (len >= (socklen_t)sizeof(struct sockaddr_in6) && s->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = sa;
+        a->port = ntohs(in6->sin6_port);
+        if (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr)) {
+            a->family = 4; /* a dual-stack socket reports IPv4 peers as ::ffff:a.b.c.d */
+            memcpy(a->bytes, in6->sin6_addr.s6_addr + 12, 4);
+        } else {
+            a->family = 6;
+            memcpy(a->bytes, &in6->sin6_addr, 16);
+        }
+    } else if (s->sa_family == AF_UNIX) {
+        a->family = 1;
+        return;
+    } else {
+        return;
+    }
+    inet_ntop(a->family == 4 ? AF_INET : AF_INET6, a->bytes, a->text, sizeof a->text);
+}
+
+void sc_addr_from_text(sc_addr *a, const char *ip, uint16_t port)
+{
+    memset(a, 0, sizeof *a);
+    if (!ip)
+        return;
+    a->port = port;
+    if (inet_pton(AF_INET, ip, a->bytes) == 1) {
+        a->family = 4;
+    } else if (inet_pton(AF_INET6, ip, a->bytes) == 1) {
+        a->family = 6;
+    }
+    size_t n = strlen(ip);
+    if (n >= sizeof a->text)
+        n = sizeof a->text - 1;
+    memcpy(a->text, ip, n);
+    a->text[n] = '\0';
+}
+
+/* ---- listeners ------------------------------------------------------------ */
+
+static int sc_listener_add(sc_loop *loop, int fd, int is_unix, const char *path)
+{
+    sc_listener *l = realloc(loop->listeners, (loop->num_listeners + 1) * sizeof *l);
+    if (!l)
+        return -ENOMEM;
+    loop->listeners = l;
+    uint32_t index = loop->num_listeners;
+    sc_listener *me = &l[index];
+    memset(me, 0, sizeof *me);
+    me->fd = fd;
+    me->is_unix = is_unix;
+    if (path) {
+        struct stat st;
+        me->unix_path = strdup(path);
+        if (stat(path, &st) == 0) {
+            me->dev = st.st_dev;
+            me->ino = st.st_ino;
+        }
+    }
+    struct epoll_event ev;
+    memset(&ev, 0, sizeof ev);
+    ev.events = EPOLLIN;
+    ev.data.u64 = SC_TAG_LISTENER + index;
+    if (epoll_ctl(loop->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+        int e = errno;
+        free(me->unix_path);
+        return -e;
+    }
+    loop->num_listeners++;
+    return (int)index;
+}
+
+static int sc_bind_listen(int family, const struct sockaddr *sa, socklen_t len, int flags,
+                          int dual_stack, int *out_fd)
+{
+    int fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    int one = 1, zero = 0;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (!(flags & SC_LISTEN_EXCLUSIVE_PORT) &&
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0) {
+        int e = errno;
+        close(fd);
+        return -e;
+    }
+    if (family == AF_INET6)
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, dual_stack ? &zero : &one, sizeof one);
+    if (bind(fd, sa, len) < 0 || listen(fd, SC_BACKLOG) < 0) {
+        int e = errno;
+        close(fd);
+        return -e;
+    }
+    *out_fd = fd;
+    return 0;
+}
+
+int sc_listen_tcp(sc_loop *loop, const char *host, uint16_t port, int flags, uint16_t *out_port)
+{
+    int fd = -1, rc;
+    if (!host || !*host || strcmp(host, "::") == 0) {
+        struct sockaddr_in6 a6;
+        memset(&a6, 0, sizeof a6);
+        a6.sin6_family = AF_INET6;
+        a6.sin6_addr = in6addr_any;
+        a6.sin6_port = htons(port);
+        rc = sc_bind_listen(AF_INET6, (struct sockaddr *)&a6, sizeof a6, flags, 1, &fd);
+        if (rc == -EAFNOSUPPORT && (!host || strcmp(host, "::") != 0)) {
+            struct sockaddr_in a4;
+            memset(&a4, 0, sizeof a4);
+            a4.sin_family = AF_INET;
+            a4.sin_addr.s_addr = htonl(INADDR_ANY);
+            a4.sin_port = htons(port);
+            rc = sc_bind_listen(AF_INET, (struct sockaddr *)&a4, sizeof a4, flags, 0, &fd);
+        }
+    } else {
+        struct addrinfo hints, *res = NULL;
+        memset(&hints, 0, sizeof hints);
+        hints.ai_family = AF_UNSPEC;
+        hints.ai_socktype = SOCK_STREAM;
+        hints.ai_flags = AI_PASSIVE;
+        char service[8];
+        snprintf(service, sizeof service, "%u", (unsigned)port);
+        int g = getaddrinfo(host, service, &hints, &res);
+        if (g != 0)
+            return g == EAI_SYSTEM ? -errno : -EADDRNOTAVAIL;
+        rc = -EADDRNOTAVAIL;
+        for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+            rc = sc_bind_listen(ai->ai_family, ai->ai_addr, ai->ai_addrlen, flags, 0, &fd);
+            if (rc == 0)
+                break;
+        }
+        freeaddrinfo(res);
+    }
+    if (rc < 0)
+        return rc;
+    if (out_port) {
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof ss;
+        *out_port = port;
+        if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0) {
+            sc_addr a;
+            sc_addr_from_sockaddr(&a, &ss, sl);
+            *out_port = a.port;
+        }
+    }
+    rc = sc_listener_add(loop, fd, 0, NULL);
+    if (rc < 0)
+        close(fd);
+    return rc;
+}
+
+int sc_listen_unix(sc_loop *loop, const char *path, int flags)
+{
+    (void)flags;
+    struct sockaddr_un sun;
+    memset(&sun, 0, sizeof sun);
+    sun.sun_family = AF_UNIX;
+    if (!path || !*path)
+        return -EINVAL;
+    size_t n = strlen(path);
+    if (n >= sizeof sun.sun_path)
+        return -ENAMETOOLONG;
+    memcpy(sun.sun_path, path, n);
+    int fd = -1;
+    int rc = sc_bind_listen(AF_UNIX, (struct sockaddr *)&sun, sizeof sun, SC_LISTEN_EXCLUSIVE_PORT,
+                            0, &fd);
+    if (rc == -EADDRINUSE) {
+        /* Stale file from a dead server?  Only if nobody accepts on it. */
+        int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (probe < 0)
+            return rc;
+        int c = connect(probe, (struct sockaddr *)&sun, sizeof sun);
+        int e = errno;
+        close(probe);
+        if (c == 0 || e != ECONNREFUSED)
+            return rc;
+        unlink(path);
+        rc = sc_bind_listen(AF_UNIX, (struct sockaddr *)&sun, sizeof sun,
+                            SC_LISTEN_EXCLUSIVE_PORT, 0, &fd);
+    }
+    if (rc < 0)
+        return rc;
+    rc = sc_listener_add(loop, fd, 1, path);
+    if (rc < 0)
+        close(fd);
+    return rc;
+}
+
+int sc_listen_fd(sc_loop *loop, int fd)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    if (fd < 0 || getsockname(fd, (struct sockaddr *)&ss, &sl) < 0)
+        return -EBADF;
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
+        return -errno;
+    return sc_listener_add(loop, fd, ss.ss_family == AF_UNIX, NULL);
+}
+
+void sc_loop_close_listeners(sc_loop *loop)
+{
+    for (uint32_t i = 0; i < loop->num_listeners; i++) {
+        sc_listener *l = &loop->listeners[i];
+        if (l->fd < 0)
+            continue;
+        epoll_ctl(loop->epfd, EPOLL_CTL_DEL, l->fd, NULL);
+        close(l->fd);
+        l->fd = -1;
+        if (l->unix_path) {
+            struct stat st;
+            if (stat(l->unix_path, &st) == 0 && st.st_dev == l->dev && st.st_ino == l->ino)
+                unlink(l->unix_path);
+            free(l->unix_path);
+            l->unix_path = NULL;
+        }
+    }
+}
+
+/* ---- accept --------------------------------------------------------------- */
+
+void sc_listener_accept(sc_loop *loop, uint32_t index)
+{
+    if (index >= loop->num_listeners || loop->listeners[index].fd < 0)
+        return;
+    sc_listener *l = &loop->listeners[index];
+    for (;;) {
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof ss;
+        int fd = accept4(l->fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EINTR || errno == ECONNABORTED)
+                continue;
+            return; /* EAGAIN, or out of descriptors: retried on the next poll */
+        }
+        sc_conn *c = sc_conn_new(loop, SC_T_SOCKET, fd);
+        if (!c) {
+            close(fd);
+            continue;
+        }
+        if (l->is_unix || ss.ss_family == AF_UNIX) {
+            c->flags |= SC_CF_UNIX;
+            c->remote.family = 1;
+        } else {
+            int one = 1;
+            setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+            sc_addr_from_sockaddr(&c->remote, &ss, sl);
+        }
+        struct epoll_event ev;
+        memset(&ev, 0, sizeof ev);
+        ev.events = EPOLLIN;
+        ev.data.u64 = sc_make_handle(c->conn_gen, c->slot);
+        if (epoll_ctl(loop->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+            c->fd = -1;
+            close(fd);
+            c->flags |= SC_CF_CLOSED;
+            loop->num_conns--;
+            c->conn_gen = 0;
+            sc_conn_free(c);
+            continue;
+        }
+        c->ep_mask = EPOLLIN;
+    }
+}

@@ -1,0 +1,418 @@
+/* loop.c - the reactor: epoll, the slot table, batches, timers, drain.
+ *
+ * Every entry point that can produce output or call Python runs inside a
+ * batch (sc_batch_begin/end).  Writes inside a batch only append to the
+ * connection's output buffer and put it on the dirty list; the outermost
+ * batch_end flushes each dirty connection with one write.  sc_loop_poll and
+ * sc_mem_feed are the batches that may also run Python callbacks for
+ * buffered input (the pending list); other calls only wake the epoll fd
+ * (an eventfd) so the next poll does it, which keeps Python from being
+ * re-entered from inside a response call.
+ *
+ * The timerfd ticks only while connections exist, so an idle server never
+ * wakes.  Its period is a quarter of the smallest timeout, clamped to
+ * 10 ms .. 1 s.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
+
+void sc_settings_default(sc_settings *s)
+{
+    s->max_header_size = 16384;
+    s->max_headers = 100;
+    s->max_url_size = 8192;
+    s->max_body_size = 16u * 1024u * 1024u;
+    s->idle_timeout_ms = 10000;
+    s->header_timeout_ms = 10000;
+    s->max_backpressure = 16u * 1024u * 1024u;
+    s->proxy_protocol = 0;
+}
+
+uint64_t sc_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static int sc_ep_add(sc_loop *loop, int fd, uint32_t events, uint64_t data)
+{
+    struct epoll_event ev;
+    memset(&ev, 0, sizeof ev);
+    ev.events = events;
+    ev.data.u64 = data;
+    return epoll_ctl(loop->epfd, EPOLL_CTL_ADD, fd, &ev);
+}
+
+sc_loop *sc_loop_new(const sc_settings *settings, uint32_t owner_id)
+{
+    sc_loop *loop = calloc(1, sizeof *loop);
+    if (!loop)
+        return NULL;
+    if (settings)
+        loop->settings = *settings;
+    else
+        sc_settings_default(&loop->settings);
+    if (loop->settings.max_headers == 0)
+        loop->settings.max_headers = 1;
+    loop->limits.max_header_size = loop->settings.max_header_size;
+    loop->limits.max_headers = loop->settings.max_headers;
+    loop->limits.max_url_size = loop->settings.max_url_size;
+    loop->owner = owner_id;
+    loop->next_gen = 1;
+    loop->epfd = epoll_create1(EPOLL_CLOEXEC);
+    loop->timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    loop->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    loop->scratch = malloc(SC_SCRATCH_SIZE);
+    /* one spare entry: the parser may add a Host header for absolute-form */
+    loop->headers = calloc((size_t)loop->settings.max_headers + 1, sizeof(sc_header));
+    if (loop->epfd < 0 || loop->timerfd < 0 || loop->wakefd < 0 || !loop->scratch ||
+        !loop->headers || sc_ep_add(loop, loop->timerfd, EPOLLIN, SC_TAG_TIMER) < 0 ||
+        sc_ep_add(loop, loop->wakefd, EPOLLIN, SC_TAG_WAKE) < 0) {
+        sc_loop_free(loop);
+        return NULL;
+    }
+    uint32_t smallest = 0;
+    uint32_t t[2] = {loop->settings.idle_timeout_ms, loop->settings.header_timeout_ms};
+    for (int i = 0; i < 2; i++)
+        if (t[i] && (!smallest || t[i] < smallest))
+            smallest = t[i];
+    loop->tick_ms = smallest / 4;
+    if (loop->tick_ms < 10)
+        loop->tick_ms = 10;
+    if (loop->tick_ms > 1000)
+        loop->tick_ms = 1000;
+    loop->req.headers = loop->headers;
+    return loop;
+}
+
+void sc_loop_free(sc_loop *loop)
+{
+    if (!loop)
+        return;
+    for (uint32_t i = 0; i < loop->num_slots; i++) {
+        sc_conn *c = loop->slots[i];
+        if (!c)
+            continue;
+        if (c->fd >= 0)
+            close(c->fd);
+        sc_buf_free(&c->in);
+        sc_buf_free(&c->out);
+        sc_buf_free(&c->mem_out);
+        free(c);
+    }
+    sc_loop_close_listeners(loop);
+    free(loop->listeners);
+    free(loop->slots);
+    free(loop->free_slots);
+    free(loop->scratch);
+    free(loop->headers);
+    if (loop->epfd >= 0)
+        close(loop->epfd);
+    if (loop->timerfd >= 0)
+        close(loop->timerfd);
+    if (loop->wakefd >= 0)
+        close(loop->wakefd);
+    free(loop);
+}
+
+int sc_loop_fd(sc_loop *loop)
+{
+    return loop->epfd;
+}
+
+uint32_t sc_loop_num_connections(sc_loop *loop)
+{
+    return loop->num_conns;
+}
+
+sc_request *sc_loop_request_view(sc_loop *loop)
+{
+    return &loop->req;
+}
+
+sc_event *sc_loop_event_view(sc_loop *loop)
+{
+    return &loop->event;
+}
+
+uint64_t sc_next_gen(sc_loop *loop)
+{
+    return loop->next_gen++;
+}
+
+/* ---- the slot table ------------------------------------------------------- */
+
+sc_conn *sc_conn_new(sc_loop *loop, int kind, int fd)
+{
+    uint32_t slot;
+    if (loop->num_free) {
+        slot = loop->free_slots[--loop->num_free];
+    } else {
+        if (loop->num_slots == SC_MAX_SLOTS)
+            return NULL;
+        if (loop->num_slots == loop->cap_slots) {
+            uint32_t cap = loop->cap_slots ? loop->cap_slots * 2 : 64;
+            sc_conn **s = realloc(loop->slots, cap * sizeof *s);
+            if (!s)
+                return NULL;
+            loop->slots = s;
+            uint32_t *f = realloc(loop->free_slots, cap * sizeof *f);
+            if (!f)
+                return NULL;
+            loop->free_slots = f;
+            loop->cap_slots = cap;
+        }
+        slot = loop->num_slots++;
+        loop->slots[slot] = NULL;
+    }
+    sc_conn *c = calloc(1, sizeof *c);
+    if (!c) {
+        loop->free_slots[loop->num_free++] = slot;
+        return NULL;
+    }
+    c->loop = loop;
+    c->slot = slot;
+    c->kind = (uint8_t)kind;
+    c->fd = fd;
+    c->conn_gen = sc_next_gen(loop);
+    c->phase = loop->settings.proxy_protocol ? SC_PH_PROXY : SC_PH_HEAD;
+    c->last_active_ms = sc_now_ms(); /* loop->now_ms may be old outside a batch */
+    loop->slots[slot] = c;
+    loop->num_conns++;
+    sc_timer_update(loop);
+    return c;
+}
+
+void sc_conn_free(sc_conn *c)
+{
+    sc_loop *loop = c->loop;
+    loop->slots[c->slot] = NULL;
+    loop->free_slots[loop->num_free++] = c->slot;
+    sc_buf_free(&c->in);
+    sc_buf_free(&c->out);
+    sc_buf_free(&c->mem_out);
+    free(c);
+}
+
+sc_conn *sc_conn_by_handle(sc_loop *loop, sc_handle h)
+{
+    uint32_t slot = (uint32_t)(h & SC_SLOT_MASK);
+    uint64_t gen = h >> SC_SLOT_BITS;
+    if (!loop || gen == 0 || slot >= loop->num_slots)
+        return NULL;
+    sc_conn *c = loop->slots[slot];
+    return (c && c->conn_gen == gen) ? c : NULL;
+}
+
+sc_conn *sc_res_by_handle(sc_loop *loop, sc_handle h)
+{
+    uint32_t slot = (uint32_t)(h & SC_SLOT_MASK);
+    uint64_t gen = h >> SC_SLOT_BITS;
+    if (!loop || gen == 0 || slot >= loop->num_slots)
+        return NULL;
+    sc_conn *c = loop->slots[slot];
+    return (c && c->res_gen == gen && !(c->flags & SC_CF_CLOSED)) ? c : NULL;
+}
+
+/* ---- batches -------------------------------------------------------------- */
+
+void sc_mark_dirty(sc_conn *c)
+{
+    if (c->flags & (SC_CF_DIRTY | SC_CF_CLOSED))
+        return;
+    c->flags |= SC_CF_DIRTY;
+    c->next_dirty = c->loop->dirty;
+    c->loop->dirty = c;
+}
+
+void sc_mark_pending(sc_conn *c)
+{
+    sc_loop *loop = c->loop;
+    if (c->flags & (SC_CF_PENDING | SC_CF_CLOSED))
+        return;
+    c->flags |= SC_CF_PENDING;
+    c->next_pending = loop->pending;
+    loop->pending = c;
+    if (!loop->in_poll && !loop->woken) {
+        uint64_t one = 1;
+        if (write(loop->wakefd, &one, sizeof one) == (ssize_t)sizeof one)
+            loop->woken = 1;
+    }
+}
+
+void sc_batch_begin(sc_loop *loop)
+{
+    if (loop->batch++ == 0)
+        loop->now_ms = sc_now_ms();
+}
+
+void sc_batch_end(sc_loop *loop)
+{
+    if (loop->batch > 1) {
+        loop->batch--;
+        return;
+    }
+    /* Still at depth 1: callbacks run from here nest as inner batches, and
+     * whatever they write or close is picked up by the next round. */
+    for (int round = 0; round < 64 && (loop->pending || loop->dirty); round++) {
+        if (loop->in_poll || loop->in_feed) {
+            sc_conn *p = loop->pending;
+            loop->pending = NULL;
+            while (p) {
+                sc_conn *next = p->next_pending;
+                p->flags &= ~SC_CF_PENDING;
+                sc_conn_process(p);
+                p = next;
+            }
+        }
+        sc_conn *d = loop->dirty;
+        loop->dirty = NULL;
+        while (d) {
+            sc_conn *next = d->next_dirty;
+            d->flags &= ~SC_CF_DIRTY;
+            if (!(d->flags & SC_CF_USER_CORK) || loop->in_poll)
+                sc_conn_flush(d);
+            d = next;
+        }
+        if (!(loop->in_poll || loop->in_feed))
+            break;
+    }
+    sc_conn *dead = loop->dead;
+    loop->dead = NULL;
+    while (dead) {
+        sc_conn *next = dead->next_dead;
+        sc_conn_free(dead);
+        dead = next;
+    }
+    loop->batch = 0;
+    sc_timer_update(loop);
+}
+
+/* ---- timers --------------------------------------------------------------- */
+
+void sc_timer_update(sc_loop *loop)
+{
+    int want = loop->num_conns > 0 &&
+               (loop->settings.idle_timeout_ms || loop->settings.header_timeout_ms);
+    if (want == loop->timer_armed)
+        return;
+    struct itimerspec its;
+    memset(&its, 0, sizeof its);
+    if (want) {
+        its.it_interval.tv_sec = loop->tick_ms / 1000;
+        its.it_interval.tv_nsec = (long)(loop->tick_ms % 1000) * 1000000L;
+        its.it_value = its.it_interval;
+    }
+    if (timerfd_settime(loop->timerfd, 0, &its, NULL) == 0)
+        loop->timer_armed = want;
+}
+
+static void sc_on_tick(sc_loop *loop)
+{
+    uint64_t expirations;
+    if (read(loop->timerfd, &expirations, sizeof expirations) < 0)
+        return;
+    uint64_t now = loop->now_ms;
+    for (uint32_t i = 0; i < loop->num_slots; i++) {
+        sc_conn *c = loop->slots[i];
+        if (c && !(c->flags & SC_CF_CLOSED))
+            sc_conn_check_timeouts(c, now);
+    }
+}
+
+/* ---- poll ----------------------------------------------------------------- */
+
+void sc_conn_update_events(sc_conn *c)
+{
+    if (c->kind != SC_T_SOCKET || (c->flags & SC_CF_CLOSED) || c->fd < 0)
+        return;
+    uint32_t want = 0;
+    size_t in_limit = (size_t)c->loop->settings.max_header_size + 4096u;
+    if (!(c->flags & (SC_CF_PAUSED | SC_CF_CLOSING)) && sc_buf_size(&c->in) < in_limit)
+        want |= EPOLLIN;
+    if (sc_buf_size(&c->out) ||
+        ((c->flags & SC_CF_BLOCKED) && (c->flags & SC_CF_WANT_WRITABLE) && c->res_gen))
+        want |= EPOLLOUT;
+    if (want == c->ep_mask)
+        return;
+    struct epoll_event ev;
+    memset(&ev, 0, sizeof ev);
+    ev.events = want;
+    ev.data.u64 = sc_make_handle(c->conn_gen, c->slot);
+    if (epoll_ctl(c->loop->epfd, EPOLL_CTL_MOD, c->fd, &ev) == 0)
+        c->ep_mask = want;
+}
+
+int sc_loop_poll(sc_loop *loop, int timeout_ms)
+{
+    if (loop->batch || loop->in_poll)
+        return SC_ESTATE; /* called from inside a callback */
+    struct epoll_event events[SC_MAX_EVENTS];
+    if (loop->pending)
+        timeout_ms = 0;
+    int n = epoll_wait(loop->epfd, events, SC_MAX_EVENTS, timeout_ms);
+    if (n < 0) {
+        if (errno != EINTR)
+            return SC_EIO;
+        n = 0;
+    }
+    loop->in_poll = 1;
+    sc_batch_begin(loop);
+    for (int i = 0; i < n; i++) {
+        uint64_t tag = events[i].data.u64;
+        uint32_t ev = events[i].events;
+        if (tag == SC_TAG_TIMER) {
+            sc_on_tick(loop);
+        } else if (tag == SC_TAG_WAKE) {
+            uint64_t v;
+            if (read(loop->wakefd, &v, sizeof v) < 0) {
+                /* nothing to drain */
+            }
+            loop->woken = 0;
+        } else if (tag < (1u << SC_SLOT_BITS)) {
+            if (tag >= SC_TAG_LISTENER)
+                sc_listener_accept(loop, (uint32_t)(tag - SC_TAG_LISTENER));
+        } else {
+            sc_conn *c = sc_conn_by_handle(loop, tag);
+            if (!c || (c->flags & SC_CF_CLOSED))
+                continue;
+            if (ev & EPOLLOUT)
+                sc_conn_on_writable_ev(c);
+            if ((ev & (EPOLLIN | EPOLLERR | EPOLLHUP)) && !(c->flags & SC_CF_CLOSED))
+                sc_conn_on_readable(c);
+        }
+    }
+    sc_batch_end(loop);
+    loop->in_poll = 0;
+    return n;
+}
+
+/* ---- graceful stop -------------------------------------------------------- */
+
+void sc_loop_drain(sc_loop *loop)
+{
+    sc_batch_begin(loop);
+    loop->draining = 1;
+    for (uint32_t i = 0; i < loop->num_slots; i++) {
+        sc_conn *c = loop->slots[i];
+        if (!c || (c->flags & SC_CF_CLOSED))
+            continue;
+        if (c->res_gen || c->phase == SC_PH_BODY || c->phase == SC_PH_WAIT) {
+            c->rflags |= SC_RF_CLOSE; /* Connection: close on the current response */
+        } else if (sc_buf_size(&c->out)) {
+            c->flags |= SC_CF_CLOSING;
+            sc_mark_dirty(c);
+        } else {
+            sc_conn_close(c);
+        }
+    }
+    sc_batch_end(loop);
+}

@@ -1,0 +1,81 @@
+"""Route the C core's four callbacks to the Python object that owns each loop.
+
+The core calls ``sc_py_on_request/on_data/on_aborted/on_writable(owner, handle, ...)``
+(``extern "Python"`` functions of ``socketify._native``).  ``register(target)`` gives a
+loop owner its id (pass it to ``sc_loop_new``); ``target`` has the methods
+``_on_request(h)``, ``_on_data(h)``, ``_on_aborted(h)`` and
+``_on_writable(h, offset) -> bool``.  The bound methods are kept until
+``unregister(owner_id)``.
+
+No exception ever escapes into C: cffi's ``onerror`` logs it with its traceback on the
+``socketify`` logger, and the callback returns its default (``on_writable``: 1, stop
+asking).
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from types import TracebackType
+from typing import Any, Callable, Optional
+
+from socketify._native import ffi
+
+__all__ = ["register", "unregister"]
+
+_log = logging.getLogger("socketify")
+
+# PERF: one dict per callback kind holding bound methods: a callback costs one dict
+# lookup and one call, no attribute lookup on the target.
+_on_request: dict[int, Callable[[int], Any]] = {}
+_on_data: dict[int, Callable[[int], Any]] = {}
+_on_aborted: dict[int, Callable[[int], Any]] = {}
+_on_writable: dict[int, Callable[[int, int], Any]] = {}
+_ids = itertools.count(1)
+
+
+def register(target: Any) -> int:
+    """Route the callbacks of a new loop to ``target``; returns the owner id."""
+    owner = next(_ids) & 0xFFFFFFFF
+    while owner == 0 or owner in _on_request:
+        owner = next(_ids) & 0xFFFFFFFF
+    _on_request[owner] = target._on_request
+    _on_data[owner] = target._on_data
+    _on_aborted[owner] = target._on_aborted
+    _on_writable[owner] = target._on_writable
+    return owner
+
+
+def unregister(owner_id: int) -> None:
+    """Forget an owner (its loop must be freed or never polled again)."""
+    for table in (_on_request, _on_data, _on_aborted, _on_writable):
+        table.pop(owner_id, None)
+
+
+def _log_error(
+    exc_type: Optional[type[BaseException]],
+    exc: Optional[BaseException],
+    tb: Optional[TracebackType],
+) -> None:
+    if exc_type is not None:
+        _log.error("exception in a socketify core callback", exc_info=(exc_type, exc, tb))
+
+
+@ffi.def_extern(onerror=_log_error)
+def sc_py_on_request(owner: int, res: int) -> None:
+    _on_request[owner](res)
+
+
+@ffi.def_extern(onerror=_log_error)
+def sc_py_on_data(owner: int, res: int) -> None:
+    _on_data[owner](res)
+
+
+@ffi.def_extern(onerror=_log_error)
+def sc_py_on_aborted(owner: int, res: int) -> None:
+    _on_aborted[owner](res)
+
+
+@ffi.def_extern(error=1, onerror=_log_error)
+def sc_py_on_writable(owner: int, res: int, offset: int) -> int:
+    return 1 if _on_writable[owner](res, offset) else 0

@@ -1,0 +1,160 @@
+/* test_loop_mem.c - the loop, writer and memory transport without Python.
+ *
+ * The four sc_py_* callbacks are defined here; built with the sanitizers
+ * (SOCKETIFY_SANITIZE=1) this also checks that freeing a loop with open,
+ * half-read and closed connections leaks nothing.
+ */
+#define _GNU_SOURCE
+#include <stdio.h>
+#include <string.h>
+
+#include "socketify.h"
+
+static int passed, failed;
+#define CHECK(cond)                                                                             \
+    do {                                                                                        \
+        if (cond) {                                                                             \
+            passed++;                                                                           \
+        } else {                                                                                \
+            failed++;                                                                           \
+            printf("FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond);                              \
+        }                                                                                       \
+    } while (0)
+
+static sc_loop *g_loop;
+static int g_requests, g_data_end, g_aborted, g_writable;
+static sc_handle g_last;
+static int g_mode; /* 0: answer at once, 1: leave pending */
+
+void sc_py_on_request(uint32_t owner, sc_handle res)
+{
+    (void)owner;
+    g_requests++;
+    g_last = res;
+    sc_request *req = sc_loop_request_view(g_loop);
+    if (g_mode == 0 && !(req->flags & SC_REQ_HAS_BODY)) {
+        char body[64];
+        int n = snprintf(body, sizeof body, "%.*s", (int)req->target_len, req->target);
+        sc_res_write(g_loop, res, "200 OK\r\n", 8, body, (size_t)n, SC_W_END);
+    }
+}
+
+void sc_py_on_data(uint32_t owner, sc_handle res)
+{
+    (void)owner;
+    sc_event *ev = sc_loop_event_view(g_loop);
+    if (ev->is_end) {
+        g_data_end++;
+        sc_res_write(g_loop, res, NULL, 0, "body", 4, SC_W_END);
+    }
+}
+
+void sc_py_on_aborted(uint32_t owner, sc_handle res)
+{
+    (void)owner;
+    (void)res;
+    g_aborted++;
+}
+
+int sc_py_on_writable(uint32_t owner, sc_handle res, uint64_t offset)
+{
+    (void)owner;
+    (void)res;
+    (void)offset;
+    g_writable++;
+    return 1;
+}
+
+static size_t output(sc_handle c, char *buf, size_t cap)
+{
+    const char *p;
+    size_t n = sc_mem_output(g_loop, c, &p);
+    if (n >= cap)
+        n = cap - 1;
+    memcpy(buf, p ? p : "", n);
+    buf[n] = '\0';
+    sc_mem_consume(g_loop, c, n);
+    return n;
+}
+
+static int count(const char *hay, const char *needle)
+{
+    int k = 0;
+    for (const char *p = strstr(hay, needle); p; p = strstr(p + 1, needle))
+        k++;
+    return k;
+}
+
+int main(void)
+{
+    static char out[1 << 16];
+    sc_settings s;
+    sc_settings_default(&s);
+    g_loop = sc_loop_new(&s, 7);
+    CHECK(g_loop != NULL);
+
+    /* pipelining: three answers in one output, in order */
+    sc_handle c = sc_mem_open(g_loop, "127.0.0.1", 1000);
+    const char *three = "GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\n"
+                        "GET /c HTTP/1.1\r\nHost: x\r\n\r\n";
+    CHECK(sc_mem_feed(g_loop, c, three, strlen(three)) == SC_OK);
+    output(c, out, sizeof out);
+    CHECK(count(out, "HTTP/1.1 200 OK\r\n") == 3);
+    CHECK(strstr(out, "/a") < strstr(out, "/b") && strstr(out, "/b") < strstr(out, "/c"));
+    CHECK(count(out, "Content-Length: 2\r\n") == 3);
+
+    /* a body, then a stale handle */
+    const char *post = "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nxyz";
+    CHECK(sc_mem_feed(g_loop, c, post, strlen(post)) == SC_OK);
+    CHECK(g_data_end == 1);
+    output(c, out, sizeof out);
+    CHECK(strstr(out, "\r\n\r\nbody") != NULL);
+    CHECK(sc_res_write(g_loop, g_last, NULL, 0, "x", 1, SC_W_END) == SC_ESTALE);
+
+    /* a pending response aborted by the client */
+    g_mode = 1;
+    CHECK(sc_mem_feed(g_loop, c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n", 27) == SC_OK);
+    CHECK(sc_res_alive(g_loop, g_last) == 1);
+    CHECK(sc_mem_close(g_loop, c, 1) == SC_OK);
+    CHECK(g_aborted == 1);
+    CHECK(sc_res_alive(g_loop, g_last) == 0);
+
+    /* try_end against a small fake socket */
+    sc_handle d = sc_mem_open(g_loop, "::1", 1);
+    CHECK(sc_mem_feed(g_loop, d, "GET / HTTP/1.1\r\nHost: x\r\n\r\n", 27) == SC_OK);
+    sc_mem_set_capacity(g_loop, d, 100);
+    static char big[1000];
+    memset(big, 'q', sizeof big);
+    int rc = sc_res_try_end(g_loop, g_last, NULL, 0, big, sizeof big, sizeof big, 0);
+    CHECK(rc == 0);
+    uint64_t off = sc_res_write_offset(g_loop, g_last);
+    CHECK(off > 0 && off < 100);
+    output(d, out, sizeof out);
+    CHECK(g_writable == 1);
+    rc = sc_res_try_end(g_loop, g_last, NULL, 0, big + off, sizeof big - off, sizeof big, 0);
+    CHECK(rc == 0);
+    sc_mem_set_capacity(g_loop, d, 0);
+    CHECK(g_writable == 2);
+    off = sc_res_write_offset(g_loop, g_last);
+    rc = sc_res_try_end(g_loop, g_last, NULL, 0, big + off, sizeof big - off, sizeof big, 0);
+    CHECK(rc == 3);
+
+    /* leave some connections in odd states for sc_loop_free */
+    sc_handle e = sc_mem_open(g_loop, "10.0.0.1", 2);
+    sc_mem_feed(g_loop, e, "GET / HTTP/1.1\r\nHo", 18);
+    sc_handle f = sc_mem_open(g_loop, "10.0.0.1", 3);
+    sc_mem_feed(g_loop, f, "GET / HTTP/1.0\r\n\r\n", 18);
+    CHECK(sc_mem_is_open(g_loop, f) == 1); /* pending response */
+    sc_handle g = sc_mem_open(g_loop, "10.0.0.1", 4);
+    sc_mem_feed(g_loop, g, "BAD\r\n\r\n", 7);
+    CHECK(sc_mem_is_open(g_loop, g) == 0);
+    CHECK(sc_loop_num_connections(g_loop) == 3);
+    uint16_t port = 0;
+    CHECK(sc_listen_tcp(g_loop, "127.0.0.1", 0, 0, &port) >= 0 && port != 0);
+    CHECK(sc_loop_poll(g_loop, 0) >= 0);
+    sc_loop_free(g_loop);
+    CHECK(g_aborted == 1); /* freeing calls nothing */
+
+    printf("%d passed, %d failed\n", passed, failed);
+    return failed ? 1 : 0;
+}
