@@ -137,7 +137,9 @@ REJECTED = {
         400,
     ),
     "HTTP/0.9 request": (b"GET /a\r\n\r\n", 400),
-    "HTTP/2 preface": (b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 505),
+    # "PRI *" is refused before its version is read: only OPTIONS may use "*".
+    "HTTP/2 preface": (b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 400),
+    "HTTP/2.0 request line": (b"GET /a HTTP/2.0\r\nHost: x\r\n\r\n", 505),
     "HTTP/1.2": (b"GET /a HTTP/1.2\r\nHost: x\r\n\r\n", 505),
     "method not a token": (b"G(T /a HTTP/1.1\r\nHost: x\r\n\r\n", 400),
     "version not a token": (b"GET /a HTTP/1.x\r\nHost: x\r\n\r\n", 400),
