@@ -1,0 +1,36 @@
+"""socketify: a Python web framework on a native (C, epoll, HTTP/1.1) core.
+
+>>> from socketify import App
+>>> app = App()
+>>> app.get("/", lambda res, req: res.end("Hello, World!"))  # doctest: +ELLIPSIS
+<App ...>
+"""
+
+from __future__ import annotations
+
+from .app import App
+from .enums import CompressOptions, OpCode, SendStatus
+from .middleware import MiddlewareRouter, middleware
+from .options import AppListenOptions, AppOptions
+from .request import AppRequest, Request
+from .response import AppResponse, Response
+from .static import sendfile
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "App",
+    "AppListenOptions",
+    "AppOptions",
+    "AppRequest",
+    "AppResponse",
+    "CompressOptions",
+    "MiddlewareRouter",
+    "OpCode",
+    "Request",
+    "Response",
+    "SendStatus",
+    "__version__",
+    "middleware",
+    "sendfile",
+]

@@ -1,0 +1,43 @@
+"""The exceptions of the socketify package.
+
+    SocketifyError                      root of everything raised here
+    ├── InvalidSetting (ValueError)     App(**settings) got a bad value
+    ├── InvalidStatus (ValueError)      write_status/send got something that is not a status
+    ├── InvalidHeader (ValueError)      a header name/value that would break the head
+    ├── ResponseStateError (RuntimeError)   header/status after the body started
+    ├── RequestExpired (RuntimeError)   an AppRequest used after its callback, not preserved
+    └── BodyDecodeError (ValueError)    get_text/get_json/get_form_urlencoded got bad bytes
+
+Errors that map to an HTTP status carry it in ``status_hint`` (the default error handler
+answers 500 for everything; the hint is for custom error handlers).
+"""
+
+from __future__ import annotations
+
+
+class SocketifyError(Exception):
+    status_hint = 500
+
+
+class InvalidSetting(SocketifyError, ValueError):
+    pass
+
+
+class InvalidStatus(SocketifyError, ValueError):
+    pass
+
+
+class InvalidHeader(SocketifyError, ValueError):
+    pass
+
+
+class ResponseStateError(SocketifyError, RuntimeError):
+    pass
+
+
+class RequestExpired(SocketifyError, RuntimeError):
+    pass
+
+
+class BodyDecodeError(SocketifyError, ValueError):
+    status_hint = 400

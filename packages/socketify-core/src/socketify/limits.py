@@ -1,0 +1,91 @@
+"""App settings: one table of every setting, its type, range and where it goes.
+
+``App(**settings)`` validates here before anything native exists, so a bad value raises
+``InvalidSetting`` (a ValueError) or TypeError naming the setting.  Settings with a C field
+are copied onto ``sc_settings`` (after ``sc_settings_default``); the others are Python-side.
+Durations are seconds (int or float) for the user and milliseconds for the core.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple, Optional
+
+from .errors import InvalidSetting
+
+U32 = 2**32 - 1
+U64 = 2**64 - 1
+
+
+class Setting(NamedTuple):
+    kind: str  # "bytes" / "count" (int), "seconds" (int or float), "bool"
+    low: float
+    high: float
+    default: Any
+    c_field: Optional[str]  # None: Python-side only
+    doc: str
+
+
+SETTINGS: dict[str, Setting] = {
+    "max_header_size": Setting(
+        "bytes", 256, U32, 16384, "max_header_size", "request line + headers (431 above)"
+    ),
+    "max_headers": Setting("count", 1, 65535, 100, "max_headers", "header fields (431 above)"),
+    "max_url_size": Setting("bytes", 16, U32, 8192, "max_url_size", "request target (414)"),
+    "max_body_size": Setting(
+        "bytes", 0, U64, 16 * 1024 * 1024, "max_body_size", "request body (413 above)"
+    ),
+    "idle_timeout": Setting(
+        "seconds", 0, U32 // 1000, 10, "idle_timeout_ms", "no byte read/written (0 = never)"
+    ),
+    "header_timeout": Setting(
+        "seconds", 0, U32 // 1000, 10, "header_timeout_ms", "a request head must arrive in"
+    ),
+    "max_backpressure": Setting(
+        "bytes", 1, U32, 16 * 1024 * 1024, "max_backpressure", "bytes buffered per connection"
+    ),
+    "proxy_protocol": Setting("bool", 0, 1, False, "proxy_protocol", "accept PROXY v1/v2"),
+    "lifespan": Setting("bool", 0, 1, True, None, "run on_start/on_shutdown handlers"),
+    "shutdown_timeout": Setting(
+        "seconds", 0, 86400, 10, None, "close() waits this long for in-flight responses"
+    ),
+    "use_uvloop": Setting("bool", 0, 1, True, None, "run() uses uvloop when it is installed"),
+}
+
+
+def _check(name: str, spec: Setting, value: Any) -> Any:
+    if spec.kind == "bool":
+        if not isinstance(value, bool):
+            raise TypeError(f"setting {name!r} must be True or False, not {value!r}")
+        return value
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"setting {name!r} must be a number, not {type(value).__name__}")
+    if spec.kind != "seconds" and not isinstance(value, int):
+        raise TypeError(f"setting {name!r} must be an int, not {type(value).__name__}")
+    if not spec.low <= value <= spec.high or value != value:
+        raise InvalidSetting(
+            f"setting {name!r} must be between {spec.low} and {spec.high}, not {value!r}"
+        )
+    return value
+
+
+def validate(settings: dict[str, Any]) -> dict[str, Any]:
+    """Every setting with its validated value (defaults filled in)."""
+    unknown = sorted(set(settings) - set(SETTINGS))
+    if unknown:
+        known = ", ".join(SETTINGS)
+        raise TypeError(f"unknown App setting {unknown[0]!r} (known settings: {known})")
+    resolved = {name: spec.default for name, spec in SETTINGS.items()}
+    for name, value in settings.items():
+        resolved[name] = _check(name, SETTINGS[name], value)
+    return resolved
+
+
+def apply(resolved: dict[str, Any], c_settings: Any) -> None:
+    """Copy the native settings onto an ``sc_settings *`` already filled with defaults."""
+    for name, spec in SETTINGS.items():
+        if spec.c_field is None:
+            continue
+        value = resolved[name]
+        if spec.kind == "seconds":
+            value = round(value * 1000)
+        setattr(c_settings, spec.c_field, int(value))

@@ -1,0 +1,604 @@
+"""AppResponse: what a handler writes, rendered once and handed to the core in coarse calls.
+
+Lifecycle of a response (``_state``)::
+
+    FRESH (0) --write()/try_end()--> STREAMING (1) --end()/try_end done--> DONE (2)
+      |                                                                      ^
+      +------------------------------- end()/send()/redirect() -------------+
+      any state --client went away / stale handle / close()--> DONE, aborted=True
+
+* In FRESH, ``write_status``/``write_header`` only collect rendered bytes in Python.  The
+  first call that reaches C renders the head once (``b"200 OK\\r\\nName: v\\r\\n..."``) and
+  passes head + body in one ``sc_res_write``: one C call per ``end()``.
+* In STREAMING the head is gone: a header or status now raises ResponseStateError.
+* In DONE every write is a no-op returning ``res``; ``aborted`` tells whether the client left.
+
+Responses that outlive their callback (async handlers, on_data/on_writable users, handlers
+that return without ending) are *tracked*: the App keeps them by handle so the core's
+on_data / on_aborted / on_writable callbacks find them.  A response that ends inside its
+callback is never tracked (PERF: no dict traffic on the common path).
+
+Request body: chunks that arrive before anyone registered ``on_data`` are kept in Python
+(bounded by ``max_body_size`` in the core) and replayed to the handler once it registers,
+so a handler may ``await`` something before reading the body without losing bytes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from io import BytesIO
+from typing import TYPE_CHECKING, Any, Callable, Optional
+from urllib.parse import parse_qsl
+
+from ._native import ffi, lib
+from .cookies import render_set_cookie
+from .errors import BodyDecodeError, ResponseStateError
+from .headers import header_kind, pairs, render_header
+from .status import render_status
+
+if TYPE_CHECKING:
+    from .app import App
+
+FRESH, STREAMING, DONE = 0, 1, 2
+HAS_CONTENT_TYPE, HAS_CONTENT_LENGTH = 1, 2
+
+SC_OK = 0
+SC_ESTALE = -1
+SC_EAGAIN = -5
+SC_EIO = -6
+W_END, W_CLOSE, W_HAS_LENGTH, W_NO_BODY = 1, 2, 4, 8
+REQ_HAS_BODY = 2
+
+_ERROR_NAMES = {-1: "ESTALE", -2: "EINVAL", -3: "ENOMEM", -4: "ESTATE", -5: "EAGAIN", -6: "EIO"}
+_JSON_TYPE = b"Content-Type: application/json\r\n"
+_TEXT_TYPE = b"Content-Type: text/plain\r\n"
+_TEXT_PLAIN = (b"text/plain", "text/plain")
+_NO_ARG = object()
+
+# PERF: module-level references to the C functions save two attribute lookups per call.
+_write = lib.sc_res_write
+_try_end = lib.sc_res_try_end
+
+
+class _Extras:
+    """State only responses that outlive their callback need (allocated on demand)."""
+
+    __slots__ = (
+        "aborted_handler",
+        "body_done",
+        "chunks",
+        "data_handler",
+        "waiters",
+        "writable_handler",
+    )
+
+    def __init__(self) -> None:
+        self.aborted_handler: Optional[Callable[..., Any]] = None
+        self.data_handler: Optional[Callable[..., Any]] = None
+        self.writable_handler: Optional[Callable[..., Any]] = None
+        self.chunks: list[bytes] = []
+        self.body_done = False
+        self.waiters: list[asyncio.Future[Any]] = []
+
+
+class AppResponse:
+    __slots__ = (
+        "_app",
+        "_ext",
+        "_h",
+        "_headers",
+        "_hflags",
+        "_reqflags",
+        "_state",
+        "_status",
+        "aborted",
+    )
+
+    def __init__(self, app: App, handle: int, request_flags: int = 0) -> None:
+        # PERF: seven slot stores; status/headers stay None until written.
+        self._app = app
+        self._h = handle
+        self._reqflags = request_flags
+        self._state = FRESH
+        self._status: Optional[bytes] = None
+        self._headers: Optional[list[bytes]] = None
+        self._hflags = 0
+        self._ext: Optional[_Extras] = None
+        self.aborted = False
+
+    # ---- body coercion --------------------------------------------------------------
+    def _body(self, message: Any) -> bytes:
+        """Bytes for any message that is not str/bytes/None (those are handled inline)."""
+        if isinstance(message, (bytes, bytearray, memoryview)):
+            return bytes(message)
+        if isinstance(message, str):
+            return message.encode("utf-8")
+        data = self._app._serializer().dumps(message)
+        if self._state == FRESH and not self._hflags & HAS_CONTENT_TYPE:
+            self._add_header(_JSON_TYPE)
+        return data
+
+    def _head(self) -> bytes:
+        status = self._status
+        headers = self._headers
+        if headers is None:
+            return status or b""
+        return (status or b"200 OK\r\n") + b"".join(headers)
+
+    def _fail(self, rc: int) -> None:
+        if rc == SC_ESTALE or rc == SC_EIO:
+            self._mark_aborted()
+            return
+        raise RuntimeError(f"socketify core refused the call: {_ERROR_NAMES.get(rc, rc)}")
+
+    def _finished(self) -> None:
+        self._state = DONE
+        if self._ext is not None:
+            self._app._untrack(self)
+
+    # ---- writing ------------------------------------------------------------------------
+    def end(self, message: Any = None, end_connection: bool = False) -> AppResponse:
+        """Send ``message`` (str, bytes, None or a JSON-serializable object) and finish."""
+        state = self._state
+        if state == DONE:
+            return self
+        kind = type(message)
+        if kind is str:
+            body = message.encode()
+        elif kind is bytes:
+            body = message
+        elif message is None:
+            body = b""
+        else:
+            body = self._body(message)
+        flags = W_END
+        if end_connection:
+            flags = W_END | W_CLOSE
+        if self._hflags & HAS_CONTENT_LENGTH:
+            flags |= W_HAS_LENGTH
+        # PERF: a fresh response with nothing written passes an empty head (the core's
+        # precomputed "200 OK"); nothing is rendered in Python.
+        head = b"" if state else self._head()
+        rc = _write(self._app._native, self._h, head, len(head), body, len(body), flags)
+        self._state = DONE
+        if self._ext is not None:
+            self._app._untrack(self)
+        if rc < 0 and rc != SC_EAGAIN:
+            self._fail(rc)
+        return self
+
+    cork_end = end
+
+    def end_without_body(self, end_connection: bool = False) -> AppResponse:
+        """Finish with no body: for 1xx/204/304, or with your own Content-Length (HEAD)."""
+        if self._state == DONE:
+            return self
+        status = self._status
+        bodiless = status is not None and (status[:1] == b"1" or status[:3] in (b"204", b"304"))
+        if not bodiless and not self._hflags & HAS_CONTENT_LENGTH and self._state == FRESH:
+            # Without a length a keep-alive client cannot tell where this response ends:
+            # send an explicit empty body (Content-Length: 0) instead.
+            return self.end(None, end_connection)
+        flags = W_END | W_NO_BODY | (W_CLOSE if end_connection else 0)
+        if self._hflags & HAS_CONTENT_LENGTH:
+            flags |= W_HAS_LENGTH
+        head = b"" if self._state else self._head()
+        rc = _write(self._app._native, self._h, head, len(head), b"", 0, flags)
+        self._finished()
+        if rc < 0 and rc != SC_EAGAIN:
+            self._fail(rc)
+        return self
+
+    def write(self, message: Any) -> AppResponse:
+        """Send a body chunk without ending (chunked unless Content-Length was written)."""
+        state = self._state
+        if state == DONE:
+            return self
+        kind = type(message)
+        if kind is str:
+            body = message.encode()
+        elif kind is bytes:
+            body = message
+        elif message is None:
+            body = b""
+        else:
+            body = self._body(message)
+        flags = W_HAS_LENGTH if self._hflags & HAS_CONTENT_LENGTH else 0
+        head = b"" if state else self._head()
+        self._state = STREAMING
+        rc = _write(self._app._native, self._h, head, len(head), body, len(body), flags)
+        if rc < 0 and rc != SC_EAGAIN:
+            self._fail(rc)
+        return self
+
+    def send(
+        self,
+        message: Any = b"",
+        content_type: Any = b"text/plain",
+        status: Any = b"200 OK",
+        headers: Any = None,
+        end_connection: bool = False,
+    ) -> AppResponse:
+        """Status, headers, Content-Type and body in one call; a non-text message is JSON."""
+        if self._state == DONE:
+            return self
+        if status is not None:
+            self.write_status(status)
+        if headers is not None:
+            self.write_headers(headers)
+        kind = type(message)
+        if kind is str:
+            body = message.encode()
+        elif kind is bytes:
+            body = message
+        elif message is None:
+            body = b""
+        elif isinstance(message, (bytes, bytearray, memoryview, str)):
+            body = self._body(message)
+        else:
+            body = self._app._serializer().dumps(message)
+            if content_type in _TEXT_PLAIN:
+                content_type = b"application/json"
+        if content_type and not self._hflags & HAS_CONTENT_TYPE:
+            if content_type == b"text/plain":
+                self._add_header(_TEXT_TYPE)
+            else:
+                self.write_header(b"Content-Type", content_type)
+        return self.end(body, end_connection)
+
+    cork_send = send
+
+    def cork(self, callback: Callable[[AppResponse], Any]) -> AppResponse:
+        """Run ``callback(res)``; everything it writes leaves in one write."""
+        # Inside a core callback everything is corked by the batch already, and end()/send()
+        # are one C call each.  sc_res_cork is not used: a callback that ends the response
+        # makes the handle stale, so the matching uncork would fail and leave the
+        # connection corked (reported to the core's owner).
+        callback(self)
+        return self
+
+    def write_continue(self) -> AppResponse:
+        """Send ``HTTP/1.1 100 Continue`` (before reading a body the client is holding)."""
+        if self._state == DONE:
+            return self
+        rc = lib.sc_res_write_continue(self._app._native, self._h)
+        if rc < 0:
+            self._fail(rc)
+        return self
+
+    # ---- status and headers ------------------------------------------------------------------
+    def _head_started(self) -> bool:
+        if self._state == STREAMING:
+            raise ResponseStateError(
+                "the response body already started: write status and headers before write()"
+            )
+        return self._state == DONE
+
+    def write_status(self, status: Any) -> AppResponse:
+        """``404``, ``"404 Not Found"`` or ``b"404 Not Found"``; an unknown int gives ``"<code> "``."""
+        if self._state and self._head_started():
+            return self
+        self._status = render_status(status)
+        return self
+
+    def _add_header(self, line: bytes) -> None:
+        headers = self._headers
+        if headers is None:
+            self._headers = [line]
+        else:
+            headers.append(line)
+        kind = header_kind(line)
+        if kind:
+            self._hflags |= kind
+
+    def write_header(self, name: Any, value: Any) -> AppResponse:
+        """Add a header line; value may be str, bytes or int."""
+        if self._state and self._head_started():
+            return self
+        self._add_header(render_header(name, value))
+        return self
+
+    def write_headers(self, headers: Any) -> AppResponse:
+        """Add every ``(name, value)`` pair of an iterable (or a mapping)."""
+        if self._state and self._head_started():
+            return self
+        for name, value in pairs(headers):
+            self._add_header(render_header(name, value))
+        return self
+
+    def set_cookie(
+        self, name: str, value: Any, options: Optional[dict[str, Any]] = None
+    ) -> AppResponse:
+        """Add one ``Set-Cookie`` header (options: expires, max-age, path, domain, secure,
+        httponly, samesite, comment, version)."""
+        if self._state and self._head_started():
+            return self
+        self._add_header(render_header(b"Set-Cookie", render_set_cookie(name, value, options)))
+        return self
+
+    def redirect(self, location: str, status_code: int = 302) -> AppResponse:
+        """Answer with ``Location: location`` and an empty body (302 by default)."""
+        if self._state == DONE:
+            return self
+        return self.write_status(status_code).write_header(b"Location", location).end()
+
+    # ---- streaming with backpressure ---------------------------------------------------------
+    def try_end(
+        self, message: Any, total_size: int, end_connection: bool = False
+    ) -> tuple[bool, bool]:
+        """Send part of a body of ``total_size`` bytes; returns ``(ok, done)``.
+
+        ``ok`` False means the transport took only part of it: wait for ``on_writable`` and
+        continue from ``get_write_offset()``.
+        """
+        if self._state == DONE:
+            return (False, True)
+        body = message if type(message) is bytes else self._body(message)
+        head = b"" if self._state else self._head()
+        self._state = STREAMING
+        flags = W_CLOSE if end_connection else 0
+        rc = _try_end(
+            self._app._native, self._h, head, len(head), body, len(body), total_size, flags
+        )
+        if rc < 0:
+            self._fail(rc)
+            return (False, True)
+        done = bool(rc & 2)
+        if done:
+            self._finished()
+        return (bool(rc & 1), done)
+
+    def get_write_offset(self) -> int:
+        """Body bytes the core accepted so far."""
+        if self._state == DONE:
+            return 0
+        return int(lib.sc_res_write_offset(self._app._native, self._h))
+
+    def write_offset(self, offset: int) -> AppResponse:
+        """Override the write offset (for bodies resumed by the caller)."""
+        if self._state != DONE:
+            rc = lib.sc_res_override_write_offset(self._app._native, self._h, offset)
+            if rc < 0:
+                self._fail(rc)
+        return self
+
+    def on_writable(self, handler: Callable[[AppResponse, int], bool]) -> AppResponse:
+        """``handler(res, offset) -> bool`` runs when the buffer drains; True = done."""
+        if self._state == DONE:
+            return self
+        self._app._track(self).writable_handler = handler
+        rc = lib.sc_res_want_writable(self._app._native, self._h, 1)
+        if rc < 0:
+            self._fail(rc)
+        return self
+
+    async def send_chunk(self, buffer: Any, total_size: int) -> tuple[bool, bool]:
+        """Awaitable ``try_end``: returns once ``buffer`` was accepted (or the client left)."""
+        data = buffer if type(buffer) is bytes else self._body(buffer)
+        start = self.get_write_offset()
+        ok, done = self.try_end(data, total_size)
+        if ok or done:
+            return (ok, done)
+        future = self._app._aio().create_future()
+        self._track(future)
+
+        def retry(res: AppResponse, offset: int) -> bool:
+            ok, done = res.try_end(data[offset - start :], total_size)
+            if ok or done:
+                if not future.done():
+                    future.set_result((ok, done))
+                return True
+            return False
+
+        self.on_writable(retry)
+        try:
+            return await future
+        except asyncio.CancelledError:
+            if self.aborted:
+                return (False, True)
+            raise
+
+    def _track(self, future: asyncio.Future[Any]) -> None:
+        self._app._track(self).waiters.append(future)
+
+    # ---- abort ---------------------------------------------------------------------------------
+    def on_aborted(self, handler: Callable[[AppResponse], Any]) -> AppResponse:
+        """``handler(res)`` runs if the client goes away before the response ended."""
+        if self.aborted:
+            return self
+        self._app._track(self).aborted_handler = handler
+        return self
+
+    def grab_aborted_handler(self) -> AppResponse:
+        """Track the response so ``res.aborted`` turns True when the client goes away."""
+        if self._state != DONE:
+            self._app._track(self)
+        return self
+
+    def _mark_aborted(self) -> None:
+        """The connection is gone: finish, tell the handler, release waiters."""
+        already = self.aborted
+        self.aborted = True
+        self._state = DONE
+        ext = self._ext
+        if ext is None or already:
+            return
+        self._app._untrack(self)
+        waiters, ext.waiters = ext.waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.cancel()
+        handler = ext.aborted_handler
+        if handler is not None:
+            ext.aborted_handler = None
+            try:
+                handler(self)
+            except Exception as exc:
+                self._app._report(exc, self, None)
+
+    # ---- request body ----------------------------------------------------------------------------
+    def _receive(self, chunk: bytes, is_end: bool) -> None:
+        """A body chunk from the core (the App routes on_data here)."""
+        ext = self._ext or self._app._track(self)
+        handler = ext.data_handler
+        if handler is None:
+            ext.chunks.append(chunk)
+            if is_end:
+                ext.body_done = True
+                self._wake()
+            return
+        if is_end:
+            ext.body_done = True
+        handler(self, chunk, is_end)
+
+    def _wake(self) -> None:
+        ext = self._ext
+        if ext is None:
+            return
+        waiters, ext.waiters = ext.waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def _has_body(self) -> bool:
+        return bool(self._reqflags & REQ_HAS_BODY)
+
+    def on_data(self, handler: Callable[[AppResponse, bytes, bool], Any]) -> AppResponse:
+        """``handler(res, chunk, is_end)`` for each body chunk; chunks that arrived earlier
+        are replayed first.  A request without a body gets one ``(b"", True)`` call."""
+        ext = self._ext if self._state == DONE else self._app._track(self)
+        if ext is None:  # ended before any body arrived: nothing will come
+            ext = _Extras()
+        ext.data_handler = handler
+        buffered, ext.chunks = ext.chunks, []
+        if not self._has_body() and not buffered:
+            ext.body_done = True
+            handler(self, b"", True)
+            return self
+        last = len(buffered) - 1
+        for index, chunk in enumerate(buffered):
+            handler(self, chunk, ext.body_done and index == last)
+        return self
+
+    async def get_data(self) -> BytesIO:
+        """The whole request body (awaits the last chunk)."""
+        if not self._has_body():
+            return BytesIO()
+        ext = self._app._track(self) if self._state != DONE else (self._ext or _Extras())
+        if ext.data_handler is not None:
+            raise RuntimeError("get_data() cannot be used after on_data() took the body")
+        while not ext.body_done:
+            if self.aborted:
+                raise asyncio.CancelledError()
+            future = self._app._aio().create_future()
+            ext.waiters.append(future)
+            await future
+        return BytesIO(b"".join(ext.chunks))
+
+    async def get_text(self, encoding: str = "utf-8") -> str:
+        """The body decoded; bad bytes raise BodyDecodeError (a ValueError)."""
+        data = (await self.get_data()).getvalue()
+        try:
+            return data.decode(encoding)
+        except UnicodeDecodeError as exc:
+            raise BodyDecodeError(f"request body is not valid {encoding}: {exc}") from exc
+
+    async def get_json(self) -> Any:
+        """The body parsed by the app's JSON serializer; an empty body gives None."""
+        data = (await self.get_data()).getvalue()
+        if not data:
+            return None
+        try:
+            return self._app._serializer().loads(data)
+        except (ValueError, TypeError) as exc:
+            raise BodyDecodeError(f"request body is not valid JSON: {exc}") from exc
+
+    async def get_form_urlencoded(self, encoding: str = "utf-8") -> dict[str, str]:
+        """An ``application/x-www-form-urlencoded`` body as a dict (first value per name)."""
+        text = await self.get_text(encoding)
+        try:
+            fields = parse_qsl(
+                text,
+                keep_blank_values=True,
+                strict_parsing=bool(text),
+                encoding=encoding,
+                errors="strict",
+            )
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise BodyDecodeError(f"request body is not a valid urlencoded form: {exc}") from exc
+        form: dict[str, str] = {}
+        for name, value in fields:
+            form.setdefault(name, value)
+        return form
+
+    # ---- connection ------------------------------------------------------------------------------
+    def pause(self) -> AppResponse:
+        """Stop reading the socket (real backpressure for uploads)."""
+        if self._state != DONE:
+            lib.sc_res_pause(self._app._native, self._h)
+        return self
+
+    def resume(self) -> AppResponse:
+        if self._state != DONE:
+            lib.sc_res_resume(self._app._native, self._h)
+        return self
+
+    def close(self) -> AppResponse:
+        """Close the connection now (the response is abandoned)."""
+        if self._state != DONE:
+            lib.sc_res_close(self._app._native, self._h)
+            self._mark_aborted()
+        return self
+
+    def has_responded(self) -> bool:
+        """True once the response ended (or the client went away)."""
+        return self._state == DONE
+
+    # ---- addresses --------------------------------------------------------------------------------
+    def _address(self, fetch: Any, as_text: bool) -> Any:
+        if self._state == DONE:
+            return "" if as_text else b""
+        buf = ffi.new("char[64]")
+        n = fetch(self._app._native, self._h, buf, 64)
+        if n < 0:
+            return "" if as_text else b""
+        raw = ffi.unpack(buf, n)
+        return raw.decode("ascii", "replace") if as_text else raw
+
+    def get_remote_address(self) -> str:
+        """The peer IP as text (``"127.0.0.1"``, ``"::1"``, ``""`` for Unix sockets)."""
+        return self._address(lib.sc_res_remote_address, True)  # type: ignore[no-any-return]
+
+    def get_remote_address_bytes(self) -> bytes:
+        """The peer IP as 4 or 16 raw bytes."""
+        return self._address(lib.sc_res_remote_bytes, False)  # type: ignore[no-any-return]
+
+    def get_proxied_remote_address(self) -> str:
+        """The client IP from a PROXY header (``proxy_protocol=True``), else ``""``."""
+        return self._address(lib.sc_res_proxied_address, True)  # type: ignore[no-any-return]
+
+    def get_proxied_remote_address_bytes(self) -> bytes:
+        return self._address(lib.sc_res_proxied_bytes, False)  # type: ignore[no-any-return]
+
+    def get_native_handle(self) -> int:
+        """The core's response handle (an int naming connection slot + generation)."""
+        return self._h
+
+    # ---- helpers using the app --------------------------------------------------------------------
+    def render(self, *args: Any, **kwargs: Any) -> AppResponse:
+        """End with ``app.template(engine)``'s ``render(*args, **kwargs)``."""
+        engine = self._app._template
+        if engine is None:
+            raise RuntimeError("res.render() needs a template engine: call app.template(engine)")
+        return self.end(engine.render(*args, **kwargs))
+
+    def run_async(self, coro: Any) -> Any:
+        """Run a coroutine for this response (its part before the first await runs now)."""
+        return self._app.run_async(coro, self)
+
+    def __repr__(self) -> str:
+        state = ("fresh", "streaming", "done")[self._state]
+        return f"<AppResponse {state}{' aborted' if self.aborted else ''}>"
+
+
+Response = AppResponse
