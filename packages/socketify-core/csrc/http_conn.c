@@ -221,6 +221,12 @@ static size_t sc_http_run(sc_conn *c, char *buf, size_t *lenp)
             c->head_start_ms = 0;
             break;
         }
+        if (sc_buf_size(&c->out) > loop->settings.max_backpressure) {
+            /* The client sends requests but does not read the answers: leave
+             * the rest in the (bounded) read buffer until the output drains. */
+            c->flags |= SC_CF_BACKLOG;
+            break;
+        }
         if (loop->draining) {
             c->flags |= SC_CF_CLOSING; /* no new request after drain */
             sc_mark_dirty(c);

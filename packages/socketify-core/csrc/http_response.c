@@ -67,6 +67,37 @@ static char *sc_put_u64(char *w, uint64_t v)
 
 #define SC_PUT(lit) (memcpy(w, lit, sizeof(lit) - 1), w += sizeof(lit) - 1)
 
+/* The value of a Content-Length line that Python rendered into the head
+ * (SC_W_HAS_LENGTH).  Returns 0 and the value, or -1 when there is none. */
+static int sc_head_content_length(const char *head, size_t len, uint64_t *out)
+{
+    static const char name[] = "content-length:";
+    const size_t nlen = sizeof(name) - 1;
+    for (size_t i = 0; i + nlen < len; i++) {
+        if (i && head[i - 1] != '\n')
+            continue;
+        size_t k = 0;
+        while (k < nlen && (head[i + k] | 0x20) == name[k])
+            k++;
+        if (k != nlen)
+            continue;
+        size_t p = i + nlen;
+        while (p < len && (head[p] == ' ' || head[p] == '\t'))
+            p++;
+        uint64_t v = 0;
+        size_t digits = 0;
+        for (; p < len && head[p] >= '0' && head[p] <= '9' && digits < 19; p++, digits++)
+            v = v * 10u + (uint64_t)(head[p] - '0');
+        while (p < len && (head[p] == ' ' || head[p] == '\t'))
+            p++;
+        if (!digits || p >= len || head[p] != '\r')
+            return -1;
+        *out = v;
+        return 0;
+    }
+    return -1;
+}
+
 /* Status line and headers of the response in flight.  length is the body
  * size for SC_MODE_END and the total for SC_MODE_TRY. */
 static int sc_render_head(sc_conn *c, const char *head, size_t head_len, uint32_t flags, int mode,
@@ -99,10 +130,19 @@ static int sc_render_head(sc_conn *c, const char *head, size_t head_len, uint32_
          * the connection is closed after it until an upgrade hook exists. */
         rf |= SC_RF_NO_BODY;
         close = 1;
-    } else if (status < 200 || status == 204 || status == 304 || (flags & SC_W_NO_BODY)) {
+    } else if (status < 200 || status == 204 || status == 304) {
         rf |= SC_RF_NO_BODY;
+    } else if ((flags & SC_W_NO_BODY) && !(flags & SC_W_HAS_LENGTH)) {
+        /* No body, but the client must still see where this response ends. */
+        if (!(rf & SC_RF_HEAD_REQ))
+            SC_PUT("Content-Length: 0\r\n");
+        rf |= SC_RF_NO_BODY | SC_RF_LENGTH;
+    } else if ((flags & SC_W_NO_BODY)) {
+        rf |= SC_RF_NO_BODY | SC_RF_LENGTH;
     } else if (flags & SC_W_HAS_LENGTH) {
-        rf |= SC_RF_LENGTH;
+        if (sc_head_content_length(head, head_len, &c->total_size) < 0)
+            return SC_EINVAL;
+        rf |= SC_RF_LENGTH | SC_RF_DECLARED;
     } else if (mode != SC_MODE_STREAM) {
         SC_PUT("Content-Length: ");
         w = sc_put_u64(w, length);
@@ -171,6 +211,19 @@ int sc_res_write(sc_loop *loop, sc_handle res, const char *head, size_t head_len
     } else if (flags & SC_W_CLOSE) {
         c->rflags |= SC_RF_CLOSE;
     }
+    if (c->rflags & SC_RF_DECLARED) {
+        /* The handler's own Content-Length rules: bytes past it are dropped and
+         * a body short of it at the end closes the connection, so a keep-alive
+         * client can never read them as the next response. */
+        uint64_t room = c->total_size - (c->write_offset < c->total_size ? c->write_offset
+                                                                         : c->total_size);
+        if (body_len > room) {
+            body_len = (size_t)room;
+            c->rflags |= SC_RF_CLOSE;
+        }
+        if (end && c->write_offset + body_len < c->total_size)
+            c->rflags |= SC_RF_CLOSE;
+    }
     int send_body = !(c->rflags & (SC_RF_NO_BODY | SC_RF_HEAD_REQ));
     int direct = 0;
     if (send_body && (c->rflags & SC_RF_CHUNKED)) {
@@ -191,8 +244,10 @@ int sc_res_write(sc_loop *loop, sc_handle res, const char *head, size_t head_len
     if (rc < 0)
         goto out;
     c->write_offset += body_len;
-    if (end)
+    if (end) {
+        c->flags &= ~SC_CF_USER_CORK; /* the cork belongs to the response: release it */
         sc_conn_response_ended(c);
+    }
     if (direct && sc_conn_write_now(c, body, body_len, 1) < 0) {
         rc = end ? SC_OK : SC_EIO;
         goto out;
@@ -307,8 +362,8 @@ int sc_res_cork(sc_loop *loop, sc_handle res, int on)
     if (!c)
         return SC_ESTALE;
     if (on) {
-        if (!loop->in_poll)
-            c->flags |= SC_CF_USER_CORK; /* inside a poll everything is corked */
+        if (!loop->in_poll && !loop->in_feed)
+            c->flags |= SC_CF_USER_CORK; /* inside a batch everything is corked */
         return SC_OK;
     }
     sc_batch_begin(loop);

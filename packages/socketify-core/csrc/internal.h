@@ -117,6 +117,7 @@ enum sc_phase {
 #define SC_CF_FREED_LIST 0x1000u  /* on the graveyard list */
 #define SC_CF_UNIX 0x2000u        /* accepted on a Unix socket */
 #define SC_CF_BLOCKED 0x4000u     /* the transport refused bytes: wait for writable */
+#define SC_CF_BACKLOG 0x8000u     /* next request waits until the output drains */
 
 /* conn->rflags: the response in flight */
 #define SC_RF_HEAD_SENT 0x1u  /* status line and headers are out */
@@ -129,6 +130,7 @@ enum sc_phase {
 #define SC_RF_UNTIL_CLOSE 0x80u /* HTTP/1.0 stream without length: ends by closing */
 #define SC_RF_LENGTH 0x100u     /* a Content-Length was sent (by us or in the head) */
 #define SC_RF_UPGRADE 0x200u    /* the request asked for an upgrade */
+#define SC_RF_DECLARED 0x400u   /* the head carries its own Content-Length (total_size) */
 
 struct sc_conn {
     sc_loop *loop;
@@ -142,7 +144,7 @@ struct sc_conn {
     uint64_t res_gen; /* 0 when no response is in flight */
     uint32_t rflags;
     uint64_t write_offset; /* body bytes accepted for the response in flight */
-    uint64_t total_size;   /* Content-Length promised by try_end, else 0 */
+    uint64_t total_size;   /* Content-Length promised by try_end or the head, else 0 */
     uint64_t body_remaining;
     int body_chunked;
     sc_chunked chunk;
@@ -194,6 +196,7 @@ struct sc_loop {
     int in_poll;  /* sc_loop_poll is on the stack */
     int in_feed;  /* sc_mem_feed is on the stack */
     int draining; /* sc_loop_drain was called */
+    int accept_paused; /* out of descriptors: listeners off until a tick or a close */
     uint64_t now_ms;
     sc_conn *dirty;
     sc_conn *pending;
@@ -223,6 +226,7 @@ void sc_timer_update(sc_loop *loop);
 
 /* listen.c */
 void sc_listener_accept(sc_loop *loop, uint32_t index);
+void sc_listeners_arm(sc_loop *loop, int on);
 
 /* transport.c */
 void sc_conn_close(sc_conn *c);         /* now; aborts a response in flight */

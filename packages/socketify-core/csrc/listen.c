@@ -271,7 +271,12 @@ void sc_listener_accept(sc_loop *loop, uint32_t index)
         if (fd < 0) {
             if (errno == EINTR || errno == ECONNABORTED)
                 continue;
-            return; /* EAGAIN, or out of descriptors: retried on the next poll */
+            /* Out of descriptors or memory: the pending connection stays in the
+             * backlog and the listener stays readable, so stop watching it until
+             * the next tick or the next close instead of spinning. */
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+                sc_listeners_arm(loop, 0);
+            return;
         }
         sc_conn *c = sc_conn_new(loop, SC_T_SOCKET, fd);
         if (!c) {
@@ -301,4 +306,21 @@ void sc_listener_accept(sc_loop *loop, uint32_t index)
         }
         c->ep_mask = EPOLLIN;
     }
+}
+
+void sc_listeners_arm(sc_loop *loop, int on)
+{
+    if (loop->accept_paused == !on)
+        return;
+    for (uint32_t i = 0; i < loop->num_listeners; i++) {
+        if (loop->listeners[i].fd < 0)
+            continue;
+        struct epoll_event ev;
+        memset(&ev, 0, sizeof ev);
+        ev.events = on ? EPOLLIN : 0;
+        ev.data.u64 = SC_TAG_LISTENER + i;
+        epoll_ctl(loop->epfd, EPOLL_CTL_MOD, loop->listeners[i].fd, &ev);
+    }
+    loop->accept_paused = !on;
+    sc_timer_update(loop);
 }

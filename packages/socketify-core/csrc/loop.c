@@ -199,7 +199,10 @@ void sc_conn_free(sc_conn *c)
     sc_buf_free(&c->in);
     sc_buf_free(&c->out);
     sc_buf_free(&c->mem_out);
+    int was_socket = c->kind == SC_T_SOCKET;
     free(c);
+    if (was_socket && loop->accept_paused)
+        sc_listeners_arm(loop, 1); /* a descriptor was given back */
 }
 
 sc_conn *sc_conn_by_handle(sc_loop *loop, sc_handle h)
@@ -300,8 +303,9 @@ void sc_batch_end(sc_loop *loop)
 
 void sc_timer_update(sc_loop *loop)
 {
-    int want = loop->num_conns > 0 &&
-               (loop->settings.idle_timeout_ms || loop->settings.header_timeout_ms);
+    int want = (loop->num_conns > 0 &&
+                (loop->settings.idle_timeout_ms || loop->settings.header_timeout_ms)) ||
+               loop->accept_paused;
     if (want == loop->timer_armed)
         return;
     struct itimerspec its;
@@ -321,6 +325,8 @@ static void sc_on_tick(sc_loop *loop)
     if (read(loop->timerfd, &expirations, sizeof expirations) < 0)
         return;
     uint64_t now = loop->now_ms;
+    if (loop->accept_paused)
+        sc_listeners_arm(loop, 1);
     for (uint32_t i = 0; i < loop->num_slots; i++) {
         sc_conn *c = loop->slots[i];
         if (c && !(c->flags & SC_CF_CLOSED))

@@ -139,11 +139,14 @@ sc_event *sc_loop_event_view(sc_loop *loop);
  * later calls pass an empty head.  The core adds Date, then Content-Length
  * (end, try_end) or Transfer-Encoding: chunked (write without a known
  * length), then Connection: close when closing, then the blank line.
- * No body and no Content-Length for 1xx/204/304; no body for HEAD. */
+ * No body and no Content-Length for 1xx/204/304; no body for HEAD.  With
+ * SC_W_HAS_LENGTH the head's own Content-Length rules: body bytes past it are
+ * dropped and a body short of it closes the connection after the response.
+ * Output of a corked response leaves when it ends (the cork is released). */
 #define SC_W_END 1u            /* end the response */
 #define SC_W_CLOSE 2u          /* close the connection after this response */
 #define SC_W_HAS_LENGTH 4u     /* the head has its own Content-Length: no chunking */
-#define SC_W_NO_BODY 8u        /* end without a body and without Content-Length */
+#define SC_W_NO_BODY 8u        /* end without a body (Content-Length: 0 unless the head has one) */
 
 /* Write a chunk (and end it with SC_W_END).  Returns SC_OK (all sent or
  * buffered), SC_EAGAIN when the buffer passes max_backpressure (the data is

@@ -260,6 +260,10 @@ void sc_conn_on_writable_ev(sc_conn *c)
         sc_conn_close(c);
         return;
     }
+    if (c->flags & SC_CF_BACKLOG) {
+        c->flags &= ~SC_CF_BACKLOG;
+        sc_mark_pending(c);
+    }
     if ((c->flags & SC_CF_WANT_WRITABLE) && c->res_gen) {
         uint64_t gen = c->res_gen;
         int done = sc_py_on_writable(c->loop->owner, sc_make_handle(gen, c->slot), c->write_offset);
