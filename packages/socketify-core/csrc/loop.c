@@ -344,8 +344,11 @@ void sc_conn_update_events(sc_conn *c)
     size_t in_limit = (size_t)c->loop->settings.max_header_size + 4096u;
     if (!(c->flags & (SC_CF_PAUSED | SC_CF_CLOSING)) && sc_buf_size(&c->in) < in_limit)
         want |= EPOLLIN;
-    if (sc_buf_size(&c->out) ||
-        ((c->flags & SC_CF_BLOCKED) && (c->flags & SC_CF_WANT_WRITABLE) && c->res_gen))
+    /* PERF: EPOLLOUT only once the socket refused bytes.  Output queued during a
+     * batch leaves at its end anyway; arming and disarming EPOLLOUT around it
+     * cost two epoll_ctl calls per request. */
+    if ((c->flags & SC_CF_BLOCKED) &&
+        (sc_buf_size(&c->out) || ((c->flags & SC_CF_WANT_WRITABLE) && c->res_gen)))
         want |= EPOLLOUT;
     if (want == c->ep_mask)
         return;

@@ -231,6 +231,11 @@ ssize_t sc_conn_write_now(sc_conn *c, const char *p, size_t n, int buffer_rest)
         sc_conn_close(c);
         return (ssize_t)taken;
     }
+    if ((c->flags & SC_CF_BACKLOG) &&
+        sc_buf_size(&c->out) <= c->loop->settings.max_backpressure) {
+        c->flags &= ~SC_CF_BACKLOG; /* drained enough: parse the next request */
+        sc_mark_pending(c);
+    }
     sc_conn_update_events(c);
     return (ssize_t)taken;
 }
@@ -259,10 +264,6 @@ void sc_conn_on_writable_ev(sc_conn *c)
     if (c->flags & SC_CF_CLOSING) {
         sc_conn_close(c);
         return;
-    }
-    if (c->flags & SC_CF_BACKLOG) {
-        c->flags &= ~SC_CF_BACKLOG;
-        sc_mark_pending(c);
     }
     if ((c->flags & SC_CF_WANT_WRITABLE) && c->res_gen) {
         uint64_t gen = c->res_gen;
