@@ -23,7 +23,14 @@ JSON = str(PKG / "socketify-json")
 CORE = str(PKG / "socketify-core")
 TESTING = str(PKG / "socketify-testing")
 ALL_PACKAGES = [ROUTER, JSON, CORE, TESTING]
-TEST_DEPS = ["pytest>=7", "websockets>=12"]
+TEST_DEPS = [
+    "pytest>=7",
+    "websockets>=12",
+    "jinja2",
+    "mako",
+    "multipart",
+    "python-multipart",
+]
 PYTEST_TARGETS = [
     "packages/socketify-router/tests",
     "packages/socketify-json/tests",

@@ -3,6 +3,7 @@ from __future__ import annotations
 import asyncio
 import json
 from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -578,3 +579,80 @@ def test_response_repr():
     from socketify.response import AppResponse
 
     assert "fresh" in repr(AppResponse(App(), 1))
+
+
+# ---- Expect: 100-continue ------------------------------------------------------------------
+
+
+def _expect_app():
+    from socketify import App
+
+    app = App()
+
+    async def upload(res, req):
+        data = await res.get_data()
+        res.end(b"got " + data.getvalue())
+
+    app.post("/upload", upload)
+    app.post("/refuse", lambda res, req: res.write_status(401).end(b"no"))
+    return app
+
+
+EXPECT_HEAD = b"POST %s HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n"
+
+
+def test_expect_continue_is_answered_when_the_handler_asks_for_the_body(wire: Any) -> None:
+    app = _expect_app()
+    w = wire(app)
+    conn = w.connect()
+    conn.feed(EXPECT_HEAD % b"/upload")
+    w.spin(0.01)
+    assert conn.read() == b"HTTP/1.1 100 Continue\r\n\r\n"
+    conn.feed(b"hello")
+    [reply] = w.replies(conn)
+    assert (reply.status, reply.body) == (200, b"got hello")
+    assert conn.read() == b""  # 100 Continue never twice
+
+
+def test_expect_continue_is_not_sent_when_the_handler_refuses_the_body() -> None:
+    app = _expect_app()
+    conn = app._memory_connection()
+    conn.feed(EXPECT_HEAD % b"/refuse")
+    out = conn.read()
+    assert out.startswith(b"HTTP/1.1 401 Unauthorized\r\n")
+    assert b"100 Continue" not in out
+
+
+def test_a_body_decode_error_is_a_400_that_closes_without_an_error_handler(wire: Any) -> None:
+    from socketify import App
+
+    app = App()
+
+    async def create(res, req):
+        res.end(await res.get_json())
+
+    app.post("/items", create)
+    w = wire(app)
+    conn = w.connect()
+    conn.feed(b"POST /items HTTP/1.1\r\nHost: t\r\nContent-Length: 7\r\n\r\n{broken")
+    [reply] = w.replies(conn)
+    assert reply.status == 400
+    assert reply.header("connection") == "close"
+    assert reply.text.startswith("Bad Request: request body is not valid JSON")
+    assert w.until(lambda: not conn.open)
+
+
+def test_other_exceptions_stay_a_500() -> None:
+    from socketify import App
+
+    app = App()
+
+    def boom(res, req):
+        raise ValueError("not ours")
+
+    app.get("/", boom)
+    conn = app._memory_connection()
+    conn.feed(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+    out = conn.read()
+    assert out.startswith(b"HTTP/1.1 500 Internal Server Error\r\n")
+    assert b"not ours" not in out

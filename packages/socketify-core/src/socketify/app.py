@@ -47,11 +47,13 @@ from . import _bridge, limits
 from ._native import ffi, lib
 from .coroutines import Resume, awaiting, is_coroutine, start
 from .enums import OpCode
+from .errors import SocketifyError
 from .loop import Reactor
 from .memory import MemoryConnection
 from .options import AppListenOptions, AppOptions
 from .request import AppRequest
 from .response import DONE, FRESH, AppResponse, _Extras
+from .status import REASONS
 
 logger = logging.getLogger("socketify")
 
@@ -439,25 +441,33 @@ class App:
             except Exception:
                 logger.exception("the exception sink raised")
 
-    def _fallback(self, res: Optional[AppResponse]) -> None:
-        """500 if nothing was sent; close if the head is out; nothing once it ended."""
+    def _fallback(self, res: Optional[AppResponse], exc: Optional[BaseException] = None) -> None:
+        """The answer when nothing else answered: close if the head is out, nothing once it
+        ended, else 500 -- or the 4xx an error of ours carries in ``status_hint`` (a bad
+        body, a multipart limit), with its message, closing the connection because the
+        rest of the refused body may still be on its way."""
         if res is None or res._state == DONE:
             return
-        if res._state == FRESH:
-            res._status = None
-            res._headers = None
-            res._hflags = 0
-            res.write_status(500).write_header(b"Content-Type", b"text/plain")
-            res.end(b"Internal Server Error")
-        else:
+        if res._state != FRESH:
             res.close()
+            return
+        res._status = None
+        res._headers = None
+        res._hflags = 0
+        hint = getattr(exc, "status_hint", 500)
+        if isinstance(exc, SocketifyError) and isinstance(hint, int) and 400 <= hint < 500:
+            res.write_status(hint).write_header(b"Content-Type", b"text/plain; charset=utf-8")
+            res.end(f"{REASONS.get(hint, 'Error')}: {exc}", end_connection=True)
+            return
+        res.write_status(500).write_header(b"Content-Type", b"text/plain")
+        res.end(b"Internal Server Error")
 
     def _report(self, exc: BaseException, res: Optional[AppResponse], req: Any) -> Any:
         """Route an exception; returns a Task when an async error handler is still running."""
         handler = self._error_handler
         if handler is None:
             logger.error("unhandled exception in a socketify handler", exc_info=exc)
-            self._fallback(res)
+            self._fallback(res, exc)
             self._sink(exc)
             return None
         try:
@@ -473,7 +483,7 @@ class App:
         except Exception as handler_exc:
             self._handler_failed(exc, handler_exc, res)
             return None
-        self._fallback(res)
+        self._fallback(res, exc)
         self._sink(exc)
         return None
 
@@ -483,13 +493,13 @@ class App:
         except Exception as handler_exc:
             self._handler_failed(exc, handler_exc, res)
             return
-        self._fallback(res)
+        self._fallback(res, exc)
         self._sink(exc)
 
     def _handler_failed(self, exc: BaseException, handler_exc: BaseException, res: Any) -> None:
         logger.error("unhandled exception in a socketify handler", exc_info=exc)
         logger.error("the error handler raised too", exc_info=handler_exc)
-        self._fallback(res)
+        self._fallback(res, exc)
         self._sink(exc)
         self._sink(handler_exc)
 

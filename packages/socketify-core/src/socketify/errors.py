@@ -8,8 +8,10 @@
     ├── RequestExpired (RuntimeError)   an AppRequest used after its callback, not preserved
     └── BodyDecodeError (ValueError)    get_text/get_json/get_form_urlencoded got bad bytes
 
-Errors that map to an HTTP status carry it in ``status_hint`` (the default error handler
-answers 500 for everything; the hint is for custom error handlers).
+Errors that map to an HTTP status carry it in ``status_hint``: without an error handler
+of the app's own, an error of ours with a 4xx hint is answered with that status and its
+message (and the connection closed, since a refused body may still be arriving); any
+other exception is a 500.
 """
 
 from __future__ import annotations

@@ -48,6 +48,7 @@ SC_EAGAIN = -5
 SC_EIO = -6
 W_END, W_CLOSE, W_HAS_LENGTH, W_NO_BODY = 1, 2, 4, 8
 REQ_HAS_BODY = 2
+REQ_EXPECT_100 = 8
 
 _ERROR_NAMES = {-1: "ESTALE", -2: "EINVAL", -3: "ENOMEM", -4: "ESTATE", -5: "EAGAIN", -6: "EIO"}
 _JSON_TYPE = b"Content-Type: application/json\r\n"
@@ -261,10 +262,18 @@ class AppResponse:
         """Send ``HTTP/1.1 100 Continue`` (before reading a body the client is holding)."""
         if self._state == DONE:
             return self
+        self._reqflags &= ~REQ_EXPECT_100  # answered: never twice
         rc = lib.sc_res_write_continue(self._app._native, self._h)
         if rc < 0:
             self._fail(rc)
         return self
+
+    def _continue_if_expected(self) -> None:
+        # A client that sent "Expect: 100-continue" holds the body until told to go on:
+        # asking for the body is the moment to tell it, unless the handler already
+        # answered (write_continue(), or a final response that refuses the body).
+        if self._reqflags & REQ_EXPECT_100 and self._state == FRESH:
+            self.write_continue()
 
     # ---- status and headers ------------------------------------------------------------------
     def _head_started(self) -> bool:
@@ -470,6 +479,7 @@ class AppResponse:
         if ext is None:  # ended before any body arrived: nothing will come
             ext = _Extras()
         ext.data_handler = handler
+        self._continue_if_expected()
         buffered, ext.chunks = ext.chunks, []
         if not self._has_body() and not buffered:
             ext.body_done = True
@@ -487,6 +497,7 @@ class AppResponse:
         ext = self._app._track(self) if self._state != DONE else (self._ext or _Extras())
         if ext.data_handler is not None:
             raise RuntimeError("get_data() cannot be used after on_data() took the body")
+        self._continue_if_expected()
         while not ext.body_done:
             if self.aborted:
                 raise asyncio.CancelledError()
