@@ -171,3 +171,16 @@ def bench(session: nox.Session) -> None:
         if not shutil.which(tool) and os.geteuid() == 0:
             session.run("apt-get", "install", "-y", "-qq", package, external=True)
     session.run(sys.executable, "bench/run_http.py", *session.posargs, external=True)
+
+
+@nox.session(venv_backend="none")
+def fuzz(session: nox.Session) -> None:
+    """Build every libFuzzer target with clang and run each for SECONDS (default 60).
+
+    ``nox -s fuzz -- 300``; crashes are copied to packages/socketify-core/fuzz/regressions/
+    and replayed by the test suite from then on.
+    """
+    if not shutil.which("clang") and os.geteuid() == 0:
+        session.run("apt-get", "install", "-y", "-qq", "clang", external=True)
+    seconds = session.posargs or ["60"]
+    session.run(sys.executable, "packages/socketify-core/fuzz/run.py", *seconds, external=True)

@@ -48,6 +48,9 @@ SC_EAGAIN = -5
 SC_EIO = -6
 W_END, W_CLOSE, W_HAS_LENGTH, W_NO_BODY = 1, 2, 4, 8
 REQ_HAS_BODY = 2
+_LINES: dict[tuple[Any, Any], tuple[bytes, int]] = {}  # (name, value) -> (line, kind)
+_LINES_MAX = 4096
+_CACHED = (str, bytes)
 REQ_EXPECT_100 = 8
 
 _ERROR_NAMES = {-1: "ESTALE", -2: "EINVAL", -3: "ENOMEM", -4: "ESTATE", -5: "EAGAIN", -6: "EIO"}
@@ -116,7 +119,12 @@ class AppResponse:
             return message.encode("utf-8")
         data = self._app._serializer().dumps(message)
         if self._state == FRESH and not self._hflags & HAS_CONTENT_TYPE:
-            self._add_header(_JSON_TYPE)
+            headers = self._headers  # PERF: a known line, no header_kind scan
+            if headers is None:
+                self._headers = [_JSON_TYPE]
+            else:
+                headers.append(_JSON_TYPE)
+            self._hflags |= HAS_CONTENT_TYPE
         return data
 
     def _head(self) -> bytes:
@@ -304,7 +312,22 @@ class AppResponse:
         """Add a header line; value may be str, bytes or int."""
         if self._state and self._head_started():
             return self
-        self._add_header(render_header(name, value))
+        # PERF: apps write the same few headers over and over: a rendered line is one
+        # dict lookup (keys are str/bytes pairs only; anything else renders each time).
+        try:
+            line, kind = _LINES[name, value]
+        except (KeyError, TypeError):
+            line = render_header(name, value)
+            kind = header_kind(line)
+            if type(value) in _CACHED and type(name) in _CACHED and len(_LINES) < _LINES_MAX:
+                _LINES[name, value] = (line, kind)
+        headers = self._headers
+        if headers is None:
+            self._headers = [line]
+        else:
+            headers.append(line)
+        if kind:
+            self._hflags |= kind
         return self
 
     def write_headers(self, headers: Any) -> AppResponse:

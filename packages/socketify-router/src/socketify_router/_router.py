@@ -51,6 +51,9 @@ class Route:
         return f"Route({self.method!r}, {self.pattern!r}{named})"
 
 
+_HITS_MAX = 4096
+
+
 class Match:
     """The result of ``Router.match``: a route and the parameter values of this path.
 
@@ -143,6 +146,9 @@ class Router(RouteMethods):
         self._static: dict[str, Leaf] = {}  # whole raw path -> leaf, for all-static patterns
         self._root: Node = EMPTY_NODE
         self._first: First = self._compile_and_first
+        # PERF: Match objects of static hits, by (path, method): a Match only grows a
+        # successor that depends on the routes, so the cache is dropped on every add().
+        self._hits: dict[tuple[str, str], Match] = {}
         self._routes: list[Route] = []
         self._names: dict[str, Route] = {}
 
@@ -176,6 +182,7 @@ class Router(RouteMethods):
             # Copy-on-write: a Match still walking the old tree is not disturbed.
             self._root = self._root.adding(parsed.segments, route)
         self._first = self._compile_and_first  # the tree changed: compile on next use
+        self._hits = {}
         self._routes.append(route)
         if name is not None and name not in self._names:
             self._names[name] = route
@@ -183,12 +190,19 @@ class Router(RouteMethods):
 
     def match(self, method: str, path: str) -> Optional[Match]:
         """The best route for ``method`` and the raw ``path`` (no query), or ``None``."""
-        # PERF: all-static patterns: one dict lookup for the path, one for the method.
+        # PERF: a static hit seen before is one dict lookup; else one for the path and
+        # one for the method.
+        hit = self._hits.get((path, method))
+        if hit is not None:
+            return hit
         leaf = self._static.get(path)
         if leaf is not None:
             cands = leaf.table.get(method, leaf.default)
             if cands:
-                return Match(cands[0], (), (cands, 0, self._root, path, method, None))
+                hit = Match(cands[0], (), (cands, 0, self._root, path, method, None))
+                if len(self._hits) < _HITS_MAX:  # bounded: clients choose the methods
+                    self._hits[path, method] = hit
+                return hit
         segs = path.split("/")
         if segs[0]:  # the path does not start with '/' (e.g. "*" of OPTIONS *)
             return None
