@@ -184,3 +184,10 @@ def fuzz(session: nox.Session) -> None:
         session.run("apt-get", "install", "-y", "-qq", "clang", external=True)
     seconds = session.posargs or ["60"]
     session.run(sys.executable, "packages/socketify-core/fuzz/run.py", *seconds, external=True)
+
+
+@nox.session
+def bench_memory(session: nox.Session) -> None:
+    """RSS after 100k and 1M keep-alive requests (leak check) and with 10k idle connections."""
+    session.install(ROUTER, JSON, CORE)
+    session.run("python", "bench/memory.py", "--python", "python", *session.posargs)
