@@ -297,6 +297,10 @@ def test_pipelined_responses_over_max_backpressure_all_arrive(serve: Any) -> Non
 # ---- connection floods ------------------------------------------------------------------------
 
 
+@pytest.mark.skipif(
+    os.environ.get("SOCKETIFY_SANITIZE") == "1",
+    reason="under ASan freed memory sits in the sanitizer's quarantine: RSS is not ours",
+)
 def test_ten_thousand_dropped_connections_leave_no_fd_and_little_memory(serve: Any) -> None:
     server = serve()
     assert get(server) == 200
