@@ -2,7 +2,7 @@
 
 ``socketify.h`` is the single source of truth: the cdef is generated from it at build
 time (preprocessor lines dropped, ``#define`` constants turned into ``...`` so the C
-compiler supplies their values, the four ``sc_py_*`` prototypes turned into
+compiler supplies their values, the ``sc_py_*`` prototypes (CALLBACKS) turned into
 ``extern "Python+C"`` so the core's .c files can call them).
 
 Used by setuptools (``cffi_modules=["build_native.py:ffibuilder"]``); run directly
@@ -26,7 +26,18 @@ from cffi import FFI
 HERE = Path(__file__).resolve().parent
 CSRC = HERE / "csrc"
 HEADER = CSRC / "socketify.h"
-CALLBACKS = ("sc_py_on_request", "sc_py_on_data", "sc_py_on_aborted", "sc_py_on_writable")
+CALLBACKS = (
+    "sc_py_on_request",
+    "sc_py_on_data",
+    "sc_py_on_aborted",
+    "sc_py_on_writable",
+    "sc_py_ws_message",
+    "sc_py_ws_close",
+    "sc_py_ws_drain",
+    "sc_py_ws_ping",
+    "sc_py_ws_pong",
+    "sc_py_ws_subscription",
+)
 # C files that are not part of the core yet (e.g. work in progress) are listed here.
 EXCLUDED_SOURCES: frozenset[str] = frozenset()
 

@@ -67,6 +67,10 @@ void sc_conn_send_error(sc_conn *c, int status)
 void sc_conn_check_timeouts(sc_conn *c, uint64_t now)
 {
     const sc_settings *s = &c->loop->settings;
+    if (c->phase == SC_PH_WS) {
+        c->loop->ws_hooks->tick(c, now); /* WebSocket timeouts are per route */
+        return;
+    }
     if (s->header_timeout_ms && c->head_start_ms && !(c->flags & SC_CF_CLOSING) &&
         (c->phase == SC_PH_HEAD || c->phase == SC_PH_PROXY) &&
         now - c->head_start_ms >= s->header_timeout_ms) {
@@ -117,6 +121,16 @@ void sc_conn_response_ended(sc_conn *c)
 {
     c->res_gen = 0;
     c->flags &= ~SC_CF_WANT_WRITABLE;
+    if (c->ws) {
+        /* the 101 of sc_ws_upgrade: from here on input is WebSocket frames */
+        c->phase = SC_PH_WS;
+        c->rflags = 0;
+        c->head_start_ms = 0;
+        if (!(c->flags & SC_CF_PROCESSING) && sc_buf_size(&c->in))
+            sc_mark_pending(c);
+        sc_conn_update_events(c);
+        return;
+    }
     if (c->rflags & SC_RF_CLOSE) {
         c->flags |= SC_CF_CLOSING;
         sc_mark_dirty(c);
@@ -212,6 +226,10 @@ static size_t sc_http_run(sc_conn *c, char *buf, size_t *lenp)
     while (!(c->flags & (SC_CF_CLOSED | SC_CF_CLOSING | SC_CF_PAUSED))) {
         if (c->phase == SC_PH_WAIT)
             break;
+        if (c->phase == SC_PH_WS) {
+            pos += loop->ws_hooks->feed(c, buf + pos, len - pos);
+            break;
+        }
         if (c->phase == SC_PH_BODY) {
             if (!sc_http_body(c, buf, &pos, &len))
                 break;

@@ -98,7 +98,8 @@ enum sc_phase {
     SC_PH_PROXY = 0, /* waiting for a PROXY header */
     SC_PH_HEAD,      /* waiting for a request head */
     SC_PH_BODY,      /* reading (or discarding) the current request's body */
-    SC_PH_WAIT       /* request read; waiting for its response to end */
+    SC_PH_WAIT,      /* request read; waiting for its response to end */
+    SC_PH_WS         /* upgraded: input goes to websocket.c (loop->ws_hooks) */
 };
 
 /* conn->flags */
@@ -159,7 +160,24 @@ struct sc_conn {
     sc_conn *next_dirty;
     sc_conn *next_pending;
     sc_conn *next_dead;
+    struct sc_ws *ws; /* websocket.c's state once upgraded (or being upgraded), else NULL */
 };
+
+/* ---- WebSocket hooks ------------------------------------------------------
+ *
+ * The HTTP core reaches websocket.c only through this table, which
+ * sc_ws_behavior_new installs in the loop: so the core links and runs without
+ * it (the C unit programs and fuzz targets), and every call site is one test
+ * of c->ws, which is NULL until an upgrade. */
+typedef struct sc_ws_hooks {
+    size_t (*feed)(sc_conn *c, char *buf, size_t len); /* bytes consumed */
+    void (*closed)(sc_conn *c);                /* the connection closed (before burial) */
+    void (*drained)(sc_conn *c);               /* the output buffer emptied after blocking */
+    void (*tick)(sc_conn *c, uint64_t now);    /* timeouts and automatic pings */
+    void (*going_away)(sc_conn *c);            /* sc_loop_drain: close with 1001 */
+    void (*free_conn)(sc_conn *c);             /* free c->ws */
+    void (*free_loop)(sc_loop *loop);          /* free loop->wsl */
+} sc_ws_hooks;
 
 /* ---- listeners ------------------------------------------------------------ */
 
@@ -209,6 +227,8 @@ struct sc_loop {
     time_t date_sec;
     char date[48]; /* "Date: ...\r\n" */
     size_t date_len;
+    const sc_ws_hooks *ws_hooks; /* NULL until a WebSocket behavior is registered */
+    struct sc_ws_loop *wsl;      /* websocket.c's per-loop state */
 };
 
 /* loop.c */
@@ -224,6 +244,7 @@ void sc_mark_pending(sc_conn *c);
 void sc_conn_update_events(sc_conn *c);
 void sc_conn_free(sc_conn *c);
 void sc_timer_update(sc_loop *loop);
+void sc_timer_tick_at_most(sc_loop *loop, uint32_t ms); /* a shorter tick for a new timeout */
 
 /* listen.c */
 void sc_listener_accept(sc_loop *loop, uint32_t index);

@@ -103,11 +103,15 @@ void sc_loop_free(sc_loop *loop)
             continue;
         if (c->fd >= 0)
             close(c->fd);
+        if (c->ws)
+            loop->ws_hooks->free_conn(c);
         sc_buf_free(&c->in);
         sc_buf_free(&c->out);
         sc_buf_free(&c->mem_out);
         free(c);
     }
+    if (loop->ws_hooks)
+        loop->ws_hooks->free_loop(loop);
     sc_loop_close_listeners(loop);
     free(loop->listeners);
     free(loop->slots);
@@ -196,6 +200,8 @@ void sc_conn_free(sc_conn *c)
     sc_loop *loop = c->loop;
     loop->slots[c->slot] = NULL;
     loop->free_slots[loop->num_free++] = c->slot;
+    if (c->ws)
+        loop->ws_hooks->free_conn(c);
     sc_buf_free(&c->in);
     sc_buf_free(&c->out);
     sc_buf_free(&c->mem_out);
@@ -303,8 +309,8 @@ void sc_batch_end(sc_loop *loop)
 
 void sc_timer_update(sc_loop *loop)
 {
-    int want = (loop->num_conns > 0 &&
-                (loop->settings.idle_timeout_ms || loop->settings.header_timeout_ms)) ||
+    int want = (loop->num_conns > 0 && (loop->settings.idle_timeout_ms ||
+                                        loop->settings.header_timeout_ms || loop->ws_hooks)) ||
                loop->accept_paused;
     if (want == loop->timer_armed)
         return;
@@ -317,6 +323,22 @@ void sc_timer_update(sc_loop *loop)
     }
     if (timerfd_settime(loop->timerfd, 0, &its, NULL) == 0)
         loop->timer_armed = want;
+}
+
+void sc_timer_tick_at_most(sc_loop *loop, uint32_t ms)
+{
+    if (ms < 10)
+        ms = 10;
+    if (ms >= loop->tick_ms)
+        return;
+    loop->tick_ms = ms;
+    if (loop->timer_armed) {
+        loop->timer_armed = 0; /* re-arm with the new period */
+        struct itimerspec off;
+        memset(&off, 0, sizeof off);
+        timerfd_settime(loop->timerfd, 0, &off, NULL);
+    }
+    sc_timer_update(loop);
 }
 
 static void sc_on_tick(sc_loop *loop)
@@ -414,7 +436,9 @@ void sc_loop_drain(sc_loop *loop)
         sc_conn *c = loop->slots[i];
         if (!c || (c->flags & SC_CF_CLOSED))
             continue;
-        if (c->res_gen || c->phase == SC_PH_BODY || c->phase == SC_PH_WAIT) {
+        if (c->ws) {
+            loop->ws_hooks->going_away(c);
+        } else if (c->res_gen || c->phase == SC_PH_BODY || c->phase == SC_PH_WAIT) {
             c->rflags |= SC_RF_CLOSE; /* Connection: close on the current response */
         } else if (sc_buf_size(&c->out)) {
             c->flags |= SC_CF_CLOSING;

@@ -202,6 +202,108 @@ int sc_mem_is_open(sc_loop *loop, sc_handle conn);
  * once the output has been consumed or immediately when discard is 1. */
 int sc_mem_close(sc_loop *loop, sc_handle conn, int discard);
 
+/* ---- WebSockets and pub/sub ---------------------------------------------- *
+ *
+ * A route's WebSocket settings are registered once (sc_ws_behavior_new) and
+ * named by the id it returns.  During sc_py_on_request for a WebSocket route,
+ * sc_ws_check_request says whether the request is a valid RFC 6455 upgrade.
+ * sc_ws_upgrade (then, or later from a task while the response is alive)
+ * writes the 101 and switches the connection to WebSocket mode; the handle it
+ * stores in *out_ws names the WebSocket until it closes (the same
+ * (generation, slot) scheme: every sc_ws_* call on a closed one is a no-op
+ * that returns SC_WS_STATUS_DROPPED, SC_ESTALE or 0).  Python runs its open
+ * handler itself right after sc_ws_upgrade returns.
+ *
+ * sc_py_ws_close is called exactly once per WebSocket: when a close frame
+ * arrives (the core answers it), when the core fails the connection (1002,
+ * 1007, 1009, 1011: a close frame with that code is sent first), when
+ * sc_ws_end starts the closing handshake (with its code), or with 1006 when
+ * the connection is gone (sc_ws_close, idle timeout, socket error).  From
+ * then on the handle is stale.  Subscriptions end just before it. */
+
+/* sc_ws_settings.compression: CompressOptions of the Python API.  Low byte:
+ * 0 none, 1 shared compressor, 2..9 dedicated 3KB..256KB; second byte: 0 none
+ * (shared when a compressor is set), 1 shared decompressor, 2..8 dedicated
+ * 512B..32KB windows. */
+#define SC_WSS_CLOSE_ON_BACKPRESSURE 1u /* close instead of dropping past max_backpressure */
+#define SC_WSS_RESET_IDLE_ON_SEND 2u    /* sending counts as activity for the idle timeout */
+#define SC_WSS_AUTO_PING 4u             /* ping after half the idle timeout without input */
+#define SC_WSS_ON_DRAIN 8u              /* call sc_py_ws_drain */
+#define SC_WSS_ON_PING 16u              /* call sc_py_ws_ping (the pong is sent anyway) */
+#define SC_WSS_ON_PONG 32u              /* call sc_py_ws_pong */
+#define SC_WSS_ON_SUBSCRIPTION 64u      /* call sc_py_ws_subscription */
+
+typedef struct sc_ws_settings {
+    uint64_t max_payload_length; /* bytes of one message, after inflating (default 16 MiB) */
+    uint64_t max_backpressure;   /* buffered bytes past which sends are dropped (0 = no limit) */
+    uint32_t idle_timeout_ms;    /* no frame received for this long closes (default 120 s; 0 off) */
+    uint32_t max_lifetime_ms;    /* close with 1001 after this long (0 = off) */
+    uint32_t compression;        /* see above (default 0: permessage-deflate declined) */
+    uint32_t flags;              /* SC_WSS_* (default SC_WSS_AUTO_PING) */
+} sc_ws_settings;
+
+void sc_ws_settings_default(sc_ws_settings *s);
+/* Register settings for WebSocket routes; returns an id >= 0 or an sc_error. */
+int sc_ws_behavior_new(sc_loop *loop, const sc_ws_settings *s);
+
+/* The request in sc_py_on_request: 0 when it is a valid upgrade (GET,
+ * HTTP/1.1, Upgrade/Connection, version 13, a good key, no body); 1 when it
+ * asks for no WebSocket at all; else the status to refuse it with (400, or
+ * 426 meaning "answer with Sec-WebSocket-Version: 13"). */
+int sc_ws_check_request(sc_loop *loop);
+
+/* Answer 101 on response res: key is the client's Sec-WebSocket-Key,
+ * protocol the subprotocol to accept (the first token of a list is taken;
+ * empty: none), extensions the client's Sec-WebSocket-Extensions (negotiated
+ * against the behavior's compression), headers extra lines rendered by
+ * Python ("Name: value\r\n...").  SC_OK and *out_ws, SC_ESTALE (the response
+ * is gone), SC_ESTATE (its head was sent), SC_EINVAL (bad key or behavior). */
+int sc_ws_upgrade(sc_loop *loop, sc_handle res, const char *key, size_t key_len,
+                  const char *protocol, size_t protocol_len, const char *extensions,
+                  size_t extensions_len, const char *headers, size_t headers_len,
+                  int behavior, sc_handle *out_ws);
+
+enum sc_ws_send_status {
+    SC_WS_STATUS_BACKPRESSURE = 0, /* sent into the buffer; the socket did not take it all */
+    SC_WS_STATUS_SUCCESS = 1,
+    SC_WS_STATUS_DROPPED = 2 /* closed WebSocket, or past max_backpressure */
+};
+
+#define SC_WS_SEND_COMPRESS 1u /* permessage-deflate when negotiated (whole messages only) */
+#define SC_WS_SEND_MORE 2u     /* not the last fragment: no FIN */
+
+/* One frame: opcode 1/2 (a message or its first fragment), 0 (a further
+ * fragment), 9/10 (ping/pong, at most 125 bytes).  Returns a
+ * sc_ws_send_status, or SC_EINVAL (bad opcode or size) / SC_ESTATE
+ * (continuation without a fragmented message, or a new message inside one). */
+int sc_ws_send(sc_loop *loop, sc_handle ws, uint32_t opcode, const char *data, size_t len,
+               uint32_t flags);
+/* Closing handshake: send a close frame (code 0 or 1005: no payload), call
+ * sc_py_ws_close(code); the connection closes when the client answers (or
+ * after a short grace period).  SC_EINVAL for a code that may not be sent. */
+int sc_ws_end(sc_loop *loop, sc_handle ws, uint32_t code, const char *reason, size_t reason_len);
+/* Close the connection now (sc_py_ws_close gets 1006). */
+int sc_ws_close(sc_loop *loop, sc_handle ws);
+int sc_ws_cork(sc_loop *loop, sc_handle ws, int on);
+size_t sc_ws_buffered(sc_loop *loop, sc_handle ws); /* bytes not yet written; 0 when stale */
+int sc_ws_alive(sc_loop *loop, sc_handle ws);       /* 1 open, 0 stale */
+int sc_ws_remote_address(sc_loop *loop, sc_handle ws, char *buf, size_t cap);
+int sc_ws_remote_bytes(sc_loop *loop, sc_handle ws, char *buf, size_t cap);
+
+/* Topics are any bytes.  1 changed, 0 no change, or an sc_error. */
+int sc_ws_subscribe(sc_loop *loop, sc_handle ws, const char *topic, size_t len);
+int sc_ws_unsubscribe(sc_loop *loop, sc_handle ws, const char *topic, size_t len);
+int sc_ws_is_subscribed(sc_loop *loop, sc_handle ws, const char *topic, size_t len);
+uint32_t sc_ws_topic_count(sc_loop *loop, sc_handle ws);
+int sc_ws_topic_at(sc_loop *loop, sc_handle ws, uint32_t index, const char **name, size_t *len);
+/* Send to every subscriber of topic but `sender` (0: everyone).  The frame is
+ * built once (and compressed once with SC_WS_SEND_COMPRESS for subscribers
+ * with the shared compressor); subscribers past max_backpressure miss it.
+ * Returns how many got it, or an sc_error (SC_ESTALE: sender closed). */
+int sc_loop_publish(sc_loop *loop, sc_handle sender, const char *topic, size_t topic_len,
+                    const char *data, size_t len, uint32_t opcode, uint32_t flags);
+uint32_t sc_loop_num_subscribers(sc_loop *loop, const char *topic, size_t len);
+
 /* ---- callbacks into Python (extern "Python" in the cffi build) ------------ */
 
 /* A request head is complete: sc_loop_request_view() holds it. */
@@ -213,5 +315,14 @@ void sc_py_on_aborted(uint32_t owner, sc_handle res);
 /* The write buffer drained; offset = sc_res_write_offset.  Return 1 when
  * done writing (stop asking), 0 to keep being called. */
 int sc_py_on_writable(uint32_t owner, sc_handle res, uint64_t offset);
+
+/* WebSocket events; payloads (message, close reason, ping/pong data, topic)
+ * are in sc_loop_event_view, valid during the callback. */
+void sc_py_ws_message(uint32_t owner, sc_handle ws, uint32_t opcode);
+void sc_py_ws_close(uint32_t owner, sc_handle ws, uint32_t code);
+void sc_py_ws_drain(uint32_t owner, sc_handle ws);
+void sc_py_ws_ping(uint32_t owner, sc_handle ws);
+void sc_py_ws_pong(uint32_t owner, sc_handle ws);
+void sc_py_ws_subscription(uint32_t owner, sc_handle ws, uint32_t new_count, uint32_t old_count);
 
 #endif

@@ -177,6 +177,8 @@ void sc_conn_close(sc_conn *c)
     c->res_gen = 0;
     sc_transport_table[c->kind].close(c);
     loop->num_conns--;
+    if (c->ws)
+        loop->ws_hooks->closed(c); /* before burial: the handle still names c */
     if (c->kind == SC_T_SOCKET)
         sc_conn_bury(c); /* memory: sc_mem_close or sc_mem_consume buries it */
     if (res)
@@ -263,6 +265,11 @@ void sc_conn_on_writable_ev(sc_conn *c)
     }
     if (c->flags & SC_CF_CLOSING) {
         sc_conn_close(c);
+        return;
+    }
+    if (c->ws) {
+        c->loop->ws_hooks->drained(c);
+        sc_conn_update_events(c);
         return;
     }
     if ((c->flags & SC_CF_WANT_WRITABLE) && c->res_gen) {

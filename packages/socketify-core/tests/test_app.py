@@ -244,14 +244,11 @@ def test_max_url_size_setting_reaches_the_core(wire):
     assert wire(app).get("/" + "a" * 100).status == 414
 
 
-def test_websocket_parts_say_they_are_not_built():
+def test_websocket_parts_exist_before_any_connection():
     app = App()
-    with pytest.raises(NotImplementedError, match="WebSocket"):
-        app.publish("t", "m")
-    with pytest.raises(NotImplementedError, match="WebSocket"):
-        app.num_subscribers("t")
-    with pytest.raises(NotImplementedError, match="WebSocket"):
-        app.ws("/ws", {})
+    assert app.ws("/ws", {}) is app
+    assert app.publish("t", "m") is False
+    assert app.num_subscribers("t") == 0
 
 
 def test_get_native_handle_is_a_cffi_pointer():

@@ -1,86 +1,342 @@
+"""The command line: parsing, targets, settings flags and the single-process server."""
+
 from __future__ import annotations
 
-import http.client
 import os
+import re
+import signal
+import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
-from socketify.cli import TargetError, load_target
+from socketify import App, limits
+from socketify.cli import TargetError, build_parser, load_target, main, make_config
 
-SRC = os.path.join(os.path.dirname(__file__), "..", "src")
+SRC = str(Path(__file__).resolve().parents[1] / "src")
 
 
-def run_cli(*args, cwd=None, **kw):
+def cli_env(**extra: str) -> dict[str, str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [SRC, env.get("PYTHONPATH")]))
+    env.update(extra)
+    return env
+
+
+def run_cli(*args: str, cwd=None, env=None) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "socketify", *args],
         capture_output=True,
         text=True,
         timeout=30,
         cwd=cwd,
-        env=env,
-        **kw,
+        env=env or cli_env(),
     )
 
 
+def one_line_error(result: subprocess.CompletedProcess) -> str:
+    assert result.returncode == 2, result
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("socketify: error: ")
+    return lines[0]
+
+
+class Server:
+    """The CLI serving one app in a subprocess; stdout read line by line."""
+
+    def __init__(self, directory: Path, source: str, *args: str) -> None:
+        (directory / "served.py").write_text(source)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "socketify", *args],
+            cwd=directory,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=cli_env(),
+        )
+        assert self.proc.stdout is not None
+        self.first = self.proc.stdout.readline().strip()
+        assert "listening on" in self.first, (self.first, self.stop())
+        self.port = int(self.first.rsplit(":", 1)[1]) if "http://" in self.first else 0
+
+    def request(self, raw: bytes, path: str = "") -> tuple[int, bytes]:
+        if path:
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock.settimeout(5)
+            sock.connect(path)
+        else:
+            sock = socket.create_connection(("127.0.0.1", self.port), timeout=5)
+        with sock:
+            sock.sendall(raw)
+            data = b""
+            while chunk := sock.recv(65536):
+                data += chunk
+        head, _, body = data.partition(b"\r\n\r\n")
+        return int(head.split(b" ", 2)[1]), body
+
+    def get(self, target: str = "/", path: str = "") -> tuple[int, bytes]:
+        raw = f"GET {target} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n".encode()
+        return self.request(raw, path)
+
+    def stop(self) -> tuple[int, str, str]:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            out, err = self.proc.communicate(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            out, err = self.proc.communicate(timeout=5)
+        return self.proc.returncode, out, err
+
+
+HELLO = "from socketify import App\napp = App()\napp.get('/', lambda res, req: res.end('cli'))\n"
+
+
+# ---- targets ----------------------------------------------------------------------------
 @pytest.mark.parametrize(
     "target, message",
     [
-        ("no_colon", "module:app"),
-        ("missing_module_xyz:app", "cannot import"),
-        ("os:NoSuchThing", "no attribute"),
-        ("os:sep", "not a socketify App"),
+        ("no_colon", "target must look like module:app, got 'no_colon'"),
+        ("missing_module_xyz:app", "cannot import module 'missing_module_xyz': not found"),
+        ("os:NoSuchThing", "module 'os' has no attribute 'NoSuchThing'"),
+        ("os:sep", "'os:sep' is not a socketify App, a factory or run(app) (got str)"),
+        ("os:getcwd", "factory 'os:getcwd' returned str, not a socketify App"),
+        ("shutil:copy", "'shutil:copy' takes 2 arguments"),
     ],
 )
 def test_bad_target_is_one_line_and_exit_2(target, message):
-    result = run_cli(target)
-    assert result.returncode == 2
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and message in lines[0]
+    assert message in one_line_error(run_cli(target))
 
 
-def test_load_target_is_case_preserving_and_supports_factories(tmp_path, monkeypatch):
-    (tmp_path / "MyProj.py").write_text(
-        "from socketify import App\nMyApp = App()\ndef make():\n    return App()\n"
-    )
+TARGETS = """
+from socketify import App
+
+MyApp = App()
+MyApp.get("/", lambda res, req: res.end("instance"))
+
+def make():
+    app = App()
+    app.get("/", lambda res, req: res.end("factory"))
+    return app
+
+def run(app):
+    app.get("/", lambda res, req: res.end("run"))
+
+def not_an_app():
+    return 42
+
+def two(a, b):
+    pass
+"""
+
+
+@pytest.fixture
+def targets(tmp_path, monkeypatch):
+    (tmp_path / "MyProj.py").write_text(TARGETS)
     monkeypatch.syspath_prepend(str(tmp_path))
-    from socketify import App
-
-    assert isinstance(load_target("MyProj:MyApp"), App)
-    assert isinstance(load_target("MyProj:make()"), App)
-    with pytest.raises(TargetError):
-        load_target("myproj:myapp")
+    yield
+    sys.modules.pop("MyProj", None)
 
 
-def test_cli_serves_an_app(tmp_path):
-    (tmp_path / "hello_app.py").write_text(
-        "from socketify import App\napp = App()\napp.get('/', lambda res, req: res.end('cli'))\n"
+def test_load_target_forms(targets, wire):
+    assert wire(load_target("MyProj:MyApp")).get("/").text == "instance"
+    assert wire(load_target("MyProj:make()")).get("/").text == "factory"
+    assert wire(load_target("MyProj:make", factory=True)).get("/").text == "factory"
+    assert wire(load_target("MyProj:make")).get("/").text == "factory"  # no argument: a factory
+    app = load_target("MyProj:run", settings={"max_headers": 7})
+    assert app.settings["max_headers"] == 7  # run(app) gets an App built with the settings
+    assert wire(app).get("/").text == "run"
+
+
+@pytest.mark.parametrize(
+    "target, factory, message",
+    [
+        ("myproj:myapp", False, "cannot import module 'myproj'"),  # case preserved
+        ("MyProj:myapp", False, "no attribute 'myapp'"),
+        ("MyProj:MyApp()", False, "is an App, not a factory"),
+        ("MyProj:MyApp", True, "is an App, not a factory"),
+        ("MyProj:not_an_app()", False, "returned int, not a socketify App"),
+        ("MyProj:two", False, "takes 2 arguments"),
+    ],
+)
+def test_load_target_errors(targets, target, factory, message):
+    with pytest.raises(TargetError, match=re.escape(message)):
+        load_target(target, factory=factory)
+
+
+def test_an_import_error_inside_the_app_shows_its_traceback(tmp_path):
+    (tmp_path / "broken.py").write_text("import no_such_dependency_xyz\n")
+    result = run_cli("broken:app", cwd=tmp_path)
+    assert result.returncode == 1
+    assert "Traceback" in result.stderr and "no_such_dependency_xyz" in result.stderr
+
+
+def test_an_app_listening_at_import_is_refused(tmp_path):
+    source = "from socketify import App\napp = App()\napp.listen(0)\n"
+    (tmp_path / "eager.py").write_text(source)
+    assert "listens already" in one_line_error(run_cli("eager:app", cwd=tmp_path))
+
+
+# ---- options ----------------------------------------------------------------------------
+def test_version():
+    result = run_cli("--version")
+    assert result.returncode == 0
+    assert re.match(r"socketify \d+\.\d+\.\d+ \(\w+ \d+\.\d+", result.stdout)
+
+
+def test_main_is_the_console_script_entry_point(capsys):
+    with pytest.raises(SystemExit) as exited:
+        main(["--version"])
+    assert exited.value.code == 0
+    assert capsys.readouterr().out.startswith("socketify ")
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--interface", "asgi"], "--interface asgi is not supported yet"),
+        (["--interface", "wsgi"], "--interface wsgi is not supported yet"),
+        (["--ssl-keyfile", "k.pem"], "TLS is not supported yet"),
+        (["--max-headers", "0"], "--max-headers must be between 1 and 65535, not 0"),
+        (["--idle-timeout", "-1"], "--idle-timeout must be between"),
+        (["--workers", "0"], "--workers must be at least 1, not 0"),
+        (["--port", "70000"], "--port must be between 0 and 65535"),
+        (["--reload-dir", "/no/such/dir"], "--reload-dir '/no/such/dir' is not a directory"),
+    ],
+)
+def test_bad_options_are_one_line_and_exit_2(args, message):
+    assert message in one_line_error(run_cli("os:sep", *args))
+
+
+def test_bad_web_concurrency_is_one_line_and_exit_2():
+    result = run_cli("os:sep", env=cli_env(WEB_CONCURRENCY="many"))
+    assert "WEB_CONCURRENCY must be a positive integer, not 'many'" in one_line_error(result)
+
+
+def test_every_app_setting_has_a_flag():
+    parser = build_parser()
+    argv = ["m:app"]
+    for name, spec in limits.SETTINGS.items():
+        flag = "--" + name.replace("_", "-")
+        if spec.kind == "bool":
+            argv.append(flag if not spec.default else "--no-" + flag[2:])
+        else:
+            argv += [flag, str(spec.high if spec.kind != "seconds" else 1.5)]
+    settings = make_config(parser.parse_args(argv)).settings
+    assert set(settings) == set(limits.SETTINGS)
+    for name, spec in limits.SETTINGS.items():
+        if spec.kind == "bool":
+            assert settings[name] is (not spec.default)
+        elif spec.kind == "seconds":
+            assert settings[name] == 1.5
+        else:
+            assert settings[name] == spec.high
+
+
+def test_flags_left_out_keep_the_apps_settings():
+    config = make_config(build_parser().parse_args(["m:app", "--max-url-size", "64"]))
+    assert config.settings == {"max_url_size": 64}
+    assert (config.host, config.port, config.workers, config.access_log) == (
+        "127.0.0.1",
+        8000,
+        1,
+        False,
     )
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [SRC, env.get("PYTHONPATH")]))
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "socketify", "hello_app:app", "--port", "0"],
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
+
+
+# ---- serving in one process ------------------------------------------------------------------
+def test_cli_serves_an_app_and_stops_on_sigterm(tmp_path):
+    server = Server(tmp_path, HELLO, "served:app", "--port", "0")
     try:
-        line = proc.stdout.readline()
-        assert "listening on http://127.0.0.1:" in line
-        port = int(line.rsplit(":", 1)[1])
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-        conn.request("GET", "/")
-        assert conn.getresponse().read() == b"cli"
-        conn.close()
-        proc.terminate()
-        proc.wait(10)
-        assert proc.returncode == 0
+        assert server.first.startswith("socketify: listening on http://127.0.0.1:")
+        assert server.get() == (200, b"cli")
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            time.sleep(0.1)
+        code, out, _ = server.stop()
+    assert code == 0
+    assert "GET /" not in out  # no access log unless asked
+
+
+def test_settings_flags_reach_the_app(tmp_path):
+    source = HELLO + "app.on_start(lambda: print('max_url_size', app.settings['max_url_size']))\n"
+    server = Server(tmp_path, source, "served:app", "--port", "0", "--max-url-size", "64")
+    try:
+        assert server.get("/?" + "x" * 100)[0] == 414
+        assert server.get("/?short")[0] == 200
+    finally:
+        code, out, _ = server.stop()
+    assert code == 0 and "max_url_size 64" in out
+
+
+def test_run_function_target(tmp_path):
+    source = "def run(app):\n    app.get('/', lambda res, req: res.end('from run'))\n"
+    server = Server(tmp_path, source, "served:run", "--port", "0")
+    try:
+        assert server.get() == (200, b"from run")
+    finally:
+        assert server.stop()[0] == 0
+
+
+def test_unix_socket_single_process(tmp_path):
+    path = str(tmp_path / "one.sock")
+    server = Server(tmp_path, HELLO, "served:app", "--uds", path)
+    try:
+        assert server.first == f"socketify: listening on unix:{path}"
+        assert server.get(path=path) == (200, b"cli")
+    finally:
+        assert server.stop()[0] == 0
+    assert not os.path.exists(path)
+
+
+ERRORS = HELLO + (
+    "def boom(res, req):\n    raise RuntimeError('kaboom')\n"
+    "app.get('/boom', boom)\n"
+    "app.get('/json', lambda res, req: res.end({'a': 1}))\n"
+)
+
+
+def test_access_log_and_error_traceback(tmp_path):
+    server = Server(tmp_path, ERRORS, "served:app", "--port", "0", "--access-log")
+    try:
+        assert server.get("/?q=1") == (200, b"cli")
+        assert server.get("/boom")[0] == 500
+        assert server.get("/json") == (200, b'{"a":1}')
+        assert server.get("/missing")[0] == 404
+    finally:
+        code, out, err = server.stop()
+    assert code == 0
+    lines = out.splitlines()  # (the listening line was read already)
+    pattern = r'127\.0\.0\.1 - - \[\d\d/\w{3}/\d{4}:\d\d:\d\d:\d\d \+0000\] "%s HTTP/1\.1" %s %s [\d.]+ms$'
+    assert re.match(pattern % (r"GET /\?q=1", "200", "3"), lines[0]), lines
+    assert re.match(pattern % ("GET /boom", "500", "21"), lines[1]), lines
+    assert re.match(pattern % ("GET /json", "200", "7"), lines[2]), lines
+    assert re.match(pattern % ("GET /missing", "404", "9"), lines[3]), lines
+    # errors are always logged, with their traceback
+    assert "Traceback" in err and "RuntimeError: kaboom" in err
+
+
+def test_busy_port_is_an_error(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        (tmp_path / "served.py").write_text(HELLO)
+        result = run_cli("served:app", "--port", str(port), cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        f"socketify: error: cannot listen on 127.0.0.1:{port}: Address already in use"
+    )
+
+
+def test_sigint_stops_the_single_process_server(tmp_path):
+    server = Server(tmp_path, HELLO, "served:app", "--port", "0")
+    time.sleep(0.1)
+    server.proc.send_signal(signal.SIGINT)
+    assert server.stop()[0] == 0
+
+
+def test_app_is_the_target_type():
+    assert isinstance(load_target("socketify:App"), App)  # a class is a zero-argument factory

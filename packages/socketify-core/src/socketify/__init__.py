@@ -15,6 +15,7 @@ from .options import AppListenOptions, AppOptions
 from .request import AppRequest, Request
 from .response import AppResponse, Response
 from .static import sendfile
+from .websocket import WebSocket
 
 __version__ = "0.1.0"
 
@@ -30,6 +31,7 @@ __all__ = [
     "Request",
     "Response",
     "SendStatus",
+    "WebSocket",
     "__version__",
     "middleware",
     "sendfile",

@@ -1,4 +1,4 @@
-"""Route the C core's four callbacks to the Python object that owns each loop.
+"""Route the C core's callbacks to the Python objects that own each loop.
 
 The core calls ``sc_py_on_request/on_data/on_aborted/on_writable(owner, handle, ...)``
 (``extern "Python"`` functions of ``socketify._native``).  ``register(target)`` gives a
@@ -6,6 +6,12 @@ loop owner its id (pass it to ``sc_loop_new``); ``target`` has the methods
 ``_on_request(h)``, ``_on_data(h)``, ``_on_aborted(h)`` and
 ``_on_writable(h, offset) -> bool``.  The bound methods are kept until
 ``unregister(owner_id)``.
+
+WebSocket events (``sc_py_ws_message/close/drain/ping/pong/subscription``) go to a
+second target per owner, set with ``register_ws(owner_id, hub)`` once the loop has
+WebSocket routes; ``hub`` has ``_on_message(ws, opcode)``, ``_on_close(ws, code)``,
+``_on_drain(ws)``, ``_on_ping(ws)``, ``_on_pong(ws)`` and
+``_on_subscription(ws, new_count, old_count)`` (payloads are in the loop's event view).
 
 No exception ever escapes into C: cffi's ``onerror`` logs it with its traceback on the
 ``socketify`` logger, and the callback returns its default (``on_writable``: 1, stop
@@ -21,7 +27,7 @@ from typing import Any, Callable, Optional
 
 from socketify._native import ffi
 
-__all__ = ["register", "unregister"]
+__all__ = ["register", "register_ws", "unregister"]
 
 _log = logging.getLogger("socketify")
 
@@ -31,6 +37,13 @@ _on_request: dict[int, Callable[[int], Any]] = {}
 _on_data: dict[int, Callable[[int], Any]] = {}
 _on_aborted: dict[int, Callable[[int], Any]] = {}
 _on_writable: dict[int, Callable[[int, int], Any]] = {}
+_ws_message: dict[int, Callable[[int, int], Any]] = {}
+_ws_close: dict[int, Callable[[int, int], Any]] = {}
+_ws_drain: dict[int, Callable[[int], Any]] = {}
+_ws_ping: dict[int, Callable[[int], Any]] = {}
+_ws_pong: dict[int, Callable[[int], Any]] = {}
+_ws_subscription: dict[int, Callable[[int, int, int], Any]] = {}
+_WS_TABLES = (_ws_message, _ws_close, _ws_drain, _ws_ping, _ws_pong, _ws_subscription)
 _ids = itertools.count(1)
 
 
@@ -46,9 +59,19 @@ def register(target: Any) -> int:
     return owner
 
 
+def register_ws(owner_id: int, hub: Any) -> None:
+    """Route the WebSocket callbacks of loop ``owner_id`` to ``hub``."""
+    _ws_message[owner_id] = hub._on_message
+    _ws_close[owner_id] = hub._on_close
+    _ws_drain[owner_id] = hub._on_drain
+    _ws_ping[owner_id] = hub._on_ping
+    _ws_pong[owner_id] = hub._on_pong
+    _ws_subscription[owner_id] = hub._on_subscription
+
+
 def unregister(owner_id: int) -> None:
     """Forget an owner (its loop must be freed or never polled again)."""
-    for table in (_on_request, _on_data, _on_aborted, _on_writable):
+    for table in (_on_request, _on_data, _on_aborted, _on_writable, *_WS_TABLES):
         table.pop(owner_id, None)
 
 
@@ -79,3 +102,33 @@ def sc_py_on_aborted(owner: int, res: int) -> None:
 @ffi.def_extern(error=1, onerror=_log_error)
 def sc_py_on_writable(owner: int, res: int, offset: int) -> int:
     return 1 if _on_writable[owner](res, offset) else 0
+
+
+@ffi.def_extern(onerror=_log_error)
+def sc_py_ws_message(owner: int, ws: int, opcode: int) -> None:
+    _ws_message[owner](ws, opcode)
+
+
+@ffi.def_extern(onerror=_log_error)
+def sc_py_ws_close(owner: int, ws: int, code: int) -> None:
+    _ws_close[owner](ws, code)
+
+
+@ffi.def_extern(onerror=_log_error)
+def sc_py_ws_drain(owner: int, ws: int) -> None:
+    _ws_drain[owner](ws)
+
+
+@ffi.def_extern(onerror=_log_error)
+def sc_py_ws_ping(owner: int, ws: int) -> None:
+    _ws_ping[owner](ws)
+
+
+@ffi.def_extern(onerror=_log_error)
+def sc_py_ws_pong(owner: int, ws: int) -> None:
+    _ws_pong[owner](ws)
+
+
+@ffi.def_extern(onerror=_log_error)
+def sc_py_ws_subscription(owner: int, ws: int, new_count: int, old_count: int) -> None:
+    _ws_subscription[owner](ws, new_count, old_count)

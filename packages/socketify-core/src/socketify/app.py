@@ -44,6 +44,7 @@ from typing import Any, Callable, Optional
 from socketify_router import RouteGroup, Router
 
 from . import _bridge, limits
+from . import websocket as _ws
 from ._native import ffi, lib
 from .coroutines import Resume, awaiting, is_coroutine, start
 from .enums import OpCode
@@ -64,7 +65,6 @@ _METHODS = {
     m.encode(): m
     for m in ("GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "CONNECT", "TRACE")
 }
-_WS_MISSING = "WebSocket support is not built yet"
 
 
 def _route_method(method: str) -> Callable[..., Any]:
@@ -87,6 +87,10 @@ def _route_method(method: str) -> Callable[..., Any]:
 
 class App:
     """A socketify application: routes, settings, listeners and the native loop."""
+
+    # ---- CLI hook (issue 9): accesslog.enable() swaps in a logging subclass per app ----------
+    _response_type: type[AppResponse] = AppResponse
+    # ---- end CLI hook ------------------------------------------------------------------------
 
     def __init__(self, options: Optional[AppOptions] = None, **settings: Any) -> None:
         if options is not None:
@@ -118,11 +122,21 @@ class App:
         self._stop: Optional[asyncio.Event] = None
         self._stop_requested = False
         self._running = False
+        self._ws_hub: Any = None  # websocket._Hub once a ws route exists
 
     @property
     def settings(self) -> dict[str, Any]:
         """The validated settings (a copy)."""
         return dict(self._settings)
+
+    # ---- CLI hook (issue 9): command-line settings override the app's own -------------------
+    def _override_settings(self, settings: dict[str, Any]) -> None:
+        """Replace some settings (validated) before the native loop exists."""
+        if self._native is not None:
+            raise RuntimeError("settings can only change before the app listens")
+        self._settings = limits.validate({**self._settings, **settings})
+
+    # ---- end CLI hook ------------------------------------------------------------------------
 
     # ---- routes -------------------------------------------------------------------------
     def add(self, method: str, pattern: str, handler: Handler, name: Optional[str] = None) -> App:
@@ -154,8 +168,12 @@ class App:
         """The path of the route registered with ``name``."""
         return self._router.url_for(name, **params)
 
+    # ---- WebSockets (websocket.py) ----------------------------------------------------------
     def ws(self, pattern: str, behavior: Any = None) -> App:
-        raise NotImplementedError(_WS_MISSING)
+        """Route WebSocket upgrades on ``pattern``; ``behavior`` holds the handlers
+        (upgrade/open/message/drain/ping/pong/close/subscription) and options."""
+        _ws.register_ws(self, pattern, behavior)
+        return self
 
     def static(self, route: str, directory: str) -> App:
         """Serve the files under ``directory`` at ``route`` (GET/HEAD, ranges, caching)."""
@@ -214,14 +232,16 @@ class App:
         self._error_handler = handler
         return self
 
-    # ---- pub/sub (WebSocket issue) ------------------------------------------------------------
+    # ---- pub/sub (websocket.py) -----------------------------------------------------------------
     def publish(
-        self, topic: Any, message: Any, opcode: OpCode = OpCode.BINARY, compress: bool = False
+        self, topic: Any, message: Any, opcode: Optional[OpCode] = None, compress: bool = False
     ) -> bool:
-        raise NotImplementedError(_WS_MISSING)
+        """Send to every WebSocket subscribed to ``topic`` (str: TEXT, bytes: BINARY unless
+        ``opcode`` says otherwise); True when anyone got it."""
+        return _ws.publish(self, topic, message, opcode, compress)
 
     def num_subscribers(self, topic: Any) -> int:
-        raise NotImplementedError(_WS_MISSING)
+        return _ws.num_subscribers(self, topic)
 
     # ---- the native loop ------------------------------------------------------------------------
     def _native_loop(self) -> Any:
@@ -284,6 +304,8 @@ class App:
             self._reactor.detach()
             self._reactor = None
         native = self._native
+        if self._ws_hub is not None:
+            self._ws_hub.release()  # every WebSocket turns stale before the loop is freed
         if native is not None:
             self._native = None
             self._view = self._event = None
@@ -299,7 +321,8 @@ class App:
         method = _METHODS.get(raw) or raw.decode("latin-1")
         path = _unpack(view.target, view.path_len).decode("latin-1")
         match = self._match_route(method, path)
-        res = AppResponse(self, handle, view.flags)
+        # PERF: one attribute lookup; the access log's subclass costs nothing when it is off.
+        res = self._response_type(self, handle, view.flags)
         self._seq = token = self._seq + 1
         self._token = token
         req = AppRequest(self, token, view, method, path, match)

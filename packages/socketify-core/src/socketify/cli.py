@@ -1,76 +1,209 @@
-"""``python -m socketify module:app [--host H] [--port P]``: serve an App.
+"""``python -m socketify module:app`` (or the ``socketify`` script): serve an App.
 
-``module:attr`` is imported as written (case preserved); ``module:factory()`` calls a
-factory.  A target that cannot be loaded, or is not an App, prints one line and exits 2.
+The target is resolved by target.py (an App, a factory, or ``run(app)``).  One process
+serves by default (worker.py); ``--workers N`` or ``--reload`` put a supervisor in front
+(supervisor.py) that binds the address once and keeps N worker processes on it.
+
+Every App setting (limits.SETTINGS) is also a flag, generated from that table so the two
+cannot drift: ``max_body_size`` is ``--max-body-size BYTES``, a boolean ``proxy_protocol``
+is ``--proxy-protocol/--no-proxy-protocol``.  A flag given on the command line overrides
+the app's own value; one left out keeps it.
+
+Errors on the command line (a wrong target, a bad value, an option this build does not
+support) print one line, ``socketify: error: ...``, and exit with code 2.  Logging:
+``socketify`` records (startup, worker life, errors with their traceback) go to stderr at
+``--log-level``; the access log (``--access-log``, accesslog.py) goes to stdout.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
+import logging
+import os
+import platform
 import sys
 from collections.abc import Sequence
 from typing import Any, Optional
 
-USAGE_ERROR = 2
+from . import limits
+from .target import TargetError, load_target
+from .worker import EXIT_USAGE, ServeConfig, serve, usage_error
+
+__all__ = ["TargetError", "UsageError", "build_parser", "load_target", "main", "make_config"]
+
+USAGE_ERROR = EXIT_USAGE
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
+INTERFACES = ("auto", "socketify", "asgi", "wsgi")
+SUPPORTED_INTERFACES = ("auto", "socketify")
+_METAVARS = {"bytes": "BYTES", "count": "N", "seconds": "SECONDS"}
+_SETTING_PREFIX = "setting_"
 
 
-class TargetError(Exception):
-    pass
+class UsageError(Exception):
+    """A command line that cannot be served (printed as one line, exit code 2)."""
 
 
-def load_target(target: str) -> Any:
-    from .app import App
+def _version() -> str:
+    from . import __version__
 
-    module_name, sep, attribute = target.partition(":")
-    if not sep or not module_name or not attribute:
-        raise TargetError(f"target must look like module:app, got {target!r}")
-    call = attribute.endswith("()")
-    if call:
-        attribute = attribute[:-2]
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise TargetError(f"cannot import module {module_name!r}: {exc}") from exc
-    obj: Any = module
-    for part in attribute.split("."):
-        try:
-            obj = getattr(obj, part)
-        except AttributeError:
-            raise TargetError(f"module {module_name!r} has no attribute {attribute!r}") from None
-    if call:
-        obj = obj()
-    if not isinstance(obj, App):
-        raise TargetError(f"{target!r} is not a socketify App (got {type(obj).__name__})")
-    return obj
+    python = f"{platform.python_implementation()} {platform.python_version()}"
+    return f"socketify {__version__} ({python} on {platform.system()})"
 
 
-def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m socketify", description=__doc__.split("\n")[0])
-    parser.add_argument("target", help="module:app or module:factory()")
+def _add_setting_flags(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("limits and timeouts (App settings; default: the app's)")
+    for name, spec in limits.SETTINGS.items():
+        flag = "--" + name.replace("_", "-")
+        dest = _SETTING_PREFIX + name
+        help_text = f"{spec.doc} (default {spec.default})"
+        if spec.kind == "bool":
+            group.add_argument(
+                flag, dest=dest, action=argparse.BooleanOptionalAction, help=help_text
+            )
+        else:
+            group.add_argument(
+                flag,
+                dest=dest,
+                type=float if spec.kind == "seconds" else int,
+                metavar=_METAVARS[spec.kind],
+                help=help_text,
+            )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="socketify",
+        description="Serve a socketify App: python -m socketify module:app",
+    )
+    parser.add_argument(
+        "target", help="module:app (an App), module:factory() or module:run (run(app))"
+    )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=8000, help="port (default 8000, 0 picks one)")
-    return parser.parse_args(argv)
+    parser.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 picks one)")
+    parser.add_argument("--uds", metavar="PATH", help="listen on this Unix socket instead")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="worker processes (default $WEB_CONCURRENCY or 1)",
+    )
+    parser.add_argument("--reload", action="store_true", help="restart when a .py file changes")
+    parser.add_argument(
+        "--reload-dir",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="directory to watch with --reload (repeatable; default: the app's directory)",
+    )
+    parser.add_argument("--factory", action="store_true", help="the target is a factory")
+    parser.add_argument(
+        "--interface", choices=INTERFACES, default="auto", help="application interface"
+    )
+    parser.add_argument("--log-level", choices=LOG_LEVELS, default="info", help="(default info)")
+    parser.add_argument(
+        "--access-log",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="log every response on stdout (default off)",
+    )
+    parser.add_argument("--ssl-keyfile", metavar="FILE", help="TLS key (not supported yet)")
+    parser.add_argument(
+        "--ssl-certfile", metavar="FILE", help="TLS certificate (not supported yet)"
+    )
+    parser.add_argument("--version", action="version", version=_version())
+    _add_setting_flags(parser)
+    return parser
+
+
+def _workers(value: Optional[int]) -> int:
+    if value is None:
+        raw = os.environ.get("WEB_CONCURRENCY", "").strip()
+        if not raw:
+            return 1
+        try:
+            value = int(raw)
+        except ValueError:
+            raise UsageError(f"WEB_CONCURRENCY must be a positive integer, not {raw!r}") from None
+        if value < 1:
+            raise UsageError(f"WEB_CONCURRENCY must be a positive integer, not {raw!r}")
+    if value < 1:
+        raise UsageError(f"--workers must be at least 1, not {value}")
+    return value
+
+
+def make_config(args: argparse.Namespace) -> ServeConfig:
+    """Check the parsed command line; raises UsageError."""
+    if args.interface not in SUPPORTED_INTERFACES:
+        raise UsageError(
+            f"--interface {args.interface} is not supported yet (use auto or socketify)"
+        )
+    if args.ssl_keyfile or args.ssl_certfile:
+        raise UsageError("TLS is not supported yet: serve plain HTTP behind a TLS proxy")
+    if not 0 <= args.port <= 65535:
+        raise UsageError(f"--port must be between 0 and 65535, not {args.port}")
+    if args.uds == "":
+        raise UsageError("--uds needs a path")
+    settings: dict[str, Any] = {}
+    for key, value in vars(args).items():
+        if key.startswith(_SETTING_PREFIX) and value is not None:
+            settings[key[len(_SETTING_PREFIX) :]] = value
+    try:
+        limits.validate(settings)
+    except (ValueError, TypeError) as exc:
+        flag = str(exc)
+        for name in settings:
+            flag = flag.replace(f"setting {name!r}", "--" + name.replace("_", "-"))
+        raise UsageError(flag) from None
+    for directory in args.reload_dir:
+        if not os.path.isdir(directory):
+            raise UsageError(f"--reload-dir {directory!r} is not a directory")
+    return ServeConfig(
+        target=args.target,
+        factory=args.factory,
+        host=args.host,
+        port=args.port,
+        uds=args.uds,
+        workers=_workers(args.workers),
+        reload=args.reload,
+        reload_dirs=tuple(args.reload_dir),
+        log_level=args.log_level,
+        access_log=args.access_log,
+        settings=settings,
+    )
+
+
+def configure_logging(config: ServeConfig) -> None:
+    """stderr for the ``socketify`` logger, stdout for ``socketify.access``."""
+    formatter = logging.Formatter(
+        "%(asctime)s [%(process)d] %(levelname)s: %(message)s", "%Y-%m-%d %H:%M:%S"
+    )
+    log = logging.getLogger("socketify")
+    errors = logging.StreamHandler(sys.stderr)
+    errors.setFormatter(formatter)
+    log.handlers[:] = [errors]
+    log.setLevel(config.log_level.upper())
+    log.propagate = False
+    access = logging.getLogger("socketify.access")
+    lines = logging.StreamHandler(sys.stdout)
+    lines.setFormatter(logging.Formatter("%(message)s"))
+    access.handlers[:] = [lines]
+    access.setLevel(logging.INFO if config.access_log else logging.WARNING)
+    access.propagate = False
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    args = parse_args(argv)
-    if "" not in sys.path:
-        sys.path.insert(0, "")
+    """Entry point of ``python -m socketify`` and the ``socketify`` script."""
+    args = build_parser().parse_args(argv)
     try:
-        app = load_target(args.target)
-    except TargetError as exc:
-        print(f"socketify: error: {exc}", file=sys.stderr)
-        return USAGE_ERROR
-    try:
-        app.listen(
-            {"port": args.port, "host": args.host},
-            lambda config: print(
-                f"socketify: listening on http://{config.host}:{config.port}", flush=True
-            ),
-        )
-    except (OSError, ValueError, TypeError) as exc:
-        print(f"socketify: error: {exc}", file=sys.stderr)
-        return USAGE_ERROR
-    app.run()
-    return 0
+        config = make_config(args)
+    except UsageError as exc:
+        return usage_error(str(exc))
+    cwd = os.getcwd()
+    if cwd not in sys.path and "" not in sys.path:
+        sys.path.insert(0, cwd)  # the console script's sys.path[0] is its bin directory
+    configure_logging(config)
+    if config.workers == 1 and not config.reload:
+        return serve(config)
+    from .supervisor import Supervisor
+
+    return Supervisor(config).run()

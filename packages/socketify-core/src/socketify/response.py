@@ -618,6 +618,21 @@ class AppResponse:
         """The core's response handle (an int naming connection slot + generation)."""
         return self._h
 
+    # ---- WebSocket upgrade (websocket.py) ------------------------------------------------
+    def upgrade(
+        self,
+        key: Any,
+        protocol: Any,
+        extensions: Any,
+        socket_context: Any,
+        user_data: Any = None,
+    ) -> bool:
+        """Answer 101 and open a WebSocket (inside a ws ``upgrade`` handler, also after an
+        await); False when the response already ended or the client left."""
+        from .websocket import upgrade
+
+        return upgrade(self, key, protocol, extensions, socket_context, user_data)
+
     # ---- helpers using the app --------------------------------------------------------------------
     def render(self, *args: Any, **kwargs: Any) -> AppResponse:
         """End with ``app.template(engine)``'s ``render(*args, **kwargs)``."""

@@ -1,0 +1,401 @@
+/* websocket_pubsub.c - what Python does with a WebSocket: send, close, topics,
+ * publish.  See socketify.h for the contract and websocket.h for the state.
+ *
+ * Every call finds its connection by handle (sc_ws_conn) and does nothing to
+ * a closed one.  Frames are rendered straight into the connection's output
+ * buffer (header and payload in one reservation); like the HTTP writer, the
+ * call runs as a batch, so inside a poll the output waits for the poll's one
+ * write and outside it leaves at once unless the WebSocket is corked.
+ *
+ * Publish builds the frame once (plus, with SC_WS_SEND_COMPRESS, one
+ * compressed frame from the shared compressor for the subscribers that use
+ * it; a subscriber with a dedicated compressor gets the plain frame, since a
+ * foreign message inside its compression context would corrupt it) and
+ * appends those bytes to every subscriber's buffer.  Subscribers are copied
+ * out of the topic table first, so closing a connection that is past its
+ * backpressure limit (after the sends) cannot disturb the iteration.
+ */
+#include "websocket.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+enum { SC_FRAG_NONE = 0, SC_FRAG_SENDING = 1, SC_FRAG_DROPPING = 2 };
+
+sc_conn *sc_ws_conn(sc_loop *loop, sc_handle ws)
+{
+    sc_conn *c = sc_conn_by_handle(loop, ws);
+    if (!c || !c->ws || c->ws->told || (c->flags & (SC_CF_CLOSED | SC_CF_CLOSING)))
+        return NULL;
+    return c;
+}
+
+int sc_ws_put_frame(sc_conn *c, unsigned opcode, uint32_t wire_flags, const void *data,
+                    size_t len)
+{
+    uint8_t head[SC_WS_MAX_HEADER];
+    size_t hl = sc_ws_write_header(head, opcode, len, wire_flags);
+    /* PERF: one reservation, two copies; no intermediate frame buffer */
+    if (sc_buf_reserve(&c->out, hl + len) < 0)
+        return SC_ENOMEM;
+    char *w = c->out.data + c->out.len;
+    memcpy(w, head, hl);
+    if (len)
+        memcpy(w + hl, data, len);
+    c->out.len += hl + len;
+    sc_mark_dirty(c);
+    return SC_OK;
+}
+
+void sc_ws_send_close(sc_conn *c, uint32_t code, const char *reason, size_t reason_len)
+{
+    uint8_t payload[125];
+    int n = sc_ws_close_payload(payload, code, reason, reason_len);
+    if (n < 0)
+        n = 0;
+    sc_ws_put_frame(c, SC_WS_OP_CLOSE, SC_WS_W_FIN, payload, (size_t)n);
+    c->ws->sent_close = 1;
+    c->ws->close_deadline_ms = c->loop->now_ms + SC_WS_CLOSE_GRACE_MS;
+}
+
+/* ---- sending -------------------------------------------------------------- */
+
+/* The frame's payload: data, or its compressed form (RSV1 added to *wire). */
+static const void *sc_ws_maybe_compress(sc_conn *c, const char *data, size_t *len,
+                                        uint32_t *wire)
+{
+    struct sc_ws_loop *w = c->loop->wsl;
+    sc_ws *ws = c->ws;
+    sc_ws_deflater *d = ws->compress == SC_WZ_DEDICATED ? ws->zd : w->zshared;
+    w->zbuf.len = 0;
+    if (sc_ws_deflate_message(d, (const uint8_t *)data, *len, &w->zbuf) != SC_OK)
+        return data;
+    /* A dedicated compressor with context takeover has taken these bytes into
+     * its window: its output must be sent, whatever its size. */
+    if (ws->compress == SC_WZ_SHARED && w->zbuf.len >= *len)
+        return data;
+    *len = w->zbuf.len;
+    *wire |= SC_WS_W_RSV1;
+    return w->zbuf.data;
+}
+
+int sc_ws_send(sc_loop *loop, sc_handle h, uint32_t opcode, const char *data, size_t len,
+               uint32_t flags)
+{
+    sc_conn *c = sc_ws_conn(loop, h);
+    if (!c)
+        return SC_WS_STATUS_DROPPED;
+    if (len && !data)
+        return SC_EINVAL;
+    sc_ws *ws = c->ws;
+    int more = (flags & SC_WS_SEND_MORE) != 0;
+    switch (opcode) {
+    case SC_WS_OP_TEXT:
+    case SC_WS_OP_BINARY:
+        if (ws->frag_out)
+            return SC_ESTATE; /* finish the fragmented message first */
+        break;
+    case SC_WS_OP_CONTINUATION:
+        if (ws->frag_out == SC_FRAG_NONE)
+            return SC_ESTATE;
+        if (ws->frag_out == SC_FRAG_DROPPING) {
+            if (!more)
+                ws->frag_out = SC_FRAG_NONE;
+            return SC_WS_STATUS_DROPPED;
+        }
+        break;
+    case SC_WS_OP_PING:
+    case SC_WS_OP_PONG:
+        if (len > 125 || more)
+            return SC_EINVAL;
+        break;
+    default:
+        return SC_EINVAL;
+    }
+    const sc_ws_behavior *b = sc_ws_behavior_of(c);
+    if (b->s.max_backpressure && sc_buf_size(&c->out) > b->s.max_backpressure &&
+        opcode != SC_WS_OP_CONTINUATION) {
+        if (b->s.flags & SC_WSS_CLOSE_ON_BACKPRESSURE) {
+            sc_batch_begin(loop);
+            sc_conn_close(c);
+            sc_batch_end(loop);
+        } else if (more) {
+            ws->frag_out = SC_FRAG_DROPPING; /* the rest of this message goes too */
+        }
+        return SC_WS_STATUS_DROPPED;
+    }
+    sc_batch_begin(loop);
+    uint32_t wire = more ? 0 : SC_WS_W_FIN;
+    const void *payload = data;
+    if ((flags & SC_WS_SEND_COMPRESS) && ws->compress && !more && opcode <= SC_WS_OP_BINARY &&
+        opcode != SC_WS_OP_CONTINUATION)
+        payload = sc_ws_maybe_compress(c, data, &len, &wire);
+    int rc = sc_ws_put_frame(c, opcode, wire, payload, len);
+    if (opcode <= SC_WS_OP_BINARY)
+        ws->frag_out = more ? SC_FRAG_SENDING : SC_FRAG_NONE;
+    if (b->s.flags & SC_WSS_RESET_IDLE_ON_SEND)
+        ws->last_active_ms = loop->now_ms;
+    sc_batch_end(loop); /* may flush, close and even free c */
+    if (rc < 0)
+        return rc;
+    c = sc_conn_by_handle(loop, h);
+    if (!c || (c->flags & SC_CF_CLOSED))
+        return SC_WS_STATUS_DROPPED;
+    if ((c->flags & SC_CF_BLOCKED) && sc_buf_size(&c->out))
+        return SC_WS_STATUS_BACKPRESSURE;
+    return SC_WS_STATUS_SUCCESS;
+}
+
+int sc_ws_end(sc_loop *loop, sc_handle h, uint32_t code, const char *reason, size_t reason_len)
+{
+    sc_conn *c = sc_ws_conn(loop, h);
+    if (!c)
+        return SC_ESTALE;
+    if ((reason_len && !reason) ||
+        (code && code != SC_WS_CLOSE_NO_STATUS && !sc_ws_close_code_valid(code)))
+        return SC_EINVAL;
+    if (code == SC_WS_CLOSE_NO_STATUS)
+        code = 0;
+    sc_batch_begin(loop);
+    if (!c->ws->sent_close)
+        sc_ws_send_close(c, code, reason, reason_len);
+    sc_ws_tell_closed(c, code ? code : SC_WS_CLOSE_NO_STATUS, reason, reason_len);
+    sc_batch_end(loop);
+    return SC_OK;
+}
+
+int sc_ws_close(sc_loop *loop, sc_handle h)
+{
+    sc_conn *c = sc_conn_by_handle(loop, h);
+    if (!c || !c->ws || (c->flags & SC_CF_CLOSED))
+        return SC_ESTALE;
+    sc_batch_begin(loop);
+    sc_conn_close(c); /* Python hears 1006 unless it was told already */
+    sc_batch_end(loop);
+    return SC_OK;
+}
+
+int sc_ws_cork(sc_loop *loop, sc_handle h, int on)
+{
+    sc_conn *c = sc_ws_conn(loop, h);
+    if (!c)
+        return SC_ESTALE;
+    if (on) {
+        if (!loop->in_poll && !loop->in_feed)
+            c->flags |= SC_CF_USER_CORK; /* inside a batch everything is corked */
+        return SC_OK;
+    }
+    sc_batch_begin(loop);
+    c->flags &= ~SC_CF_USER_CORK;
+    if (sc_buf_size(&c->out))
+        sc_mark_dirty(c);
+    sc_batch_end(loop);
+    return SC_OK;
+}
+
+size_t sc_ws_buffered(sc_loop *loop, sc_handle h)
+{
+    sc_conn *c = sc_ws_conn(loop, h);
+    return c ? sc_buf_size(&c->out) : 0;
+}
+
+int sc_ws_alive(sc_loop *loop, sc_handle h)
+{
+    return sc_ws_conn(loop, h) ? 1 : 0;
+}
+
+int sc_ws_remote_address(sc_loop *loop, sc_handle h, char *buf, size_t cap)
+{
+    sc_conn *c = sc_ws_conn(loop, h);
+    if (!c)
+        return SC_ESTALE;
+    size_t n = strlen(c->remote.text);
+    if (!buf || cap < n)
+        return SC_EINVAL;
+    memcpy(buf, c->remote.text, n);
+    return (int)n;
+}
+
+int sc_ws_remote_bytes(sc_loop *loop, sc_handle h, char *buf, size_t cap)
+{
+    sc_conn *c = sc_ws_conn(loop, h);
+    if (!c)
+        return SC_ESTALE;
+    size_t n = c->remote.family == 4 ? 4 : c->remote.family == 6 ? 16 : 0;
+    if (!buf || cap < n)
+        return SC_EINVAL;
+    memcpy(buf, c->remote.bytes, n);
+    return (int)n;
+}
+
+/* ---- topics --------------------------------------------------------------- */
+
+static void sc_ws_subscription_hook(void *ctx, uint64_t sub, const char *topic, size_t len,
+                                    uint32_t new_count, uint32_t old_count)
+{
+    sc_loop *loop = ctx;
+    sc_conn *c = sc_conn_by_handle(loop, sub);
+    if (!c || !c->ws || !(sc_ws_behavior_of(c)->s.flags & SC_WSS_ON_SUBSCRIPTION))
+        return;
+    sc_event *ev = &loop->event;
+    ev->data = topic;
+    ev->len = len;
+    ev->is_end = 1;
+    sc_py_ws_subscription(loop->owner, sub, new_count, old_count);
+}
+
+sc_pubsub *sc_ws_pubsub(sc_loop *loop)
+{
+    struct sc_ws_loop *w = loop->wsl;
+    if (!w->ps)
+        w->ps = sc_pubsub_new(sc_ws_subscription_hook, loop);
+    return w->ps;
+}
+
+int sc_ws_subscribe(sc_loop *loop, sc_handle h, const char *topic, size_t len)
+{
+    if (!sc_ws_conn(loop, h))
+        return SC_ESTALE;
+    if (len && !topic)
+        return SC_EINVAL;
+    sc_pubsub *ps = sc_ws_pubsub(loop);
+    return ps ? sc_pubsub_subscribe(ps, h, topic, len) : SC_ENOMEM;
+}
+
+int sc_ws_unsubscribe(sc_loop *loop, sc_handle h, const char *topic, size_t len)
+{
+    if (!sc_ws_conn(loop, h))
+        return SC_ESTALE;
+    if (len && !topic)
+        return SC_EINVAL;
+    sc_pubsub *ps = loop->wsl->ps;
+    return ps ? sc_pubsub_unsubscribe(ps, h, topic, len) : 0;
+}
+
+int sc_ws_is_subscribed(sc_loop *loop, sc_handle h, const char *topic, size_t len)
+{
+    if (!sc_ws_conn(loop, h) || (len && !topic))
+        return 0;
+    sc_pubsub *ps = loop->wsl->ps;
+    return ps ? sc_pubsub_is_subscribed(ps, h, topic, len) : 0;
+}
+
+uint32_t sc_ws_topic_count(sc_loop *loop, sc_handle h)
+{
+    if (!sc_ws_conn(loop, h) || !loop->wsl->ps)
+        return 0;
+    return sc_pubsub_topic_count(loop->wsl->ps, h);
+}
+
+int sc_ws_topic_at(sc_loop *loop, sc_handle h, uint32_t index, const char **name, size_t *len)
+{
+    if (!sc_ws_conn(loop, h) || !loop->wsl->ps)
+        return SC_ESTALE;
+    if (!name || !len)
+        return SC_EINVAL;
+    return sc_pubsub_topic_at(loop->wsl->ps, h, index, name, len);
+}
+
+uint32_t sc_loop_num_subscribers(sc_loop *loop, const char *topic, size_t len)
+{
+    if (!loop || !loop->wsl || !loop->wsl->ps || (len && !topic))
+        return 0;
+    return sc_pubsub_num_subscribers(loop->wsl->ps, topic, len);
+}
+
+/* ---- publish -------------------------------------------------------------- */
+
+static size_t sc_ws_render(sc_ws_buf *b, unsigned opcode, uint32_t wire, const void *p, size_t n)
+{
+    size_t start = b->len;
+    if (sc_ws_buf_reserve(b, SC_WS_MAX_HEADER + n) != SC_OK)
+        return 0;
+    b->len += sc_ws_write_header(b->data + b->len, opcode, n, wire);
+    if (n)
+        memcpy(b->data + b->len, p, n);
+    b->len += n;
+    return b->len - start;
+}
+
+/* Copy the subscribers of topic (but sender) into w->ids; returns the count. */
+static int sc_ws_collect(struct sc_ws_loop *w, const char *topic, size_t tlen, sc_handle sender)
+{
+    uint32_t n = sc_pubsub_collect(w->ps, topic, tlen, sender, w->ids, w->ids_cap);
+    if (n > w->ids_cap) {
+        uint64_t *ids = realloc(w->ids, (size_t)n * sizeof *ids);
+        if (!ids)
+            return SC_ENOMEM;
+        w->ids = ids;
+        w->ids_cap = n;
+        n = sc_pubsub_collect(w->ps, topic, tlen, sender, w->ids, w->ids_cap);
+    }
+    return (int)n;
+}
+
+int sc_loop_publish(sc_loop *loop, sc_handle sender, const char *topic, size_t topic_len,
+                    const char *data, size_t len, uint32_t opcode, uint32_t flags)
+{
+    if (!loop || (topic_len && !topic) || (len && !data) ||
+        (opcode != SC_WS_OP_TEXT && opcode != SC_WS_OP_BINARY))
+        return SC_EINVAL;
+    if (sender && !sc_ws_conn(loop, sender))
+        return SC_ESTALE;
+    struct sc_ws_loop *w = loop->wsl;
+    if (!w || !w->ps)
+        return 0;
+    int n = sc_ws_collect(w, topic, topic_len, sender);
+    if (n <= 0)
+        return n;
+    /* the frames: plain, then (when some subscriber can take it) compressed */
+    w->frame.len = 0;
+    size_t plain = sc_ws_render(&w->frame, opcode, SC_WS_W_FIN, data, len);
+    if (!plain)
+        return SC_ENOMEM;
+    size_t packed = 0;
+    if ((flags & SC_WS_SEND_COMPRESS) && w->zshared) {
+        w->zbuf.len = 0;
+        if (sc_ws_deflate_message(w->zshared, (const uint8_t *)data, len, &w->zbuf) == SC_OK &&
+            w->zbuf.len < len)
+            packed = sc_ws_render(&w->frame, opcode, SC_WS_W_FIN | SC_WS_W_RSV1, w->zbuf.data,
+                                  w->zbuf.len);
+    }
+    sc_batch_begin(loop);
+    int sent = 0, nclose = 0;
+    for (int i = 0; i < n; i++) {
+        sc_conn *c = sc_conn_by_handle(loop, w->ids[i]);
+        if (!c || !c->ws || c->ws->told || c->ws->sent_close || c->ws->frag_out ||
+            (c->flags & (SC_CF_CLOSED | SC_CF_CLOSING)))
+            continue;
+        const sc_ws_behavior *b = sc_ws_behavior_of(c);
+        if (b->s.max_backpressure && sc_buf_size(&c->out) > b->s.max_backpressure) {
+            if (b->s.flags & SC_WSS_CLOSE_ON_BACKPRESSURE)
+                w->ids[nclose++] = w->ids[i]; /* i >= nclose: a visited slot */
+            continue;
+        }
+        const char *frame = (const char *)w->frame.data;
+        size_t size = plain;
+        if (packed && c->ws->compress == SC_WZ_SHARED)
+            frame += plain, size = packed;
+        if (sc_buf_append(&c->out, frame, size) < 0)
+            continue;
+        sc_mark_dirty(c);
+        if (b->s.flags & SC_WSS_RESET_IDLE_ON_SEND)
+            c->ws->last_active_ms = loop->now_ms;
+        sent++;
+    }
+    if (nclose) {
+        /* closing calls Python, which may publish again: w->ids is not ours then */
+        uint64_t *doomed = malloc((size_t)nclose * sizeof *doomed);
+        if (doomed) {
+            memcpy(doomed, w->ids, (size_t)nclose * sizeof *doomed);
+            for (int i = 0; i < nclose; i++) {
+                sc_conn *c = sc_conn_by_handle(loop, doomed[i]);
+                if (c && !(c->flags & SC_CF_CLOSED))
+                    sc_conn_close(c);
+            }
+            free(doomed);
+        }
+    }
+    sc_batch_end(loop);
+    return sent;
+}

@@ -1,0 +1,94 @@
+"""Resolve the CLI's ``module:attr`` target to an App.
+
+``attr`` (case preserved, dotted paths allowed) may be
+
+* an ``App``: served as it is;
+* a factory: ``module:make()``, ``--factory``, or any callable taking no argument;
+  it must return an App;
+* a function ``run(app)`` taking one argument: the CLI creates the App (with the
+  command line's settings) and passes it in to register routes, as the socketify examples
+  are written.
+
+A target that cannot be found raises ``TargetError`` with one line naming what is missing:
+the module, the attribute, or the type that is not usable.  Anything else the app's own
+code raises while importing or building (a syntax error, a missing dependency inside the
+app) propagates with its traceback: that is a bug in the app, not a wrong target.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from typing import Any, Optional
+
+from .app import App
+from .errors import SocketifyError
+
+__all__ = ["TargetError", "load_target"]
+
+
+class TargetError(SocketifyError):
+    """The CLI target names a module, attribute or object that cannot be served."""
+
+
+def _import(module_name: str) -> Any:
+    try:
+        return importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        missing = exc.name or ""
+        if missing and (module_name == missing or module_name.startswith(missing + ".")):
+            raise TargetError(f"cannot import module {module_name!r}: not found") from None
+        raise
+
+
+def _positional_arity(function: Any) -> Optional[int]:
+    """How many positional arguments ``function`` requires (None: cannot tell)."""
+    try:
+        parameters = inspect.signature(function).parameters.values()
+    except (TypeError, ValueError):
+        return None
+    required = 0
+    for p in parameters:
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty:
+            required += 1
+        elif p.kind is p.VAR_POSITIONAL:
+            return max(required, 1)
+    return required
+
+
+def load_target(target: str, factory: bool = False, settings: Optional[dict] = None) -> App:
+    """Import ``module:attr`` and return the App it names (see the module docstring)."""
+    module_name, sep, attribute = target.partition(":")
+    if not sep or not module_name or not attribute:
+        raise TargetError(f"target must look like module:app, got {target!r}")
+    if attribute.endswith("()"):
+        attribute = attribute[:-2]
+        factory = True
+    module = _import(module_name)
+    obj: Any = module
+    for part in attribute.split("."):
+        try:
+            obj = getattr(obj, part)
+        except AttributeError:
+            raise TargetError(f"module {module_name!r} has no attribute {attribute!r}") from None
+    if isinstance(obj, App):
+        if factory:
+            raise TargetError(f"{target!r} is an App, not a factory: drop () or --factory")
+        return obj
+    if not callable(obj):
+        raise TargetError(
+            f"{target!r} is not a socketify App, a factory or run(app) (got {type(obj).__name__})"
+        )
+    arity = 0 if factory else _positional_arity(obj)
+    if arity == 0:
+        app = obj()
+        if not isinstance(app, App):
+            raise TargetError(
+                f"factory {target!r} returned {type(app).__name__}, not a socketify App"
+            )
+        return app
+    if arity == 1:
+        app = App(**(settings or {}))
+        obj(app)
+        return app
+    raise TargetError(f"{target!r} takes {arity} arguments: expected an App, a factory or run(app)")

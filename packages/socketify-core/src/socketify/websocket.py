@@ -1,0 +1,617 @@
+"""WebSocket routes, the WebSocket object and pub/sub, on the core's websocket.c.
+
+Theory of operation
+-------------------
+``app.ws(pattern, behavior)`` validates the behavior dict once (a bad option raises
+InvalidSetting, a ValueError, at registration) and routes ``GET pattern`` to an upgrade
+handler.  For each request there:
+
+1. ``sc_ws_check_request`` checks the RFC 6455 handshake on the request view: a bad one
+   gets 400, a wrong version 426 with ``Sec-WebSocket-Version: 13``, a plain GET 426.
+2. The user's ``upgrade(res, req, context)`` runs (sync or async), or by default the
+   request is accepted with the first offered subprotocol and the negotiated
+   permessage-deflate.  ``res.upgrade(key, protocol, extensions, context, user_data)`` calls
+   ``sc_ws_upgrade``, which writes the 101 and switches the connection to WebSocket mode;
+   the response handle stays valid across an ``await`` until then.
+3. Python makes the WebSocket (its handle is the connection's) and runs ``open(ws)``.
+4. The core calls back per message (``sc_py_ws_message``: one crossing, the payload in the
+   loop's event view), ping, pong, drain and subscription change, and once
+   ``sc_py_ws_close(code)``.  From then on ``ws._h`` is 0: every method is a no-op
+   (``send`` returns ``SendStatus.DROPPED``) without entering C, and the core would refuse
+   the stale handle anyway (generation check), so a task that outlives its connection
+   can never touch freed memory.
+
+Handlers may be ``async def``: they run up to their first ``await`` at once, the rest as
+a task (errors go to the app's error handler with ``res``/``req`` None).
+
+Errors: WebSocketError (a SocketifyError and RuntimeError) for calls the protocol does not
+allow now (a fragment without a fragmented message, a new message inside one); ValueError
+for bad arguments (a ping over 125 bytes, a close code that may not be sent).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Callable, Optional
+
+from . import _bridge
+from ._native import ffi, lib
+from .coroutines import awaiting, is_coroutine
+from .enums import CompressOptions, OpCode, SendStatus
+from .errors import InvalidSetting, SocketifyError
+
+if TYPE_CHECKING:
+    from .app import App
+    from .request import AppRequest
+    from .response import AppResponse
+
+__all__ = ["WebSocket", "WebSocketError", "num_subscribers", "publish", "register_ws", "upgrade"]
+
+SC_ESTALE, SC_EINVAL, SC_ENOMEM, SC_ESTATE = -1, -2, -3, -4
+SEND_COMPRESS, SEND_MORE = 1, 2
+WSS_CLOSE_ON_BACKPRESSURE, WSS_RESET_IDLE_ON_SEND, WSS_AUTO_PING = 1, 2, 4
+WSS_ON_DRAIN, WSS_ON_PING, WSS_ON_PONG, WSS_ON_SUBSCRIPTION = 8, 16, 32, 64
+DONE = 2  # AppResponse._state of an ended response
+
+_unpack = ffi.unpack
+# PERF: module-level C functions and enum tables: a send is one call and one tuple index.
+_send = lib.sc_ws_send
+_publish = lib.sc_loop_publish
+_STATUS = (SendStatus.BACKPRESSURE, SendStatus.SUCCESS, SendStatus.DROPPED)
+_OPCODES = {int(op): op for op in OpCode}
+_DROPPED = SendStatus.DROPPED
+
+HANDLERS = ("upgrade", "open", "message", "drain", "ping", "pong", "close", "subscription")
+_HANDLER_FLAGS = {
+    "drain": WSS_ON_DRAIN,
+    "ping": WSS_ON_PING,
+    "pong": WSS_ON_PONG,
+    "subscription": WSS_ON_SUBSCRIPTION,
+}
+_BOOL_OPTIONS = {
+    "close_on_backpressure_limit": (WSS_CLOSE_ON_BACKPRESSURE, False),
+    "reset_idle_timeout_on_send": (WSS_RESET_IDLE_ON_SEND, False),
+    "send_pings_automatically": (WSS_AUTO_PING, True),
+}
+# name -> (smallest, largest, default); idle_timeout in seconds, max_lifetime in minutes
+_NUMBER_OPTIONS = {
+    "max_payload_length": (1, 2**40, 16 * 1024 * 1024),
+    "idle_timeout": (0, 960, 120),
+    "max_backpressure": (0, 2**40, 16 * 1024 * 1024),
+    "max_lifetime": (0, 240, 0),
+}
+_OPTIONS = ("compression", *_NUMBER_OPTIONS, *_BOOL_OPTIONS)
+
+
+class WebSocketError(SocketifyError, RuntimeError):
+    """A WebSocket call the protocol does not allow in the current state."""
+
+
+# ---- behaviors ------------------------------------------------------------------------------
+def _compression(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidSetting(f"ws compression must be a CompressOptions value, not {value!r}")
+    low, high = value & 0xFF, value >> 8
+    if value < 0 or low > CompressOptions.DEDICATED_COMPRESSOR_256KB or high > 8:
+        raise InvalidSetting(f"ws compression {value!r} is not a CompressOptions combination")
+    return int(value)
+
+
+def _number(name: str, value: Any) -> float:
+    low, high, _ = _NUMBER_OPTIONS[name]
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+        raise InvalidSetting(f"ws {name} must be a number, not {value!r}")
+    if not low <= value <= high:
+        raise InvalidSetting(f"ws {name} must be between {low} and {high}, not {value!r}")
+    if name in ("max_payload_length", "max_backpressure") and not isinstance(value, int):
+        raise InvalidSetting(f"ws {name} must be an int (bytes), not {value!r}")
+    return value
+
+
+class _Behavior:
+    """One ``app.ws()`` route: its handlers and settings (the ``socket_context``)."""
+
+    __slots__ = (
+        "_id",
+        "_native",
+        "close",
+        "drain",
+        "message",
+        "open",
+        "options",
+        "pattern",
+        "ping",
+        "pong",
+        "subscription",
+        "upgrade",
+    )
+
+    def __init__(self, pattern: str, behavior: Any) -> None:
+        if behavior is None:
+            behavior = {}
+        if not hasattr(behavior, "get") or not hasattr(behavior, "keys"):
+            raise TypeError(f"app.ws() takes a dict of handlers and options, not {behavior!r}")
+        unknown = sorted(str(k) for k in behavior.keys() if k not in HANDLERS and k not in _OPTIONS)
+        if unknown:
+            raise InvalidSetting(
+                f"unknown ws option(s) {', '.join(unknown)}; "
+                f"valid: {', '.join(HANDLERS + _OPTIONS)}"
+            )
+        self.pattern = pattern
+        for name in HANDLERS:
+            handler = behavior.get(name)
+            if handler is not None and not callable(handler):
+                raise TypeError(f"ws {name} handler is not callable: {handler!r}")
+            setattr(self, name, handler)
+        options: dict[str, Any] = {"compression": _compression(behavior.get("compression", 0))}
+        for name, (_, _, default) in _NUMBER_OPTIONS.items():
+            options[name] = _number(name, behavior.get(name, default))
+        for name, (_, default) in _BOOL_OPTIONS.items():
+            options[name] = bool(behavior.get(name, default))
+        self.options = options
+        self._native: Any = None
+        self._id = -1
+
+    def id_for(self, native: Any) -> int:
+        """The core's behavior id in this native loop (registered on first use)."""
+        if self._native is native:
+            return self._id
+        o = self.options
+        settings = ffi.new("sc_ws_settings *")
+        lib.sc_ws_settings_default(settings)
+        settings.max_payload_length = o["max_payload_length"]
+        settings.max_backpressure = o["max_backpressure"]
+        settings.idle_timeout_ms = int(o["idle_timeout"] * 1000)
+        settings.max_lifetime_ms = int(o["max_lifetime"] * 60000)
+        settings.compression = o["compression"]
+        flags = 0
+        for name, (flag, _) in _BOOL_OPTIONS.items():
+            if o[name]:
+                flags |= flag
+        for name, flag in _HANDLER_FLAGS.items():
+            if getattr(self, name) is not None:
+                flags |= flag
+        settings.flags = flags
+        rc = lib.sc_ws_behavior_new(native, settings)
+        if rc < 0:
+            raise InvalidSetting(f"the core refused the ws settings of {self.pattern!r} ({rc})")
+        self._native = native
+        self._id = rc
+        return rc
+
+    def __repr__(self) -> str:
+        return f"<ws behavior {self.pattern!r}>"
+
+
+# ---- the per-app hub: live WebSockets and the core's callbacks ----------------------------------
+class _Hub:
+    __slots__ = ("_app", "_owner", "sockets")
+
+    def __init__(self, app: App) -> None:
+        self._app = app
+        self._owner = 0
+        self.sockets: dict[int, WebSocket] = {}
+
+    def attach(self) -> None:
+        owner = self._app._owner
+        if owner != self._owner:
+            _bridge.register_ws(owner, self)
+            self._owner = owner
+
+    def release(self) -> None:
+        """The native loop is going away: every WebSocket turns stale, no callbacks."""
+        for ws in self.sockets.values():
+            ws._h = 0
+        self.sockets.clear()
+        self._owner = 0
+
+    def _run(self, handler: Callable[..., Any], *args: Any) -> None:
+        app = self._app
+        try:
+            result = handler(*args)
+            if result is not None:
+                if is_coroutine(result):
+                    app._spawn(result, None, None)
+                elif hasattr(result, "__await__"):
+                    app._spawn(awaiting(result), None, None)
+        except Exception as exc:
+            app._report(exc, None, None)
+
+    def _payload(self) -> bytes:
+        event = self._app._event
+        size = event.len
+        return _unpack(event.data, size) if size else b""  # type: ignore[no-any-return]
+
+    def _on_message(self, h: int, opcode: int) -> None:
+        ws = self.sockets.get(h)
+        if ws is None:
+            return
+        handler = ws._behavior.message
+        if handler is None:
+            return
+        event = self._app._event
+        size = event.len
+        data = _unpack(event.data, size) if size else b""
+        # PERF: text was validated as UTF-8 by the core; decode() cannot fail here.
+        message = data.decode() if opcode == 1 else data
+        try:
+            result = handler(ws, message, _OPCODES[opcode])
+            if result is not None:
+                self._app._handler_result(result, None, None)  # async: first step now, then a task
+        except Exception as exc:
+            self._app._report(exc, None, None)
+
+    def _on_close(self, h: int, code: int) -> None:
+        ws = self.sockets.pop(h, None)
+        if ws is None:
+            return
+        ws._h = 0
+        handler = ws._behavior.close
+        if handler is not None:
+            reason = self._payload()
+            self._run(handler, ws, code, reason or None)
+
+    def _on_drain(self, h: int) -> None:
+        ws = self.sockets.get(h)
+        if ws is not None and ws._behavior.drain is not None:
+            self._run(ws._behavior.drain, ws)
+
+    def _on_ping(self, h: int) -> None:
+        ws = self.sockets.get(h)
+        if ws is not None and ws._behavior.ping is not None:
+            self._run(ws._behavior.ping, ws, self._payload())
+
+    def _on_pong(self, h: int) -> None:
+        ws = self.sockets.get(h)
+        if ws is not None and ws._behavior.pong is not None:
+            self._run(ws._behavior.pong, ws, self._payload())
+
+    def _on_subscription(self, h: int, new_count: int, old_count: int) -> None:
+        ws = self.sockets.get(h)
+        if ws is not None and ws._behavior.subscription is not None:
+            topic = self._payload().decode("utf-8", "replace")
+            self._run(ws._behavior.subscription, ws, topic, new_count, old_count)
+
+
+def _hub(app: App) -> _Hub:
+    hub = getattr(app, "_ws_hub", None)
+    if hub is None:
+        hub = app._ws_hub = _Hub(app)
+    return hub
+
+
+def _as_bytes(value: Any, what: str) -> bytes:
+    if value is None:
+        return b""
+    if isinstance(value, str):
+        return value.encode("utf-8")
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value)
+    raise TypeError(f"{what} must be str or bytes, not {type(value).__name__}")
+
+
+# ---- registration and the upgrade ---------------------------------------------------------------
+_REFUSALS = {
+    400: (400, (), b"Bad WebSocket handshake"),
+    426: (426, ((b"Sec-WebSocket-Version", b"13"),), b"Unsupported WebSocket version"),
+    1: (426, ((b"Upgrade", b"websocket"), (b"Sec-WebSocket-Version", b"13")), b"Upgrade Required"),
+}
+
+
+def register_ws(app: App, pattern: str, behavior: Any) -> _Behavior:
+    """``app.ws(pattern, behavior)``: validate the behavior, route ``GET pattern``."""
+    if not isinstance(pattern, str):
+        raise TypeError(f"ws pattern must be a str, not {type(pattern).__name__}")
+    spec = _Behavior(pattern, behavior)
+    _hub(app)
+
+    def ws_upgrade_route(res: AppResponse, req: AppRequest) -> Any:
+        status = lib.sc_ws_check_request(app._native)
+        if status:
+            code, headers, body = _REFUSALS.get(status, _REFUSALS[400])
+            res.write_status(code)
+            for name, value in headers:
+                res.write_header(name, value)
+            return res.write_header(b"Content-Type", b"text/plain").end(body)
+        if spec.upgrade is not None:
+            return spec.upgrade(res, req, spec)
+        upgrade(
+            res,
+            req.get_header("sec-websocket-key"),
+            _first_protocol(req.get_header("sec-websocket-protocol")),
+            req.get_header("sec-websocket-extensions"),
+            spec,
+        )
+        return None
+
+    app.add("GET", pattern, ws_upgrade_route)
+    return spec
+
+
+def _first_protocol(offered: Optional[str]) -> Optional[str]:
+    if not offered:
+        return None
+    return offered.split(",", 1)[0].strip() or None
+
+
+def upgrade(
+    res: AppResponse,
+    key: Any,
+    protocol: Any,
+    extensions: Any,
+    socket_context: Any,
+    user_data: Any = None,
+) -> bool:
+    """``res.upgrade(...)``: answer 101 and open the WebSocket.  False (a no-op) when the
+    response already ended or the client left."""
+    if not isinstance(socket_context, _Behavior):
+        raise TypeError(
+            "socket_context must be the context the ws upgrade handler received, "
+            f"not {socket_context!r}"
+        )
+    if res._state == DONE:
+        return False
+    app = res._app
+    native = app._native
+    behavior = socket_context.id_for(native)
+    key_b = _as_bytes(key, "key")
+    proto_b = _as_bytes(protocol, "protocol")
+    ext_b = _as_bytes(extensions, "extensions")
+    head = b"".join(res._headers) if res._headers else b""
+    out = ffi.new("sc_handle *")
+    rc = lib.sc_ws_upgrade(
+        native,
+        res._h,
+        key_b,
+        len(key_b),
+        proto_b,
+        len(proto_b),
+        ext_b,
+        len(ext_b),
+        head,
+        len(head),
+        behavior,
+        out,
+    )
+    if rc == SC_ESTALE:
+        res._mark_aborted()
+        return False
+    if rc == SC_EINVAL:
+        raise ValueError(f"cannot upgrade: invalid Sec-WebSocket-Key {key!r}")
+    if rc == SC_ESTATE:
+        raise WebSocketError("cannot upgrade: the response has already been started")
+    if rc < 0:
+        raise MemoryError("the core could not upgrade the connection")
+    res._finished()
+    hub = _hub(app)
+    hub.attach()
+    ws = WebSocket(app, out[0], socket_context, user_data)
+    hub.sockets[ws._h] = ws
+    if socket_context.open is not None:
+        hub._run(socket_context.open, ws)
+    return True
+
+
+# ---- pub/sub from the app -----------------------------------------------------------------------
+def _message(app: App, message: Any, opcode: Any) -> tuple[bytes, int]:
+    kind = type(message)
+    if kind is bytes:
+        return message, 2 if opcode is None else int(opcode)
+    if kind is str:
+        return message.encode(), 1 if opcode is None else int(opcode)
+    if message is None:
+        return b"", 2 if opcode is None else int(opcode)
+    if isinstance(message, (bytearray, memoryview)):
+        return bytes(message), 2 if opcode is None else int(opcode)
+    return app._serializer().dumps(message), 1 if opcode is None else int(opcode)
+
+
+def _publish_from(
+    app: App, sender: int, topic: Any, message: Any, opcode: Any, compress: bool
+) -> bool:
+    native = app._native
+    if native is None:
+        return False
+    topic_b = _as_bytes(topic, "topic")
+    data, op = _message(app, message, opcode)
+    if op not in (1, 2):
+        raise ValueError(f"publish sends TEXT or BINARY messages, not opcode {op}")
+    rc = _publish(native, sender, topic_b, len(topic_b), data, len(data), op, 1 if compress else 0)
+    return rc > 0
+
+
+def publish(
+    app: App, topic: Any, message: Any, opcode: Any = None, compress: bool = False
+) -> bool:
+    """``app.publish``: to every subscriber of ``topic``; True when anyone got it."""
+    return _publish_from(app, 0, topic, message, opcode, compress)
+
+
+def num_subscribers(app: App, topic: Any) -> int:
+    native = app._native
+    if native is None:
+        return 0
+    topic_b = _as_bytes(topic, "topic")
+    return int(lib.sc_loop_num_subscribers(native, topic_b, len(topic_b)))
+
+
+# ---- the WebSocket --------------------------------------------------------------------------------
+class WebSocket:
+    """One open WebSocket.  After its close every method is a safe no-op."""
+
+    __slots__ = ("__weakref__", "_app", "_behavior", "_h", "_native", "_user_data")
+
+    def __init__(self, app: App, handle: int, behavior: _Behavior, user_data: Any) -> None:
+        self._app = app
+        self._h = handle
+        self._native = app._native
+        self._behavior = behavior
+        self._user_data = user_data
+
+    # ---- sending -------------------------------------------------------------------------------
+    def send(
+        self, message: Any, opcode: Any = None, compress: bool = False, fin: bool = True
+    ) -> SendStatus:
+        """Send a message (str: TEXT, bytes: BINARY, anything else: JSON TEXT, unless
+        ``opcode`` says otherwise).  ``fin=False`` starts a fragmented message."""
+        h = self._h
+        if not h:
+            return _DROPPED
+        kind = type(message)
+        # PERF: the two common types without a function call
+        if kind is str:
+            data = message.encode()
+            op = 1 if opcode is None else opcode
+        elif kind is bytes:
+            data = message
+            op = 2 if opcode is None else opcode
+        else:
+            data, op = _message(self._app, message, opcode)
+        flags = SEND_COMPRESS if compress else 0
+        if not fin:
+            flags |= SEND_MORE
+        rc = _send(self._native, h, op, data, len(data), flags)
+        if rc >= 0:
+            return _STATUS[rc]
+        return self._refused(rc, op)
+
+    def _refused(self, rc: int, op: Any) -> SendStatus:
+        if rc == SC_ESTATE:
+            if op == 0:
+                raise WebSocketError("send_fragment() without a send_first_fragment()")
+            raise WebSocketError("a fragmented message is open: finish it first")
+        if rc == SC_EINVAL:
+            raise ValueError(f"cannot send opcode {op!r} with this payload (control: <= 125 B)")
+        raise MemoryError("the core could not buffer the message")
+
+    def send_first_fragment(
+        self, message: Any, opcode: Any = None, compress: bool = False
+    ) -> SendStatus:
+        return self.send(message, opcode, compress, False)
+
+    def send_fragment(self, message: Any, compress: bool = False) -> SendStatus:
+        return self.send(message, OpCode.CONTINUATION, compress, False)
+
+    def send_last_fragment(self, message: Any, compress: bool = False) -> SendStatus:
+        return self.send(message, OpCode.CONTINUATION, compress, True)
+
+    def cork(self, callback: Callable[[WebSocket], Any]) -> WebSocket:
+        """Run ``callback(ws)`` with output corked: what it sends leaves in one write."""
+        h = self._h
+        if not h:
+            callback(self)
+            return self
+        lib.sc_ws_cork(self._native, h, 1)
+        try:
+            callback(self)
+        finally:
+            if self._h:
+                lib.sc_ws_cork(self._native, h, 0)
+        return self
+
+    def cork_send(
+        self, message: Any, opcode: Any = None, compress: bool = False, fin: bool = True
+    ) -> SendStatus:
+        status: list[SendStatus] = []
+        self.cork(lambda ws: status.append(ws.send(message, opcode, compress, fin)))
+        return status[0]
+
+    # ---- closing --------------------------------------------------------------------------------
+    def end(self, code: int = 1000, message: Any = None) -> None:
+        """Start the closing handshake with ``code`` and an optional reason (str or
+        bytes, cut to 123 bytes); the close handler runs now."""
+        if isinstance(code, bool) or not isinstance(code, int) or not 0 <= code <= 4999:
+            raise ValueError(f"close code must be an int in 1000..4999, not {code!r}")
+        h = self._h
+        if not h:
+            return
+        reason = _as_bytes(message, "close reason")
+        rc = lib.sc_ws_end(self._native, h, code, reason, len(reason))
+        if rc == SC_EINVAL:
+            raise ValueError(f"{code} is not a close code that may be sent")
+
+    def close(self) -> None:
+        """Close the connection now, without a closing handshake (the close handler gets
+        1006)."""
+        h = self._h
+        if h:
+            lib.sc_ws_close(self._native, h)
+
+    # ---- topics ---------------------------------------------------------------------------------
+    def _topic_call(self, fn: Any, topic: Any) -> bool:
+        h = self._h
+        if not h:
+            return False
+        topic_b = _as_bytes(topic, "topic")
+        rc = fn(self._native, h, topic_b, len(topic_b))
+        if rc == SC_ESTATE:
+            raise WebSocketError("topics cannot change inside a subscription handler")
+        if rc == SC_ENOMEM:
+            raise MemoryError("the core could not subscribe")
+        return rc > 0
+
+    def subscribe(self, topic: Any) -> bool:
+        """True when newly subscribed."""
+        return self._topic_call(lib.sc_ws_subscribe, topic)
+
+    def unsubscribe(self, topic: Any) -> bool:
+        return self._topic_call(lib.sc_ws_unsubscribe, topic)
+
+    def is_subscribed(self, topic: Any) -> bool:
+        return self._topic_call(lib.sc_ws_is_subscribed, topic)
+
+    def get_topics(self) -> list[str]:
+        h = self._h
+        if not h:
+            return []
+        native = self._native
+        count = lib.sc_ws_topic_count(native, h)
+        name = ffi.new("const char **")
+        size = ffi.new("size_t *")
+        topics = []
+        for index in range(count):
+            if lib.sc_ws_topic_at(native, h, index, name, size) == 0:
+                topics.append(_unpack(name[0], size[0]).decode("utf-8", "replace"))
+        return topics
+
+    def for_each_topic(self, handler: Callable[[str], Any]) -> None:
+        for topic in self.get_topics():
+            handler(topic)
+
+    def publish(
+        self, topic: Any, message: Any, opcode: Any = None, compress: bool = False
+    ) -> bool:
+        """To every subscriber of ``topic`` but this WebSocket; True when anyone got it."""
+        h = self._h
+        if not h:
+            return False
+        return _publish_from(self._app, h, topic, message, opcode, compress)
+
+    # ---- state ----------------------------------------------------------------------------------
+    def get_buffered_amount(self) -> int:
+        h = self._h
+        return int(lib.sc_ws_buffered(self._native, h)) if h else 0
+
+    def _address(self, fetch: Any) -> bytes:
+        h = self._h
+        if not h:
+            return b""
+        buf = ffi.new("char[64]")
+        n = fetch(self._native, h, buf, 64)
+        return _unpack(buf, n) if n > 0 else b""
+
+    def get_remote_address(self) -> str:
+        return self._address(lib.sc_ws_remote_address).decode("ascii", "replace")
+
+    def get_remote_address_bytes(self) -> bytes:
+        return self._address(lib.sc_ws_remote_bytes)
+
+    def get_user_data(self) -> Any:
+        return self._user_data
+
+    @property
+    def closed(self) -> bool:
+        """True once the close handler ran (or was due)."""
+        return not self._h
+
+    def __repr__(self) -> str:
+        return f"<WebSocket {self._behavior.pattern!r}{' closed' if not self._h else ''}>"

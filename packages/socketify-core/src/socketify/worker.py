@@ -1,0 +1,143 @@
+"""One serving process: build the App from the CLI's target and settings, listen, run.
+
+``serve(config)`` is the whole service when there is one process (no ``--workers``, no
+``--reload``).  ``serve_worker(config, listener, ready_fd)`` runs in a process the
+supervisor forked: it imports the target itself (a fresh import, so ``--reload`` sees new
+code), attaches to the supervisor's listener, writes one byte on ``ready_fd`` once it is
+accepting, then runs until SIGTERM (graceful: stop accepting, finish in-flight responses
+within ``shutdown_timeout``, run on_shutdown handlers).
+
+Exit codes (shared with the supervisor): 0 stopped normally, 1 the app failed (its
+traceback is logged), 2 the target is wrong (one line on stderr).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import traceback
+from typing import TYPE_CHECKING, Any, NamedTuple, Optional
+
+from . import accesslog
+from .app import App
+from .options import LISTEN_EXCLUSIVE_PORT
+from .target import TargetError, load_target
+
+if TYPE_CHECKING:
+    from .listener import Listener
+
+__all__ = ["EXIT_APP_ERROR", "EXIT_OK", "EXIT_USAGE", "ServeConfig", "serve", "serve_worker"]
+
+EXIT_OK, EXIT_APP_ERROR, EXIT_USAGE = 0, 1, 2
+
+logger = logging.getLogger("socketify")
+
+
+class ServeConfig(NamedTuple):
+    target: str
+    factory: bool = False
+    host: str = "127.0.0.1"
+    port: int = 8000
+    uds: Optional[str] = None
+    workers: int = 1
+    reload: bool = False
+    reload_dirs: tuple[str, ...] = ()
+    log_level: str = "info"
+    access_log: bool = False
+    settings: dict[str, Any] = {}
+
+
+def usage_error(message: str) -> int:
+    print(f"socketify: error: {message}", file=sys.stderr, flush=True)
+    return EXIT_USAGE
+
+
+def prepare_app(config: ServeConfig) -> App:
+    """The target's App with the command line's settings and access log applied."""
+    app = load_target(config.target, config.factory, config.settings)
+    if app._native is not None:
+        raise TargetError(
+            f"{config.target!r} listens already (listen() at import): "
+            "guard listen() and run() with if __name__ == '__main__'"
+        )
+    if config.settings:
+        app._override_settings(config.settings)
+    if config.access_log:
+        accesslog.enable(app)
+    return app
+
+
+def _announce(url: str) -> None:
+    print(f"socketify: listening on {url}", flush=True)
+
+
+def serve(config: ServeConfig) -> int:
+    """Serve in this process until SIGINT/SIGTERM."""
+    try:
+        app = prepare_app(config)
+    except TargetError as exc:
+        return usage_error(str(exc))
+    try:
+        if config.uds is not None:
+            app.listen({"domain": config.uds})
+            url = f"unix:{config.uds}"
+        else:
+            listen = {
+                "port": config.port,
+                "host": config.host or None,
+                "options": LISTEN_EXCLUSIVE_PORT,  # a busy port is an error, not a share
+            }
+            bound: list[int] = []
+            app.listen(listen, lambda options: bound.append(options.port))
+            host = config.host or "::"
+            url = f"http://{'[' + host + ']' if ':' in host else host}:{bound[0]}"
+    except OSError as exc:
+        print(f"socketify: error: {exc.strerror or exc}", file=sys.stderr, flush=True)
+        app.close()
+        return EXIT_APP_ERROR
+    _announce(url)
+    app.run()
+    return EXIT_OK
+
+
+def serve_worker(config: ServeConfig, listener: Listener, ready_fd: int) -> int:
+    """Body of a forked worker process; returns its exit code."""
+    try:
+        app = prepare_app(config)
+    except TargetError as exc:
+        return usage_error(str(exc))
+    except Exception:
+        logger.error("worker %d could not load %s", os.getpid(), config.target, exc_info=True)
+        return EXIT_APP_ERROR
+    try:
+        listener.attach(app)
+    except OSError as exc:
+        logger.error("worker %d: %s", os.getpid(), exc)
+        return EXIT_APP_ERROR
+    try:
+        os.write(ready_fd, b"R")
+        os.close(ready_fd)
+    except OSError:
+        pass  # the supervisor is gone: run() still stops on SIGTERM
+    logger.debug("worker %d serving", os.getpid())
+    app.run()
+    return EXIT_OK
+
+
+def worker_exit(config: ServeConfig, listener: Listener, ready_fd: int) -> None:
+    """Run ``serve_worker`` in a freshly forked child and never return."""
+    code = EXIT_APP_ERROR
+    try:
+        code = serve_worker(config, listener, ready_fd)
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else EXIT_APP_ERROR
+    except BaseException:
+        traceback.print_exc()
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except Exception:
+                pass
+        os._exit(code)
