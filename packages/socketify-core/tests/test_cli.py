@@ -13,10 +13,13 @@ from pathlib import Path
 
 import pytest
 
+import socketify
 from socketify import App, limits
 from socketify.cli import TargetError, build_parser, load_target, main, make_config
 
-SRC = str(Path(__file__).resolve().parents[1] / "src")
+# The folder the socketify under test was imported from (src/ for an in-place build,
+# site-packages for an install), so a subprocess runs the same build on any Python.
+SRC = str(Path(socketify.__file__).resolve().parents[1])
 
 
 def cli_env(**extra: str) -> dict[str, str]:

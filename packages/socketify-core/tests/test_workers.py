@@ -21,7 +21,11 @@ from typing import Any, Callable, Optional
 
 import pytest
 
-SRC = str(Path(__file__).resolve().parents[1] / "src")
+import socketify
+
+# The folder the socketify under test was imported from (src/ for an in-place build,
+# site-packages for an install), so a subprocess runs the same build on any Python.
+SRC = str(Path(socketify.__file__).resolve().parents[1])
 
 APP = """
 import asyncio, os

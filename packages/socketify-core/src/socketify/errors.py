@@ -6,7 +6,8 @@
     ├── InvalidHeader (ValueError)      a header name/value that would break the head
     ├── ResponseStateError (RuntimeError)   header/status after the body started
     ├── RequestExpired (RuntimeError)   an AppRequest used after its callback, not preserved
-    └── BodyDecodeError (ValueError)    get_text/get_json/get_form_urlencoded got bad bytes
+    ├── BodyDecodeError (ValueError)    get_text/get_json/get_form_urlencoded got bad bytes
+    └── TargetError                     the CLI could not load module:attr (socketify.target)
 
 Errors that map to an HTTP status carry it in ``status_hint``: without an error handler
 of the app's own, an error of ours with a 4xx hint is answered with that status and its
