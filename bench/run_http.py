@@ -243,7 +243,9 @@ LATENCY = re.compile(r"^\s*99%\s+([\d.]+)(us|ms|s)\s*$", re.MULTILINE)
 UNIT = {"us": 0.001, "ms": 1.0, "s": 1000.0}
 
 
-def wrk(port: int, endpoint: str, seconds: float, connections: int) -> tuple[float, float, str]:
+def wrk(
+    port: int, endpoint: str, seconds: float, connections: int
+) -> tuple[float, float, str, int]:
     path, script, extra = ENDPOINTS[endpoint]
     argv = [
         "taskset",
@@ -262,6 +264,7 @@ def wrk(port: int, endpoint: str, seconds: float, connections: int) -> tuple[flo
     argv += [f"http://127.0.0.1:{port}{path}", *extra]
     out = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 30).stdout
     rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    total = re.search(r"(\d+) requests in", out)
     p99 = LATENCY.search(out)
     problems = []
     for label in ("Non-2xx or 3xx responses", "Socket errors"):
@@ -272,6 +275,7 @@ def wrk(port: int, endpoint: str, seconds: float, connections: int) -> tuple[flo
         float(rps.group(1)) if rps else 0.0,
         float(p99.group(1)) * UNIT[p99.group(2)] if p99 else float("nan"),
         "; ".join(problems),
+        int(total.group(1)) if total else 0,
     )
 
 
@@ -292,7 +296,7 @@ def main() -> int:
     endpoints = [e for e in args.endpoints.split(",") if e]
     venvs = {s.name: ensure_venv(s) for s in servers}
 
-    results: dict[tuple[str, str], tuple[float, float, str]] = {}
+    results: dict[tuple[str, str], tuple[float, float, str, float]] = {}
     idle: dict[str, float] = {}
     for server in servers:
         running = Running(server, venvs[server.name])
@@ -309,15 +313,21 @@ def main() -> int:
             running = Running(server, venvs[server.name])
             try:
                 wrk(running.port, endpoint, 1.0, args.connections)  # warm-up
-                got = wrk(running.port, endpoint, args.duration, args.connections)
+                cpu_before = running.cpu_seconds()
+                rps, p99, problems, total = wrk(
+                    running.port, endpoint, args.duration, args.connections
+                )
+                # Server CPU per request: robust to other load on the machine, unlike req/s.
+                cpu_us = 1e6 * (running.cpu_seconds() - cpu_before) / total if total else 0.0
                 if running.proc.poll() is not None:
-                    got = (0.0, float("nan"), "server crashed: " + running.last_error())
-                results[endpoint, server.name] = got
+                    rps, p99, problems = 0.0, float("nan"), "crashed: " + running.last_error()
+                results[endpoint, server.name] = (rps, p99, problems, cpu_us)
             finally:
                 running.stop()
-            rps, p99, problems = results[endpoint, server.name]
+            rps, p99, problems, cpu_us = results[endpoint, server.name]
             print(
-                f"{endpoint:12} {server.name:20} {rps:12.0f} req/s  p99 {p99:8.2f} ms {problems}",
+                f"{endpoint:12} {server.name:20} {rps:12.0f} req/s  p99 {p99:8.2f} ms "
+                f"{cpu_us:7.1f} us CPU/req {problems}",
                 flush=True,
             )
 
@@ -337,8 +347,9 @@ def render(servers, endpoints, results, idle, venvs, args) -> str:
         f"Python {platform.python_version()}; server on CPU {SERVER_CPU}, wrk on CPU "
         f"{CLIENT_CPU}, {args.connections} connections, {args.duration:g} s per run.",
         "",
-        "| endpoint | server | req/s | p99 ms | ours / this |",
-        "|---|---|---:|---:|---:|",
+        "| endpoint | server | req/s | p99 ms | ours / this (req/s) | server CPU us/req "
+        "| this / ours (CPU per req) |",
+        "|---|---|---:|---:|---:|---:|---:|",
     ]
     for endpoint in endpoints:
         base = results.get((endpoint, ours)) if ours else None
@@ -346,10 +357,14 @@ def render(servers, endpoints, results, idle, venvs, args) -> str:
             got = results.get((endpoint, server.name))
             if got is None:
                 continue
-            rps, p99, problems = got
+            rps, p99, problems, cpu_us = got
             ratio = f"{base[0] / rps:.2f}x" if base and rps else "-"
+            cpu_ratio = f"{cpu_us / base[3]:.2f}x" if base and base[3] and rps else "-"
             note = f" ({problems})" if problems else ""
-            lines.append(f"| {endpoint} | {server.name}{note} | {rps:,.0f} | {p99:.2f} | {ratio} |")
+            lines.append(
+                f"| {endpoint} | {server.name}{note} | {rps:,.0f} | {p99:.2f} | {ratio} "
+                f"| {cpu_us:.1f} | {cpu_ratio} |"
+            )
     lines += ["", "| server | idle CPU % | versions |", "|---|---:|---|"]
     for server in servers:
         lines.append(
