@@ -12,7 +12,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from wsframes import (  # noqa: E402
+from wsframes import (
     Peer,
     accept_for,
     close_frame,
@@ -22,9 +22,9 @@ from wsframes import (  # noqa: E402
     upgrade_request,
 )
 
-from socketify import App, CompressOptions, OpCode, SendStatus, WebSocket  # noqa: E402
-from socketify.errors import InvalidSetting  # noqa: E402
-from socketify.websocket import WebSocketError  # noqa: E402
+from socketify import App, CompressOptions, OpCode, SendStatus, WebSocket
+from socketify.errors import InvalidSetting
+from socketify.websocket import WebSocketError
 
 
 def echo_app(**options):
@@ -148,7 +148,10 @@ def test_echo_text_and_binary(wire):
     peer.send(1, "héllo".encode())
     peer.send(2, b"\x00\xff")
     assert peer.frames(2) == [(True, 0, 1, "héllo".encode()), (True, 0, 2, b"\x00\xff")]
-    assert events[1:] == [("message", "héllo", OpCode.TEXT), ("message", b"\x00\xff", OpCode.BINARY)]
+    assert events[1:] == [
+        ("message", "héllo", OpCode.TEXT),
+        ("message", b"\x00\xff", OpCode.BINARY),
+    ]
 
 
 def test_send_types_str_is_text_bytes_binary_objects_json(wire):
@@ -173,7 +176,7 @@ def test_send_types_str_is_text_bytes_binary_objects_json(wire):
 
 
 def test_large_message_in_many_pieces(wire):
-    app, events = echo_app()
+    app, _events = echo_app()
     peer = Peer(wire(app))
     data = bytes(range(256)) * 1000
     raw = frame(2, data)
@@ -183,7 +186,7 @@ def test_large_message_in_many_pieces(wire):
 
 
 def test_fragments_with_a_ping_between_are_joined_and_the_ping_answered(wire):
-    app, events = echo_app()
+    app, _events = echo_app()
     peer = Peer(wire(app))
     peer.send(1, b"frag", fin=False)
     peer.send(9, b"are you there")
@@ -198,7 +201,10 @@ def test_ping_and_pong_handlers_get_the_payload(wire):
     got = []
     app = App().ws(
         "/ws",
-        {"ping": lambda ws, d: got.append(("ping", d)), "pong": lambda ws, d: got.append(("pong", d))},
+        {
+            "ping": lambda ws, d: got.append(("ping", d)),
+            "pong": lambda ws, d: got.append(("pong", d)),
+        },
     )
     peer = Peer(wire(app))
     peer.send(9, b"a")
@@ -308,16 +314,14 @@ def test_bad_input_closes_with_the_right_code(wire, name, data, code):
 
 
 def test_compressed_text_that_inflates_to_bad_utf8_closes_1007(wire):
-    app, events = echo_app(compression=CompressOptions.SHARED_COMPRESSOR)
+    app, _events = echo_app(compression=CompressOptions.SHARED_COMPRESSOR)
     peer = Peer(wire(app), headers=[("Sec-WebSocket-Extensions", "permessage-deflate")])
     peer.send(1, deflate(b"\xff\xfe"), rsv=0x40)
     assert peer.close_code(peer.frames()) == 1007
 
 
 def test_compressed_bomb_past_max_payload_closes_1009(wire):
-    app, events = echo_app(
-        compression=CompressOptions.SHARED_COMPRESSOR, max_payload_length=1000
-    )
+    app, _events = echo_app(compression=CompressOptions.SHARED_COMPRESSOR, max_payload_length=1000)
     peer = Peer(wire(app), headers=[("Sec-WebSocket-Extensions", "permessage-deflate")])
     peer.send(2, deflate(b"\x00" * 100_000), rsv=0x40)
     assert peer.close_code(peer.frames()) == 1009
@@ -460,7 +464,7 @@ def test_publish_compressed_once_for_shared_compressor_subscribers(wire):
         sock.subscribe("news")
     text = "news " * 200
     assert app.publish("news", text, compress=True) is True
-    (fin, rsv, op, payload) = deflating.frames(1)[0]
+    (_fin, rsv, op, payload) = deflating.frames(1)[0]
     assert rsv == 0x40 and op == 1 and len(payload) < len(text)
     assert inflate(payload) == text.encode()
     assert plain.frames(1) == [(True, 0, 1, text.encode())]
@@ -479,7 +483,11 @@ def test_compressed_messages_both_ways_with_a_dedicated_compressor(wire):
         data = out.compress(text.encode()) + out.flush(zlib.Z_SYNC_FLUSH)
         peer.send(1, data[:-4], rsv=0x40)  # client context takeover
     sockets = [ev[1] for ev in events if ev[0] == "open"]
-    assert [ev[1] for ev in events if ev[0] == "message"] == ["abc" * 100, "abc" * 100 + "!", "another"]
+    assert [ev[1] for ev in events if ev[0] == "message"] == [
+        "abc" * 100,
+        "abc" * 100 + "!",
+        "another",
+    ]
     for text in ("xyz" * 100, "xyz" * 100):
         sockets[0].send(text, compress=True)
     frames = peer.frames(5)
@@ -537,7 +545,7 @@ def test_idle_timeout_pings_then_closes(wire):
 
 
 def test_input_keeps_an_idle_websocket_open(wire):
-    app, events = echo_app(idle_timeout=0.4, send_pings_automatically=False)
+    app, _events = echo_app(idle_timeout=0.4, send_pings_automatically=False)
     w = wire(app)
     peer = Peer(w)
     for _ in range(6):

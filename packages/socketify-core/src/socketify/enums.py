@@ -1,7 +1,9 @@
 """WebSocket-facing enums (names are the socketify contract; values are ours).
 
-The WebSocket implementation comes later; the enums exist now so user code that imports
-them (``app.publish(topic, msg, OpCode.TEXT)``) keeps importing.
+OpCode and SendStatus values are the wire opcodes and the core's sc_ws_send results.
+CompressOptions: the low byte picks the compressor (1 shared, 2..9 dedicated 3KB..256KB),
+the second byte the decompressor (1 shared, 2..8 dedicated 512B..32KB windows); combine
+one of each with ``|`` (see docs/websockets.md and socketify.h).
 """
 
 from __future__ import annotations

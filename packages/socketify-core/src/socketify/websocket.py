@@ -419,9 +419,7 @@ def _publish_from(
     return rc > 0
 
 
-def publish(
-    app: App, topic: Any, message: Any, opcode: Any = None, compress: bool = False
-) -> bool:
+def publish(app: App, topic: Any, message: Any, opcode: Any = None, compress: bool = False) -> bool:
     """``app.publish``: to every subscriber of ``topic``; True when anyone got it."""
     return _publish_from(app, 0, topic, message, opcode, compress)
 
@@ -577,9 +575,7 @@ class WebSocket:
         for topic in self.get_topics():
             handler(topic)
 
-    def publish(
-        self, topic: Any, message: Any, opcode: Any = None, compress: bool = False
-    ) -> bool:
+    def publish(self, topic: Any, message: Any, opcode: Any = None, compress: bool = False) -> bool:
         """To every subscriber of ``topic`` but this WebSocket; True when anyone got it."""
         h = self._h
         if not h:
