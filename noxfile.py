@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import nox
@@ -184,6 +185,17 @@ def fuzz(session: nox.Session) -> None:
         session.run("apt-get", "install", "-y", "-qq", "clang", external=True)
     seconds = session.posargs or ["60"]
     session.run(sys.executable, "packages/socketify-core/fuzz/run.py", *seconds, external=True)
+    # The multipart parser is Python: atheris drives it through the memory transport.
+    session.run(sys.executable, "-m", "pip", "install", "-q", "atheris", external=True)
+    work = tempfile.mkdtemp(prefix="socketify-fuzz-multipart-")
+    session.run(
+        sys.executable,
+        "packages/socketify-core/fuzz/fuzz_multipart.py",
+        f"-max_total_time={seconds[0]}",
+        work,
+        "packages/socketify-core/fuzz/corpus/multipart",
+        external=True,
+    )
 
 
 @nox.session

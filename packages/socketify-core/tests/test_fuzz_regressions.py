@@ -180,3 +180,25 @@ def test_own_content_length_that_disagrees_cannot_desync_a_keep_alive_stream() -
         finally:
             conn.close()
     app.close()
+
+
+# ---- the multipart parser, fuzzed through the memory transport (fuzz/fuzz_multipart.py) ----
+
+
+def _multipart_inputs() -> list[Path]:
+    found = []
+    for folder in (FUZZ / "corpus" / "multipart", FUZZ / "regressions" / "multipart"):
+        if folder.is_dir():
+            found += sorted(p for p in folder.iterdir() if p.is_file())
+    return found
+
+
+@pytest.mark.parametrize("path", _multipart_inputs(), ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_multipart_fuzz_input_is_answered_200_400_or_413(path: Path) -> None:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("fuzz_multipart", FUZZ / "fuzz_multipart.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.check(path.read_bytes()) in (200, 400, 413)
