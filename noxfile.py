@@ -203,3 +203,27 @@ def bench_memory(session: nox.Session) -> None:
     """RSS after 100k and 1M keep-alive requests (leak check) and with 10k idle connections."""
     session.install(ROUTER, JSON, CORE)
     session.run("python", "bench/memory.py", "--python", "python", *session.posargs)
+
+
+@nox.session(venv_backend="none")
+def bench_ws(session: nox.Session) -> None:
+    """WebSocket echo and broadcast against socketify 0.0.31 and uvicorn+websockets.
+
+    Each server runs from its own venv under bench/.venvs (made here when missing); ours
+    is the "ours" venv with this checkout's packages.
+    """
+    peers = {
+        "ours": [ROUTER, JSON, CORE],
+        "orig": ["socketify==0.0.31"],
+        "uvicorn_ws": ["uvicorn", "websockets", "uvloop", "httptools"],
+    }
+    for name, packages in peers.items():
+        venv = ROOT / "bench" / ".venvs" / name
+        python = str(venv / "bin" / "python")
+        if not (venv / "bin" / "python").exists():
+            session.run(sys.executable, "-m", "venv", str(venv), external=True)
+        if name == "ours" or not (venv / ".installed").exists():
+            session.run(python, "-m", "pip", "install", "-q", *packages, external=True)
+            (venv / ".installed").write_text("\n".join(packages))
+    ours = str(ROOT / "bench" / ".venvs" / "ours" / "bin" / "python")
+    session.run(ours, "bench/bench_ws.py", *session.posargs, external=True)
