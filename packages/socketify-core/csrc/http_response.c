@@ -237,7 +237,10 @@ int sc_res_write(sc_loop *loop, sc_handle res, const char *head, size_t head_len
         if (end && sc_out_append(c, "0\r\n\r\n", 5) < 0)
             rc = SC_ENOMEM;
     } else if (send_body && body_len) {
-        direct = body_len >= SC_DIRECT_MIN && !loop->in_poll && !(c->flags & SC_CF_USER_CORK);
+        /* PERF: a big body leaves at once with what is held (one writev) instead of
+         * being copied into the cork buffer, inside a poll too: the copy costs more
+         * than the extra write it may cause for a later pipelined response. */
+        direct = body_len >= SC_DIRECT_MIN && !(c->flags & SC_CF_USER_CORK);
         if (!direct && sc_out_append(c, body, body_len) < 0)
             rc = SC_ENOMEM;
     }
