@@ -359,11 +359,10 @@ int sc_res_want_writable(sc_loop *loop, sc_handle res, int on)
     return SC_OK;
 }
 
-int sc_res_cork(sc_loop *loop, sc_handle res, int on)
+/* Cork or uncork a connection (responses and WebSockets alike). */
+int sc_conn_cork(sc_conn *c, int on)
 {
-    sc_conn *c = sc_res_by_handle(loop, res);
-    if (!c)
-        return SC_ESTALE;
+    sc_loop *loop = c->loop;
     if (on) {
         if (!loop->in_poll && !loop->in_feed)
             c->flags |= SC_CF_USER_CORK; /* inside a batch everything is corked */
@@ -375,6 +374,12 @@ int sc_res_cork(sc_loop *loop, sc_handle res, int on)
         sc_mark_dirty(c);
     sc_batch_end(loop);
     return SC_OK;
+}
+
+int sc_res_cork(sc_loop *loop, sc_handle res, int on)
+{
+    sc_conn *c = sc_res_by_handle(loop, res);
+    return c ? sc_conn_cork(c, on) : SC_ESTALE;
 }
 
 int sc_res_pause(sc_loop *loop, sc_handle res)

@@ -241,6 +241,7 @@ void sc_batch_begin(sc_loop *loop);
 void sc_batch_end(sc_loop *loop);
 void sc_mark_dirty(sc_conn *c);
 void sc_mark_pending(sc_conn *c);
+int sc_conn_cork(sc_conn *c, int on);
 void sc_conn_update_events(sc_conn *c);
 void sc_conn_free(sc_conn *c);
 void sc_timer_update(sc_loop *loop);

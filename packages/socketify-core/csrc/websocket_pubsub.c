@@ -178,19 +178,7 @@ int sc_ws_close(sc_loop *loop, sc_handle h)
 int sc_ws_cork(sc_loop *loop, sc_handle h, int on)
 {
     sc_conn *c = sc_ws_conn(loop, h);
-    if (!c)
-        return SC_ESTALE;
-    if (on) {
-        if (!loop->in_poll && !loop->in_feed)
-            c->flags |= SC_CF_USER_CORK; /* inside a batch everything is corked */
-        return SC_OK;
-    }
-    sc_batch_begin(loop);
-    c->flags &= ~SC_CF_USER_CORK;
-    if (sc_buf_size(&c->out))
-        sc_mark_dirty(c);
-    sc_batch_end(loop);
-    return SC_OK;
+    return c ? sc_conn_cork(c, on) : SC_ESTALE;
 }
 
 size_t sc_ws_buffered(sc_loop *loop, sc_handle h)
