@@ -346,3 +346,42 @@ def test_sigint_stops_the_single_process_server(tmp_path):
 
 def test_app_is_the_target_type():
     assert isinstance(load_target("socketify:App"), App)  # a class is a zero-argument factory
+
+
+def test_ws_flags_are_checked_before_serving(capsys):
+    assert main(["os:sep", "--ws-idle-timeout", "5000"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == "socketify: error: --ws-idle-timeout must be between 0 and 960, not 5000.0"
+
+
+def test_ws_flags_become_ws_defaults():
+    from socketify.enums import CompressOptions
+
+    config = make_config(
+        build_parser().parse_args(
+            ["m:app", "--ws-max-size", "1024", "--ws-per-message-deflate", "--no-ws-auto-ping"]
+        )
+    )
+    assert config.ws_defaults == {
+        "max_payload_length": 1024,
+        "compression": CompressOptions.SHARED_COMPRESSOR | CompressOptions.SHARED_DECOMPRESSOR,
+        "send_pings_automatically": False,
+    }
+
+
+def test_prepare_app_applies_ws_defaults(tmp_path, monkeypatch):
+    from socketify.worker import ServeConfig, prepare_app
+
+    (tmp_path / "wsmod.py").write_text(
+        "from socketify import App\n"
+        "app = App()\n"
+        "app.ws('/a', {})\n"
+        "app.ws('/b', {'max_payload_length': 99})\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    app = prepare_app(ServeConfig(target="wsmod:app", ws_defaults={"max_payload_length": 10}))
+    try:
+        sizes = [spec.options["max_payload_length"] for spec in app._ws_hub.specs]
+        assert sizes == [10, 99]
+    finally:
+        app.close()

@@ -613,3 +613,34 @@ def test_out_of_range_options_raise_at_registration(options):
 def test_handler_that_is_not_callable_is_a_type_error():
     with pytest.raises(TypeError):
         App().ws("/ws", {"message": "not a function"})
+
+
+# ---- defaults for every route (the CLI's --ws-* flags) -----------------------------------------
+def test_ws_defaults_apply_to_routes_that_do_not_set_the_option(wire):
+    from socketify.websocket import set_ws_defaults
+
+    app = App()
+    echo = {"message": lambda ws, message, opcode: ws.send(message, opcode)}
+    app.ws("/plain", dict(echo))
+    app.ws("/own", {**echo, "max_payload_length": 100})
+    set_ws_defaults(app, {"max_payload_length": 10})
+    app.ws("/later", dict(echo))  # registered after the defaults: gets them too
+    w = wire(app)
+    for path, closes in (("/plain", True), ("/later", True), ("/own", False)):
+        peer = Peer(w, path)
+        assert peer.status == 101
+        peer.send(2, b"x" * 20)
+        frames = peer.frames(1)
+        if closes:
+            assert peer.close_code(frames) == 1009, path
+        else:
+            assert frames[0][2:] == (2, b"x" * 20), path
+
+
+def test_ws_defaults_are_checked_like_app_ws():
+    from socketify.websocket import set_ws_defaults
+
+    with pytest.raises(InvalidSetting, match="idle_timeout must be between 0 and 960"):
+        set_ws_defaults(App(), {"idle_timeout": 5000})
+    with pytest.raises(InvalidSetting, match="unknown ws option"):
+        set_ws_defaults(App(), {"max_size": 1})

@@ -37,6 +37,24 @@ INTERFACES = ("auto", "socketify", "asgi", "wsgi")
 SUPPORTED_INTERFACES = ("auto", "socketify")
 _METAVARS = {"bytes": "BYTES", "count": "N", "seconds": "SECONDS"}
 _SETTING_PREFIX = "setting_"
+_WS_PREFIX = "ws_"
+# --ws-* flag -> (app.ws() option, type, metavar, help); defaults for every WebSocket route
+# that does not set the option itself.
+_WS_FLAGS = {
+    "max-size": ("max_payload_length", int, "BYTES", "largest message"),
+    "idle-timeout": ("idle_timeout", float, "SECONDS", "close after this long without traffic"),
+    "max-backpressure": ("max_backpressure", int, "BYTES", "buffered bytes per connection"),
+    "max-lifetime": ("max_lifetime", float, "MINUTES", "close connections older than this"),
+    "close-on-backpressure-limit": (
+        "close_on_backpressure_limit",
+        bool,
+        None,
+        "close instead of dropping past the limit",
+    ),
+    "reset-idle-on-send": ("reset_idle_timeout_on_send", bool, None, "sending resets idle"),
+    "auto-ping": ("send_pings_automatically", bool, None, "ping idle connections"),
+    "per-message-deflate": ("compression", bool, None, "permessage-deflate, shared contexts"),
+}
 
 
 class UsageError(Exception):
@@ -68,6 +86,44 @@ def _add_setting_flags(parser: argparse.ArgumentParser) -> None:
                 metavar=_METAVARS[spec.kind],
                 help=help_text,
             )
+
+
+def _add_ws_flags(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("WebSocket defaults (routes that do not set them)")
+    for flag, (option, kind, metavar, help_text) in _WS_FLAGS.items():
+        dest = _WS_PREFIX + option
+        if kind is bool:
+            group.add_argument(
+                "--ws-" + flag, dest=dest, action=argparse.BooleanOptionalAction, help=help_text
+            )
+        else:
+            group.add_argument(
+                "--ws-" + flag, dest=dest, type=kind, metavar=metavar, help=help_text
+            )
+
+
+def _ws_defaults(args: argparse.Namespace) -> dict[str, Any]:
+    from .enums import CompressOptions
+    from .websocket import validate_ws_options
+
+    defaults: dict[str, Any] = {}
+    for key, value in vars(args).items():
+        if key.startswith(_WS_PREFIX) and value is not None:
+            defaults[key[len(_WS_PREFIX) :]] = value
+    if "compression" in defaults:
+        defaults["compression"] = (
+            CompressOptions.SHARED_COMPRESSOR | CompressOptions.SHARED_DECOMPRESSOR
+            if defaults["compression"]
+            else CompressOptions.DISABLED
+        )
+    try:
+        validate_ws_options(defaults)  # the same checks as app.ws(), before any worker
+    except (ValueError, TypeError) as exc:
+        message = str(exc)
+        for flag, (option, *_rest) in _WS_FLAGS.items():
+            message = message.replace(f"ws {option}", "--ws-" + flag)
+        raise UsageError(message) from None
+    return defaults
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -112,6 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=_version())
     _add_setting_flags(parser)
+    _add_ws_flags(parser)
     return parser
 
 
@@ -169,6 +226,7 @@ def make_config(args: argparse.Namespace) -> ServeConfig:
         log_level=args.log_level,
         access_log=args.access_log,
         settings=settings,
+        ws_defaults=_ws_defaults(args),
     )
 
 

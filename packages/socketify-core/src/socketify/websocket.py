@@ -111,6 +111,7 @@ class _Behavior:
     """One ``app.ws()`` route: its handlers and settings (the ``socket_context``)."""
 
     __slots__ = (
+        "_given",
         "_id",
         "_native",
         "close",
@@ -148,8 +149,22 @@ class _Behavior:
         for name, (_, default) in _BOOL_OPTIONS.items():
             options[name] = bool(behavior.get(name, default))
         self.options = options
+        self._given = frozenset(k for k in behavior.keys() if k in _OPTIONS)
         self._native: Any = None
         self._id = -1
+
+    def apply_defaults(self, defaults: dict[str, Any]) -> None:
+        """Options the route did not set itself take these (the CLI's --ws-* flags)."""
+        for name, value in defaults.items():
+            if name in self._given:
+                continue
+            if name == "compression":
+                self.options[name] = _compression(value)
+            elif name in _NUMBER_OPTIONS:
+                self.options[name] = _number(name, value)
+            else:
+                self.options[name] = bool(value)
+        self._native = None  # registered again with the new settings on first use
 
     def id_for(self, native: Any) -> int:
         """The core's behavior id in this native loop (registered on first use)."""
@@ -184,12 +199,14 @@ class _Behavior:
 
 # ---- the per-app hub: live WebSockets and the core's callbacks ----------------------------------
 class _Hub:
-    __slots__ = ("_app", "_owner", "sockets")
+    __slots__ = ("_app", "_owner", "defaults", "sockets", "specs")
 
     def __init__(self, app: App) -> None:
         self._app = app
         self._owner = 0
         self.sockets: dict[int, WebSocket] = {}
+        self.specs: list[_Behavior] = []
+        self.defaults: dict[str, Any] = {}
 
     def attach(self) -> None:
         owner = self._app._owner
@@ -302,7 +319,9 @@ def register_ws(app: App, pattern: str, behavior: Any) -> _Behavior:
     if not isinstance(pattern, str):
         raise TypeError(f"ws pattern must be a str, not {type(pattern).__name__}")
     spec = _Behavior(pattern, behavior)
-    _hub(app)
+    hub = _hub(app)
+    spec.apply_defaults(hub.defaults)
+    hub.specs.append(spec)
 
     def ws_upgrade_route(res: AppResponse, req: AppRequest) -> Any:
         status = lib.sc_ws_check_request(app._native)
@@ -325,6 +344,25 @@ def register_ws(app: App, pattern: str, behavior: Any) -> _Behavior:
 
     app.add("GET", pattern, ws_upgrade_route)
     return spec
+
+
+def validate_ws_options(options: dict[str, Any]) -> None:
+    """Raise ``InvalidSetting``/``TypeError`` for what ``app.ws()`` would refuse."""
+    unknown = sorted(str(k) for k in options if k not in _OPTIONS)
+    if unknown:
+        raise InvalidSetting(f"unknown ws option(s) {', '.join(unknown)}")
+    _Behavior("/", dict(options))  # the same checks as app.ws()
+
+
+def set_ws_defaults(app: App, defaults: dict[str, Any]) -> None:
+    """Defaults for the options of every ``app.ws()`` route, present and future, that the
+    route does not set itself (what the command line's ``--ws-*`` flags do).  Unknown
+    names and out-of-range values raise ``InvalidSetting`` like ``app.ws()`` does."""
+    validate_ws_options(defaults)
+    hub = _hub(app)
+    hub.defaults.update(defaults)
+    for spec in hub.specs:
+        spec.apply_defaults(defaults)
 
 
 def _first_protocol(offered: Optional[str]) -> Optional[str]:

@@ -46,6 +46,7 @@ class ServeConfig(NamedTuple):
     log_level: str = "info"
     access_log: bool = False
     settings: dict[str, Any] = {}
+    ws_defaults: dict[str, Any] = {}
 
 
 def usage_error(message: str) -> int:
@@ -63,6 +64,10 @@ def prepare_app(config: ServeConfig) -> App:
         )
     if config.settings:
         app._override_settings(config.settings)
+    if config.ws_defaults:
+        from .websocket import set_ws_defaults
+
+        set_ws_defaults(app, config.ws_defaults)
     if config.access_log:
         accesslog.enable(app)
     return app
