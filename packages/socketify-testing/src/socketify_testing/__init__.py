@@ -20,13 +20,19 @@ from ._errors import (
     StreamError,
     TestClientError,
     TooManyRedirects,
+    UnexpectedMessage,
+    WebSocketDisconnect,
+    WebSocketRejected,
+    WebSocketTimeout,
 )
 from ._models import Headers, Request, Response
+from ._websocket import AsyncWebSocketTestSession, WebSocketMessage, WebSocketTestSession
 
 __version__ = "0.1.0"
 
 __all__ = [
     "AsyncTestClient",
+    "AsyncWebSocketTestSession",
     "Cookie",
     "CookieJar",
     "HTTPStatusError",
@@ -41,5 +47,11 @@ __all__ = [
     "TestClient",
     "TestClientError",
     "TooManyRedirects",
+    "UnexpectedMessage",
+    "WebSocketDisconnect",
+    "WebSocketMessage",
+    "WebSocketRejected",
+    "WebSocketTestSession",
+    "WebSocketTimeout",
     "__version__",
 ]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import time
 import warnings
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, Callable, Optional
 
@@ -27,6 +27,7 @@ from ._errors import (
 )
 from ._models import Headers, Response
 from ._transport import Exchange
+from ._websocket import AsyncWebSocketTestSession
 
 __all__ = ["AsyncTestClient"]
 
@@ -142,9 +143,11 @@ class AsyncTestClient(BaseClient):
                 self.discard(exchange)
             raise error
 
-    async def _exchange(self, prepared: Prepared, timeout: float, head_only: bool) -> Exchange:
+    async def _exchange(
+        self, prepared: Prepared, timeout: float, head_only: bool, conn: Any = None
+    ) -> Exchange:
         exchange = Exchange(
-            self._connection(), prepared.request.method, prepared.target.target, timeout
+            conn or self._connection(), prepared.request.method, prepared.target.target, timeout
         )
         parser = exchange.parser
         failure: Optional[Exception] = None
@@ -245,6 +248,35 @@ class AsyncTestClient(BaseClient):
             yield response
         finally:
             response.close()
+
+    def websocket_connect(
+        self,
+        url: str,
+        subprotocols: Optional[Sequence[str]] = None,
+        *,
+        headers: Any = None,
+        params: Any = None,
+        cookies: Any = None,
+        timeout: Optional[float] = None,
+    ) -> AsyncWebSocketTestSession:
+        """``async with client.websocket_connect("/ws") as ws:`` (or ``await`` it).
+
+        The handshake runs on enter; see ``TestClient.websocket_connect``.
+        """
+        if self._closed:
+            raise TestClientError("the AsyncTestClient is closed")
+        return AsyncWebSocketTestSession(self, url, subprotocols, headers, params, cookies, timeout)
+
+    async def _prepare_websocket(self) -> None:
+        if self._closed:
+            raise TestClientError("the AsyncTestClient is closed")
+        self._bind()
+        if not self._started:
+            self._warn_implicit_startup(stacklevel=5)
+            await self._startup()
+        earlier = self._server_error()
+        if earlier is not None:
+            raise earlier
 
     async def get(self, url: str, **kwargs: Any) -> Response:
         return await self.request("GET", url, **kwargs)

@@ -19,6 +19,10 @@ Lifespan: ``with``/``async with`` runs ``app._startup()`` on enter and
 ``app._shutdown()`` on exit.  Without it, the first request runs startup and emits a
 LifespanWarning; ``close()`` runs shutdown if startup ran.
 
+WebSocket sessions (_websocket.py) build their upgrade request with ``build()`` and send
+it with the client's exchange on a memory connection of their own; the client keeps them
+in ``_sessions`` and drops them when it closes.
+
 Only one client should drive an app at a time: each binds the app to its own loop and
 installs itself as ``app._exception_sink`` (the previous sink is restored on close).
 """
@@ -138,6 +142,7 @@ class BaseClient:
             self.cookies.set(name, _text_value(value))
         self._conn: Any = None  # the keep-alive connection for the next request
         self._lent: set[Any] = set()  # connections of streamed responses still being read
+        self._sessions: set[Any] = set()  # open WebSocket sessions (each its own connection)
         self._errors: list[BaseException] = []
         self._previous_sink: Any = None
         self._sink_installed = False
@@ -191,6 +196,8 @@ class BaseClient:
 
     def _close_connections(self) -> None:
         self._drop_connection()
+        for session in list(self._sessions):
+            session._abort()
         for conn in list(self._lent):
             conn.close()
         self._lent.clear()

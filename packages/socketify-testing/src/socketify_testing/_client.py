@@ -12,26 +12,19 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, Callable, Optional
 
 from ._base import REDIRECTS, BaseClient, Prepared
 from ._errors import InvalidRequest, ProtocolError, ResponseTimeout, StreamError, TestClientError
 from ._models import Headers, Response
-from ._transport import Exchange
+from ._transport import Exchange, shim_running_loop
+from ._websocket import WebSocketTestSession
 
 __all__ = ["TestClient"]
 
 SETTLE_TURNS = 8  # loop turns after a response for callbacks the handler scheduled
-
-
-def _shim_running_loop(loop: asyncio.AbstractEventLoop) -> Any:
-    # PERF: makes `loop` the running loop for the duration of a feed without a loop turn
-    # (run_until_complete per request costs more than the whole request).
-    previous = asyncio._get_running_loop()
-    asyncio._set_running_loop(loop)
-    return previous
 
 
 class TestClient(BaseClient):
@@ -163,15 +156,17 @@ class TestClient(BaseClient):
                 self.discard(exchange)
             raise error
 
-    def _exchange(self, prepared: Prepared, timeout: float, head_only: bool) -> Exchange:
+    def _exchange(
+        self, prepared: Prepared, timeout: float, head_only: bool, conn: Any = None
+    ) -> Exchange:
         if self.body_is_async(prepared):
             raise InvalidRequest("an async iterable body needs AsyncTestClient")
         exchange = Exchange(
-            self._connection(), prepared.request.method, prepared.target.target, timeout
+            conn or self._connection(), prepared.request.method, prepared.target.target, timeout
         )
         parser = exchange.parser
         failure: Optional[Exception] = None
-        previous = _shim_running_loop(self._loop)
+        previous = shim_running_loop(self._loop)
         try:
             exchange.send(prepared.head, prepared.body, prepared.chunked)
             exchange.pump()
@@ -273,6 +268,31 @@ class TestClient(BaseClient):
             yield response
         finally:
             response.close()
+
+    def websocket_connect(
+        self,
+        url: str,
+        subprotocols: Optional[Sequence[str]] = None,
+        *,
+        headers: Any = None,
+        params: Any = None,
+        cookies: Any = None,
+        timeout: Optional[float] = None,
+    ) -> WebSocketTestSession:
+        """Upgrade ``url`` to a WebSocket on a memory connection of its own.
+
+        ``with client.websocket_connect("/ws") as ws: ws.send_text("hi")``.  Raises
+        WebSocketRejected when the server does not answer 101; ``timeout`` (default: the
+        client's) bounds the handshake and is the default of every ``receive_*()``.
+        """
+        if self._closed:
+            raise TestClientError("the TestClient is closed")
+        session = WebSocketTestSession(self, url, subprotocols, headers, params, cookies, timeout)
+        self._ensure_started()
+        earlier = self._server_error()
+        if earlier is not None:
+            raise earlier
+        return session._connect()
 
     def get(self, url: str, **kwargs: Any) -> Response:
         return self.request("GET", url, **kwargs)

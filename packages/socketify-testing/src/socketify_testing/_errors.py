@@ -8,7 +8,14 @@ Every error the client raises on its own account derives from one root::
     ├── ResponseTimeout       (also TimeoutError) the app did not answer in time
     ├── TooManyRedirects                          a redirect chain longer than max_redirects
     ├── StreamError                               a streamed response read the wrong way
-    └── HTTPStatusError                           raise_for_status() on a 4xx/5xx response
+    ├── HTTPStatusError                           raise_for_status() on a 4xx/5xx response
+    ├── WebSocketRejected                         the upgrade was answered without a 101
+    ├── WebSocketDisconnect                       the WebSocket is closed (code, reason)
+    ├── WebSocketTimeout      (also TimeoutError) no message from the server in time
+    └── UnexpectedMessage     (also TypeError)    receive_text() got bytes, or the reverse
+
+A frame the core should never have written (masked, bad length, bad UTF-8...) is a
+ProtocolError, like a bad HTTP response.
 
 Exceptions raised by the app's handlers are not wrapped: with
 ``raise_server_exceptions=True`` the test sees the handler's own exception object.
@@ -34,6 +41,10 @@ __all__ = [
     "StreamError",
     "TestClientError",
     "TooManyRedirects",
+    "UnexpectedMessage",
+    "WebSocketDisconnect",
+    "WebSocketRejected",
+    "WebSocketTimeout",
 ]
 
 
@@ -88,6 +99,48 @@ class HTTPStatusError(TestClientError):
     def __init__(self, message: str, request: Request, response: Response) -> None:
         self.request = request
         self.response = response
+        super().__init__(message)
+
+
+class WebSocketRejected(TestClientError):
+    """The server answered a WebSocket upgrade with ``response`` instead of a 101."""
+
+    def __init__(self, message: str, response: Response) -> None:
+        self.response = response
+        self.status_code = response.status_code
+        self.headers = response.headers
+        self.content = response.content
+        super().__init__(message)
+
+    @property
+    def text(self) -> str:
+        return self.response.text
+
+
+class WebSocketDisconnect(TestClientError):
+    """The WebSocket closed: ``code`` and ``reason`` come from the close frame (1005 if it
+    had none, 1006 if the connection dropped without one)."""
+
+    def __init__(self, message: str, code: int = 1000, reason: str = "") -> None:
+        self.code = code
+        self.reason = reason
+        super().__init__(message)
+
+
+class WebSocketTimeout(TestClientError, TimeoutError):
+    """No message (or close answer, or pong) from the server within the timeout."""
+
+    def __init__(self, message: str, path: str = "", timeout: float = 0.0) -> None:
+        self.path = path
+        self.timeout = timeout
+        super().__init__(message)
+
+
+class UnexpectedMessage(TestClientError, TypeError):
+    """``receive_text()`` got a binary message or ``receive_bytes()`` a text one."""
+
+    def __init__(self, message: str, received: object) -> None:
+        self.received = received
         super().__init__(message)
 
 
