@@ -7,17 +7,7 @@
 
 #include "ws_frame.h"
 
-static int passed, failed;
-#define CHECK(cond)                                                          \
-    do {                                                                     \
-        if (cond) {                                                          \
-            passed++;                                                        \
-        } else {                                                             \
-            failed++;                                                        \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, \
-                    #cond);                                                  \
-        }                                                                    \
-    } while (0)
+#include "check.h"
 
 static const uint8_t KEY[4] = {0x37, 0xfa, 0x21, 0x3d}; /* the RFC 6455 5.7 mask */
 
