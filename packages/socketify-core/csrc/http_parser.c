@@ -338,6 +338,25 @@ static size_t sc_scheme_len(const unsigned char *t, size_t n)
  * is needed. */
 #define SC_NEED_MORE() return (len - start >= limits->max_header_size) ? SC_E431 : SC_HTTP_INCOMPLETE
 
+/* The standard methods as SC_METHOD_* (case-sensitive, as RFC 9110 says), else 0. */
+static uint32_t sc_method_id(const unsigned char *m, size_t n)
+{
+    static const struct {
+        const char *name;
+        uint32_t len, id;
+    } known[] = {
+        {"GET", 3, SC_METHOD_GET},         {"POST", 4, SC_METHOD_POST},
+        {"PUT", 3, SC_METHOD_PUT},         {"DELETE", 6, SC_METHOD_DELETE},
+        {"PATCH", 5, SC_METHOD_PATCH},     {"HEAD", 4, SC_METHOD_HEAD},
+        {"OPTIONS", 7, SC_METHOD_OPTIONS}, {"CONNECT", 7, SC_METHOD_CONNECT},
+        {"TRACE", 5, SC_METHOD_TRACE},
+    };
+    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
+        if (known[i].len == n && memcmp(m, known[i].name, n) == 0)
+            return known[i].id;
+    return SC_METHOD_OTHER;
+}
+
 int sc_http_parse_request(char *buf, size_t len, sc_request *req, const sc_http_limits *limits)
 {
     unsigned char *b = (unsigned char *)buf;
@@ -490,7 +509,8 @@ int sc_http_parse_request(char *buf, size_t len, sc_request *req, const sc_http_
         flags |= SC_REQ_EXPECT_100;
     if (minor == 1 && hi.conn_upgrade && hi.has_upgrade)
         flags |= SC_REQ_UPGRADE;
-    if (method_len == 4 && memcmp(method, "HEAD", 4) == 0)
+    uint32_t method_id = sc_method_id(method, method_len);
+    if (method_id == SC_METHOD_HEAD)
         flags |= SC_REQ_HEAD;
 
     /* absolute-form: the path is the target and the authority the Host.  An
@@ -521,6 +541,7 @@ int sc_http_parse_request(char *buf, size_t len, sc_request *req, const sc_http_
     const unsigned char *q = memchr(target, '?', target_len);
     req->method = (const char *)method;
     req->method_len = (uint32_t)method_len;
+    req->method_id = method_id;
     req->target = (const char *)target;
     req->target_len = (uint32_t)target_len;
     req->path_len = q ? (uint32_t)(q - target) : (uint32_t)target_len;

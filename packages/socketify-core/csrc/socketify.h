@@ -117,7 +117,20 @@ typedef struct sc_request {
     uint64_t content_length; /* 0 when absent or chunked */
     uint32_t num_headers;
     sc_header *headers;
+    uint32_t method_id;      /* SC_METHOD_*: the standard methods as a number, else 0 */
 } sc_request;
+
+/* method_id values: Python maps them to method names without reading the bytes. */
+#define SC_METHOD_OTHER 0
+#define SC_METHOD_GET 1
+#define SC_METHOD_POST 2
+#define SC_METHOD_PUT 3
+#define SC_METHOD_DELETE 4
+#define SC_METHOD_PATCH 5
+#define SC_METHOD_HEAD 6
+#define SC_METHOD_OPTIONS 7
+#define SC_METHOD_CONNECT 8
+#define SC_METHOD_TRACE 9
 
 /* The loop's one request view; valid during sc_py_on_request only. */
 sc_request *sc_loop_request_view(sc_loop *loop);

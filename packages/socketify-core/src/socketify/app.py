@@ -60,11 +60,19 @@ logger = logging.getLogger("socketify")
 
 Handler = Callable[..., Any]
 _unpack = ffi.unpack
-# PERF: the common methods come out of one dict lookup instead of a decode.
-_METHODS = {
-    m.encode(): m
-    for m in ("GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "CONNECT", "TRACE")
-}
+# SC_METHOD_* (socketify.h) -> name; 0 (another method) reads the bytes.
+_METHOD_NAMES = (
+    None,
+    "GET",
+    "POST",
+    "PUT",
+    "DELETE",
+    "PATCH",
+    "HEAD",
+    "OPTIONS",
+    "CONNECT",
+    "TRACE",
+)
 
 
 def _route_method(method: str) -> Callable[..., Any]:
@@ -317,8 +325,10 @@ class App:
     # ---- dispatch (called by the bridge) ----------------------------------------------------------
     def _on_request(self, handle: int) -> None:
         view = self._view
-        raw = _unpack(view.method, view.method_len)
-        method = _METHODS.get(raw) or raw.decode("latin-1")
+        # PERF: the parser numbers the standard methods; only others are read as bytes.
+        method = _METHOD_NAMES[view.method_id] or _unpack(view.method, view.method_len).decode(
+            "latin-1"
+        )
         path = _unpack(view.target, view.path_len).decode("latin-1")
         match = self._match_route(method, path)
         # PERF: one attribute lookup; the access log's subclass costs nothing when it is off.

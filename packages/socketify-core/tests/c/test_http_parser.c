@@ -637,6 +637,31 @@ static const char FULL[] = "\r\nPOST http://Example.COM/up/load?x=1 HTTP/1.1\r\n
                            "Content-Type: text/plain\r\nTransfer-Encoding: chunked\r\n"
                            "Connection: keep-alive\r\nX-Obs: caf\xc3\xa9\r\n\r\n";
 
+static void test_method_ids(void)
+{
+    static const struct {
+        const char *method;
+        uint32_t id;
+    } cases[] = {
+        {"GET", SC_METHOD_GET},         {"POST", SC_METHOD_POST},
+        {"PUT", SC_METHOD_PUT},         {"DELETE", SC_METHOD_DELETE},
+        {"PATCH", SC_METHOD_PATCH},     {"HEAD", SC_METHOD_HEAD},
+        {"OPTIONS", SC_METHOD_OPTIONS}, {"TRACE", SC_METHOD_TRACE},
+        {"get", SC_METHOD_OTHER},       {"GETS", SC_METHOD_OTHER},
+        {"PROPFIND", SC_METHOD_OTHER},  {"POS", SC_METHOD_OTHER},
+    };
+    char head[128];
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        int n = snprintf(head, sizeof head, "%s /x HTTP/1.1\r\nHost: h\r\n\r\n", cases[i].method);
+        parsed P;
+        CHECK(parse_into(&P, head, (size_t)n, &LIM) > 0);
+        CHECK(P.req.method_id == cases[i].id);
+        parsed_free(&P);
+    }
+    const char *connect = "CONNECT h:1 HTTP/1.1\r\nHost: h\r\n\r\n";
+    CHECK(parse(connect, strlen(connect)) < 0); /* refused (authority-form): no id needed */
+}
+
 static void test_every_split(void)
 {
     size_t n = sizeof FULL - 1;
@@ -991,6 +1016,7 @@ int main(void)
     test_host();
     test_keep_alive();
     test_other_flags();
+    test_method_ids();
     test_every_split();
     test_pipelined();
     test_chunked_basic();
