@@ -238,3 +238,24 @@ def test_shutdown_timeout_bounds_the_wait(serve):
         assert sock.recv(100) == b""  # closed by the server after the timeout
         assert time.monotonic() - began < 4
         sock.close()
+
+
+def test_requests_wait_until_an_async_on_start_finished(serve):
+    import http.client
+
+    from socketify import App
+
+    app = App()
+    state = {"ready": False}
+
+    @app.on_start
+    async def start():
+        await asyncio.sleep(0.3)
+        state["ready"] = True
+
+    app.get("/", lambda res, req: res.end("ready" if state["ready"] else "too early"))
+    with serve(app) as port:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        conn.request("GET", "/")  # sent while on_start is still sleeping
+        assert conn.getresponse().read() == b"ready"
+        conn.close()

@@ -615,8 +615,10 @@ class App:
 
     async def _serve(self) -> None:
         aio = asyncio.get_running_loop()
-        self._bind_loop(aio)
-        self._native_loop()
+        if self._reactor is not None:  # not watched until on_start has finished
+            self._reactor.detach()
+            self._reactor = None
+        self._aio_loop = aio
         self._stop = asyncio.Event()
         if self._stop_requested:
             self._stop.set()
@@ -629,7 +631,11 @@ class App:
                 except (NotImplementedError, RuntimeError, ValueError):
                     pass
         try:
+            # Connections wait in the listen backlog until on_start has finished, so every
+            # request sees what startup made (an async on_start may take a while).
             await self._startup()
+            self._bind_loop(aio)
+            self._native_loop()
             await self._stop.wait()
             await self._drain()
             await self._shutdown()
