@@ -111,6 +111,17 @@ class AppResponse:
         self.aborted = False
 
     # ---- body coercion --------------------------------------------------------------
+    def _coerce(self, message: Any) -> bytes:
+        """Any message as body bytes (str as UTF-8, None as nothing, objects as JSON)."""
+        kind = type(message)
+        if kind is bytes:
+            return message  # type: ignore[no-any-return]
+        if kind is str:
+            return message.encode()  # type: ignore[no-any-return]
+        if message is None:
+            return b""
+        return self._body(message)
+
     def _body(self, message: Any) -> bytes:
         """Bytes for any message that is not str/bytes/None (those are handled inline)."""
         if isinstance(message, (bytes, bytearray, memoryview)):
@@ -151,6 +162,7 @@ class AppResponse:
         state = self._state
         if state == DONE:
             return self
+        # PERF: _coerce() inlined: end() is the one call of nearly every request.
         kind = type(message)
         if kind is str:
             body = message.encode()
@@ -203,15 +215,7 @@ class AppResponse:
         state = self._state
         if state == DONE:
             return self
-        kind = type(message)
-        if kind is str:
-            body = message.encode()
-        elif kind is bytes:
-            body = message
-        elif message is None:
-            body = b""
-        else:
-            body = self._body(message)
+        body = self._coerce(message)
         flags = W_HAS_LENGTH if self._hflags & HAS_CONTENT_LENGTH else 0
         head = b"" if state else self._head()
         self._state = STREAMING
