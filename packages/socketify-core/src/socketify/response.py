@@ -239,15 +239,8 @@ class AppResponse:
             self.write_status(status)
         if headers is not None:
             self.write_headers(headers)
-        kind = type(message)
-        if kind is str:
-            body = message.encode()
-        elif kind is bytes:
-            body = message
-        elif message is None:
-            body = b""
-        elif isinstance(message, (bytes, bytearray, memoryview, str)):
-            body = self._body(message)
+        if message is None or isinstance(message, (bytes, bytearray, memoryview, str)):
+            body = self._coerce(message)
         else:
             body = self._app._serializer().dumps(message)
             if content_type in _TEXT_PLAIN:
