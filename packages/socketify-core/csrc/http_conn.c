@@ -16,7 +16,7 @@
  * Protocol errors get a pre-rendered response (indexed by enum sc_http_err,
  * all with Connection: close), then the connection closes once it is sent.
  */
-#include "internal.h"
+#include "core.h"
 
 #include <string.h>
 

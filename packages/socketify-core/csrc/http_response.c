@@ -14,7 +14,7 @@
  * max_backpressure is held; sc_res_try_end instead never buffers body bytes
  * past what the transport takes.
  */
-#include "internal.h"
+#include "core.h"
 
 #include <stdio.h>
 #include <string.h>

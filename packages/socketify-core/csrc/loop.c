@@ -13,7 +13,7 @@
  * wakes.  Its period is a quarter of the smallest timeout, clamped to
  * 10 ms .. 1 s.
  */
-#include "internal.h"
+#include "core.h"
 
 #include <errno.h>
 #include <stdlib.h>

@@ -2,6 +2,7 @@
  * own SHA-1 and base64), token lists and permessage-deflate negotiation.
  * See ws_handshake.h for the contract. */
 #include "ws_handshake.h"
+#include "tokens.h"
 
 #include <string.h>
 
@@ -173,14 +174,6 @@ long sc_base64_decode(const char *in, size_t n, uint8_t *out, size_t cap)
 
 /* ---- small text helpers --------------------------------------------------- */
 
-/* RFC 9110 tchar */
-static int is_tchar(unsigned char ch)
-{
-    if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9'))
-        return 1;
-    return ch != 0 && strchr("!#$%&'*+-.^_`|~", ch) != NULL;
-}
-
 static int is_ows(char ch) { return ch == ' ' || ch == '\t'; }
 
 static unsigned char lower(unsigned char ch)
@@ -298,7 +291,7 @@ int sc_ws_list_next(const char **pos, const char *end, const char **tok, size_t 
             return 0;
         }
         const char *start = p;
-        while (p < end && is_tchar((unsigned char)*p))
+        while (p < end && sc_is_tchar((unsigned char)*p))
             p++;
         if (p == start)
             return -1;
@@ -355,7 +348,7 @@ static void skip_ows(ext_scan *s)
 static int scan_token(ext_scan *s, const char **tok, size_t *len)
 {
     const char *start = s->p;
-    while (s->p < s->end && is_tchar((unsigned char)*s->p))
+    while (s->p < s->end && sc_is_tchar((unsigned char)*s->p))
         s->p++;
     *tok = start;
     *len = (size_t)(s->p - start);
@@ -364,7 +357,7 @@ static int scan_token(ext_scan *s, const char **tok, size_t *len)
 
 static void keep_value_char(ext_param *prm, char ch)
 {
-    if (!is_tchar((unsigned char)ch) || prm->value_len == sizeof prm->value)
+    if (!sc_is_tchar((unsigned char)ch) || prm->value_len == sizeof prm->value)
         prm->value_bad = 1;
     else
         prm->value[prm->value_len++] = ch;

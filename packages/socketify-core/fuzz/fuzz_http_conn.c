@@ -41,7 +41,7 @@
  *     complete (or broken) head it did not act on;
  *   - after closing every connection the loop counts none.
  */
-#include "internal.h"
+#include "core.h"
 
 #include <stdio.h>
 #include <stdlib.h>

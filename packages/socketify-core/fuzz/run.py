@@ -41,19 +41,24 @@ class Target(NamedTuple):
 CONN_SOURCES = (
     "loop.c",
     "listen.c",
-    "transport.c",
+    "io.c",
+    "io_socket.c",
+    "io_memory.c",
+    "buf.c",
+    "addr.c",
     "http_conn.c",
     "http_response.c",
-    "proxy.c",
+    "http_proxy.c",
     "http_parser.c",
+    "tokens.c",
 )
 
 TARGETS: dict[str, Target] = {
-    "fuzz_http_parser": Target(("http_parser.c",), "http", "http.dict"),
+    "fuzz_http_parser": Target(("http_parser.c", "tokens.c"), "http", "http.dict"),
     "fuzz_http_conn": Target(CONN_SOURCES, "conn", "http.dict"),
     "fuzz_ws_frame": Target(("ws_frame.c", "utf8.c"), "ws/frame", ""),
     "fuzz_utf8": Target(("utf8.c",), "ws/utf8", ""),
-    "fuzz_ws_handshake": Target(("ws_handshake.c",), "ws/handshake", ""),
+    "fuzz_ws_handshake": Target(("ws_handshake.c", "tokens.c"), "ws/handshake", ""),
     "fuzz_ws_deflate": Target(("ws_deflate.c", "ws_frame.c", "utf8.c"), "ws/deflate", "", ("-lz",)),
 }
 

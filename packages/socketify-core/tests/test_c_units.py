@@ -33,25 +33,30 @@ FUZZ = TESTS.parent / "fuzz"
 
 # tests/c program -> the csrc files it is linked with (overrides the inference)
 C_UNITS: dict[str, list[str]] = {
-    "test_http_parser.c": ["http_parser.c"],
+    "test_http_parser.c": ["http_parser.c", "tokens.c"],
     "test_utf8.c": ["utf8.c"],
     "test_loop_mem.c": [
         "loop.c",
         "listen.c",
-        "transport.c",
+        "io.c",
+        "io_socket.c",
+        "io_memory.c",
+        "buf.c",
+        "addr.c",
         "http_conn.c",
         "http_response.c",
-        "proxy.c",
+        "http_proxy.c",
         "http_parser.c",
+        "tokens.c",
     ],
 }
 
 # fuzz/ target -> (csrc files, seed directory under fuzz/corpus/)
 FUZZ_TARGETS: dict[str, tuple[list[str], str]] = {
-    "fuzz_http_parser.c": (["http_parser.c"], "http"),
+    "fuzz_http_parser.c": (["http_parser.c", "tokens.c"], "http"),
     "fuzz_ws_frame.c": (["ws_frame.c", "utf8.c"], "ws/frame"),
     "fuzz_utf8.c": (["utf8.c"], "ws/utf8"),
-    "fuzz_ws_handshake.c": (["ws_handshake.c"], "ws/handshake"),
+    "fuzz_ws_handshake.c": (["ws_handshake.c", "tokens.c"], "ws/handshake"),
     "fuzz_ws_deflate.c": (["ws_deflate.c", "ws_frame.c", "utf8.c"], "ws/deflate"),
 }
 

@@ -9,7 +9,7 @@
  *   v2: 12-byte signature, version/command, family/transport, 16-bit length,
  *       addresses, then TLVs (skipped).
  */
-#include "internal.h"
+#include "core.h"
 
 #include <arpa/inet.h>
 #include <string.h>

@@ -15,7 +15,7 @@
  * out of the topic table first, so closing a connection that is past its
  * backpressure limit (after the sends) cannot disturb the iteration.
  */
-#include "websocket.h"
+#include "ws_conn.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "pubsub.h"
+#include "topics.h"
 
 #include "check.h"
 

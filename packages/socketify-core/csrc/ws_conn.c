@@ -18,7 +18,7 @@
  * starts the closing handshake with 1001; so does sc_loop_drain.  A closing
  * handshake we started ends after SC_WS_CLOSE_GRACE_MS at the latest.
  */
-#include "websocket.h"
+#include "ws_conn.h"
 
 #include <stdlib.h>
 #include <string.h>

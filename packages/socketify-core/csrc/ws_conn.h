@@ -15,8 +15,8 @@
 #ifndef SC_WEBSOCKET_H
 #define SC_WEBSOCKET_H
 
-#include "internal.h"
-#include "pubsub.h"
+#include "core.h"
+#include "topics.h"
 #include "ws_deflate.h"
 #include "ws_frame.h"
 #include "ws_handshake.h"

@@ -1,6 +1,6 @@
 /* pubsub.c - two chained hash tables (topic name -> topic, subscriber id ->
  * subscriber) joined by member records.  See pubsub.h. */
-#include "pubsub.h"
+#include "topics.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -1,0 +1,58 @@
+/* addr.c - sc_addr, a peer address as the core keeps it (declared in core.h):
+ * family (4, 6, 1 for a Unix socket, 0 unknown), the raw bytes, the port and
+ * the printable text, filled once when the connection is accepted (or opened
+ * in memory, or named by a PROXY header) so Python reads it without a
+ * syscall.  IPv4 peers seen through a dual-stack socket are reported as IPv4.
+ */
+#include "core.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <string.h>
+#include <sys/socket.h>
+
+void sc_addr_from_sockaddr(sc_addr *a, const void *sa, socklen_t len)
+{
+    memset(a, 0, sizeof *a);
+    const struct sockaddr *s = sa;
+    if (len >= (socklen_t)sizeof(struct sockaddr_in) && s->sa_family == AF_INET) {
+        const struct sockaddr_in *in = sa;
+        a->family = 4;
+        memcpy(a->bytes, &in->sin_addr, 4);
+        a->port = ntohs(in->sin_port);
+    } else if (len >= (socklen_t)sizeof(struct sockaddr_in6) && s->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = sa;
+        a->port = ntohs(in6->sin6_port);
+        if (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr)) {
+            a->family = 4; /* a dual-stack socket reports IPv4 peers as ::ffff:a.b.c.d */
+            memcpy(a->bytes, in6->sin6_addr.s6_addr + 12, 4);
+        } else {
+            a->family = 6;
+            memcpy(a->bytes, &in6->sin6_addr, 16);
+        }
+    } else if (s->sa_family == AF_UNIX) {
+        a->family = 1;
+        return;
+    } else {
+        return;
+    }
+    inet_ntop(a->family == 4 ? AF_INET : AF_INET6, a->bytes, a->text, sizeof a->text);
+}
+
+void sc_addr_from_text(sc_addr *a, const char *ip, uint16_t port)
+{
+    memset(a, 0, sizeof *a);
+    if (!ip)
+        return;
+    a->port = port;
+    if (inet_pton(AF_INET, ip, a->bytes) == 1) {
+        a->family = 4;
+    } else if (inet_pton(AF_INET6, ip, a->bytes) == 1) {
+        a->family = 6;
+    }
+    size_t n = strlen(ip);
+    if (n >= sizeof a->text)
+        n = sizeof a->text - 1;
+    memcpy(a->text, ip, n);
+    a->text[n] = '\0';
+}
