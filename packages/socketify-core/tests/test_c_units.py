@@ -39,8 +39,6 @@ C_UNITS: dict[str, list[str]] = {
         "loop.c",
         "listen.c",
         "io.c",
-        "io_socket.c",
-        "io_memory.c",
         "buf.c",
         "addr.c",
         "http_conn.c",
