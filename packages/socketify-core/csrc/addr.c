@@ -56,3 +56,23 @@ void sc_addr_from_text(sc_addr *a, const char *ip, uint16_t port)
     memcpy(a->text, ip, n);
     a->text[n] = '\0';
 }
+
+int sc_addr_text(const sc_addr *a, char *buf, size_t cap)
+{
+    size_t n = strlen(a->text);
+    if (!buf || cap < n)
+        return SC_EINVAL;
+    memcpy(buf, a->text, n);
+    if (cap > n)
+        buf[n] = '\0';
+    return (int)n;
+}
+
+int sc_addr_bytes(const sc_addr *a, char *buf, size_t cap)
+{
+    size_t n = a->family == 4 ? 4 : a->family == 6 ? 16 : 0;
+    if (!buf || cap < n)
+        return SC_EINVAL;
+    memcpy(buf, a->bytes, n);
+    return (int)n;
+}

@@ -1,11 +1,18 @@
-/* internal.h - the loop and connection structs shared by the core's .c files.
+/* core.h - the loop, the connection and the protocol ops, shared by the
+ * core's .c files.
  *
- * Not seen by cffi.  Ownership in one paragraph: the loop owns a slot table of
+ * Not seen by cffi.  Layers, bottom up: the reactor (loop.c, listen.c), a
+ * connection's I/O layers (io.h: io.c drives io_socket.c / io_memory.c and
+ * any layer pushed above them), then its protocol (c->proto: HTTP/1.1 in
+ * http_*.c, WebSocket in ws_*.c).  The lower layers never name the upper
+ * ones; tests/c/test_layers.c links them with a stub protocol to prove it.
+ *
+ * Ownership in one paragraph: the loop owns a slot table of
  * connections; a slot holds one sc_conn until it is freed, and a handle
  * (generation << 24 | slot) names it only while the generation stored in the
  * conn matches.  A connection carries two generations: conn_gen (the
- * connection itself, used by the sc_mem_* calls) and res_gen (the response in
- * flight, used by the sc_res_* calls).  Closing a connection clears both, so
+ * connection itself, used by the sc_mem_* and sc_ws_* calls) and
+ * c->http.res.gen (the response in flight, used by the sc_res_* calls).  Closing a connection clears both, so
  * every handle Python still holds turns stale at once; the memory is freed at
  * the end of the current batch (a poll or a mem feed), never while a caller
  * up the stack may still hold the pointer.
@@ -13,8 +20,8 @@
  * A "batch" is one sc_loop_poll or one sc_mem_feed: output written during it
  * is corked, and connections with output are flushed once when it ends.
  */
-#ifndef SC_INTERNAL_H
-#define SC_INTERNAL_H
+#ifndef SC_CORE_H
+#define SC_CORE_H
 
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -28,6 +35,7 @@
 #include <time.h>
 
 #include "http_parser.h"
+#include "io.h"
 #include "socketify.h"
 
 #define SC_SLOT_BITS 24
@@ -46,7 +54,7 @@ static inline sc_handle sc_make_handle(uint64_t gen, uint32_t slot)
     return (gen << SC_SLOT_BITS) | slot;
 }
 
-/* ---- byte buffer: live bytes are data[off .. len) ------------------------- */
+/* ---- byte buffer (buf.c): live bytes are data[off .. len) ----------------- */
 
 typedef struct sc_buf {
     char *data;
@@ -64,23 +72,7 @@ static inline size_t sc_buf_size(const sc_buf *b)
     return b->len - b->off;
 }
 
-/* ---- transport ------------------------------------------------------------ */
-
-typedef struct sc_conn sc_conn;
-
-enum sc_transport_kind { SC_T_SOCKET = 0, SC_T_MEMORY = 1 };
-
-/* write: bytes taken (>= 0), SC_EAGAIN-like 0 when none fit, or -1 on a fatal
- * error.  read (sockets only): bytes, 0 on EOF, -1 would block, -2 error. */
-typedef struct sc_transport_ops {
-    ssize_t (*write)(sc_conn *c, const struct iovec *iov, int iovcnt);
-    ssize_t (*read)(sc_conn *c, char *buf, size_t cap);
-    void (*close)(sc_conn *c);
-} sc_transport_ops;
-
-extern const sc_transport_ops sc_transport_table[2];
-
-/* ---- addresses ------------------------------------------------------------ */
+/* ---- addresses (addr.c) -------------------------------------------------- */
 
 typedef struct sc_addr {
     uint8_t family; /* 0 none, 4, 6, or 1 for a Unix socket */
@@ -91,36 +83,81 @@ typedef struct sc_addr {
 
 void sc_addr_from_sockaddr(sc_addr *a, const void *sa, socklen_t len);
 void sc_addr_from_text(sc_addr *a, const char *ip, uint16_t port);
+int sc_addr_text(const sc_addr *a, char *buf, size_t cap);  /* length, or SC_EINVAL */
+int sc_addr_bytes(const sc_addr *a, char *buf, size_t cap); /* 0, 4 or 16, or SC_EINVAL */
 
-/* ---- connections ---------------------------------------------------------- */
+/* ---- protocol ops ----------------------------------------------------------
+ *
+ * What runs above a connection's I/O layers.  loop.c, listen.c and io*.c
+ * reach the protocol only through c->proto; HTTP/1.1 (sc_http_proto,
+ * http_conn.c) is every connection's first protocol, and an upgrade swaps
+ * in the WebSocket protocol (ws_conn.c, installed in loop->ws_proto by
+ * sc_ws_behavior_new, so the HTTP core links and runs without it). */
+typedef struct sc_proto_ops {
+    const char *name;
+    void (*on_open)(sc_conn *c); /* a new connection: set up this protocol's part */
+    /* Plaintext from the I/O layers: returns the bytes consumed; the rest is
+     * kept in c->io.in and offered again.  *len may shrink (chunked bodies are
+     * decoded in place).  When the protocol swapped c->proto, io.c offers the
+     * rest to the new one. */
+    size_t (*on_data)(sc_conn *c, char *buf, size_t *len);
+    void (*on_tick)(sc_conn *c, uint64_t now); /* timeouts, automatic pings */
+    void (*on_writable)(sc_conn *c);           /* the output drained after blocking */
+    void (*on_closed)(sc_conn *c);             /* server side just closed (not yet buried) */
+    void (*on_going_away)(sc_conn *c);         /* sc_loop_drain */
+    void (*release)(sc_conn *c);               /* the connection is freed */
+} sc_proto_ops;
+
+extern const sc_proto_ops sc_http_proto; /* http_conn.c */
+
+/* ---- connections -----------------------------------------------------------
+ *
+ * An sc_conn is split by layer; each part has one owning file, which is the
+ * only one that writes it (others read, or call the owner's functions):
+ *   the core part (the fields directly in sc_conn)   loop.c + io.c
+ *   c->io    the I/O layer stack and its buffers     io.c (io_socket.c and
+ *            io_memory.c are the layers below it; they keep their own state)
+ *   c->http  the HTTP/1.1 exchange in progress       http_conn.c (request side)
+ *            and http_response.c (the response fields, c->http.res)
+ *   c->ws    the WebSocket once upgraded             ws_conn.c, ws_api.c
+ */
+
+/* c->flags: the core's connection state (loop.c and io.c write it; the
+ * protocol files use the io.c calls named here). */
+#define SC_CF_DIRTY 0x1u          /* on the loop's dirty list (flush at batch end) */
+#define SC_CF_PENDING 0x2u        /* on the pending list (process buffered input) */
+#define SC_CF_CLOSING 0x4u        /* close once the output is flushed: sc_conn_close_after_flush */
+#define SC_CF_CLOSED 0x8u         /* server side closed; handles are stale */
+#define SC_CF_PAUSED 0x10u        /* sc_conn_pause: do not read or parse */
+#define SC_CF_PROCESSING 0x20u    /* the protocol's on_data is on the stack */
+#define SC_CF_USER_CORK 0x40u     /* sc_conn_cork(1) outside a batch */
+#define SC_CF_WANT_WRITABLE 0x80u /* the protocol wants on_writable: sc_conn_want_writable */
+#define SC_CF_FREED_LIST 0x100u   /* on the graveyard list */
+#define SC_CF_BLOCKED 0x200u      /* the I/O layers refused bytes: wait for writable */
+#define SC_CF_BACKLOG 0x400u      /* input waits until the output drains: sc_conn_backlog */
+#define SC_CF_HAS_FD 0x800u       /* the bottom layer holds a descriptor (accept accounting) */
+
+/* The I/O part (io.c). */
+typedef struct sc_conn_io {
+    sc_io *top;             /* where writes go in and reads come out */
+    sc_io *bottom;          /* socket or memory, in the connection's own allocation */
+    int fd;                 /* the descriptor loop.c watches, -1 for none */
+    uint32_t ep_mask;       /* events registered with epoll (loop.c) */
+    uint64_t last_active_ms;
+    sc_buf in;              /* plaintext not yet consumed by the protocol */
+    sc_buf out;             /* corked or unsent bytes (backpressure) */
+    sc_addr remote;
+} sc_conn_io;
 
 enum sc_phase {
     SC_PH_PROXY = 0, /* waiting for a PROXY header */
     SC_PH_HEAD,      /* waiting for a request head */
     SC_PH_BODY,      /* reading (or discarding) the current request's body */
     SC_PH_WAIT,      /* request read; waiting for its response to end */
-    SC_PH_WS         /* upgraded: input goes to websocket.c (loop->ws_hooks) */
+    SC_PH_UPGRADED   /* the 101 ended: c->proto is the WebSocket's now */
 };
 
-/* conn->flags */
-#define SC_CF_DIRTY 0x1u          /* on the loop's dirty list (flush at batch end) */
-#define SC_CF_PENDING 0x2u        /* on the pending list (process buffered input) */
-#define SC_CF_CLOSING 0x4u        /* close once the output is flushed */
-#define SC_CF_CLOSED 0x8u         /* server side closed; handles are stale */
-#define SC_CF_PAUSED 0x10u        /* sc_res_pause: do not read or parse */
-#define SC_CF_PROCESSING 0x20u    /* sc_conn_process is on the stack */
-#define SC_CF_USER_CORK 0x40u     /* sc_res_cork(1) outside a batch */
-#define SC_CF_WANT_WRITABLE 0x80u /* call sc_py_on_writable on drain */
-#define SC_CF_EP_IN 0x100u        /* EPOLLIN registered */
-#define SC_CF_EP_OUT 0x200u       /* EPOLLOUT registered */
-#define SC_CF_MEM_GONE 0x400u     /* memory client called sc_mem_close */
-#define SC_CF_DISCARD 0x800u      /* the response ended: drop the rest of the body */
-#define SC_CF_FREED_LIST 0x1000u  /* on the graveyard list */
-#define SC_CF_UNIX 0x2000u        /* accepted on a Unix socket */
-#define SC_CF_BLOCKED 0x4000u     /* the transport refused bytes: wait for writable */
-#define SC_CF_BACKLOG 0x8000u     /* next request waits until the output drains */
-
-/* conn->rflags: the response in flight */
+/* c->http.res.flags: the response in flight */
 #define SC_RF_HEAD_SENT 0x1u  /* status line and headers are out */
 #define SC_RF_CHUNKED 0x2u    /* body framed with chunked encoding */
 #define SC_RF_NO_BODY 0x4u    /* 1xx/204/304 or SC_W_NO_BODY */
@@ -133,51 +170,36 @@ enum sc_phase {
 #define SC_RF_UPGRADE 0x200u    /* the request asked for an upgrade */
 #define SC_RF_DECLARED 0x400u   /* the head carries its own Content-Length (total_size) */
 
+/* The HTTP part (http_conn.c; res by http_response.c). */
+typedef struct sc_conn_http {
+    uint8_t phase;   /* enum sc_phase */
+    uint8_t discard; /* the response ended: drop the rest of the body */
+    int body_chunked;
+    uint64_t body_remaining;
+    sc_chunked chunk;
+    uint64_t head_start_ms; /* 0 unless a partial head is buffered */
+    sc_addr proxied;        /* from a PROXY header (http_proxy.c) */
+    struct {
+        uint64_t gen; /* 0 when no response is in flight */
+        uint32_t flags;
+        uint64_t write_offset; /* body bytes accepted for the response in flight */
+        uint64_t total_size;   /* Content-Length promised by try_end or the head, else 0 */
+    } res;
+} sc_conn_http;
+
 struct sc_conn {
     sc_loop *loop;
+    const sc_proto_ops *proto;
     uint32_t slot;
     uint32_t flags;
-    uint8_t kind;  /* enum sc_transport_kind */
-    uint8_t phase; /* enum sc_phase */
-    int fd;
-    uint32_t ep_mask; /* events registered with epoll */
     uint64_t conn_gen;
-    uint64_t res_gen; /* 0 when no response is in flight */
-    uint32_t rflags;
-    uint64_t write_offset; /* body bytes accepted for the response in flight */
-    uint64_t total_size;   /* Content-Length promised by try_end or the head, else 0 */
-    uint64_t body_remaining;
-    int body_chunked;
-    sc_chunked chunk;
-    uint64_t last_active_ms;
-    uint64_t head_start_ms; /* 0 unless a partial head is buffered */
-    sc_buf in;
-    sc_buf out;        /* corked or unsent bytes (backpressure) */
-    sc_buf mem_out;    /* memory transport: what the fake socket "sent" */
-    size_t mem_cap;    /* memory transport: bytes the fake socket holds (0 = no limit) */
-    sc_addr remote;
-    sc_addr proxied;
     sc_conn *next_dirty;
     sc_conn *next_pending;
     sc_conn *next_dead;
-    struct sc_ws *ws; /* websocket.c's state once upgraded (or being upgraded), else NULL */
+    sc_conn_io io;
+    sc_conn_http http;
+    struct sc_ws *ws; /* ws_conn.c's state once upgraded (or being upgraded), else NULL */
 };
-
-/* ---- WebSocket hooks ------------------------------------------------------
- *
- * The HTTP core reaches websocket.c only through this table, which
- * sc_ws_behavior_new installs in the loop: so the core links and runs without
- * it (the C unit programs and fuzz targets), and every call site is one test
- * of c->ws, which is NULL until an upgrade. */
-typedef struct sc_ws_hooks {
-    size_t (*feed)(sc_conn *c, char *buf, size_t len); /* bytes consumed */
-    void (*closed)(sc_conn *c);                /* the connection closed (before burial) */
-    void (*drained)(sc_conn *c);               /* the output buffer emptied after blocking */
-    void (*tick)(sc_conn *c, uint64_t now);    /* timeouts and automatic pings */
-    void (*going_away)(sc_conn *c);            /* sc_loop_drain: close with 1001 */
-    void (*free_conn)(sc_conn *c);             /* free c->ws */
-    void (*free_loop)(sc_loop *loop);          /* free loop->wsl */
-} sc_ws_hooks;
 
 /* ---- listeners ------------------------------------------------------------ */
 
@@ -220,6 +242,8 @@ struct sc_loop {
     sc_conn *dirty;
     sc_conn *pending;
     sc_conn *dead;
+    const sc_proto_ops *proto; /* every new connection's protocol (sc_loop_create) */
+    int always_tick;           /* a protocol has its own timeouts (WebSocket) */
     char *scratch;
     sc_request req;
     sc_header *headers;
@@ -227,21 +251,21 @@ struct sc_loop {
     time_t date_sec;
     char date[48]; /* "Date: ...\r\n" */
     size_t date_len;
-    const sc_ws_hooks *ws_hooks; /* NULL until a WebSocket behavior is registered */
-    struct sc_ws_loop *wsl;      /* websocket.c's per-loop state */
+    struct sc_ws_loop *wsl;          /* ws_conn.c's per-loop state, NULL until a behavior */
+    void (*wsl_free)(sc_loop *loop); /* ws_conn.c: frees wsl with the loop */
 };
 
-/* loop.c */
+/* loop.c: the slot table, batches, timers */
+sc_loop *sc_loop_create(const sc_settings *settings, uint32_t owner_id,
+                        const sc_proto_ops *proto); /* every new connection's protocol */
 uint64_t sc_now_ms(void);
-sc_conn *sc_conn_new(sc_loop *loop, int kind, int fd);
-sc_conn *sc_conn_by_handle(sc_loop *loop, sc_handle h);    /* connection handle */
-sc_conn *sc_res_by_handle(sc_loop *loop, sc_handle h);     /* live response handle */
+sc_conn *sc_conn_new(sc_loop *loop, const sc_io_ops *bottom, size_t bottom_size, int fd);
+sc_conn *sc_conn_by_handle(sc_loop *loop, sc_handle h); /* connection handle */
 uint64_t sc_next_gen(sc_loop *loop);
 void sc_batch_begin(sc_loop *loop);
 void sc_batch_end(sc_loop *loop);
 void sc_mark_dirty(sc_conn *c);
 void sc_mark_pending(sc_conn *c);
-int sc_conn_cork(sc_conn *c, int on);
 void sc_conn_update_events(sc_conn *c);
 void sc_conn_free(sc_conn *c);
 void sc_timer_update(sc_loop *loop);
@@ -251,26 +275,53 @@ void sc_timer_tick_at_most(sc_loop *loop, uint32_t ms); /* a shorter tick for a 
 void sc_listener_accept(sc_loop *loop, uint32_t index);
 void sc_listeners_arm(sc_loop *loop, int on);
 
-/* transport.c */
-void sc_conn_close(sc_conn *c);         /* now; aborts a response in flight */
-void sc_conn_flush(sc_conn *c);         /* write out what is buffered */
+/* io.c: the connection's I/O engine (every path through c->io.top) */
+void sc_conn_close(sc_conn *c);            /* now; the protocol hears on_closed */
+void sc_conn_close_after_flush(sc_conn *c); /* once the output is out */
+void sc_conn_flush(sc_conn *c);            /* write out what is buffered */
 ssize_t sc_conn_write_now(sc_conn *c, const char *p, size_t n, int buffer_rest);
-void sc_conn_on_drained(sc_conn *c);    /* output buffer became empty */
-void sc_conn_on_readable(sc_conn *c);   /* socket readable */
-void sc_conn_on_writable_ev(sc_conn *c); /* socket writable */
+int sc_out_append(sc_conn *c, const void *p, size_t n); /* corked until the batch ends */
+int sc_conn_cork(sc_conn *c, int on);
+void sc_conn_end_cork(sc_conn *c);              /* the cork of an ended response goes */
+void sc_conn_pause(sc_conn *c, int on);         /* stop / restart reading and parsing */
+void sc_conn_want_writable(sc_conn *c, int on); /* call proto->on_writable on drain */
+void sc_conn_backlog(sc_conn *c); /* input waits until the output drains below the limit */
+void sc_conn_on_readable(sc_conn *c);    /* the reactor: descriptor readable */
+void sc_conn_on_writable_ev(sc_conn *c); /* the reactor (or memory client): writable */
+void sc_conn_process(sc_conn *c);        /* offer buffered input to the protocol */
+void sc_conn_feed(sc_conn *c, char *buf, size_t len); /* offer buf, keep what is left */
+uint32_t sc_io_stack_wants(sc_conn *c);                /* SC_IO_WANT_* of the layers */
+void sc_io_release(sc_conn *c);                        /* the connection is being freed */
+
+/* io_socket.c: a connection over an accepted descriptor */
+sc_conn *sc_io_socket_open(sc_loop *loop, int fd);
+
+/* Room for n bytes at the end of c->io.out, written in place and then
+ * committed (n or fewer); NULL when out of memory.  PERF: inline, the
+ * response head and WebSocket frames are rendered straight into the buffer. */
+static inline char *sc_out_reserve(sc_conn *c, size_t n)
+{
+    if (sc_buf_reserve(&c->io.out, n) < 0)
+        return NULL;
+    return c->io.out.data + c->io.out.len;
+}
+
+static inline void sc_out_commit(sc_conn *c, size_t n)
+{
+    c->io.out.len += n;
+    sc_mark_dirty(c);
+}
 
 /* http_conn.c */
-void sc_conn_process(sc_conn *c);        /* parse buffered input as far as allowed */
-void sc_conn_feed(sc_conn *c, char *buf, size_t len); /* from the scratch buffer */
 void sc_conn_send_error(sc_conn *c, int status); /* pre-rendered; closes */
-void sc_conn_check_timeouts(sc_conn *c, uint64_t now);
-void sc_conn_response_ended(sc_conn *c); /* called by http_response.c */
+void sc_conn_response_ended(sc_conn *c);        /* called by http_response.c */
+void sc_http_upgraded(sc_conn *c, const sc_proto_ops *next); /* the 101 is queued */
 
 /* http_response.c */
 void sc_date_refresh(sc_loop *loop);
-int sc_out_append(sc_conn *c, const void *p, size_t n);
+sc_conn *sc_res_by_handle(sc_loop *loop, sc_handle h); /* live response handle */
 
-/* proxy.c: > 0 consumed, SC_HTTP_INCOMPLETE, or -400 */
+/* http_proxy.c: > 0 consumed, SC_HTTP_INCOMPLETE, or -400 */
 long sc_proxy_parse(sc_conn *c, const char *buf, size_t len);
 
 #endif

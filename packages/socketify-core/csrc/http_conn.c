@@ -9,8 +9,8 @@
  *
  * Input is parsed where it lies: straight from the loop's scratch buffer
  * when the connection had nothing buffered (the common case: a whole request
- * per read), else from conn->in.  Whatever was not consumed is kept in
- * conn->in.  The request view and body chunks point into that memory and are
+ * per read), else from conn->io.in.  Whatever was not consumed is kept in
+ * conn->io.in.  The request view and body chunks point into that memory and are
  * valid only during the callback that announces them.
  *
  * Protocol errors get a pre-rendered response (indexed by enum sc_http_err,
@@ -54,30 +54,24 @@ void sc_conn_send_error(sc_conn *c, int status)
         if (sc_err_table[i].status == status)
             e = i;
     const char *text = sc_err_table[e].text;
-    c->head_start_ms = 0;
-    if (sc_buf_append(&c->out, text, strlen(text)) < 0) {
+    c->http.head_start_ms = 0;
+    if (sc_out_append(c, text, strlen(text)) < 0) {
         sc_conn_close(c);
         return;
     }
-    c->flags |= SC_CF_CLOSING;
-    sc_mark_dirty(c);
-    sc_conn_update_events(c);
+    sc_conn_close_after_flush(c);
 }
 
-void sc_conn_check_timeouts(sc_conn *c, uint64_t now)
+static void sc_http_on_tick(sc_conn *c, uint64_t now)
 {
     const sc_settings *s = &c->loop->settings;
-    if (c->phase == SC_PH_WS) {
-        c->loop->ws_hooks->tick(c, now); /* WebSocket timeouts are per route */
-        return;
-    }
-    if (s->header_timeout_ms && c->head_start_ms && !(c->flags & SC_CF_CLOSING) &&
-        (c->phase == SC_PH_HEAD || c->phase == SC_PH_PROXY) &&
-        now - c->head_start_ms >= s->header_timeout_ms) {
+    if (s->header_timeout_ms && c->http.head_start_ms && !(c->flags & SC_CF_CLOSING) &&
+        (c->http.phase == SC_PH_HEAD || c->http.phase == SC_PH_PROXY) &&
+        now - c->http.head_start_ms >= s->header_timeout_ms) {
         sc_conn_send_error(c, 408);
         return;
     }
-    if (s->idle_timeout_ms && now - c->last_active_ms >= s->idle_timeout_ms)
+    if (s->idle_timeout_ms && now - c->io.last_active_ms >= s->idle_timeout_ms)
         sc_conn_close(c); /* a response in flight gets on_aborted */
 }
 
@@ -91,57 +85,62 @@ static void sc_start_request(sc_conn *c)
         sc_conn_send_error(c, 413);
         return;
     }
-    c->res_gen = sc_next_gen(loop);
-    c->rflags = 0;
+    c->http.res.gen = sc_next_gen(loop);
+    c->http.res.flags = 0;
     if (req->flags & SC_REQ_KEEP_ALIVE)
-        c->rflags |= SC_RF_KEEP_ALIVE;
+        c->http.res.flags |= SC_RF_KEEP_ALIVE;
     if (req->http_minor == 0)
-        c->rflags |= SC_RF_HTTP10;
+        c->http.res.flags |= SC_RF_HTTP10;
     if (req->flags & SC_REQ_HEAD)
-        c->rflags |= SC_RF_HEAD_REQ;
+        c->http.res.flags |= SC_RF_HEAD_REQ;
     if (req->flags & SC_REQ_UPGRADE)
-        c->rflags |= SC_RF_UPGRADE;
-    c->write_offset = 0;
-    c->total_size = 0;
-    c->flags &= ~(SC_CF_DISCARD | SC_CF_WANT_WRITABLE);
+        c->http.res.flags |= SC_RF_UPGRADE;
+    c->http.res.write_offset = 0;
+    c->http.res.total_size = 0;
+    c->http.discard = 0;
+    sc_conn_want_writable(c, 0);
     if (req->flags & SC_REQ_HAS_BODY) {
-        c->phase = SC_PH_BODY;
-        c->body_chunked = (req->flags & SC_REQ_CHUNKED) != 0;
-        c->body_remaining = req->content_length;
-        if (c->body_chunked)
-            sc_chunked_init(&c->chunk);
+        c->http.phase = SC_PH_BODY;
+        c->http.body_chunked = (req->flags & SC_REQ_CHUNKED) != 0;
+        c->http.body_remaining = req->content_length;
+        if (c->http.body_chunked)
+            sc_chunked_init(&c->http.chunk);
     } else {
-        c->phase = SC_PH_WAIT;
+        c->http.phase = SC_PH_WAIT;
     }
-    req->res = sc_make_handle(c->res_gen, c->slot);
+    req->res = sc_make_handle(c->http.res.gen, c->slot);
     sc_py_on_request(loop->owner, req->res);
 }
 
 void sc_conn_response_ended(sc_conn *c)
 {
-    c->res_gen = 0;
-    c->flags &= ~SC_CF_WANT_WRITABLE;
-    if (c->ws) {
-        /* the 101 of sc_ws_upgrade: from here on input is WebSocket frames */
-        c->phase = SC_PH_WS;
-        c->rflags = 0;
-        c->head_start_ms = 0;
-        if (!(c->flags & SC_CF_PROCESSING) && sc_buf_size(&c->in))
-            sc_mark_pending(c);
-        sc_conn_update_events(c);
+    c->http.res.gen = 0;
+    sc_conn_want_writable(c, 0);
+    if (c->http.res.flags & SC_RF_CLOSE) {
+        sc_conn_close_after_flush(c);
         return;
     }
-    if (c->rflags & SC_RF_CLOSE) {
-        c->flags |= SC_CF_CLOSING;
-        sc_mark_dirty(c);
-        sc_conn_update_events(c);
-        return;
-    }
-    if (c->phase == SC_PH_BODY)
-        c->flags |= SC_CF_DISCARD;
-    else if (c->phase == SC_PH_WAIT)
-        c->phase = SC_PH_HEAD;
-    if (!(c->flags & SC_CF_PROCESSING) && sc_buf_size(&c->in))
+    if (c->http.phase == SC_PH_BODY)
+        c->http.discard = 1;
+    else if (c->http.phase == SC_PH_WAIT)
+        c->http.phase = SC_PH_HEAD;
+    if (!(c->flags & SC_CF_PROCESSING) && sc_buf_size(&c->io.in))
+        sc_mark_pending(c);
+    sc_conn_update_events(c);
+}
+
+/* The 101 of an upgrade is queued: the response ends and from here on the
+ * connection speaks next (ws_conn.c's protocol); input already buffered, and
+ * the rest of the bytes being parsed, go to it. */
+void sc_http_upgraded(sc_conn *c, const sc_proto_ops *next)
+{
+    c->http.res.gen = 0;
+    c->http.res.flags = 0;
+    c->http.head_start_ms = 0;
+    c->http.phase = SC_PH_UPGRADED;
+    sc_conn_want_writable(c, 0);
+    c->proto = next;
+    if (!(c->flags & SC_CF_PROCESSING) && sc_buf_size(&c->io.in))
         sc_mark_pending(c);
     sc_conn_update_events(c);
 }
@@ -149,13 +148,14 @@ void sc_conn_response_ended(sc_conn *c)
 /* A framing error in the body: the response in flight cannot be completed. */
 static void sc_body_error(sc_conn *c, int status)
 {
-    if (c->res_gen) {
-        if (c->rflags & SC_RF_HEAD_SENT) {
+    if (c->http.res.gen) {
+        if (c->http.res.flags & SC_RF_HEAD_SENT) {
             sc_conn_close(c);
             return;
         }
-        sc_handle h = sc_make_handle(c->res_gen, c->slot);
-        c->res_gen = 0;
+        sc_handle h = sc_make_handle(c->http.res.gen, c->slot);
+        c->http.res.gen = 0;
+        sc_conn_want_writable(c, 0);
         sc_py_on_aborted(c->loop->owner, h);
         if (c->flags & SC_CF_CLOSED)
             return;
@@ -165,20 +165,20 @@ static void sc_body_error(sc_conn *c, int status)
 
 static void sc_body_chunk(sc_conn *c, const char *p, size_t n, int end)
 {
-    if (c->res_gen && !(c->flags & SC_CF_DISCARD)) {
+    if (c->http.res.gen && !c->http.discard) {
         sc_event *ev = &c->loop->event;
         ev->data = p;
         ev->len = n;
         ev->is_end = (uint32_t)end;
-        sc_py_on_data(c->loop->owner, sc_make_handle(c->res_gen, c->slot));
+        sc_py_on_data(c->loop->owner, sc_make_handle(c->http.res.gen, c->slot));
     }
     if (!end)
         return;
-    if ((c->flags & SC_CF_DISCARD) || !c->res_gen) {
-        c->flags &= ~SC_CF_DISCARD;
-        c->phase = SC_PH_HEAD;
+    if (c->http.discard || !c->http.res.gen) {
+        c->http.discard = 0;
+        c->http.phase = SC_PH_HEAD;
     } else {
-        c->phase = SC_PH_WAIT;
+        c->http.phase = SC_PH_WAIT;
     }
 }
 
@@ -189,20 +189,20 @@ static int sc_http_body(sc_conn *c, char *buf, size_t *pos, size_t *len)
     char *p = buf + *pos;
     if (!avail)
         return 0;
-    if (!c->body_chunked) {
-        size_t n = c->body_remaining < avail ? (size_t)c->body_remaining : avail;
-        c->body_remaining -= n;
+    if (!c->http.body_chunked) {
+        size_t n = c->http.body_remaining < avail ? (size_t)c->http.body_remaining : avail;
+        c->http.body_remaining -= n;
         *pos += n;
-        sc_body_chunk(c, p, n, c->body_remaining == 0);
+        sc_body_chunk(c, p, n, c->http.body_remaining == 0);
         return 1;
     }
     size_t n = avail;
-    long r = sc_chunked_decode(&c->chunk, p, &n);
+    long r = sc_chunked_decode(&c->http.chunk, p, &n);
     if (r < 0 && r != SC_HTTP_INCOMPLETE) {
         sc_body_error(c, 400);
         return 0;
     }
-    if (c->chunk.total > c->loop->settings.max_body_size) {
+    if (c->http.chunk.total > c->loop->settings.max_body_size) {
         sc_body_error(c, 413);
         return 0;
     }
@@ -219,40 +219,35 @@ static int sc_http_body(sc_conn *c, char *buf, size_t *pos, size_t *len)
 
 /* Parse and dispatch buf[0..*len) as far as the state allows.  Returns the
  * bytes consumed; *len may shrink (chunked bodies are decoded in place). */
-static size_t sc_http_run(sc_conn *c, char *buf, size_t *lenp)
+static size_t sc_http_on_data(sc_conn *c, char *buf, size_t *lenp)
 {
     sc_loop *loop = c->loop;
     size_t pos = 0, len = *lenp;
     while (!(c->flags & (SC_CF_CLOSED | SC_CF_CLOSING | SC_CF_PAUSED))) {
-        if (c->phase == SC_PH_WAIT)
-            break;
-        if (c->phase == SC_PH_WS) {
-            pos += loop->ws_hooks->feed(c, buf + pos, len - pos);
-            break;
-        }
-        if (c->phase == SC_PH_BODY) {
+        if (c->http.phase == SC_PH_WAIT || c->http.phase == SC_PH_UPGRADED)
+            break; /* upgraded: io.c offers the rest to the new c->proto */
+        if (c->http.phase == SC_PH_BODY) {
             if (!sc_http_body(c, buf, &pos, &len))
                 break;
             continue;
         }
         if (pos == len) {
-            c->head_start_ms = 0;
+            c->http.head_start_ms = 0;
             break;
         }
-        if (sc_buf_size(&c->out) > loop->settings.max_backpressure) {
+        if (sc_buf_size(&c->io.out) > loop->settings.max_backpressure) {
             /* The client sends requests but does not read the answers: leave
              * the rest in the (bounded) read buffer until the output drains. */
-            c->flags |= SC_CF_BACKLOG;
+            sc_conn_backlog(c);
             break;
         }
         if (loop->draining) {
-            c->flags |= SC_CF_CLOSING; /* no new request after drain */
-            sc_mark_dirty(c);
+            sc_conn_close_after_flush(c); /* no new request after drain */
             break;
         }
-        if (!c->head_start_ms)
-            c->head_start_ms = loop->now_ms ? loop->now_ms : 1;
-        if (c->phase == SC_PH_PROXY) {
+        if (!c->http.head_start_ms)
+            c->http.head_start_ms = loop->now_ms ? loop->now_ms : 1;
+        if (c->http.phase == SC_PH_PROXY) {
             long r = sc_proxy_parse(c, buf + pos, len - pos);
             if (r == SC_HTTP_INCOMPLETE)
                 break;
@@ -261,7 +256,7 @@ static size_t sc_http_run(sc_conn *c, char *buf, size_t *lenp)
                 break;
             }
             pos += (size_t)r;
-            c->phase = SC_PH_HEAD;
+            c->http.phase = SC_PH_HEAD;
             continue;
         }
         int r = sc_http_parse_request(buf + pos, len - pos, &loop->req, &loop->limits);
@@ -272,39 +267,66 @@ static size_t sc_http_run(sc_conn *c, char *buf, size_t *lenp)
             break;
         }
         pos += (size_t)r;
-        c->head_start_ms = 0;
+        c->http.head_start_ms = 0;
         sc_start_request(c);
     }
     *lenp = len;
     return pos;
 }
 
-void sc_conn_feed(sc_conn *c, char *buf, size_t len)
+/* ---- the other protocol ops ------------------------------------------------ */
+
+static void sc_http_on_open(sc_conn *c)
 {
-    c->flags |= SC_CF_PROCESSING;
-    size_t n = len;
-    size_t pos = sc_http_run(c, buf, &n);
-    c->flags &= ~SC_CF_PROCESSING;
-    if (c->flags & SC_CF_CLOSED)
-        return;
-    if (pos < n && sc_buf_append(&c->in, buf + pos, n - pos) < 0) {
-        sc_conn_close(c);
-        return;
-    }
-    sc_conn_update_events(c);
+    c->http.phase = c->loop->settings.proxy_protocol ? SC_PH_PROXY : SC_PH_HEAD;
 }
 
-void sc_conn_process(sc_conn *c)
+/* The output drained: Python's on_writable for the response in flight. */
+static void sc_http_on_writable(sc_conn *c)
 {
-    if (c->flags & (SC_CF_CLOSED | SC_CF_PAUSED | SC_CF_PROCESSING))
+    if ((c->flags & SC_CF_WANT_WRITABLE) && c->http.res.gen) {
+        uint64_t gen = c->http.res.gen;
+        int done = sc_py_on_writable(c->loop->owner, sc_make_handle(gen, c->slot),
+                                     c->http.res.write_offset);
+        if (done && c->http.res.gen == gen)
+            sc_conn_want_writable(c, 0);
+    }
+}
+
+/* The connection closed under a response in flight: it is aborted. */
+static void sc_http_on_closed(sc_conn *c)
+{
+    if (!c->http.res.gen)
         return;
-    if (!sc_buf_size(&c->in))
-        return;
-    c->flags |= SC_CF_PROCESSING;
-    size_t n = sc_buf_size(&c->in);
-    size_t pos = sc_http_run(c, c->in.data + c->in.off, &n);
-    c->in.len = c->in.off + n;
-    c->flags &= ~SC_CF_PROCESSING;
-    sc_buf_consume(&c->in, pos);
-    sc_conn_update_events(c);
+    sc_handle res = sc_make_handle(c->http.res.gen, c->slot);
+    c->http.res.gen = 0;
+    sc_py_on_aborted(c->loop->owner, res);
+}
+
+/* sc_loop_drain: finish the exchange in progress with Connection: close,
+ * close an idle connection once its output is out. */
+static void sc_http_on_going_away(sc_conn *c)
+{
+    if (c->http.res.gen || c->http.phase == SC_PH_BODY || c->http.phase == SC_PH_WAIT)
+        c->http.res.flags |= SC_RF_CLOSE; /* Connection: close on the current response */
+    else if (sc_buf_size(&c->io.out))
+        sc_conn_close_after_flush(c);
+    else
+        sc_conn_close(c);
+}
+
+static void sc_http_release(sc_conn *c)
+{
+    (void)c; /* nothing outside the connection struct */
+}
+
+const sc_proto_ops sc_http_proto = {
+    "http/1.1",         sc_http_on_open,       sc_http_on_data, sc_http_on_tick,
+    sc_http_on_writable, sc_http_on_closed,    sc_http_on_going_away, sc_http_release,
+};
+
+/* The public constructor: a loop whose connections start as HTTP/1.1. */
+sc_loop *sc_loop_new(const sc_settings *settings, uint32_t owner_id)
+{
+    return sc_loop_create(settings, owner_id, &sc_http_proto);
 }

@@ -80,7 +80,7 @@ static long sc_proxy_v1(sc_conn *c, const char *buf, size_t len)
     if (sc_field(&p, end, proto, sizeof proto) < 0)
         return -400;
     if (strcmp(proto, "UNKNOWN") == 0) {
-        memset(&c->proxied, 0, sizeof c->proxied);
+        memset(&c->http.proxied, 0, sizeof c->http.proxied);
         return consumed;
     }
     int af;
@@ -97,7 +97,7 @@ static long sc_proxy_v1(sc_conn *c, const char *buf, size_t len)
         p != end || inet_pton(af, src, tmp) != 1 || inet_pton(af, dst, tmp) != 1 ||
         sc_port(sport, &port) < 0 || sc_port(dport, &dport_v) < 0)
         return -400;
-    sc_addr_from_text(&c->proxied, src, port);
+    sc_addr_from_text(&c->http.proxied, src, port);
     return consumed;
 }
 
@@ -114,7 +114,7 @@ static long sc_proxy_v2(sc_conn *c, const unsigned char *b, size_t len)
         return -400;
     if (len < 16 + body)
         return SC_HTTP_INCOMPLETE;
-    memset(&c->proxied, 0, sizeof c->proxied);
+    memset(&c->http.proxied, 0, sizeof c->http.proxied);
     if (cmd == 0)
         return (long)(16 + body); /* LOCAL: the proxy's own connection */
     const unsigned char *a = b + 16;
@@ -126,7 +126,7 @@ static long sc_proxy_v2(sc_conn *c, const unsigned char *b, size_t len)
         sin.sin_family = AF_INET;
         memcpy(&sin.sin_addr, a, 4);
         memcpy(&sin.sin_port, a + 8, 2);
-        sc_addr_from_sockaddr(&c->proxied, &sin, sizeof sin);
+        sc_addr_from_sockaddr(&c->http.proxied, &sin, sizeof sin);
     } else if (fam == 2) {
         if (body < 36)
             return -400;
@@ -135,7 +135,7 @@ static long sc_proxy_v2(sc_conn *c, const unsigned char *b, size_t len)
         sin6.sin6_family = AF_INET6;
         memcpy(&sin6.sin6_addr, a, 16);
         memcpy(&sin6.sin6_port, a + 32, 2);
-        sc_addr_from_sockaddr(&c->proxied, &sin6, sizeof sin6);
+        sc_addr_from_sockaddr(&c->http.proxied, &sin6, sizeof sin6);
     } else if (fam > 3) {
         return -400;
     }

@@ -6,11 +6,11 @@
  * without a length, nothing for 1xx/204/304), Connection: close when the
  * connection ends after this response, and the blank line.
  *
- * Every call runs as a batch: output goes to conn->out and leaves when the
+ * Every call runs as a batch: output goes to conn->io.out and leaves when the
  * outermost batch ends, so everything written during one sc_loop_poll leaves
  * in one write per connection.  Outside a poll a call writes at once unless
  * the connection is corked (sc_res_cork).  What the transport does not take
- * stays in conn->out (backpressure) and SC_EAGAIN tells Python once more than
+ * stays in conn->io.out (backpressure) and SC_EAGAIN tells Python once more than
  * max_backpressure is held; sc_res_try_end instead never buffers body bytes
  * past what the transport takes.
  */
@@ -19,7 +19,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#define SC_DIRECT_MIN 16384 /* bodies this big skip the copy into conn->out */
+#define SC_DIRECT_MIN 16384 /* bodies this big skip the copy into conn->io.out */
 
 enum { SC_MODE_STREAM, SC_MODE_END, SC_MODE_TRY };
 
@@ -43,12 +43,15 @@ void sc_date_refresh(sc_loop *loop)
     loop->date_sec = now;
 }
 
-int sc_out_append(sc_conn *c, const void *p, size_t n)
+/* The connection whose response h names, while that response is in flight. */
+sc_conn *sc_res_by_handle(sc_loop *loop, sc_handle h)
 {
-    if (sc_buf_append(&c->out, p, n) < 0)
-        return SC_ENOMEM;
-    sc_mark_dirty(c);
-    return SC_OK;
+    uint32_t slot = (uint32_t)(h & SC_SLOT_MASK);
+    uint64_t gen = h >> SC_SLOT_BITS;
+    if (!loop || gen == 0 || slot >= loop->num_slots)
+        return NULL;
+    sc_conn *c = loop->slots[slot];
+    return (c && c->http.res.gen == gen && !(c->flags & SC_CF_CLOSED)) ? c : NULL;
 }
 
 /* PERF: decimal digits without printf's format parsing (one per response). */
@@ -113,13 +116,14 @@ static int sc_render_head(sc_conn *c, const char *head, size_t head_len, uint32_
         head[head_len - 2] != '\r' || head[head_len - 1] != '\n')
         return SC_EINVAL;
     int status = (head[0] - '0') * 100 + (head[1] - '0') * 10 + (head[2] - '0');
-    if (sc_buf_reserve(&c->out, 9 + head_len + 160) < 0)
+    char *w = sc_out_reserve(c, 9 + head_len + 160);
+    if (!w)
         return SC_ENOMEM;
+    char *start = w;
     sc_date_refresh(loop);
-    uint32_t rf = c->rflags;
+    uint32_t rf = c->http.res.flags;
     int close = (flags & SC_W_CLOSE) || !(rf & SC_RF_KEEP_ALIVE) || loop->draining ||
                 (rf & SC_RF_CLOSE);
-    char *w = c->out.data + c->out.len;
     SC_PUT("HTTP/1.1 ");
     memcpy(w, head, head_len);
     w += head_len;
@@ -140,7 +144,7 @@ static int sc_render_head(sc_conn *c, const char *head, size_t head_len, uint32_
     } else if ((flags & SC_W_NO_BODY)) {
         rf |= SC_RF_NO_BODY | SC_RF_LENGTH;
     } else if (flags & SC_W_HAS_LENGTH) {
-        if (sc_head_content_length(head, head_len, &c->total_size) < 0)
+        if (sc_head_content_length(head, head_len, &c->http.res.total_size) < 0)
             return SC_EINVAL;
         rf |= SC_RF_LENGTH | SC_RF_DECLARED;
     } else if (mode != SC_MODE_STREAM) {
@@ -162,9 +166,8 @@ static int sc_render_head(sc_conn *c, const char *head, size_t head_len, uint32_
     SC_PUT("\r\n");
     if (close)
         rf |= SC_RF_CLOSE;
-    c->out.len = (size_t)(w - c->out.data);
-    c->rflags = rf | SC_RF_HEAD_SENT;
-    sc_mark_dirty(c);
+    c->http.res.flags = rf | SC_RF_HEAD_SENT;
+    sc_out_commit(c, (size_t)(w - start));
     return SC_OK;
 }
 
@@ -181,9 +184,9 @@ static int sc_after_write(sc_conn *c, int ended)
         sc_conn_flush(c);
     if (c->flags & SC_CF_CLOSED)
         return ended ? SC_OK : SC_EIO;
-    if (sc_buf_size(&c->out) > loop->settings.max_backpressure) {
+    if (sc_buf_size(&c->io.out) > loop->settings.max_backpressure) {
         if (!ended)
-            c->flags |= SC_CF_WANT_WRITABLE;
+            sc_conn_want_writable(c, 1);
         sc_conn_update_events(c);
         return SC_EAGAIN;
     }
@@ -198,35 +201,35 @@ int sc_res_write(sc_loop *loop, sc_handle res, const char *head, size_t head_len
         return SC_ESTALE;
     if (sc_check_args(head, head_len, body, body_len) < 0)
         return SC_EINVAL;
-    if ((c->rflags & SC_RF_HEAD_SENT) && head_len)
+    if ((c->http.res.flags & SC_RF_HEAD_SENT) && head_len)
         return SC_ESTATE;
     int end = (flags & SC_W_END) != 0;
     sc_batch_begin(loop);
     int rc = SC_OK;
-    if (!(c->rflags & SC_RF_HEAD_SENT)) {
+    if (!(c->http.res.flags & SC_RF_HEAD_SENT)) {
         rc = sc_render_head(c, head, head_len, flags, end ? SC_MODE_END : SC_MODE_STREAM,
                             body_len);
         if (rc < 0)
             goto out;
     } else if (flags & SC_W_CLOSE) {
-        c->rflags |= SC_RF_CLOSE;
+        c->http.res.flags |= SC_RF_CLOSE;
     }
-    if (c->rflags & SC_RF_DECLARED) {
+    if (c->http.res.flags & SC_RF_DECLARED) {
         /* The handler's own Content-Length rules: bytes past it are dropped and
          * a body short of it at the end closes the connection, so a keep-alive
          * client can never read them as the next response. */
-        uint64_t room = c->total_size - (c->write_offset < c->total_size ? c->write_offset
-                                                                         : c->total_size);
+        uint64_t room = c->http.res.total_size - (c->http.res.write_offset < c->http.res.total_size ? c->http.res.write_offset
+                                                                         : c->http.res.total_size);
         if (body_len > room) {
             body_len = (size_t)room;
-            c->rflags |= SC_RF_CLOSE;
+            c->http.res.flags |= SC_RF_CLOSE;
         }
-        if (end && c->write_offset + body_len < c->total_size)
-            c->rflags |= SC_RF_CLOSE;
+        if (end && c->http.res.write_offset + body_len < c->http.res.total_size)
+            c->http.res.flags |= SC_RF_CLOSE;
     }
-    int send_body = !(c->rflags & (SC_RF_NO_BODY | SC_RF_HEAD_REQ));
+    int send_body = !(c->http.res.flags & (SC_RF_NO_BODY | SC_RF_HEAD_REQ));
     int direct = 0;
-    if (send_body && (c->rflags & SC_RF_CHUNKED)) {
+    if (send_body && (c->http.res.flags & SC_RF_CHUNKED)) {
         if (body_len) {
             char size[24];
             int n = snprintf(size, sizeof size, "%zx\r\n", body_len);
@@ -246,9 +249,9 @@ int sc_res_write(sc_loop *loop, sc_handle res, const char *head, size_t head_len
     }
     if (rc < 0)
         goto out;
-    c->write_offset += body_len;
+    c->http.res.write_offset += body_len;
     if (end) {
-        c->flags &= ~SC_CF_USER_CORK; /* the cork belongs to the response: release it */
+        sc_conn_end_cork(c); /* the cork belongs to the response: release it */
         sc_conn_response_ended(c);
     }
     if (direct && sc_conn_write_now(c, body, body_len, 1) < 0) {
@@ -269,28 +272,28 @@ int sc_res_try_end(sc_loop *loop, sc_handle res, const char *head, size_t head_l
         return SC_ESTALE;
     if (sc_check_args(head, head_len, body, body_len) < 0)
         return SC_EINVAL;
-    if ((c->rflags & SC_RF_HEAD_SENT) && head_len)
+    if ((c->http.res.flags & SC_RF_HEAD_SENT) && head_len)
         return SC_ESTATE;
-    if (c->rflags & SC_RF_HEAD_SENT) {
-        if (c->rflags & SC_RF_CHUNKED)
+    if (c->http.res.flags & SC_RF_HEAD_SENT) {
+        if (c->http.res.flags & SC_RF_CHUNKED)
             return SC_ESTATE; /* a streamed response has no total */
-        total_size = c->total_size;
+        total_size = c->http.res.total_size;
     }
-    if (c->write_offset + body_len > total_size)
+    if (c->http.res.write_offset + body_len > total_size)
         return SC_EINVAL;
     sc_batch_begin(loop);
     int rc = SC_OK;
-    if (!(c->rflags & SC_RF_HEAD_SENT)) {
+    if (!(c->http.res.flags & SC_RF_HEAD_SENT)) {
         rc = sc_render_head(c, head, head_len, flags & ~(uint32_t)SC_W_NO_BODY, SC_MODE_TRY,
                             total_size);
         if (rc < 0)
             goto out;
-        c->total_size = total_size;
+        c->http.res.total_size = total_size;
     } else if (flags & SC_W_CLOSE) {
-        c->rflags |= SC_RF_CLOSE;
+        c->http.res.flags |= SC_RF_CLOSE;
     }
     size_t taken = body_len;
-    if (body_len && !(c->rflags & (SC_RF_NO_BODY | SC_RF_HEAD_REQ))) {
+    if (body_len && !(c->http.res.flags & (SC_RF_NO_BODY | SC_RF_HEAD_REQ))) {
         ssize_t w = sc_conn_write_now(c, body, body_len, 0);
         if (w < 0) {
             rc = SC_EIO;
@@ -298,13 +301,13 @@ int sc_res_try_end(sc_loop *loop, sc_handle res, const char *head, size_t head_l
         }
         taken = (size_t)w;
     }
-    c->write_offset += taken;
+    c->http.res.write_offset += taken;
     int ok = taken == body_len;
-    int done = c->write_offset >= c->total_size;
+    int done = c->http.res.write_offset >= c->http.res.total_size;
     if (done) {
         sc_conn_response_ended(c);
     } else if (!ok) {
-        c->flags |= SC_CF_WANT_WRITABLE | SC_CF_BLOCKED;
+        sc_conn_want_writable(c, 1); /* sc_conn_write_now set SC_CF_BLOCKED */
         sc_conn_update_events(c);
     }
     if (!loop->in_poll && !(c->flags & SC_CF_USER_CORK))
@@ -318,7 +321,7 @@ out:
 uint64_t sc_res_write_offset(sc_loop *loop, sc_handle res)
 {
     sc_conn *c = sc_res_by_handle(loop, res);
-    return c ? c->write_offset : 0;
+    return c ? c->http.res.write_offset : 0;
 }
 
 int sc_res_override_write_offset(sc_loop *loop, sc_handle res, uint64_t offset)
@@ -326,7 +329,7 @@ int sc_res_override_write_offset(sc_loop *loop, sc_handle res, uint64_t offset)
     sc_conn *c = sc_res_by_handle(loop, res);
     if (!c)
         return SC_ESTALE;
-    c->write_offset = offset;
+    c->http.res.write_offset = offset;
     return SC_OK;
 }
 
@@ -336,7 +339,7 @@ int sc_res_write_continue(sc_loop *loop, sc_handle res)
     sc_conn *c = sc_res_by_handle(loop, res);
     if (!c)
         return SC_ESTALE;
-    if (c->rflags & SC_RF_HEAD_SENT)
+    if (c->http.res.flags & SC_RF_HEAD_SENT)
         return SC_ESTATE;
     sc_batch_begin(loop);
     int rc = sc_out_append(c, cont, sizeof cont - 1);
@@ -351,28 +354,8 @@ int sc_res_want_writable(sc_loop *loop, sc_handle res, int on)
     sc_conn *c = sc_res_by_handle(loop, res);
     if (!c)
         return SC_ESTALE;
-    if (on)
-        c->flags |= SC_CF_WANT_WRITABLE;
-    else
-        c->flags &= ~SC_CF_WANT_WRITABLE;
+    sc_conn_want_writable(c, on);
     sc_conn_update_events(c);
-    return SC_OK;
-}
-
-/* Cork or uncork a connection (responses and WebSockets alike). */
-int sc_conn_cork(sc_conn *c, int on)
-{
-    sc_loop *loop = c->loop;
-    if (on) {
-        if (!loop->in_poll && !loop->in_feed)
-            c->flags |= SC_CF_USER_CORK; /* inside a batch everything is corked */
-        return SC_OK;
-    }
-    sc_batch_begin(loop);
-    c->flags &= ~SC_CF_USER_CORK;
-    if (sc_buf_size(&c->out))
-        sc_mark_dirty(c);
-    sc_batch_end(loop);
     return SC_OK;
 }
 
@@ -387,8 +370,7 @@ int sc_res_pause(sc_loop *loop, sc_handle res)
     sc_conn *c = sc_res_by_handle(loop, res);
     if (!c)
         return SC_ESTALE;
-    c->flags |= SC_CF_PAUSED;
-    sc_conn_update_events(c);
+    sc_conn_pause(c, 1);
     return SC_OK;
 }
 
@@ -397,12 +379,7 @@ int sc_res_resume(sc_loop *loop, sc_handle res)
     sc_conn *c = sc_res_by_handle(loop, res);
     if (!c)
         return SC_ESTALE;
-    if (c->flags & SC_CF_PAUSED) {
-        c->flags &= ~SC_CF_PAUSED;
-        if (sc_buf_size(&c->in))
-            sc_mark_pending(c); /* delivered by the next poll */
-        sc_conn_update_events(c);
-    }
+    sc_conn_pause(c, 0); /* buffered input is delivered by the next poll */
     return SC_OK;
 }
 
@@ -422,46 +399,26 @@ int sc_res_alive(sc_loop *loop, sc_handle res)
     return sc_res_by_handle(loop, res) ? 1 : 0;
 }
 
-static int sc_addr_text(const sc_addr *a, char *buf, size_t cap)
-{
-    size_t n = strlen(a->text);
-    if (!buf || cap < n)
-        return SC_EINVAL;
-    memcpy(buf, a->text, n);
-    if (cap > n)
-        buf[n] = '\0';
-    return (int)n;
-}
-
-static int sc_addr_bytes(const sc_addr *a, char *buf, size_t cap)
-{
-    size_t n = a->family == 4 ? 4 : a->family == 6 ? 16 : 0;
-    if (!buf || cap < n)
-        return SC_EINVAL;
-    memcpy(buf, a->bytes, n);
-    return (int)n;
-}
-
 int sc_res_remote_address(sc_loop *loop, sc_handle res, char *buf, size_t cap)
 {
     sc_conn *c = sc_res_by_handle(loop, res);
-    return c ? sc_addr_text(&c->remote, buf, cap) : SC_ESTALE;
+    return c ? sc_addr_text(&c->io.remote, buf, cap) : SC_ESTALE;
 }
 
 int sc_res_remote_bytes(sc_loop *loop, sc_handle res, char *buf, size_t cap)
 {
     sc_conn *c = sc_res_by_handle(loop, res);
-    return c ? sc_addr_bytes(&c->remote, buf, cap) : SC_ESTALE;
+    return c ? sc_addr_bytes(&c->io.remote, buf, cap) : SC_ESTALE;
 }
 
 int sc_res_proxied_address(sc_loop *loop, sc_handle res, char *buf, size_t cap)
 {
     sc_conn *c = sc_res_by_handle(loop, res);
-    return c ? sc_addr_text(&c->proxied, buf, cap) : SC_ESTALE;
+    return c ? sc_addr_text(&c->http.proxied, buf, cap) : SC_ESTALE;
 }
 
 int sc_res_proxied_bytes(sc_loop *loop, sc_handle res, char *buf, size_t cap)
 {
     sc_conn *c = sc_res_by_handle(loop, res);
-    return c ? sc_addr_bytes(&c->proxied, buf, cap) : SC_ESTALE;
+    return c ? sc_addr_bytes(&c->http.proxied, buf, cap) : SC_ESTALE;
 }

@@ -1,108 +1,98 @@
-/* transport.c - socket and in-memory transports behind one small interface.
+/* io.c - a connection's I/O engine: everything between the protocol and the
+ * I/O layers (io.h), and nothing that knows HTTP or WebSocket.
  *
- * A connection's bytes leave through sc_transport_table[kind].write, which
- * takes what it can and reports how much: a socket takes what the kernel
- * accepts, the memory transport takes what fits under its capacity (a fake
- * send buffer that sc_mem_consume empties), so backpressure behaves the same
- * on both.  What was not taken stays in conn->out and EPOLLOUT is armed (or,
- * for memory, sc_mem_consume plays the writable event).
+ * Owns c->io (the layer stack, the input and output buffers) and, with
+ * loop.c, the core flags in c->flags.  The protocol files change them only
+ * through the calls here (sc_conn_close_after_flush, sc_conn_pause,
+ * sc_conn_want_writable, sc_conn_backlog, sc_conn_cork).
  *
- * Closing: sc_conn_close closes the server side at once (and calls
- * sc_py_on_aborted for a response in flight); the struct is freed at the end
- * of the batch.  A memory connection closed by the server stays readable for
- * its client (sc_mem_output) until sc_mem_close.
+ * Writing: bytes leave through c->io.top->ops->write, which takes what it
+ * can and reports how much: a socket takes what the kernel accepts, the
+ * memory transport what fits under its capacity (a fake send buffer that
+ * sc_mem_consume empties), so backpressure behaves the same on both.  What
+ * was not taken stays in c->io.out, SC_CF_BLOCKED is set and the reactor
+ * watches for writability (or, for memory, sc_mem_consume plays the writable
+ * event); then the stack is flushed, c->io.out is written, and the protocol
+ * hears on_writable.
+ *
+ * Reading: sc_conn_on_readable reads from the top layer into the loop's
+ * scratch buffer when nothing is held (the common case: a whole request per
+ * read, parsed where it lies), else appends to c->io.in; the protocol's
+ * on_data says how much it consumed and the rest is kept in c->io.in.  When
+ * on_data swaps the protocol (an upgrade), the rest goes to the new one.
+ *
+ * Closing: sc_conn_close closes the layers top-down at once, tells the
+ * protocol (on_closed: HTTP aborts a response in flight, WebSocket reports
+ * 1006) and hands the struct to the loop's graveyard, freed at the end of
+ * the batch - unless the bottom layer keeps it (memory: its client may still
+ * read the output), which buries it itself later.
  */
 #include "core.h"
 
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
-/* ---- the two transports --------------------------------------------------- */
+/* ---- the layer stack ------------------------------------------------------ */
 
-static ssize_t sc_sock_write(sc_conn *c, const struct iovec *iov, int iovcnt)
+void sc_io_push(sc_conn *c, sc_io *layer, const sc_io_ops *ops)
 {
-    for (;;) {
-        ssize_t n;
-        if (iovcnt == 1) {
-            n = send(c->fd, iov[0].iov_base, iov[0].iov_len, MSG_NOSIGNAL);
-        } else {
-            struct msghdr mh;
-            memset(&mh, 0, sizeof mh);
-            mh.msg_iov = (struct iovec *)iov;
-            mh.msg_iovlen = (size_t)iovcnt;
-            n = sendmsg(c->fd, &mh, MSG_NOSIGNAL);
-        }
-        if (n >= 0)
-            return n;
-        if (errno == EINTR)
+    layer->ops = ops;
+    layer->conn = c;
+    layer->lower = c->io.top;
+    c->io.top = layer;
+    sc_conn_update_events(c);
+}
+
+void sc_io_wants_changed(sc_conn *c)
+{
+    sc_conn_update_events(c);
+}
+
+uint32_t sc_io_stack_wants(sc_conn *c)
+{
+    uint32_t w = 0;
+    for (sc_io *io = c->io.top; io; io = io->lower)
+        if (io->ops->wants)
+            w |= io->ops->wants(io);
+    return w;
+}
+
+/* Flush the layers above the bottom, top-down: 0 nothing held, 1 some layer
+ * still holds bytes, SC_IO_ERROR. */
+static int sc_io_flush_stack(sc_conn *c)
+{
+    int held = 0;
+    for (sc_io *io = c->io.top; io && io != c->io.bottom; io = io->lower) {
+        if (!io->ops->flush)
             continue;
-        return (errno == EAGAIN || errno == EWOULDBLOCK) ? 0 : -1;
+        int r = io->ops->flush(io);
+        if (r < 0)
+            return SC_IO_ERROR;
+        held |= r;
     }
+    return held;
 }
 
-static ssize_t sc_sock_read(sc_conn *c, char *buf, size_t cap)
+/* The connection is freed: release the layers top-down (loop.c). */
+void sc_io_release(sc_conn *c)
 {
-    for (;;) {
-        ssize_t n = recv(c->fd, buf, cap, 0);
-        if (n >= 0)
-            return n;
-        if (errno == EINTR)
-            continue;
-        return (errno == EAGAIN || errno == EWOULDBLOCK) ? -1 : -2;
+    sc_io *io = c->io.top;
+    while (io) {
+        sc_io *lower = io->lower;
+        if (io->ops->release)
+            io->ops->release(io);
+        if (io != c->io.bottom)
+            free(io); /* pushed layers are the connection's; the bottom is inside it */
+        io = lower;
     }
+    c->io.top = NULL;
+    sc_buf_free(&c->io.in);
+    sc_buf_free(&c->io.out);
 }
-
-static void sc_sock_close(sc_conn *c)
-{
-    if (c->fd >= 0) {
-        epoll_ctl(c->loop->epfd, EPOLL_CTL_DEL, c->fd, NULL);
-        close(c->fd);
-        c->fd = -1;
-    }
-}
-
-static ssize_t sc_mem_write(sc_conn *c, const struct iovec *iov, int iovcnt)
-{
-    size_t held = sc_buf_size(&c->mem_out);
-    size_t room = SIZE_MAX;
-    if (c->mem_cap)
-        room = c->mem_cap > held ? c->mem_cap - held : 0;
-    size_t taken = 0;
-    for (int i = 0; i < iovcnt && room; i++) {
-        size_t n = iov[i].iov_len < room ? iov[i].iov_len : room;
-        if (sc_buf_append(&c->mem_out, iov[i].iov_base, n) < 0)
-            return -1;
-        taken += n;
-        room -= n;
-    }
-    return (ssize_t)taken;
-}
-
-static ssize_t sc_mem_read(sc_conn *c, char *buf, size_t cap)
-{
-    (void)c;
-    (void)buf;
-    (void)cap;
-    return -1; /* bytes are pushed with sc_mem_feed */
-}
-
-static void sc_mem_close_transport(sc_conn *c)
-{
-    (void)c; /* mem_out stays for the client to read */
-}
-
-const sc_transport_ops sc_transport_table[2] = {
-    [SC_T_SOCKET] = {sc_sock_write, sc_sock_read, sc_sock_close},
-    [SC_T_MEMORY] = {sc_mem_write, sc_mem_read, sc_mem_close_transport},
-};
 
 /* ---- closing -------------------------------------------------------------- */
 
-static void sc_conn_bury(sc_conn *c)
+void sc_conn_bury(sc_conn *c)
 {
     if (c->flags & SC_CF_FREED_LIST)
         return;
@@ -117,71 +107,150 @@ void sc_conn_close(sc_conn *c)
     if (c->flags & SC_CF_CLOSED)
         return;
     sc_loop *loop = c->loop;
-    sc_handle res = c->res_gen ? sc_make_handle(c->res_gen, c->slot) : 0;
     c->flags |= SC_CF_CLOSED;
     c->flags &= ~(SC_CF_CLOSING | SC_CF_WANT_WRITABLE | SC_CF_BLOCKED);
-    c->res_gen = 0;
-    sc_transport_table[c->kind].close(c);
+    int bury = 1;
+    for (sc_io *io = c->io.top; io; io = io->lower)
+        bury = io->ops->close(io); /* the bottom's answer counts */
     loop->num_conns--;
-    if (c->ws)
-        loop->ws_hooks->closed(c); /* before burial: the handle still names c */
-    if (c->kind == SC_T_SOCKET)
-        sc_conn_bury(c); /* memory: sc_mem_close or sc_mem_consume buries it */
-    if (res)
-        sc_py_on_aborted(loop->owner, res);
+    c->proto->on_closed(c); /* before burial: the handle still names c */
+    if (bury)
+        sc_conn_bury(c); /* else the bottom layer buries it (memory: sc_mem_close) */
+}
+
+void sc_conn_close_after_flush(sc_conn *c)
+{
+    if (c->flags & SC_CF_CLOSED)
+        return;
+    c->flags |= SC_CF_CLOSING;
+    sc_mark_dirty(c);
+    sc_conn_update_events(c);
+}
+
+/* ---- flags the protocols ask for ------------------------------------------ */
+
+void sc_conn_pause(sc_conn *c, int on)
+{
+    if (on) {
+        c->flags |= SC_CF_PAUSED;
+    } else if (c->flags & SC_CF_PAUSED) {
+        c->flags &= ~SC_CF_PAUSED;
+        if (sc_buf_size(&c->io.in))
+            sc_mark_pending(c); /* delivered by the next poll */
+    } else {
+        return;
+    }
+    sc_conn_update_events(c);
+}
+
+void sc_conn_want_writable(sc_conn *c, int on)
+{
+    if (on)
+        c->flags |= SC_CF_WANT_WRITABLE;
+    else
+        c->flags &= ~SC_CF_WANT_WRITABLE;
+}
+
+void sc_conn_backlog(sc_conn *c)
+{
+    c->flags |= SC_CF_BACKLOG;
+}
+
+/* Cork or uncork a connection (responses and WebSockets alike). */
+int sc_conn_cork(sc_conn *c, int on)
+{
+    sc_loop *loop = c->loop;
+    if (on) {
+        if (!loop->in_poll && !loop->in_feed)
+            c->flags |= SC_CF_USER_CORK; /* inside a batch everything is corked */
+        return SC_OK;
+    }
+    sc_batch_begin(loop);
+    c->flags &= ~SC_CF_USER_CORK;
+    if (sc_buf_size(&c->io.out))
+        sc_mark_dirty(c);
+    sc_batch_end(loop);
+    return SC_OK;
+}
+
+/* A response or message ended: the cork set for it is released (inside the
+ * batch that ends it, so what it wrote leaves when the batch does). */
+void sc_conn_end_cork(sc_conn *c)
+{
+    c->flags &= ~SC_CF_USER_CORK;
 }
 
 /* ---- writing -------------------------------------------------------------- */
 
-/* Write conn->out then p[0..n) in one call.  Bytes of p the transport did
- * not take are appended to out when buffer_rest, else dropped.  Returns the
+int sc_out_append(sc_conn *c, const void *p, size_t n)
+{
+    if (sc_buf_append(&c->io.out, p, n) < 0)
+        return SC_ENOMEM;
+    sc_mark_dirty(c);
+    return SC_OK;
+}
+
+/* Write c->io.out then p[0..n) in one call.  Bytes of p the layers did not
+ * take are appended to out when buffer_rest, else dropped.  Returns the
  * bytes of p taken (or buffered), or -1 when the connection failed. */
 ssize_t sc_conn_write_now(sc_conn *c, const char *p, size_t n, int buffer_rest)
 {
     if (c->flags & SC_CF_CLOSED)
         return -1;
-    size_t held = sc_buf_size(&c->out);
+    size_t held = sc_buf_size(&c->io.out);
     struct iovec iov[2];
     int cnt = 0;
     if (held) {
-        iov[cnt].iov_base = c->out.data + c->out.off;
+        iov[cnt].iov_base = c->io.out.data + c->io.out.off;
         iov[cnt++].iov_len = held;
     }
     if (n) {
         iov[cnt].iov_base = (void *)p;
         iov[cnt++].iov_len = n;
     }
-    ssize_t w = cnt ? sc_transport_table[c->kind].write(c, iov, cnt) : 0;
+    ssize_t w = 0;
+    if (c->io.top != c->io.bottom) {
+        /* a layer above the bottom may hold bytes of its own: they go first */
+        int r = sc_io_flush_stack(c);
+        if (r < 0)
+            w = SC_IO_ERROR;
+        else if (cnt && !r)
+            w = c->io.top->ops->write(c->io.top, iov, cnt);
+        if (w >= 0 && (r || (sc_io_stack_wants(c) & SC_IO_WANT_WRITE)))
+            c->flags |= SC_CF_BLOCKED; /* a layer holds bytes it could not pass down */
+    } else if (cnt) {
+        w = c->io.top->ops->write(c->io.top, iov, cnt);
+    }
     if (w < 0) {
         sc_conn_close(c);
         return -1;
     }
     if (w > 0)
-        c->last_active_ms = c->loop->now_ms;
+        c->io.last_active_ms = c->loop->now_ms;
     size_t taken;
     if ((size_t)w >= held) {
-        sc_buf_consume(&c->out, held);
+        sc_buf_consume(&c->io.out, held);
         taken = (size_t)w - held;
     } else {
-        sc_buf_consume(&c->out, (size_t)w);
+        sc_buf_consume(&c->io.out, (size_t)w);
         taken = 0;
     }
-    if (taken < n || sc_buf_size(&c->out))
+    if (taken < n || sc_buf_size(&c->io.out))
         c->flags |= SC_CF_BLOCKED;
     if (taken < n && buffer_rest) {
-        if (sc_buf_append(&c->out, p + taken, n - taken) < 0) {
+        if (sc_buf_append(&c->io.out, p + taken, n - taken) < 0) {
             sc_conn_close(c);
             return -1;
         }
         taken = n;
     }
-    if (!sc_buf_size(&c->out) && (c->flags & SC_CF_CLOSING)) {
+    if (!sc_buf_size(&c->io.out) && (c->flags & SC_CF_CLOSING)) {
         sc_conn_close(c);
         return (ssize_t)taken;
     }
     if ((c->flags & SC_CF_BACKLOG) &&
-        sc_buf_size(&c->out) <= c->loop->settings.max_backpressure) {
-        c->flags &= ~SC_CF_BACKLOG; /* drained enough: parse the next request */
+        sc_buf_size(&c->io.out) <= c->loop->settings.max_backpressure) {
+        c->flags &= ~SC_CF_BACKLOG; /* drained enough: offer the held input again */
         sc_mark_pending(c);
     }
     sc_conn_update_events(c);
@@ -192,7 +261,7 @@ void sc_conn_flush(sc_conn *c)
 {
     if (c->flags & SC_CF_CLOSED)
         return;
-    if (!sc_buf_size(&c->out)) {
+    if (!sc_buf_size(&c->io.out)) {
         if (c->flags & SC_CF_CLOSING)
             sc_conn_close(c);
         return;
@@ -200,167 +269,119 @@ void sc_conn_flush(sc_conn *c)
     sc_conn_write_now(c, NULL, 0, 1);
 }
 
-/* The transport can take bytes again: send what is held, then tell Python. */
+/* The layers can take bytes again: send what is held, then tell the protocol. */
 void sc_conn_on_writable_ev(sc_conn *c)
 {
     c->flags &= ~SC_CF_BLOCKED;
-    if (sc_buf_size(&c->out)) {
+    if (c->io.top != c->io.bottom) {
+        int r = sc_io_flush_stack(c);
+        if (r < 0) {
+            sc_conn_close(c);
+            return;
+        }
+        if (r) {
+            c->flags |= SC_CF_BLOCKED; /* a layer still holds bytes */
+            sc_conn_update_events(c);
+            return;
+        }
+    }
+    if (sc_buf_size(&c->io.out)) {
         sc_conn_write_now(c, NULL, 0, 1);
-        if ((c->flags & SC_CF_CLOSED) || sc_buf_size(&c->out))
+        if ((c->flags & SC_CF_CLOSED) || sc_buf_size(&c->io.out))
             return;
     }
     if (c->flags & SC_CF_CLOSING) {
         sc_conn_close(c);
         return;
     }
-    if (c->ws) {
-        c->loop->ws_hooks->drained(c);
-        sc_conn_update_events(c);
-        return;
+    c->proto->on_writable(c);
+    sc_conn_update_events(c);
+}
+
+/* ---- reading -------------------------------------------------------------- */
+
+/* Offer buf[0..*len) to the protocol; a protocol swapped on the way (an
+ * upgrade) gets the rest.  Returns the bytes consumed; *len may shrink. */
+static size_t sc_conn_offer(sc_conn *c, char *buf, size_t *len)
+{
+    const sc_proto_ops *p = c->proto;
+    size_t pos = p->on_data(c, buf, len);
+    while (c->proto != p && pos < *len &&
+           !(c->flags & (SC_CF_CLOSED | SC_CF_CLOSING | SC_CF_PAUSED))) {
+        p = c->proto;
+        size_t rest = *len - pos;
+        size_t used = p->on_data(c, buf + pos, &rest);
+        *len = pos + rest;
+        pos += used;
     }
-    if ((c->flags & SC_CF_WANT_WRITABLE) && c->res_gen) {
-        uint64_t gen = c->res_gen;
-        int done = sc_py_on_writable(c->loop->owner, sc_make_handle(gen, c->slot), c->write_offset);
-        if (done && c->res_gen == gen)
-            c->flags &= ~SC_CF_WANT_WRITABLE;
+    return pos;
+}
+
+void sc_conn_feed(sc_conn *c, char *buf, size_t len)
+{
+    c->flags |= SC_CF_PROCESSING;
+    size_t n = len;
+    size_t pos = sc_conn_offer(c, buf, &n);
+    c->flags &= ~SC_CF_PROCESSING;
+    if (c->flags & SC_CF_CLOSED)
+        return;
+    if (pos < n && sc_buf_append(&c->io.in, buf + pos, n - pos) < 0) {
+        sc_conn_close(c);
+        return;
     }
     sc_conn_update_events(c);
 }
 
-/* ---- reading (sockets) ---------------------------------------------------- */
+void sc_conn_process(sc_conn *c)
+{
+    if (c->flags & (SC_CF_CLOSED | SC_CF_PAUSED | SC_CF_PROCESSING))
+        return;
+    if (!sc_buf_size(&c->io.in))
+        return;
+    c->flags |= SC_CF_PROCESSING;
+    size_t n = sc_buf_size(&c->io.in);
+    size_t pos = sc_conn_offer(c, c->io.in.data + c->io.in.off, &n);
+    c->io.in.len = c->io.in.off + n;
+    c->flags &= ~SC_CF_PROCESSING;
+    sc_buf_consume(&c->io.in, pos);
+    sc_conn_update_events(c);
+}
 
 void sc_conn_on_readable(sc_conn *c)
 {
     sc_loop *loop = c->loop;
+    sc_io *top = c->io.top;
     if (c->flags & (SC_CF_PAUSED | SC_CF_CLOSING)) {
         sc_conn_update_events(c);
         return;
     }
     ssize_t r;
-    if (!sc_buf_size(&c->in)) {
-        r = sc_transport_table[c->kind].read(c, loop->scratch, SC_SCRATCH_SIZE);
+    if (!sc_buf_size(&c->io.in)) {
+        r = top->ops->read(top, loop->scratch, SC_SCRATCH_SIZE);
         if (r > 0) {
-            c->last_active_ms = loop->now_ms;
+            c->io.last_active_ms = loop->now_ms;
             sc_conn_feed(c, loop->scratch, (size_t)r);
             return;
         }
     } else {
         size_t limit = (size_t)loop->settings.max_header_size + 4096u;
-        size_t held = sc_buf_size(&c->in);
+        size_t held = sc_buf_size(&c->io.in);
         if (held >= limit) {
             sc_conn_update_events(c);
             return;
         }
-        if (sc_buf_reserve(&c->in, limit - held) < 0) {
+        if (sc_buf_reserve(&c->io.in, limit - held) < 0) {
             sc_conn_close(c);
             return;
         }
-        r = sc_transport_table[c->kind].read(c, c->in.data + c->in.len, limit - held);
+        r = top->ops->read(top, c->io.in.data + c->io.in.len, limit - held);
         if (r > 0) {
-            c->last_active_ms = loop->now_ms;
-            c->in.len += (size_t)r;
+            c->io.last_active_ms = loop->now_ms;
+            c->io.in.len += (size_t)r;
             sc_conn_process(c);
             return;
         }
     }
-    if (r == 0 || r == -2)
-        sc_conn_close(c); /* EOF or error: a response in flight is aborted */
-}
-
-/* ---- the memory transport's API ------------------------------------------- */
-
-sc_handle sc_mem_open(sc_loop *loop, const char *remote_ip, uint16_t remote_port)
-{
-    if (!loop)
-        return 0;
-    sc_conn *c = sc_conn_new(loop, SC_T_MEMORY, -1);
-    if (!c)
-        return 0;
-    sc_addr_from_text(&c->remote, remote_ip, remote_port);
-    return sc_make_handle(c->conn_gen, c->slot);
-}
-
-int sc_mem_feed(sc_loop *loop, sc_handle conn, const char *data, size_t len)
-{
-    sc_conn *c = sc_conn_by_handle(loop, conn);
-    if (!c || c->kind != SC_T_MEMORY || (c->flags & SC_CF_CLOSED))
-        return SC_ESTALE;
-    if (c->flags & SC_CF_PROCESSING)
-        return SC_ESTATE; /* fed from inside its own callback */
-    if (len && !data)
-        return SC_EINVAL;
-    if (sc_buf_append(&c->in, data, len) < 0)
-        return SC_ENOMEM;
-    sc_batch_begin(loop);
-    loop->in_feed++;
-    c->last_active_ms = loop->now_ms;
-    sc_conn_process(c);
-    sc_batch_end(loop);
-    loop->in_feed--;
-    return SC_OK;
-}
-
-size_t sc_mem_output(sc_loop *loop, sc_handle conn, const char **data)
-{
-    sc_conn *c = sc_conn_by_handle(loop, conn);
-    if (!c || c->kind != SC_T_MEMORY) {
-        if (data)
-            *data = NULL;
-        return 0;
-    }
-    if (data)
-        *data = c->mem_out.data ? c->mem_out.data + c->mem_out.off : NULL;
-    return sc_buf_size(&c->mem_out);
-}
-
-int sc_mem_consume(sc_loop *loop, sc_handle conn, size_t n)
-{
-    sc_conn *c = sc_conn_by_handle(loop, conn);
-    if (!c || c->kind != SC_T_MEMORY)
-        return SC_ESTALE;
-    size_t held = sc_buf_size(&c->mem_out);
-    sc_buf_consume(&c->mem_out, n < held ? n : held);
-    sc_batch_begin(loop);
-    if (c->flags & SC_CF_CLOSED) {
-        if ((c->flags & SC_CF_MEM_GONE) && !sc_buf_size(&c->mem_out))
-            sc_conn_bury(c);
-    } else if (sc_buf_size(&c->out) || (c->flags & SC_CF_BLOCKED)) {
-        sc_conn_on_writable_ev(c);
-    }
-    sc_batch_end(loop);
-    return SC_OK;
-}
-
-int sc_mem_set_capacity(sc_loop *loop, sc_handle conn, size_t cap)
-{
-    sc_conn *c = sc_conn_by_handle(loop, conn);
-    if (!c || c->kind != SC_T_MEMORY)
-        return SC_ESTALE;
-    c->mem_cap = cap;
-    if (!(c->flags & SC_CF_CLOSED) && (sc_buf_size(&c->out) || (c->flags & SC_CF_BLOCKED))) {
-        sc_batch_begin(loop);
-        sc_conn_on_writable_ev(c);
-        sc_batch_end(loop);
-    }
-    return SC_OK;
-}
-
-int sc_mem_is_open(sc_loop *loop, sc_handle conn)
-{
-    sc_conn *c = sc_conn_by_handle(loop, conn);
-    return (c && c->kind == SC_T_MEMORY && !(c->flags & SC_CF_CLOSED)) ? 1 : 0;
-}
-
-int sc_mem_close(sc_loop *loop, sc_handle conn, int discard)
-{
-    sc_conn *c = sc_conn_by_handle(loop, conn);
-    if (!c || c->kind != SC_T_MEMORY || (c->flags & SC_CF_MEM_GONE))
-        return SC_ESTALE;
-    sc_batch_begin(loop);
-    c->flags |= SC_CF_MEM_GONE;
-    sc_conn_close(c);
-    if (discard || !sc_buf_size(&c->mem_out))
-        sc_conn_bury(c);
-    sc_batch_end(loop);
-    return SC_OK;
+    if (r == 0 || r == SC_IO_ERROR)
+        sc_conn_close(c); /* EOF or error: the protocol hears on_closed */
 }

@@ -51,7 +51,7 @@ static int sc_ep_add(sc_loop *loop, int fd, uint32_t events, uint64_t data)
     return epoll_ctl(loop->epfd, EPOLL_CTL_ADD, fd, &ev);
 }
 
-sc_loop *sc_loop_new(const sc_settings *settings, uint32_t owner_id)
+sc_loop *sc_loop_create(const sc_settings *settings, uint32_t owner_id, const sc_proto_ops *proto)
 {
     sc_loop *loop = calloc(1, sizeof *loop);
     if (!loop)
@@ -66,6 +66,7 @@ sc_loop *sc_loop_new(const sc_settings *settings, uint32_t owner_id)
     loop->limits.max_headers = loop->settings.max_headers;
     loop->limits.max_url_size = loop->settings.max_url_size;
     loop->owner = owner_id;
+    loop->proto = proto;
     loop->next_gen = 1;
     loop->epfd = epoll_create1(EPOLL_CLOEXEC);
     loop->timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
@@ -101,17 +102,12 @@ void sc_loop_free(sc_loop *loop)
         sc_conn *c = loop->slots[i];
         if (!c)
             continue;
-        if (c->fd >= 0)
-            close(c->fd);
-        if (c->ws)
-            loop->ws_hooks->free_conn(c);
-        sc_buf_free(&c->in);
-        sc_buf_free(&c->out);
-        sc_buf_free(&c->mem_out);
+        c->proto->release(c);
+        sc_io_release(c); /* closes a socket's descriptor */
         free(c);
     }
-    if (loop->ws_hooks)
-        loop->ws_hooks->free_loop(loop);
+    if (loop->wsl_free)
+        loop->wsl_free(loop);
     sc_loop_close_listeners(loop);
     free(loop->listeners);
     free(loop->slots);
@@ -154,7 +150,10 @@ uint64_t sc_next_gen(sc_loop *loop)
 
 /* ---- the slot table ------------------------------------------------------- */
 
-sc_conn *sc_conn_new(sc_loop *loop, int kind, int fd)
+/* A connection over a new bottom I/O layer (bottom_size bytes, an sc_io
+ * first), which lives in the same allocation; fd is the descriptor to watch
+ * (-1 for none).  Its protocol is the loop's, set up by proto->on_open. */
+sc_conn *sc_conn_new(sc_loop *loop, const sc_io_ops *bottom, size_t bottom_size, int fd)
 {
     uint32_t slot;
     if (loop->num_free) {
@@ -177,18 +176,26 @@ sc_conn *sc_conn_new(sc_loop *loop, int kind, int fd)
         slot = loop->num_slots++;
         loop->slots[slot] = NULL;
     }
-    sc_conn *c = calloc(1, sizeof *c);
+    /* the bottom layer's state follows the struct, aligned for any member */
+    size_t head = (sizeof(sc_conn) + _Alignof(max_align_t) - 1) & ~(_Alignof(max_align_t) - 1);
+    sc_conn *c = calloc(1, head + bottom_size);
     if (!c) {
         loop->free_slots[loop->num_free++] = slot;
         return NULL;
     }
     c->loop = loop;
     c->slot = slot;
-    c->kind = (uint8_t)kind;
-    c->fd = fd;
+    c->io.bottom = (sc_io *)((char *)c + head);
+    c->io.bottom->ops = bottom;
+    c->io.bottom->conn = c;
+    c->io.top = c->io.bottom;
+    c->io.fd = fd;
+    if (fd >= 0)
+        c->flags |= SC_CF_HAS_FD;
     c->conn_gen = sc_next_gen(loop);
-    c->phase = loop->settings.proxy_protocol ? SC_PH_PROXY : SC_PH_HEAD;
-    c->last_active_ms = sc_now_ms(); /* loop->now_ms may be old outside a batch */
+    c->proto = loop->proto;
+    c->proto->on_open(c);
+    c->io.last_active_ms = sc_now_ms(); /* loop->now_ms may be old outside a batch */
     loop->slots[slot] = c;
     loop->num_conns++;
     sc_timer_update(loop);
@@ -200,14 +207,11 @@ void sc_conn_free(sc_conn *c)
     sc_loop *loop = c->loop;
     loop->slots[c->slot] = NULL;
     loop->free_slots[loop->num_free++] = c->slot;
-    if (c->ws)
-        loop->ws_hooks->free_conn(c);
-    sc_buf_free(&c->in);
-    sc_buf_free(&c->out);
-    sc_buf_free(&c->mem_out);
-    int was_socket = c->kind == SC_T_SOCKET;
+    c->proto->release(c);
+    sc_io_release(c);
+    int had_fd = (c->flags & SC_CF_HAS_FD) != 0;
     free(c);
-    if (was_socket && loop->accept_paused)
+    if (had_fd && loop->accept_paused)
         sc_listeners_arm(loop, 1); /* a descriptor was given back */
 }
 
@@ -219,16 +223,6 @@ sc_conn *sc_conn_by_handle(sc_loop *loop, sc_handle h)
         return NULL;
     sc_conn *c = loop->slots[slot];
     return (c && c->conn_gen == gen) ? c : NULL;
-}
-
-sc_conn *sc_res_by_handle(sc_loop *loop, sc_handle h)
-{
-    uint32_t slot = (uint32_t)(h & SC_SLOT_MASK);
-    uint64_t gen = h >> SC_SLOT_BITS;
-    if (!loop || gen == 0 || slot >= loop->num_slots)
-        return NULL;
-    sc_conn *c = loop->slots[slot];
-    return (c && c->res_gen == gen && !(c->flags & SC_CF_CLOSED)) ? c : NULL;
 }
 
 /* ---- batches -------------------------------------------------------------- */
@@ -310,7 +304,7 @@ void sc_batch_end(sc_loop *loop)
 void sc_timer_update(sc_loop *loop)
 {
     int want = (loop->num_conns > 0 && (loop->settings.idle_timeout_ms ||
-                                        loop->settings.header_timeout_ms || loop->ws_hooks)) ||
+                                        loop->settings.header_timeout_ms || loop->always_tick)) ||
                loop->accept_paused;
     if (want == loop->timer_armed)
         return;
@@ -352,7 +346,7 @@ static void sc_on_tick(sc_loop *loop)
     for (uint32_t i = 0; i < loop->num_slots; i++) {
         sc_conn *c = loop->slots[i];
         if (c && !(c->flags & SC_CF_CLOSED))
-            sc_conn_check_timeouts(c, now);
+            c->proto->on_tick(c, now);
     }
 }
 
@@ -360,26 +354,33 @@ static void sc_on_tick(sc_loop *loop)
 
 void sc_conn_update_events(sc_conn *c)
 {
-    if (c->kind != SC_T_SOCKET || (c->flags & SC_CF_CLOSED) || c->fd < 0)
+    if (c->io.fd < 0 || (c->flags & SC_CF_CLOSED))
         return;
     uint32_t want = 0;
     size_t in_limit = (size_t)c->loop->settings.max_header_size + 4096u;
-    if (!(c->flags & (SC_CF_PAUSED | SC_CF_CLOSING)) && sc_buf_size(&c->in) < in_limit)
+    if (!(c->flags & (SC_CF_PAUSED | SC_CF_CLOSING)) && sc_buf_size(&c->io.in) < in_limit)
         want |= EPOLLIN;
     /* PERF: EPOLLOUT only once the socket refused bytes.  Output queued during a
      * batch leaves at its end anyway; arming and disarming EPOLLOUT around it
      * cost two epoll_ctl calls per request. */
     if ((c->flags & SC_CF_BLOCKED) &&
-        (sc_buf_size(&c->out) || ((c->flags & SC_CF_WANT_WRITABLE) && c->res_gen)))
+        (sc_buf_size(&c->io.out) || (c->flags & SC_CF_WANT_WRITABLE)))
         want |= EPOLLOUT;
-    if (want == c->ep_mask)
+    if (c->io.top != c->io.bottom) {
+        uint32_t layers = sc_io_stack_wants(c); /* e.g. TLS mid-handshake */
+        if (layers & SC_IO_WANT_READ)
+            want |= EPOLLIN;
+        if (layers & SC_IO_WANT_WRITE)
+            want |= EPOLLOUT;
+    }
+    if (want == c->io.ep_mask)
         return;
     struct epoll_event ev;
     memset(&ev, 0, sizeof ev);
     ev.events = want;
     ev.data.u64 = sc_make_handle(c->conn_gen, c->slot);
-    if (epoll_ctl(c->loop->epfd, EPOLL_CTL_MOD, c->fd, &ev) == 0)
-        c->ep_mask = want;
+    if (epoll_ctl(c->loop->epfd, EPOLL_CTL_MOD, c->io.fd, &ev) == 0)
+        c->io.ep_mask = want;
 }
 
 int sc_loop_poll(sc_loop *loop, int timeout_ms)
@@ -436,16 +437,7 @@ void sc_loop_drain(sc_loop *loop)
         sc_conn *c = loop->slots[i];
         if (!c || (c->flags & SC_CF_CLOSED))
             continue;
-        if (c->ws) {
-            loop->ws_hooks->going_away(c);
-        } else if (c->res_gen || c->phase == SC_PH_BODY || c->phase == SC_PH_WAIT) {
-            c->rflags |= SC_RF_CLOSE; /* Connection: close on the current response */
-        } else if (sc_buf_size(&c->out)) {
-            c->flags |= SC_CF_CLOSING;
-            sc_mark_dirty(c);
-        } else {
-            sc_conn_close(c);
-        }
+        c->proto->on_going_away(c);
     }
     sc_batch_end(loop);
 }

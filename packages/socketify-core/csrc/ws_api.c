@@ -36,14 +36,13 @@ int sc_ws_put_frame(sc_conn *c, unsigned opcode, uint32_t wire_flags, const void
     uint8_t head[SC_WS_MAX_HEADER];
     size_t hl = sc_ws_write_header(head, opcode, len, wire_flags);
     /* PERF: one reservation, two copies; no intermediate frame buffer */
-    if (sc_buf_reserve(&c->out, hl + len) < 0)
+    char *w = sc_out_reserve(c, hl + len);
+    if (!w)
         return SC_ENOMEM;
-    char *w = c->out.data + c->out.len;
     memcpy(w, head, hl);
     if (len)
         memcpy(w + hl, data, len);
-    c->out.len += hl + len;
-    sc_mark_dirty(c);
+    sc_out_commit(c, hl + len);
     return SC_OK;
 }
 
@@ -113,7 +112,7 @@ int sc_ws_send(sc_loop *loop, sc_handle h, uint32_t opcode, const char *data, si
         return SC_EINVAL;
     }
     const sc_ws_behavior *b = sc_ws_behavior_of(c);
-    if (b->s.max_backpressure && sc_buf_size(&c->out) > b->s.max_backpressure &&
+    if (b->s.max_backpressure && sc_buf_size(&c->io.out) > b->s.max_backpressure &&
         opcode != SC_WS_OP_CONTINUATION) {
         if (b->s.flags & SC_WSS_CLOSE_ON_BACKPRESSURE) {
             sc_batch_begin(loop);
@@ -141,7 +140,7 @@ int sc_ws_send(sc_loop *loop, sc_handle h, uint32_t opcode, const char *data, si
     c = sc_conn_by_handle(loop, h);
     if (!c || (c->flags & SC_CF_CLOSED))
         return SC_WS_STATUS_DROPPED;
-    if ((c->flags & SC_CF_BLOCKED) && sc_buf_size(&c->out))
+    if ((c->flags & SC_CF_BLOCKED) && sc_buf_size(&c->io.out))
         return SC_WS_STATUS_BACKPRESSURE;
     return SC_WS_STATUS_SUCCESS;
 }
@@ -184,7 +183,7 @@ int sc_ws_cork(sc_loop *loop, sc_handle h, int on)
 size_t sc_ws_buffered(sc_loop *loop, sc_handle h)
 {
     sc_conn *c = sc_ws_conn(loop, h);
-    return c ? sc_buf_size(&c->out) : 0;
+    return c ? sc_buf_size(&c->io.out) : 0;
 }
 
 int sc_ws_alive(sc_loop *loop, sc_handle h)
@@ -195,25 +194,13 @@ int sc_ws_alive(sc_loop *loop, sc_handle h)
 int sc_ws_remote_address(sc_loop *loop, sc_handle h, char *buf, size_t cap)
 {
     sc_conn *c = sc_ws_conn(loop, h);
-    if (!c)
-        return SC_ESTALE;
-    size_t n = strlen(c->remote.text);
-    if (!buf || cap < n)
-        return SC_EINVAL;
-    memcpy(buf, c->remote.text, n);
-    return (int)n;
+    return c ? sc_addr_text(&c->io.remote, buf, cap) : SC_ESTALE;
 }
 
 int sc_ws_remote_bytes(sc_loop *loop, sc_handle h, char *buf, size_t cap)
 {
     sc_conn *c = sc_ws_conn(loop, h);
-    if (!c)
-        return SC_ESTALE;
-    size_t n = c->remote.family == 4 ? 4 : c->remote.family == 6 ? 16 : 0;
-    if (!buf || cap < n)
-        return SC_EINVAL;
-    memcpy(buf, c->remote.bytes, n);
-    return (int)n;
+    return c ? sc_addr_bytes(&c->io.remote, buf, cap) : SC_ESTALE;
 }
 
 /* ---- topics --------------------------------------------------------------- */
@@ -355,7 +342,7 @@ int sc_loop_publish(sc_loop *loop, sc_handle sender, const char *topic, size_t t
             (c->flags & (SC_CF_CLOSED | SC_CF_CLOSING)))
             continue;
         const sc_ws_behavior *b = sc_ws_behavior_of(c);
-        if (b->s.max_backpressure && sc_buf_size(&c->out) > b->s.max_backpressure) {
+        if (b->s.max_backpressure && sc_buf_size(&c->io.out) > b->s.max_backpressure) {
             if (b->s.flags & SC_WSS_CLOSE_ON_BACKPRESSURE)
                 w->ids[nclose++] = w->ids[i]; /* i >= nclose: a visited slot */
             continue;
@@ -364,9 +351,8 @@ int sc_loop_publish(sc_loop *loop, sc_handle sender, const char *topic, size_t t
         size_t size = plain;
         if (packed && c->ws->compress == SC_WZ_SHARED)
             frame += plain, size = packed;
-        if (sc_buf_append(&c->out, frame, size) < 0)
+        if (sc_out_append(c, frame, size) < 0)
             continue;
-        sc_mark_dirty(c);
         if (b->s.flags & SC_WSS_RESET_IDLE_ON_SEND)
             c->ws->last_active_ms = loop->now_ms;
         sent++;

@@ -29,7 +29,8 @@
 static const uint8_t sc_ws_zsizes[8][2] = {{9, 1},  {9, 2},  {10, 3}, {11, 4},
                                            {12, 5}, {13, 6}, {14, 7}, {15, 8}};
 
-static size_t sc_ws_feed(sc_conn *c, char *buf, size_t len);
+static void sc_ws_on_open(sc_conn *c);
+static size_t sc_ws_feed(sc_conn *c, char *buf, size_t *len);
 static void sc_ws_closed(sc_conn *c);
 static void sc_ws_drained(sc_conn *c);
 static void sc_ws_tick(sc_conn *c, uint64_t now);
@@ -37,10 +38,17 @@ static void sc_ws_going_away(sc_conn *c);
 static void sc_ws_free_conn(sc_conn *c);
 static void sc_ws_free_loop(sc_loop *loop);
 
-static const sc_ws_hooks sc_ws_hook_table = {
-    sc_ws_feed, sc_ws_closed, sc_ws_drained, sc_ws_tick, sc_ws_going_away,
-    sc_ws_free_conn, sc_ws_free_loop,
+/* The protocol of an upgraded connection (core.h); HTTP swaps it in when
+ * the 101 is queued (sc_http_upgraded). */
+static const sc_proto_ops sc_ws_proto = {
+    "websocket",   sc_ws_on_open,    sc_ws_feed,       sc_ws_tick,
+    sc_ws_drained, sc_ws_closed,     sc_ws_going_away, sc_ws_free_conn,
 };
+
+static void sc_ws_on_open(sc_conn *c)
+{
+    (void)c; /* never a connection's first protocol: sc_ws_attach sets c->ws up */
+}
 
 void sc_ws_settings_default(sc_ws_settings *s)
 {
@@ -88,7 +96,8 @@ int sc_ws_behavior_new(sc_loop *loop, const sc_ws_settings *s)
         loop->wsl = calloc(1, sizeof *loop->wsl);
         if (!loop->wsl)
             return SC_ENOMEM;
-        loop->ws_hooks = &sc_ws_hook_table;
+        loop->wsl_free = sc_ws_free_loop;
+        loop->always_tick = 1; /* idle timeouts, pings and close grace are per route */
     }
     struct sc_ws_loop *w = loop->wsl;
     sc_ws_behavior b;
@@ -181,7 +190,7 @@ int sc_ws_upgrade(sc_loop *loop, sc_handle res, const char *key, size_t key_len,
     sc_conn *c = sc_res_by_handle(loop, res);
     if (!c)
         return SC_ESTALE;
-    if (c->rflags & SC_RF_HEAD_SENT)
+    if (c->http.res.flags & SC_RF_HEAD_SENT)
         return SC_ESTATE;
     if (!loop->wsl || behavior < 0 || (uint32_t)behavior >= loop->wsl->num_behaviors || !out_ws ||
         (protocol_len && !protocol) || (extensions_len && !extensions) ||
@@ -214,12 +223,14 @@ int sc_ws_upgrade(sc_loop *loop, sc_handle res, const char *key, size_t key_len,
     int rc = sc_ws_attach(c, behavior, deflate ? &z : NULL);
     if (rc < 0)
         goto out;
-    rc = sc_buf_reserve(&c->out, 160 + proto_len + (size_t)ext_len + headers_len);
-    if (rc < 0) {
+    /* the 101, corked with whatever the batch writes */
+    char *w = sc_out_reserve(c, 160 + proto_len + (size_t)ext_len + headers_len);
+    if (!w) {
         sc_ws_free_conn(c);
+        rc = SC_ENOMEM;
         goto out;
     }
-    char *w = c->out.data + c->out.len;
+    char *start = w;
     SC_PUT("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
            "Sec-WebSocket-Accept: ");
     memcpy(w, accept, SC_WS_ACCEPT_LEN);
@@ -242,12 +253,10 @@ int sc_ws_upgrade(sc_loop *loop, sc_handle res, const char *key, size_t key_len,
         w += headers_len;
     }
     SC_PUT("\r\n");
-    c->out.len = (size_t)(w - c->out.data);
-    sc_mark_dirty(c);
-    c->rflags |= SC_RF_HEAD_SENT | SC_RF_NO_BODY;
-    c->flags &= ~SC_CF_USER_CORK;
-    c->last_active_ms = loop->now_ms;
-    sc_conn_response_ended(c); /* sees c->ws: switches to SC_PH_WS */
+    sc_out_commit(c, (size_t)(w - start));
+    sc_conn_end_cork(c);
+    c->io.last_active_ms = loop->now_ms;
+    sc_http_upgraded(c, &sc_ws_proto); /* input from here on is WebSocket frames */
     *out_ws = sc_ws_handle(c);
     rc = SC_OK;
 out:
@@ -280,11 +289,7 @@ static void sc_ws_fail(sc_conn *c, uint32_t code)
     if (!c->ws->sent_close)
         sc_ws_send_close(c, code, NULL, 0);
     sc_ws_tell_closed(c, code, NULL, 0);
-    if (c->flags & SC_CF_CLOSED)
-        return;
-    c->flags |= SC_CF_CLOSING;
-    sc_mark_dirty(c);
-    sc_conn_update_events(c);
+    sc_conn_close_after_flush(c);
 }
 
 static void sc_ws_closed(sc_conn *c)
@@ -335,6 +340,8 @@ static void sc_ws_tick(sc_conn *c, uint64_t now)
 static void sc_ws_free_conn(sc_conn *c)
 {
     sc_ws *ws = c->ws;
+    if (!ws)
+        return;
     c->ws = NULL;
     sc_ws_inflater_free(ws->zi);
     sc_ws_deflater_free(ws->zd);
@@ -476,17 +483,16 @@ static void sc_ws_control(sc_conn *c, const sc_ws_chunk *ch)
             sc_ws_send_close(c, code, NULL, 0);
         }
         sc_ws_tell_closed(c, ch->close_code, (const char *)ch->reason, ch->reason_len);
-        if (!(c->flags & SC_CF_CLOSED)) {
-            c->flags |= SC_CF_CLOSING;
-            sc_mark_dirty(c);
-            sc_conn_update_events(c);
-        }
+        sc_conn_close_after_flush(c);
     }
 }
 
-static size_t sc_ws_feed(sc_conn *c, char *buf, size_t len)
+static size_t sc_ws_feed(sc_conn *c, char *buf, size_t *lenp)
 {
     sc_ws *ws = c->ws;
+    size_t len = *lenp;
+    if (c->flags & (SC_CF_CLOSED | SC_CF_CLOSING | SC_CF_PAUSED))
+        return 0;
     size_t pos = 0, used;
     sc_ws_chunk ch;
     ws->last_active_ms = c->loop->now_ms;

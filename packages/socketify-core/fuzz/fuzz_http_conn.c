@@ -771,16 +771,16 @@ static void fz_check_not_stuck(const fz_conn *c)
 {
     sc_loop *loop = fz->loop;
     sc_conn *sc = sc_conn_by_handle(loop, c->h);
-    if (!sc || c->res || loop->draining || sc->phase != SC_PH_HEAD ||
-        (sc->flags & (SC_CF_CLOSED | SC_CF_CLOSING | SC_CF_PAUSED)) || sc_buf_size(&sc->out))
+    if (!sc || c->res || loop->draining || sc->http.phase != SC_PH_HEAD ||
+        (sc->flags & (SC_CF_CLOSED | SC_CF_CLOSING | SC_CF_PAUSED)) || sc_buf_size(&sc->io.out))
         return;
-    size_t n = sc_buf_size(&sc->in);
+    size_t n = sc_buf_size(&sc->io.in);
     if (!n)
         return;
     char *copy = malloc(n);
     sc_header *headers = calloc((size_t)loop->limits.max_headers + 1, sizeof *headers);
     FZ_CHECK(copy && headers);
-    memcpy(copy, sc->in.data + sc->in.off, n);
+    memcpy(copy, sc->io.in.data + sc->io.in.off, n);
     sc_request req;
     memset(&req, 0, sizeof req);
     req.headers = headers;
@@ -790,7 +790,7 @@ static void fz_check_not_stuck(const fz_conn *c)
 #if defined(SC_FUZZ_REPLAY) || defined(SC_FUZZ_STANDALONE)
     if (rc != SC_HTTP_INCOMPLETE && getenv("SC_FUZZ_DUMP"))
         fprintf(stderr, "stuck: %zu bytes unparsed (parse: %d), conn flags 0x%x, rflags 0x%x\n",
-                n, rc, (unsigned)sc->flags, (unsigned)sc->rflags);
+                n, rc, (unsigned)sc->flags, (unsigned)sc->http.res.flags);
 #endif
     FZ_CHECK(rc == SC_HTTP_INCOMPLETE);
 }

@@ -42,6 +42,8 @@ CONN_SOURCES = (
     "loop.c",
     "listen.c",
     "io.c",
+    "io_socket.c",
+    "io_memory.c",
     "buf.c",
     "addr.c",
     "http_conn.c",

@@ -35,10 +35,23 @@ FUZZ = TESTS.parent / "fuzz"
 C_UNITS: dict[str, list[str]] = {
     "test_http_parser.c": ["http_parser.c", "tokens.c"],
     "test_utf8.c": ["utf8.c"],
+    # the reactor and the I/O layers with a stub protocol: no HTTP/WebSocket file may be
+    # needed to link it (the layering rule of csrc/core.h)
+    "test_layers.c": [
+        "loop.c",
+        "listen.c",
+        "io.c",
+        "io_socket.c",
+        "io_memory.c",
+        "buf.c",
+        "addr.c",
+    ],
     "test_loop_mem.c": [
         "loop.c",
         "listen.c",
         "io.c",
+        "io_socket.c",
+        "io_memory.c",
         "buf.c",
         "addr.c",
         "http_conn.c",
