@@ -585,7 +585,7 @@ static void fz_clock_jump(uint64_t ms)
     for (uint32_t i = 0; i < loop->num_slots; i++) {
         sc_conn *c = loop->slots[i];
         if (c && !(c->flags & SC_CF_CLOSED))
-            sc_conn_check_timeouts(c, now);
+            c->proto->on_tick(c, now);
     }
     sc_batch_end(loop);
 }
