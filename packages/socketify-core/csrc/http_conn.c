@@ -1,16 +1,21 @@
-/* http_conn.c - the per-connection HTTP/1.1 state machine.
+/* http_conn.c - the per-connection HTTP/1.1 state machine: the first
+ * protocol of every connection (sc_http_proto, core.h), and sc_loop_new (a
+ * loop whose connections speak it).  Owns c->http (except c->http.res,
+ * http_response.c's); asks io.c for flag changes (close after flush,
+ * backlog, want writable) and never writes c->flags itself.
  *
  * Phases (enum sc_phase): PROXY (only with settings.proxy_protocol) -> HEAD
  * -> BODY (when the request has one) -> WAIT (body read, response not ended)
- * -> HEAD again.  One request at a time: the next pipelined head is parsed
+ * -> HEAD again, or UPGRADED once a 101 is queued (sc_http_upgraded: the
+ * WebSocket protocol takes the connection over).  One request at a time: the next pipelined head is parsed
  * only once the current response has ended, so responses leave in order.
  * When a response ends while its body is still arriving, the rest of the
- * body is read and dropped (SC_CF_DISCARD) before the next head.
+ * body is read and dropped (c->http.discard) before the next head.
  *
- * Input is parsed where it lies: straight from the loop's scratch buffer
- * when the connection had nothing buffered (the common case: a whole request
- * per read), else from conn->io.in.  Whatever was not consumed is kept in
- * conn->io.in.  The request view and body chunks point into that memory and are
+ * Input is parsed where it lies (io.c offers it through on_data): straight
+ * from the loop's scratch buffer when the connection had nothing buffered
+ * (the common case: a whole request per read), else from c->io.in.
+ * Whatever on_data did not consume io.c keeps in c->io.in.  The request view and body chunks point into that memory and are
  * valid only during the callback that announces them.
  *
  * Protocol errors get a pre-rendered response (indexed by enum sc_http_err,

@@ -1,9 +1,10 @@
-/* proxy.c - the PROXY protocol header (HAProxy's spec, versions 1 and 2).
+/* http_proxy.c - the PROXY protocol header (HAProxy's spec, versions 1 and 2).
  *
  * With settings.proxy_protocol every connection must start with one header;
  * anything else is answered 400 and closed.  The source address it carries
  * becomes the connection's proxied address (sc_res_proxied_*); UNKNOWN (v1)
- * and LOCAL or non-IP (v2) leave it empty.
+ * and LOCAL or non-IP (v2) leave it empty.  Called by http_conn.c in the
+ * SC_PH_PROXY phase; writes c->http.proxied only.
  *   v1: "PROXY TCP4|TCP6 src dst sport dport\r\n" or "PROXY UNKNOWN...\r\n",
  *       at most 107 bytes.
  *   v2: 12-byte signature, version/command, family/transport, 16-bit length,

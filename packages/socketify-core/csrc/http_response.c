@@ -1,25 +1,29 @@
 /* http_response.c - the response writer (sc_res_*).
  *
+ * Owns the response part of a connection (c->http.res: its generation, the
+ * framing flags, write_offset, total_size); appends to the output through
+ * io.c (sc_out_reserve/commit, sc_out_append, sc_conn_write_now).
+ *
  * Python renders the status line's tail and its own headers ("200 OK\r\n
  * Name: value\r\n"); the core adds "HTTP/1.1 ", the cached Date header, the
  * framing (Content-Length on end/try_end, chunked when a body is streamed
  * without a length, nothing for 1xx/204/304), Connection: close when the
  * connection ends after this response, and the blank line.
  *
- * Every call runs as a batch: output goes to conn->io.out and leaves when the
+ * Every call runs as a batch: output goes to c->io.out and leaves when the
  * outermost batch ends, so everything written during one sc_loop_poll leaves
  * in one write per connection.  Outside a poll a call writes at once unless
- * the connection is corked (sc_res_cork).  What the transport does not take
- * stays in conn->io.out (backpressure) and SC_EAGAIN tells Python once more than
+ * the connection is corked (sc_res_cork).  What the I/O layers do not take
+ * stays in c->io.out (backpressure) and SC_EAGAIN tells Python once more than
  * max_backpressure is held; sc_res_try_end instead never buffers body bytes
- * past what the transport takes.
+ * past what the I/O layers take.
  */
 #include "core.h"
 
 #include <stdio.h>
 #include <string.h>
 
-#define SC_DIRECT_MIN 16384 /* bodies this big skip the copy into conn->io.out */
+#define SC_DIRECT_MIN 16384 /* bodies this big skip the copy into c->io.out */
 
 enum { SC_MODE_STREAM, SC_MODE_END, SC_MODE_TRY };
 

@@ -1,5 +1,9 @@
 /* listen.c - listening sockets and accept.
  *
+ * An accepted descriptor becomes a connection over the socket layer
+ * (sc_io_socket_open) speaking the loop's protocol; a TLS listener would
+ * push its layer right there, before the first read.
+ *
  * TCP listeners get SO_REUSEADDR always and SO_REUSEPORT unless
  * SC_LISTEN_EXCLUSIVE_PORT (so several loops, threads or processes can share
  * a port and the kernel balances accepts).  host NULL, "" or "::" binds an

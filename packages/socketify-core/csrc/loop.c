@@ -1,5 +1,14 @@
 /* loop.c - the reactor: epoll, the slot table, batches, timers, drain.
  *
+ * The bottom of the core: owns sc_loop and, with io.c, the core part of each
+ * sc_conn (slot, generation, c->flags, the dirty/pending/dead lists).  It
+ * creates a connection over a bottom I/O layer (sc_conn_new) and reaches the
+ * protocol only through c->proto (on_open, on_tick, on_going_away,
+ * release) and the I/O only through io.c; it never names HTTP or
+ * WebSocket (tests/c/test_layers.c links it without them).  sc_loop_create
+ * takes the protocol of new connections; sc_loop_new (http_conn.c) is the
+ * HTTP/1.1 one.
+ *
  * Every entry point that can produce output or call Python runs inside a
  * batch (sc_batch_begin/end).  Writes inside a batch only append to the
  * connection's output buffer and put it on the dirty list; the outermost

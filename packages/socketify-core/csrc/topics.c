@@ -1,5 +1,5 @@
-/* pubsub.c - two chained hash tables (topic name -> topic, subscriber id ->
- * subscriber) joined by member records.  See pubsub.h. */
+/* topics.c - pub/sub: two chained hash tables (topic name -> topic,
+ * subscriber id -> subscriber) joined by member records.  See topics.h. */
 #include "topics.h"
 
 #include <stdlib.h>

@@ -1,4 +1,4 @@
-/* pubsub.h - topics, subscribers and shared published messages.
+/* topics.h - pub/sub: topics, subscribers and shared published messages.
  *
  * Internal to the core (not seen by cffi).  One sc_pubsub per loop.
  *

@@ -1,5 +1,6 @@
-/* websocket_pubsub.c - what Python does with a WebSocket: send, close, topics,
- * publish.  See socketify.h for the contract and websocket.h for the state.
+/* ws_api.c - what Python does with a WebSocket: send, close, topics,
+ * publish (the sc_ws_* calls).  See socketify.h for the contract and
+ * ws_conn.h for the state (c->ws, owned with ws_conn.c).
  *
  * Every call finds its connection by handle (sc_ws_conn) and does nothing to
  * a closed one.  Frames are rendered straight into the connection's output

@@ -1,4 +1,9 @@
-/* websocket.c - RFC 6455 connections: behaviors, the upgrade, input, timeouts.
+/* ws_conn.c - RFC 6455 connections: behaviors, the upgrade, input, timeouts.
+ *
+ * The WebSocket protocol of a connection (sc_ws_proto, core.h's protocol
+ * ops): installed as c->proto by sc_http_upgraded once the 101 is queued;
+ * loop.c and io.c reach it only through that table.  Owns c->ws and
+ * loop->wsl (with ws_api.c), never the HTTP or I/O parts.
  *
  * Input: sc_ws_feed runs the incremental frame parser (ws_frame.c) over what
  * the socket delivered.  A message that arrives whole in one read is handed

@@ -1,9 +1,11 @@
-/* websocket.h - state shared by websocket.c and websocket_pubsub.c.
+/* ws_conn.h - the WebSocket part of a connection (c->ws) and of the loop
+ * (loop->wsl), shared by ws_conn.c (the protocol) and ws_api.c (Python's
+ * calls); no other file touches them.
  *
  * Internal to the core (not seen by cffi).  A connection becomes a WebSocket
- * when sc_ws_upgrade attaches an sc_ws to it and ends the HTTP response (the
- * 101): sc_conn_response_ended then switches it to SC_PH_WS, and its input
- * goes to sc_ws_feed.  Its handle is the connection handle.
+ * when sc_ws_upgrade attaches an sc_ws to it and queues the 101:
+ * sc_http_upgraded then makes the WebSocket protocol its c->proto, and its
+ * input goes to sc_ws_feed.  Its handle is the connection handle.
  *
  * Life of an sc_ws, in two bits:
  *   told        Python got sc_py_ws_close: the handle is stale for every call
@@ -74,10 +76,10 @@ static inline const sc_ws_behavior *sc_ws_behavior_of(const sc_conn *c)
     return &c->loop->wsl->behaviors[c->ws->behavior];
 }
 
-/* websocket.c */
+/* ws_conn.c */
 void sc_ws_tell_closed(sc_conn *c, uint32_t code, const char *reason, size_t reason_len);
 
-/* websocket_pubsub.c */
+/* ws_api.c */
 sc_conn *sc_ws_conn(sc_loop *loop, sc_handle ws); /* open for Python, else NULL */
 int sc_ws_put_frame(sc_conn *c, unsigned opcode, uint32_t wire_flags, const void *data,
                     size_t len);

@@ -2,17 +2,18 @@
  *
  * Where fuzz_http_parser.c stops at the parser, this drives a real sc_loop:
  * memory connections (sc_mem_*), the HTTP state machine (http_conn.c), the
- * writer and its cork/backpressure logic (http_response.c), the transport
- * (transport.c), batches and the pending list (loop.c) and the PROXY header
- * (proxy.c).  The four sc_py_* callbacks are C stubs defined here; they
+ * writer and its cork/backpressure logic (http_response.c), the I/O engine
+ * and the memory layer (io.c, io_memory.c), batches and the pending list
+ * (loop.c) and the PROXY header (http_proxy.c).  The four sc_py_* callbacks are C stubs defined here; they
  * answer like a framework would, in every way the API allows.
  *
  * Build and run (clang):
  *   python fuzz/run.py 60            (builds every target, runs each 60 s)
  * or by hand:
  *   clang -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined -Icsrc \
- *         fuzz/fuzz_http_conn.c csrc/loop.c csrc/listen.c csrc/transport.c \
- *         csrc/http_conn.c csrc/http_response.c csrc/proxy.c csrc/http_parser.c \
+ *         fuzz/fuzz_http_conn.c csrc/loop.c csrc/listen.c csrc/io.c csrc/io_socket.c \
+ *         csrc/io_memory.c csrc/buf.c csrc/addr.c csrc/http_conn.c csrc/http_response.c \
+ *         csrc/http_proxy.c csrc/http_parser.c csrc/tokens.c \
  *         -o /tmp/fuzz_http_conn
  *   /tmp/fuzz_http_conn -max_total_time=60 -dict=fuzz/http.dict fuzz/corpus/conn
  * Without libFuzzer (gcc), -DSC_FUZZ_REPLAY (or -DSC_FUZZ_STANDALONE) adds a

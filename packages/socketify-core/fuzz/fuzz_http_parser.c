@@ -2,7 +2,7 @@
  *
  * Build and run (clang):
  *   clang -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined -Icsrc \
- *         fuzz/fuzz_http_parser.c csrc/http_parser.c -o /tmp/fuzz_http_parser
+ *         fuzz/fuzz_http_parser.c csrc/http_parser.c csrc/tokens.c -o /tmp/fuzz_http_parser
  *   /tmp/fuzz_http_parser -max_total_time=60 fuzz/corpus/http
  * Without libFuzzer (gcc), -DSC_FUZZ_STANDALONE adds a main() that runs the
  * target once per file named on the command line (corpus replay).

@@ -1,4 +1,4 @@
-/* test_pubsub.c - topics and subscribers: the operations, the hook and its
+/* test_topics.c - topics and subscribers: the operations, the hook and its
  * counts, subscription order, publishing with an excluded sender, the busy
  * guard, removal on close, a randomised comparison with a plain matrix
  * model, and shared messages.  LeakSanitizer checks that free frees all. */
