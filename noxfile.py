@@ -95,12 +95,27 @@ def isolated(session: nox.Session, package: str) -> None:
     session.run("pytest", f"packages/{package}/tests", *session.posargs)
 
 
+# The C style is .clang-format at the root; the version is pinned so every machine formats
+# alike (the PyPI wheel ships the binary: no apt package needed).
+CLANG_FORMAT = "clang-format==18.1.8"
+
+
+def c_sources() -> list[str]:
+    """The C files that follow .clang-format: the core, the fuzz targets, the C unit tests."""
+    core = PKG / "socketify-core"
+    found: list[Path] = []
+    for folder in ("csrc", "fuzz", "tests/c"):
+        found += (core / folder).glob("*.[ch]")
+    return sorted(str(p.relative_to(ROOT)) for p in found)
+
+
 @nox.session
 def lint(session: nox.Session) -> None:
-    """ruff check and ruff format --check over the whole tree."""
-    session.install("ruff")
+    """ruff check and ruff format --check over the whole tree; clang-format --dry-run over C."""
+    session.install("ruff", CLANG_FORMAT)
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
+    session.run("clang-format", "--dry-run", "--Werror", *c_sources())
 
 
 def ensure_pypy() -> str:

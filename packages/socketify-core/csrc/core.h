@@ -139,13 +139,13 @@ extern const sc_proto_ops sc_http_proto; /* http_conn.c */
 
 /* The I/O part (io.c). */
 typedef struct sc_conn_io {
-    sc_io *top;             /* where writes go in and reads come out */
-    sc_io *bottom;          /* socket or memory, in the connection's own allocation */
-    int fd;                 /* the descriptor loop.c watches, -1 for none */
-    uint32_t ep_mask;       /* events registered with epoll (loop.c) */
+    sc_io *top;       /* where writes go in and reads come out */
+    sc_io *bottom;    /* socket or memory, in the connection's own allocation */
+    int fd;           /* the descriptor loop.c watches, -1 for none */
+    uint32_t ep_mask; /* events registered with epoll (loop.c) */
     uint64_t last_active_ms;
-    sc_buf in;              /* plaintext not yet consumed by the protocol */
-    sc_buf out;             /* corked or unsent bytes (backpressure) */
+    sc_buf in;  /* plaintext not yet consumed by the protocol */
+    sc_buf out; /* corked or unsent bytes (backpressure) */
     sc_addr remote;
 } sc_conn_io;
 
@@ -158,11 +158,11 @@ enum sc_phase {
 };
 
 /* c->http.res.flags: the response in flight */
-#define SC_RF_HEAD_SENT 0x1u  /* status line and headers are out */
-#define SC_RF_CHUNKED 0x2u    /* body framed with chunked encoding */
-#define SC_RF_NO_BODY 0x4u    /* 1xx/204/304 or SC_W_NO_BODY */
-#define SC_RF_HEAD_REQ 0x8u   /* HEAD request: body bytes are counted, not sent */
-#define SC_RF_CLOSE 0x10u     /* close the connection after this response */
+#define SC_RF_HEAD_SENT 0x1u /* status line and headers are out */
+#define SC_RF_CHUNKED 0x2u   /* body framed with chunked encoding */
+#define SC_RF_NO_BODY 0x4u   /* 1xx/204/304 or SC_W_NO_BODY */
+#define SC_RF_HEAD_REQ 0x8u  /* HEAD request: body bytes are counted, not sent */
+#define SC_RF_CLOSE 0x10u    /* close the connection after this response */
 #define SC_RF_KEEP_ALIVE 0x20u
 #define SC_RF_HTTP10 0x40u
 #define SC_RF_UNTIL_CLOSE 0x80u /* HTTP/1.0 stream without length: ends by closing */
@@ -233,10 +233,10 @@ struct sc_loop {
     uint64_t next_gen;
     sc_listener *listeners;
     uint32_t num_listeners;
-    int batch;    /* depth of batches (poll, mem feed) */
-    int in_poll;  /* sc_loop_poll is on the stack */
-    int in_feed;  /* sc_mem_feed is on the stack */
-    int draining; /* sc_loop_drain was called */
+    int batch;         /* depth of batches (poll, mem feed) */
+    int in_poll;       /* sc_loop_poll is on the stack */
+    int in_feed;       /* sc_mem_feed is on the stack */
+    int draining;      /* sc_loop_drain was called */
     int accept_paused; /* out of descriptors: listeners off until a tick or a close */
     uint64_t now_ms;
     sc_conn *dirty;
@@ -276,22 +276,22 @@ void sc_listener_accept(sc_loop *loop, uint32_t index);
 void sc_listeners_arm(sc_loop *loop, int on);
 
 /* io.c: the connection's I/O engine (every path through c->io.top) */
-void sc_conn_close(sc_conn *c);            /* now; the protocol hears on_closed */
+void sc_conn_close(sc_conn *c);             /* now; the protocol hears on_closed */
 void sc_conn_close_after_flush(sc_conn *c); /* once the output is out */
-void sc_conn_flush(sc_conn *c);            /* write out what is buffered */
+void sc_conn_flush(sc_conn *c);             /* write out what is buffered */
 ssize_t sc_conn_write_now(sc_conn *c, const char *p, size_t n, int buffer_rest);
 int sc_out_append(sc_conn *c, const void *p, size_t n); /* corked until the batch ends */
 int sc_conn_cork(sc_conn *c, int on);
 void sc_conn_end_cork(sc_conn *c);              /* the cork of an ended response goes */
 void sc_conn_pause(sc_conn *c, int on);         /* stop / restart reading and parsing */
 void sc_conn_want_writable(sc_conn *c, int on); /* call proto->on_writable on drain */
-void sc_conn_backlog(sc_conn *c); /* input waits until the output drains below the limit */
+void sc_conn_backlog(sc_conn *c);        /* input waits until the output drains below the limit */
 void sc_conn_on_readable(sc_conn *c);    /* the reactor: descriptor readable */
 void sc_conn_on_writable_ev(sc_conn *c); /* the reactor (or memory client): writable */
 void sc_conn_process(sc_conn *c);        /* offer buffered input to the protocol */
 void sc_conn_feed(sc_conn *c, char *buf, size_t len); /* offer buf, keep what is left */
-uint32_t sc_io_stack_wants(sc_conn *c);                /* SC_IO_WANT_* of the layers */
-void sc_io_release(sc_conn *c);                        /* the connection is being freed */
+uint32_t sc_io_stack_wants(sc_conn *c);               /* SC_IO_WANT_* of the layers */
+void sc_io_release(sc_conn *c);                       /* the connection is being freed */
 
 /* io_socket.c: a connection over an accepted descriptor */
 sc_conn *sc_io_socket_open(sc_loop *loop, int fd);
@@ -313,8 +313,8 @@ static inline void sc_out_commit(sc_conn *c, size_t n)
 }
 
 /* http_conn.c */
-void sc_conn_send_error(sc_conn *c, int status); /* pre-rendered; closes */
-void sc_conn_response_ended(sc_conn *c);        /* called by http_response.c */
+void sc_conn_send_error(sc_conn *c, int status);             /* pre-rendered; closes */
+void sc_conn_response_ended(sc_conn *c);                     /* called by http_response.c */
 void sc_http_upgraded(sc_conn *c, const sc_proto_ops *next); /* the 101 is queued */
 
 /* http_response.c */

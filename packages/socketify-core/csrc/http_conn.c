@@ -36,7 +36,7 @@ enum sc_http_err {
     SC_ERR_COUNT
 };
 
-#define SC_ERR_RESPONSE(status)                                                                  \
+#define SC_ERR_RESPONSE(status)                                                                    \
     "HTTP/1.1 " status "\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
 
 static const struct {
@@ -326,8 +326,8 @@ static void sc_http_release(sc_conn *c)
 }
 
 const sc_proto_ops sc_http_proto = {
-    "http/1.1",         sc_http_on_open,       sc_http_on_data, sc_http_on_tick,
-    sc_http_on_writable, sc_http_on_closed,    sc_http_on_going_away, sc_http_release,
+    "http/1.1",          sc_http_on_open,   sc_http_on_data,       sc_http_on_tick,
+    sc_http_on_writable, sc_http_on_closed, sc_http_on_going_away, sc_http_release,
 };
 
 /* The public constructor: a loop whose connections start as HTTP/1.1. */

@@ -64,9 +64,9 @@
 #define SC_HTTP_INCOMPLETE (-2)
 
 /* Fixed bounds of the parser (not settings). */
-#define SC_HTTP_MAX_EMPTY_LINES 4  /* CRLFs skipped before a request line */
-#define SC_CHUNK_EXT_MAX 4096      /* chunk-extension bytes per body, total */
-#define SC_CHUNK_TRAILER_MAX 8192  /* trailer section bytes per body */
+#define SC_HTTP_MAX_EMPTY_LINES 4 /* CRLFs skipped before a request line */
+#define SC_CHUNK_EXT_MAX 4096     /* chunk-extension bytes per body, total */
+#define SC_CHUNK_TRAILER_MAX 8192 /* trailer section bytes per body */
 
 typedef struct sc_http_limits {
     uint32_t max_header_size; /* whole head including the request line */

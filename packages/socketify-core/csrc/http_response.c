@@ -126,8 +126,8 @@ static int sc_render_head(sc_conn *c, const char *head, size_t head_len, uint32_
     char *start = w;
     sc_date_refresh(loop);
     uint32_t rf = c->http.res.flags;
-    int close = (flags & SC_W_CLOSE) || !(rf & SC_RF_KEEP_ALIVE) || loop->draining ||
-                (rf & SC_RF_CLOSE);
+    int close =
+        (flags & SC_W_CLOSE) || !(rf & SC_RF_KEEP_ALIVE) || loop->draining || (rf & SC_RF_CLOSE);
     SC_PUT("HTTP/1.1 ");
     memcpy(w, head, head_len);
     w += head_len;
@@ -211,8 +211,7 @@ int sc_res_write(sc_loop *loop, sc_handle res, const char *head, size_t head_len
     sc_batch_begin(loop);
     int rc = SC_OK;
     if (!(c->http.res.flags & SC_RF_HEAD_SENT)) {
-        rc = sc_render_head(c, head, head_len, flags, end ? SC_MODE_END : SC_MODE_STREAM,
-                            body_len);
+        rc = sc_render_head(c, head, head_len, flags, end ? SC_MODE_END : SC_MODE_STREAM, body_len);
         if (rc < 0)
             goto out;
     } else if (flags & SC_W_CLOSE) {
@@ -222,8 +221,9 @@ int sc_res_write(sc_loop *loop, sc_handle res, const char *head, size_t head_len
         /* The handler's own Content-Length rules: bytes past it are dropped and
          * a body short of it at the end closes the connection, so a keep-alive
          * client can never read them as the next response. */
-        uint64_t room = c->http.res.total_size - (c->http.res.write_offset < c->http.res.total_size ? c->http.res.write_offset
-                                                                         : c->http.res.total_size);
+        uint64_t room = c->http.res.total_size - (c->http.res.write_offset < c->http.res.total_size
+                                                      ? c->http.res.write_offset
+                                                      : c->http.res.total_size);
         if (body_len > room) {
             body_len = (size_t)room;
             c->http.res.flags |= SC_RF_CLOSE;

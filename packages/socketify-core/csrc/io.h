@@ -132,8 +132,8 @@ static inline ssize_t sc_io_write(sc_io *io, const struct iovec *iov, int iovcnt
 
 /* io.c */
 void sc_io_push(sc_conn *c, sc_io *layer, const sc_io_ops *ops); /* new top */
-void sc_io_wants_changed(sc_conn *c); /* re-ask the reactor for events */
-void sc_conn_bury(sc_conn *c);        /* free at the end of the batch */
+void sc_io_wants_changed(sc_conn *c);                            /* re-ask the reactor for events */
+void sc_conn_bury(sc_conn *c);                                   /* free at the end of the batch */
 
 /* io_socket.c / io_memory.c: the two bottoms */
 extern const sc_io_ops sc_io_socket_ops;

@@ -182,8 +182,8 @@ int sc_listen_unix(sc_loop *loop, const char *path, int flags)
         if (c == 0 || e != ECONNREFUSED)
             return rc;
         unlink(path);
-        rc = sc_bind_listen(AF_UNIX, (struct sockaddr *)&sun, sizeof sun,
-                            SC_LISTEN_EXCLUSIVE_PORT, 0, &fd);
+        rc = sc_bind_listen(AF_UNIX, (struct sockaddr *)&sun, sizeof sun, SC_LISTEN_EXCLUSIVE_PORT,
+                            0, &fd);
     }
     if (rc < 0)
         return rc;

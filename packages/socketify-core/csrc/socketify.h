@@ -39,24 +39,24 @@ typedef uint64_t sc_handle;
 
 enum sc_error {
     SC_OK = 0,
-    SC_ESTALE = -1,  /* handle names a closed connection or a finished response */
-    SC_EINVAL = -2,  /* bad argument */
-    SC_ENOMEM = -3,  /* allocation failed */
-    SC_ESTATE = -4,  /* not allowed now (header after body started, ...) */
-    SC_EAGAIN = -5,  /* past max_backpressure: the data is buffered, on_writable will fire */
-    SC_EIO = -6      /* socket error; the connection is closed */
+    SC_ESTALE = -1, /* handle names a closed connection or a finished response */
+    SC_EINVAL = -2, /* bad argument */
+    SC_ENOMEM = -3, /* allocation failed */
+    SC_ESTATE = -4, /* not allowed now (header after body started, ...) */
+    SC_EAGAIN = -5, /* past max_backpressure: the data is buffered, on_writable will fire */
+    SC_EIO = -6     /* socket error; the connection is closed */
 };
 
 /* Limits and timeouts; sc_settings_default fills the safe defaults. */
 typedef struct sc_settings {
-    uint32_t max_header_size;   /* request line + headers, bytes (default 16384) -> 431 */
-    uint32_t max_headers;       /* header fields (default 100) -> 431 */
-    uint32_t max_url_size;      /* request target, bytes (default 8192) -> 414 */
-    uint64_t max_body_size;     /* request body, bytes (default 16 MiB; 0 = no body allowed) -> 413 */
-    uint32_t idle_timeout_ms;   /* no byte read or written on a connection (default 10000) */
+    uint32_t max_header_size; /* request line + headers, bytes (default 16384) -> 431 */
+    uint32_t max_headers;     /* header fields (default 100) -> 431 */
+    uint32_t max_url_size;    /* request target, bytes (default 8192) -> 414 */
+    uint64_t max_body_size;   /* request body, bytes (default 16 MiB; 0 = no body allowed) -> 413 */
+    uint32_t idle_timeout_ms; /* no byte read or written on a connection (default 10000) */
     uint32_t header_timeout_ms; /* a request head must be complete within (default 10000) */
-    uint32_t max_backpressure;  /* bytes buffered per connection before SC_EAGAIN (default 16 MiB) */
-    uint32_t proxy_protocol;    /* 1: accept a PROXY v1/v2 header first on every connection */
+    uint32_t max_backpressure; /* bytes buffered per connection before SC_EAGAIN (default 16 MiB) */
+    uint32_t proxy_protocol;   /* 1: accept a PROXY v1/v2 header first on every connection */
 } sc_settings;
 
 void sc_settings_default(sc_settings *s);
@@ -98,18 +98,18 @@ typedef struct sc_header {
     uint32_t value_len;
 } sc_header;
 
-#define SC_REQ_KEEP_ALIVE 1u  /* the connection stays open after this response */
-#define SC_REQ_HAS_BODY 2u    /* Content-Length > 0 or chunked: on_data will follow */
-#define SC_REQ_CHUNKED 4u     /* Transfer-Encoding: chunked */
-#define SC_REQ_EXPECT_100 8u  /* Expect: 100-continue */
-#define SC_REQ_HEAD 16u       /* method is HEAD: the body is not sent */
-#define SC_REQ_UPGRADE 32u    /* Connection: upgrade with an Upgrade header */
+#define SC_REQ_KEEP_ALIVE 1u /* the connection stays open after this response */
+#define SC_REQ_HAS_BODY 2u   /* Content-Length > 0 or chunked: on_data will follow */
+#define SC_REQ_CHUNKED 4u    /* Transfer-Encoding: chunked */
+#define SC_REQ_EXPECT_100 8u /* Expect: 100-continue */
+#define SC_REQ_HEAD 16u      /* method is HEAD: the body is not sent */
+#define SC_REQ_UPGRADE 32u   /* Connection: upgrade with an Upgrade header */
 
 typedef struct sc_request {
-    sc_handle res;           /* the response handle for this request */
-    const char *method;      /* as sent */
+    sc_handle res;      /* the response handle for this request */
+    const char *method; /* as sent */
     uint32_t method_len;
-    const char *target;      /* origin-form target: path + "?" + query */
+    const char *target; /* origin-form target: path + "?" + query */
     uint32_t target_len;
     uint32_t path_len;       /* bytes of target before '?' (== target_len without query) */
     uint32_t http_minor;     /* 0 for HTTP/1.0, 1 for HTTP/1.1 */
@@ -117,7 +117,7 @@ typedef struct sc_request {
     uint64_t content_length; /* 0 when absent or chunked */
     uint32_t num_headers;
     sc_header *headers;
-    uint32_t method_id;      /* SC_METHOD_*: the standard methods as a number, else 0 */
+    uint32_t method_id; /* SC_METHOD_*: the standard methods as a number, else 0 */
 } sc_request;
 
 /* method_id values: Python maps them to method names without reading the bytes. */
@@ -156,16 +156,16 @@ sc_event *sc_loop_event_view(sc_loop *loop);
  * SC_W_HAS_LENGTH the head's own Content-Length rules: body bytes past it are
  * dropped and a body short of it closes the connection after the response.
  * Output of a corked response leaves when it ends (the cork is released). */
-#define SC_W_END 1u            /* end the response */
-#define SC_W_CLOSE 2u          /* close the connection after this response */
-#define SC_W_HAS_LENGTH 4u     /* the head has its own Content-Length: no chunking */
-#define SC_W_NO_BODY 8u        /* end without a body (Content-Length: 0 unless the head has one) */
+#define SC_W_END 1u        /* end the response */
+#define SC_W_CLOSE 2u      /* close the connection after this response */
+#define SC_W_HAS_LENGTH 4u /* the head has its own Content-Length: no chunking */
+#define SC_W_NO_BODY 8u    /* end without a body (Content-Length: 0 unless the head has one) */
 
 /* Write a chunk (and end it with SC_W_END).  Returns SC_OK (all sent or
  * buffered), SC_EAGAIN when the buffer passes max_backpressure (the data is
  * still buffered; on_writable will fire), or an sc_error. */
-int sc_res_write(sc_loop *loop, sc_handle res, const char *head, size_t head_len,
-                 const char *body, size_t body_len, uint32_t flags);
+int sc_res_write(sc_loop *loop, sc_handle res, const char *head, size_t head_len, const char *body,
+                 size_t body_len, uint32_t flags);
 
 /* try_end: send part of a body of total_size bytes (Content-Length:
  * total_size).  Writes what the transport takes now and buffers nothing past
@@ -181,9 +181,9 @@ int sc_res_want_writable(sc_loop *loop, sc_handle res, int on);
 /* Cork: output of all calls until uncork leaves in one write.  Inside
  * sc_loop_poll everything is corked already. */
 int sc_res_cork(sc_loop *loop, sc_handle res, int on);
-int sc_res_pause(sc_loop *loop, sc_handle res);  /* stop reading the socket */
+int sc_res_pause(sc_loop *loop, sc_handle res); /* stop reading the socket */
 int sc_res_resume(sc_loop *loop, sc_handle res);
-int sc_res_close(sc_loop *loop, sc_handle res);  /* close the connection now */
+int sc_res_close(sc_loop *loop, sc_handle res); /* close the connection now */
 /* Status of a handle: 1 open, 0 stale (finished or closed). */
 int sc_res_alive(sc_loop *loop, sc_handle res);
 /* Remote address: text ("127.0.0.1", "::1", "" for Unix sockets) into buf,
@@ -273,8 +273,8 @@ int sc_ws_check_request(sc_loop *loop);
  * is gone), SC_ESTATE (its head was sent), SC_EINVAL (bad key or behavior). */
 int sc_ws_upgrade(sc_loop *loop, sc_handle res, const char *key, size_t key_len,
                   const char *protocol, size_t protocol_len, const char *extensions,
-                  size_t extensions_len, const char *headers, size_t headers_len,
-                  int behavior, sc_handle *out_ws);
+                  size_t extensions_len, const char *headers, size_t headers_len, int behavior,
+                  sc_handle *out_ws);
 
 enum sc_ws_send_status {
     SC_WS_STATUS_BACKPRESSURE = 0, /* sent into the buffer; the socket did not take it all */

@@ -251,8 +251,8 @@ sc_pubsub *sc_pubsub_new(sc_pubsub_hook hook, void *ctx)
     ps->ctx = ctx;
     /* the table's own address (ASLR) and the clock: enough to make the
      * bucket of a name unpredictable from outside */
-    ps->seed = mix64((uint64_t)(uintptr_t)ps ^ mix64((uint64_t)time(NULL)) ^
-                     mix64((uint64_t)clock()));
+    ps->seed =
+        mix64((uint64_t)(uintptr_t)ps ^ mix64((uint64_t)time(NULL)) ^ mix64((uint64_t)clock()));
     return ps;
 }
 
@@ -402,7 +402,10 @@ uint32_t sc_pubsub_num_subscribers(const sc_pubsub *ps, const char *topic, size_
     return t ? t->members.count : 0;
 }
 
-uint32_t sc_pubsub_num_topics(const sc_pubsub *ps) { return ps->ntopics; }
+uint32_t sc_pubsub_num_topics(const sc_pubsub *ps)
+{
+    return ps->ntopics;
+}
 
 uint32_t sc_pubsub_topic_count(const sc_pubsub *ps, uint64_t sub)
 {

@@ -23,26 +23,81 @@ enum {
 #define R16(s) s, s, s, s, s, s, s, s, s, s, s, s, s, s, s, s
 
 /* state entered from S_ACCEPT by each byte */
+/* clang-format off: one row per 16 bytes */
 static const uint8_t LEAD[256] = {
-    R16(S_ACCEPT), R16(S_ACCEPT), R16(S_ACCEPT), R16(S_ACCEPT), /* 00..3F */
-    R16(S_ACCEPT), R16(S_ACCEPT), R16(S_ACCEPT), R16(S_ACCEPT), /* 40..7F */
-    R16(S_REJECT), R16(S_REJECT), R16(S_REJECT), R16(S_REJECT), /* 80..BF */
+    R16(S_ACCEPT),
+    R16(S_ACCEPT),
+    R16(S_ACCEPT),
+    R16(S_ACCEPT), /* 00..3F */
+    R16(S_ACCEPT),
+    R16(S_ACCEPT),
+    R16(S_ACCEPT),
+    R16(S_ACCEPT), /* 40..7F */
+    R16(S_REJECT),
+    R16(S_REJECT),
+    R16(S_REJECT),
+    R16(S_REJECT), /* 80..BF */
     /* C0 C1 are overlong leads */
-    S_REJECT, S_REJECT, S_TAIL1, S_TAIL1, S_TAIL1, S_TAIL1, S_TAIL1, S_TAIL1, /* C0..C7 */
-    S_TAIL1, S_TAIL1, S_TAIL1, S_TAIL1, S_TAIL1, S_TAIL1, S_TAIL1, S_TAIL1,   /* C8..CF */
-    R16(S_TAIL1),                                                             /* D0..DF */
-    S_E0, S_TAIL2, S_TAIL2, S_TAIL2, S_TAIL2, S_TAIL2, S_TAIL2, S_TAIL2,      /* E0..E7 */
-    S_TAIL2, S_TAIL2, S_TAIL2, S_TAIL2, S_TAIL2, S_ED, S_TAIL2, S_TAIL2,      /* E8..EF */
-    S_F0, S_TAIL3, S_TAIL3, S_TAIL3, S_F4, S_REJECT, S_REJECT, S_REJECT,      /* F0..F7 */
-    S_REJECT, S_REJECT, S_REJECT, S_REJECT, S_REJECT, S_REJECT, S_REJECT, S_REJECT,
+    S_REJECT,
+    S_REJECT,
+    S_TAIL1,
+    S_TAIL1,
+    S_TAIL1,
+    S_TAIL1,
+    S_TAIL1,
+    S_TAIL1, /* C0..C7 */
+    S_TAIL1,
+    S_TAIL1,
+    S_TAIL1,
+    S_TAIL1,
+    S_TAIL1,
+    S_TAIL1,
+    S_TAIL1,
+    S_TAIL1,      /* C8..CF */
+    R16(S_TAIL1), /* D0..DF */
+    S_E0,
+    S_TAIL2,
+    S_TAIL2,
+    S_TAIL2,
+    S_TAIL2,
+    S_TAIL2,
+    S_TAIL2,
+    S_TAIL2, /* E0..E7 */
+    S_TAIL2,
+    S_TAIL2,
+    S_TAIL2,
+    S_TAIL2,
+    S_TAIL2,
+    S_ED,
+    S_TAIL2,
+    S_TAIL2, /* E8..EF */
+    S_F0,
+    S_TAIL3,
+    S_TAIL3,
+    S_TAIL3,
+    S_F4,
+    S_REJECT,
+    S_REJECT,
+    S_REJECT, /* F0..F7 */
+    S_REJECT,
+    S_REJECT,
+    S_REJECT,
+    S_REJECT,
+    S_REJECT,
+    S_REJECT,
+    S_REJECT,
+    S_REJECT,
 };
+/* clang-format on */
 
 /* indexed by state: the continuation byte range it accepts and what follows */
 static const uint8_t TAIL_LO[S_REJECT] = {0, 0x80, 0x80, 0x80, 0xA0, 0x80, 0x90, 0x80};
 static const uint8_t TAIL_HI[S_REJECT] = {0, 0xBF, 0xBF, 0xBF, 0xBF, 0x9F, 0xBF, 0x8F};
+/* clang-format off */
 static const uint8_t TAIL_NEXT[S_REJECT] = {
     S_ACCEPT, S_ACCEPT, S_TAIL1, S_TAIL2, S_TAIL1, S_TAIL1, S_TAIL2, S_TAIL2,
 };
+/* clang-format on */
 
 #define HIGH_BITS 0x8080808080808080ull
 

@@ -23,7 +23,10 @@ typedef struct sc_utf8 {
     uint32_t state; /* 0 at a code point boundary */
 } sc_utf8;
 
-static inline void sc_utf8_init(sc_utf8 *v) { v->state = 0; }
+static inline void sc_utf8_init(sc_utf8 *v)
+{
+    v->state = 0;
+}
 
 /* Validate the next piece.  SC_UTF8_OK when every byte so far can start a
  * valid text (a sequence may still be open), SC_UTF8_INVALID otherwise. */

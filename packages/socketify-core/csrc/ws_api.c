@@ -31,8 +31,7 @@ sc_conn *sc_ws_conn(sc_loop *loop, sc_handle ws)
     return c;
 }
 
-int sc_ws_put_frame(sc_conn *c, unsigned opcode, uint32_t wire_flags, const void *data,
-                    size_t len)
+int sc_ws_put_frame(sc_conn *c, unsigned opcode, uint32_t wire_flags, const void *data, size_t len)
 {
     uint8_t head[SC_WS_MAX_HEADER];
     size_t hl = sc_ws_write_header(head, opcode, len, wire_flags);
@@ -61,8 +60,7 @@ void sc_ws_send_close(sc_conn *c, uint32_t code, const char *reason, size_t reas
 /* ---- sending -------------------------------------------------------------- */
 
 /* The frame's payload: data, or its compressed form (RSV1 added to *wire). */
-static const void *sc_ws_maybe_compress(sc_conn *c, const char *data, size_t *len,
-                                        uint32_t *wire)
+static const void *sc_ws_maybe_compress(sc_conn *c, const char *data, size_t *len, uint32_t *wire)
 {
     struct sc_ws_loop *w = c->loop->wsl;
     sc_ws *ws = c->ws;

@@ -46,8 +46,8 @@ static void sc_ws_free_loop(sc_loop *loop);
 /* The protocol of an upgraded connection (core.h); HTTP swaps it in when
  * the 101 is queued (sc_http_upgraded). */
 static const sc_proto_ops sc_ws_proto = {
-    "websocket",   sc_ws_on_open,    sc_ws_feed,       sc_ws_tick,
-    sc_ws_drained, sc_ws_closed,     sc_ws_going_away, sc_ws_free_conn,
+    "websocket",   sc_ws_on_open, sc_ws_feed,       sc_ws_tick,
+    sc_ws_drained, sc_ws_closed,  sc_ws_going_away, sc_ws_free_conn,
 };
 
 static void sc_ws_on_open(sc_conn *c)
@@ -158,9 +158,8 @@ static int sc_ws_attach(sc_conn *c, int behavior, const sc_ws_deflate_params *z)
     if (z) {
         options |= SC_WS_P_DEFLATE;
         if (b->decompressor == SC_WZ_DEDICATED || !z->client_no_context_takeover) {
-            ws->zi = sc_ws_inflater_new(z->client_max_window_bits, z->client_no_context_takeover
-                                                                     ? SC_WS_Z_NO_CONTEXT
-                                                                     : 0);
+            ws->zi = sc_ws_inflater_new(z->client_max_window_bits,
+                                        z->client_no_context_takeover ? SC_WS_Z_NO_CONTEXT : 0);
         } else if (!loop->wsl->ishared) {
             loop->wsl->ishared = sc_ws_inflater_new(15, SC_WS_Z_SHARED);
         }
@@ -173,8 +172,7 @@ static int sc_ws_attach(sc_conn *c, int behavior, const sc_ws_deflate_params *z)
                 loop->wsl->zshared = sc_ws_deflater_new(15, 8, -1, SC_WS_Z_SHARED);
             ws->compress = loop->wsl->zshared ? SC_WZ_SHARED : SC_WZ_NONE;
         }
-        if ((!ws->zi && !loop->wsl->ishared) ||
-            (b->compressor == SC_WZ_DEDICATED && !ws->zd)) {
+        if ((!ws->zi && !loop->wsl->ishared) || (b->compressor == SC_WZ_DEDICATED && !ws->zd)) {
             sc_ws_inflater_free(ws->zi);
             sc_ws_deflater_free(ws->zd);
             free(ws);
@@ -417,9 +415,8 @@ static uint32_t sc_ws_inflate_piece(sc_conn *c, const sc_ws_chunk *ch)
             sc_ws_inflater_reset(w->ishared);
     }
     if (rc < 0)
-        return rc == -SC_WS_CLOSE_TOO_BIG || rc == -SC_WS_CLOSE_INVALID_DATA
-                   ? (uint32_t)-rc
-                   : SC_WS_CLOSE_INTERNAL;
+        return rc == -SC_WS_CLOSE_TOO_BIG || rc == -SC_WS_CLOSE_INVALID_DATA ? (uint32_t)-rc
+                                                                             : SC_WS_CLOSE_INTERNAL;
     if (!end)
         return 0;
     if (ch->msg_opcode == SC_WS_OP_TEXT && !sc_utf8_valid(out->data, out->len))

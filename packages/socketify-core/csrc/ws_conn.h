@@ -23,7 +23,7 @@
 #include "ws_frame.h"
 #include "ws_handshake.h"
 
-#define SC_WS_CLOSE_GRACE_MS 2000u /* wait this long for the client's close frame */
+#define SC_WS_CLOSE_GRACE_MS 2000u   /* wait this long for the client's close frame */
 #define SC_WS_MSG_KEEP (64u * 1024u) /* a message buffer larger than this is freed */
 
 enum { SC_WZ_NONE = 0, SC_WZ_SHARED = 1, SC_WZ_DEDICATED = 2 };
@@ -42,27 +42,27 @@ typedef struct sc_ws {
     uint32_t behavior;
     uint8_t told;
     uint8_t sent_close;
-    uint8_t compress;   /* SC_WZ_* for sending on this connection (negotiated) */
-    uint8_t frag_out;   /* we are sending a fragmented message */
-    uint8_t ping_sent;  /* automatic ping out, no input since */
+    uint8_t compress;  /* SC_WZ_* for sending on this connection (negotiated) */
+    uint8_t frag_out;  /* we are sending a fragmented message */
+    uint8_t ping_sent; /* automatic ping out, no input since */
     uint64_t last_active_ms;
     uint64_t opened_ms;
     uint64_t close_deadline_ms;
-    sc_ws_buf msg;           /* fragments of a message, or its inflated bytes */
-    sc_ws_deflater *zd;      /* dedicated compressor */
-    sc_ws_inflater *zi;      /* dedicated decompressor; NULL: the loop's shared one */
+    sc_ws_buf msg;      /* fragments of a message, or its inflated bytes */
+    sc_ws_deflater *zd; /* dedicated compressor */
+    sc_ws_inflater *zi; /* dedicated decompressor; NULL: the loop's shared one */
 } sc_ws;
 
 struct sc_ws_loop {
     sc_ws_behavior *behaviors;
     uint32_t num_behaviors;
-    sc_pubsub *ps;             /* created with the first subscription */
-    sc_ws_deflater *zshared;   /* the shared compressor (15-bit window, no context) */
-    sc_ws_inflater *ishared;   /* the shared decompressor (whole messages) */
-    sc_ws_buf zbuf;            /* compressed output of one message */
-    sc_ws_buf ibuf;            /* inflated output of the shared decompressor */
-    sc_ws_buf frame;           /* a published frame */
-    uint64_t *ids;             /* subscribers collected by a publish */
+    sc_pubsub *ps;           /* created with the first subscription */
+    sc_ws_deflater *zshared; /* the shared compressor (15-bit window, no context) */
+    sc_ws_inflater *ishared; /* the shared decompressor (whole messages) */
+    sc_ws_buf zbuf;          /* compressed output of one message */
+    sc_ws_buf ibuf;          /* inflated output of the shared decompressor */
+    sc_ws_buf frame;         /* a published frame */
+    uint64_t *ids;           /* subscribers collected by a publish */
     uint32_t ids_cap;
 };
 
@@ -81,8 +81,7 @@ void sc_ws_tell_closed(sc_conn *c, uint32_t code, const char *reason, size_t rea
 
 /* ws_api.c */
 sc_conn *sc_ws_conn(sc_loop *loop, sc_handle ws); /* open for Python, else NULL */
-int sc_ws_put_frame(sc_conn *c, unsigned opcode, uint32_t wire_flags, const void *data,
-                    size_t len);
+int sc_ws_put_frame(sc_conn *c, unsigned opcode, uint32_t wire_flags, const void *data, size_t len);
 void sc_ws_send_close(sc_conn *c, uint32_t code, const char *reason, size_t reason_len);
 sc_pubsub *sc_ws_pubsub(sc_loop *loop); /* NULL when out of memory */
 

@@ -31,7 +31,10 @@ void sc_ws_parser_init(sc_ws_parser *p, uint64_t max_payload, uint32_t options)
     p->head_need = 2;
 }
 
-int sc_ws_parser_in_message(const sc_ws_parser *p) { return p->msg_opcode != 0; }
+int sc_ws_parser_in_message(const sc_ws_parser *p)
+{
+    return p->msg_opcode != 0;
+}
 
 void sc_ws_mask(uint8_t *data, size_t len, const uint8_t key[4], uint64_t offset)
 {
@@ -108,7 +111,10 @@ int sc_ws_close_payload(uint8_t out[125], uint32_t code, const char *reason, siz
 
 /* ---- writing -------------------------------------------------------------- */
 
-size_t sc_ws_header_size(uint64_t len) { return len <= 125 ? 2 : len <= 0xFFFF ? 4 : 10; }
+size_t sc_ws_header_size(uint64_t len)
+{
+    return len <= 125 ? 2 : len <= 0xFFFF ? 4 : 10;
+}
 
 size_t sc_ws_write_header(uint8_t *out, unsigned opcode, uint64_t len, uint32_t flags)
 {
@@ -241,8 +247,7 @@ static int deliver_data(sc_ws_parser *p, uint8_t *data, size_t n, sc_ws_chunk *o
     if (p->msg_fresh)
         out->flags |= SC_WS_MSG_START;
     p->msg_fresh = 0;
-    int check = p->msg_opcode == SC_WS_OP_TEXT && !p->msg_compressed &&
-                (p->options & SC_WS_P_UTF8);
+    int check = p->msg_opcode == SC_WS_OP_TEXT && !p->msg_compressed && (p->options & SC_WS_P_UTF8);
     if (check && sc_utf8_feed(&p->utf8, data, n) != SC_UTF8_OK)
         return fail(p, SC_WS_CLOSE_INVALID_DATA);
     if (out->flags & SC_WS_FRAME_END) {

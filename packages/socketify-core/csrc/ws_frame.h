@@ -74,26 +74,27 @@ enum sc_ws_close_code {
 #define SC_WS_CHUNK 1
 
 /* parser options */
-#define SC_WS_P_DEFLATE 1u /* permessage-deflate negotiated: RSV1 allowed on a message's first frame */
-#define SC_WS_P_UTF8 2u    /* validate uncompressed text messages (fail fast, 1007) */
+#define SC_WS_P_DEFLATE                                                                            \
+    1u                  /* permessage-deflate negotiated: RSV1 allowed on a message's first frame */
+#define SC_WS_P_UTF8 2u /* validate uncompressed text messages (fail fast, 1007) */
 
 /* chunk flags */
-#define SC_WS_FRAME_START 1u  /* first piece of a frame (header just read) */
-#define SC_WS_FRAME_END 2u    /* last piece of a frame */
-#define SC_WS_FIN 4u          /* the frame has FIN */
-#define SC_WS_COMPRESSED 8u   /* the message had RSV1: inflate it */
-#define SC_WS_MSG_START 16u   /* data: first piece of a message */
-#define SC_WS_MSG_END 32u     /* data: last piece of a message (FIN and FRAME_END) */
+#define SC_WS_FRAME_START 1u /* first piece of a frame (header just read) */
+#define SC_WS_FRAME_END 2u   /* last piece of a frame */
+#define SC_WS_FIN 4u         /* the frame has FIN */
+#define SC_WS_COMPRESSED 8u  /* the message had RSV1: inflate it */
+#define SC_WS_MSG_START 16u  /* data: first piece of a message */
+#define SC_WS_MSG_END 32u    /* data: last piece of a message (FIN and FRAME_END) */
 
 typedef struct sc_ws_chunk {
     uint8_t *data; /* unmasked payload piece */
     size_t len;
-    uint64_t frame_len; /* whole payload length of this frame */
-    uint64_t offset;    /* where data starts within the frame's payload */
-    uint8_t opcode;     /* of the frame, SC_WS_OP_CONTINUATION for continuations */
-    uint8_t msg_opcode; /* data: TEXT or BINARY of the message; control: == opcode */
-    uint16_t close_code; /* close frames: the code, SC_WS_CLOSE_NO_STATUS when empty */
-    uint32_t flags;      /* SC_WS_FRAME_START ... */
+    uint64_t frame_len;    /* whole payload length of this frame */
+    uint64_t offset;       /* where data starts within the frame's payload */
+    uint8_t opcode;        /* of the frame, SC_WS_OP_CONTINUATION for continuations */
+    uint8_t msg_opcode;    /* data: TEXT or BINARY of the message; control: == opcode */
+    uint16_t close_code;   /* close frames: the code, SC_WS_CLOSE_NO_STATUS when empty */
+    uint32_t flags;        /* SC_WS_FRAME_START ... */
     const uint8_t *reason; /* close frames: the UTF-8 reason (not NUL-terminated) */
     size_t reason_len;
 } sc_ws_chunk;
@@ -102,15 +103,15 @@ typedef struct sc_ws_parser {
     uint64_t max_payload;
     uint32_t options;
     /* private */
-    int error;              /* sticky: 0 or -(close code) */
+    int error; /* sticky: 0 or -(close code) */
     uint32_t state;
     uint8_t head[14];
     uint8_t head_len, head_need;
-    uint8_t opcode, bits;   /* bits: the first header byte */
-    uint8_t msg_opcode;     /* 0 when no data message is open */
+    uint8_t opcode, bits; /* bits: the first header byte */
+    uint8_t msg_opcode;   /* 0 when no data message is open */
     uint8_t msg_compressed;
-    uint8_t msg_fresh;      /* next data piece starts the message */
-    uint8_t frame_fresh;    /* next piece starts the frame */
+    uint8_t msg_fresh;   /* next data piece starts the message */
+    uint8_t frame_fresh; /* next piece starts the frame */
     uint8_t mask[4];
     uint8_t ctrl[125];
     uint64_t frame_len, offset;

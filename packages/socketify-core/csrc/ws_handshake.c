@@ -8,7 +8,10 @@
 
 /* ---- SHA-1 ---------------------------------------------------------------- */
 
-static uint32_t rol32(uint32_t x, unsigned n) { return (x << n) | (x >> (32 - n)); }
+static uint32_t rol32(uint32_t x, unsigned n)
+{
+    return (x << n) | (x >> (32 - n));
+}
 
 static uint32_t load_be32(const uint8_t *p)
 {
@@ -42,8 +45,7 @@ static void sha1_block(uint32_t h[5], const uint8_t *blk)
 
 void sc_sha1_init(sc_sha1_ctx *c)
 {
-    static const uint32_t iv[5] = {0x67452301u, 0xEFCDAB89u, 0x98BADCFEu, 0x10325476u,
-                                   0xC3D2E1F0u};
+    static const uint32_t iv[5] = {0x67452301u, 0xEFCDAB89u, 0x98BADCFEu, 0x10325476u, 0xC3D2E1F0u};
     memcpy(c->h, iv, sizeof iv);
     c->total = 0;
     c->used = 0;
@@ -174,7 +176,10 @@ long sc_base64_decode(const char *in, size_t n, uint8_t *out, size_t cap)
 
 /* ---- small text helpers --------------------------------------------------- */
 
-static int is_ows(char ch) { return ch == ' ' || ch == '\t'; }
+static int is_ows(char ch)
+{
+    return ch == ' ' || ch == '\t';
+}
 
 static unsigned char lower(unsigned char ch)
 {
@@ -223,8 +228,7 @@ static int list_has(const char *v, size_t n, const char *lit)
 
 /* ---- the upgrade request -------------------------------------------------- */
 
-int sc_ws_handshake_check(const sc_header *headers, uint32_t n, const char **key,
-                          uint32_t *key_len)
+int sc_ws_handshake_check(const sc_header *headers, uint32_t n, const char **key, uint32_t *key_len)
 {
     int upgrade = 0, connection = 0, versions = 0, version_ok = 0, keys = 0;
     const sc_header *key_h = NULL;

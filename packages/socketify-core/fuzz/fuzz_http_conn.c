@@ -48,31 +48,30 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define FZ_CHECK(cond)                                                                 \
-    do {                                                                               \
-        if (!(cond)) {                                                                 \
-            fprintf(stderr, "fuzz_http_conn: check failed at line %d: %s\n", __LINE__, \
-                    #cond);                                                            \
-            __builtin_trap();                                                          \
-        }                                                                              \
+#define FZ_CHECK(cond)                                                                             \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            fprintf(stderr, "fuzz_http_conn: check failed at line %d: %s\n", __LINE__, #cond);     \
+            __builtin_trap();                                                                      \
+        }                                                                                          \
     } while (0)
 
 #define FZ_HEADER 8
 #define FZ_PIECES 5
 #define FZ_MAX_CONNS 2
-#define FZ_MAX_SEQ 256  /* requests remembered per connection */
-#define FZ_BIG 20000    /* above SC_DIRECT_MIN: the direct-write path */
-#define FZ_ROUNDS 12    /* bounded settle rounds at the end */
+#define FZ_MAX_SEQ 256 /* requests remembered per connection */
+#define FZ_BIG 20000   /* above SC_DIRECT_MIN: the direct-write path */
+#define FZ_ROUNDS 12   /* bounded settle rounds at the end */
 
 /* control flags (byte 0) */
-#define FZ_F_PROXY 0x01u      /* settings.proxy_protocol */
-#define FZ_F_TINY 0x02u       /* tiny limits (else small) */
-#define FZ_F_DRAIN 0x04u      /* sc_loop_drain after the second piece */
-#define FZ_F_CLOCK 0x08u      /* jump the clock past the timeouts after a piece */
-#define FZ_F_TWO 0x10u        /* a second connection gets every other piece */
-#define FZ_F_KEEP_OUT 0x20u   /* client closes without discarding unread output */
-#define FZ_F_NO_READ 0x40u    /* the client reads nothing until the end */
-#define FZ_F_POLL 0x80u       /* sc_loop_poll between pieces */
+#define FZ_F_PROXY 0x01u    /* settings.proxy_protocol */
+#define FZ_F_TINY 0x02u     /* tiny limits (else small) */
+#define FZ_F_DRAIN 0x04u    /* sc_loop_drain after the second piece */
+#define FZ_F_CLOCK 0x08u    /* jump the clock past the timeouts after a piece */
+#define FZ_F_TWO 0x10u      /* a second connection gets every other piece */
+#define FZ_F_KEEP_OUT 0x20u /* client closes without discarding unread output */
+#define FZ_F_NO_READ 0x40u  /* the client reads nothing until the end */
+#define FZ_F_POLL 0x80u     /* sc_loop_poll between pieces */
 
 enum fz_mode {
     FZ_NONE = 0, /* no response in flight */
@@ -85,7 +84,7 @@ enum fz_mode {
 
 typedef struct fz_conn {
     sc_handle h;
-    sc_handle res;  /* the response in flight (0: none) */
+    sc_handle res; /* the response in flight (0: none) */
     int mode;
     int paused;
     uint32_t seq;   /* requests seen */
@@ -96,8 +95,8 @@ typedef struct fz_conn {
     uint64_t body_seen;
     int body_chunked;
     int body_ended;
-    int gone;       /* sc_mem_close was called */
-    char *log;      /* everything read from the connection */
+    int gone;  /* sc_mem_close was called */
+    char *log; /* everything read from the connection */
     size_t log_len, log_cap;
     uint8_t head_req[FZ_MAX_SEQ]; /* request seq was HEAD */
 } fz_conn;
@@ -200,8 +199,8 @@ static int fz_progress(fz_conn *c, int may_end)
         /* a streamed response has no total for try_end (HTTP/1.0: total 0) */
         int bad = sc_res_try_end(loop, res, NULL, 0, "x", 1, 1, 0);
         FZ_CHECK(bad == SC_ESTATE || bad == SC_EINVAL);
-        int rc = sc_res_write(loop, res, NULL, 0, fz_body(c->cur, n), n,
-                              end ? SC_W_END | close : 0);
+        int rc =
+            sc_res_write(loop, res, NULL, 0, fz_body(c->cur, n), n, end ? SC_W_END | close : 0);
         fz_check_rc(rc);
         if (end || rc == SC_ESTALE || rc == SC_EIO) {
             if (c->res == res)
@@ -334,8 +333,8 @@ static void fz_act_keep_close(fz_conn *c, sc_request *req)
     sc_handle res = c->res;
     size_t n = fz_rand() % 40u;
     fz_finish(c);
-    fz_check_rc(sc_res_write(fz->loop, res, head, hl, fz_body(c->cur, n), n,
-                             SC_W_END | SC_W_CLOSE));
+    fz_check_rc(
+        sc_res_write(fz->loop, res, head, hl, fz_body(c->cur, n), n, SC_W_END | SC_W_CLOSE));
 }
 
 static void fz_act_continue(fz_conn *c, sc_request *req)
@@ -444,11 +443,11 @@ static const struct {
     char key;
     fz_action act;
 } fz_actions[] = {
-    {'a', fz_act_end},     {'b', fz_act_big},       {'s', fz_act_stream},
-    {'t', fz_act_try},     {'o', fz_act_open},      {'c', fz_act_close},
+    {'a', fz_act_end},        {'b', fz_act_big},      {'s', fz_act_stream},
+    {'t', fz_act_try},        {'o', fz_act_open},     {'c', fz_act_close},
     {'k', fz_act_keep_close}, {'e', fz_act_continue}, {'n', fz_act_no_content},
-    {'h', fz_act_length},  {'p', fz_act_pause},     {'x', fz_act_bad_head},
-    {'w', fz_act_at_end},  {'u', fz_act_upgrade},   {'r', fz_act_cork},
+    {'h', fz_act_length},     {'p', fz_act_pause},    {'x', fz_act_bad_head},
+    {'w', fz_act_at_end},     {'u', fz_act_upgrade},  {'r', fz_act_cork},
     {'v', fz_act_no_body},
 };
 #define FZ_NUM_ACTIONS (sizeof fz_actions / sizeof fz_actions[0])
@@ -604,8 +603,7 @@ static void fz_between(int piece)
         if (!(fz->flags & FZ_F_NO_READ))
             fz_read(c, (r >> 8) & 1u ? SIZE_MAX : 1u + ((r >> 9) % 300u));
         if (((r >> 20) & 15u) == 0)
-            FZ_CHECK(sc_mem_set_capacity(loop, c->h, (r >> 24) & 1u ? 0 : 1 + (r >> 25)) ==
-                     SC_OK);
+            FZ_CHECK(sc_mem_set_capacity(loop, c->h, (r >> 24) & 1u ? 0 : 1 + (r >> 25)) == SC_OK);
     }
     if (fz->flags & FZ_F_POLL)
         FZ_CHECK(sc_loop_poll(loop, 0) >= 0);
@@ -790,8 +788,8 @@ static void fz_check_not_stuck(const fz_conn *c)
     free(headers);
 #if defined(SC_FUZZ_REPLAY) || defined(SC_FUZZ_STANDALONE)
     if (rc != SC_HTTP_INCOMPLETE && getenv("SC_FUZZ_DUMP"))
-        fprintf(stderr, "stuck: %zu bytes unparsed (parse: %d), conn flags 0x%x, rflags 0x%x\n",
-                n, rc, (unsigned)sc->flags, (unsigned)sc->http.res.flags);
+        fprintf(stderr, "stuck: %zu bytes unparsed (parse: %d), conn flags 0x%x, rflags 0x%x\n", n,
+                rc, (unsigned)sc->flags, (unsigned)sc->http.res.flags);
 #endif
     FZ_CHECK(rc == SC_HTTP_INCOMPLETE);
 }

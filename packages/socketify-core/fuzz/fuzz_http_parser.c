@@ -23,10 +23,10 @@
 #include "http_parser.h"
 
 #define FZ_MAX_HEADERS 8
-#define FZ_CHECK(cond)                                                                 \
-    do {                                                                               \
-        if (!(cond))                                                                   \
-            __builtin_trap();                                                          \
+#define FZ_CHECK(cond)                                                                             \
+    do {                                                                                           \
+        if (!(cond))                                                                               \
+            __builtin_trap();                                                                      \
     } while (0)
 
 static const sc_http_limits FZ_LIMITS = {512, FZ_MAX_HEADERS, 96};

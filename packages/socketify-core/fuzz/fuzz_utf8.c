@@ -13,10 +13,10 @@
 
 #include "utf8.h"
 
-#define FZ_CHECK(cond)                                                                 \
-    do {                                                                               \
-        if (!(cond))                                                                   \
-            __builtin_trap();                                                          \
+#define FZ_CHECK(cond)                                                                             \
+    do {                                                                                           \
+        if (!(cond))                                                                               \
+            __builtin_trap();                                                                      \
     } while (0)
 
 /* RFC 3629 by arithmetic on code points, independent of the state machine. */

@@ -19,10 +19,10 @@
 
 #include "ws_deflate.h"
 
-#define FZ_CHECK(cond)                                                                 \
-    do {                                                                               \
-        if (!(cond))                                                                   \
-            __builtin_trap();                                                          \
+#define FZ_CHECK(cond)                                                                             \
+    do {                                                                                           \
+        if (!(cond))                                                                               \
+            __builtin_trap();                                                                      \
     } while (0)
 
 static int fz_inflate(int bits, const uint8_t *in, size_t n, size_t cut, uint64_t limit,

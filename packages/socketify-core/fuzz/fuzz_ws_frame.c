@@ -21,10 +21,10 @@
 
 #include "ws_frame.h"
 
-#define FZ_CHECK(cond)                                                                 \
-    do {                                                                               \
-        if (!(cond))                                                                   \
-            __builtin_trap();                                                          \
+#define FZ_CHECK(cond)                                                                             \
+    do {                                                                                           \
+        if (!(cond))                                                                               \
+            __builtin_trap();                                                                      \
     } while (0)
 
 /* A normalised account of a parse: data bytes of messages, markers for

@@ -18,10 +18,10 @@
 
 #include "ws_handshake.h"
 
-#define FZ_CHECK(cond)                                                                 \
-    do {                                                                               \
-        if (!(cond))                                                                   \
-            __builtin_trap();                                                          \
+#define FZ_CHECK(cond)                                                                             \
+    do {                                                                                           \
+        if (!(cond))                                                                               \
+            __builtin_trap();                                                                      \
     } while (0)
 
 static void fz_negotiation(uint8_t pick, const char *text, size_t n)
@@ -37,7 +37,8 @@ static void fz_negotiation(uint8_t pick, const char *text, size_t n)
     FZ_CHECK(r >= -1 && r <= 1);
     if (r != 1)
         return;
-    FZ_CHECK(p.server_max_window_bits >= 9 && p.server_max_window_bits <= cfg.server_max_window_bits);
+    FZ_CHECK(p.server_max_window_bits >= 9 &&
+             p.server_max_window_bits <= cfg.server_max_window_bits);
     FZ_CHECK(p.client_max_window_bits >= 8 && p.client_max_window_bits <= 15);
     FZ_CHECK(!p.send_client_max_window_bits ||
              p.client_max_window_bits <= cfg.client_max_window_bits);

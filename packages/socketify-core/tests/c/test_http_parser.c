@@ -14,39 +14,39 @@
 
 static int passed, failed;
 
-#define CHECK(cond)                                                                    \
-    do {                                                                               \
-        if (cond) {                                                                    \
-            passed++;                                                                  \
-        } else {                                                                       \
-            failed++;                                                                  \
-            fprintf(stderr, "%s:%d: CHECK(%s) failed\n", __FILE__, __LINE__, #cond);   \
-        }                                                                              \
+#define CHECK(cond)                                                                                \
+    do {                                                                                           \
+        if (cond) {                                                                                \
+            passed++;                                                                              \
+        } else {                                                                                   \
+            failed++;                                                                              \
+            fprintf(stderr, "%s:%d: CHECK(%s) failed\n", __FILE__, __LINE__, #cond);               \
+        }                                                                                          \
     } while (0)
 
-#define CHECK_EQ(a, b)                                                                 \
-    do {                                                                               \
-        long long a_ = (long long)(a), b_ = (long long)(b);                            \
-        if (a_ == b_) {                                                                \
-            passed++;                                                                  \
-        } else {                                                                       \
-            failed++;                                                                  \
-            fprintf(stderr, "%s:%d: %s == %s failed: %lld != %lld\n", __FILE__,        \
-                    __LINE__, #a, #b, a_, b_);                                         \
-        }                                                                              \
+#define CHECK_EQ(a, b)                                                                             \
+    do {                                                                                           \
+        long long a_ = (long long)(a), b_ = (long long)(b);                                        \
+        if (a_ == b_) {                                                                            \
+            passed++;                                                                              \
+        } else {                                                                                   \
+            failed++;                                                                              \
+            fprintf(stderr, "%s:%d: %s == %s failed: %lld != %lld\n", __FILE__, __LINE__, #a, #b,  \
+                    a_, b_);                                                                       \
+        }                                                                                          \
     } while (0)
 
 /* a slice (pointer, length) equals a string literal */
-#define CHECK_SLICE(p, n, lit)                                                         \
-    do {                                                                               \
-        size_t n_ = (size_t)(n);                                                       \
-        if (n_ == sizeof(lit) - 1 && memcmp((p), lit, n_) == 0) {                      \
-            passed++;                                                                  \
-        } else {                                                                       \
-            failed++;                                                                  \
-            fprintf(stderr, "%s:%d: %s is \"%.*s\", expected \"%s\"\n", __FILE__,      \
-                    __LINE__, #p, (int)n_, (const char *)(p), lit);                    \
-        }                                                                              \
+#define CHECK_SLICE(p, n, lit)                                                                     \
+    do {                                                                                           \
+        size_t n_ = (size_t)(n);                                                                   \
+        if (n_ == sizeof(lit) - 1 && memcmp((p), lit, n_) == 0) {                                  \
+            passed++;                                                                              \
+        } else {                                                                                   \
+            failed++;                                                                              \
+            fprintf(stderr, "%s:%d: %s is \"%.*s\", expected \"%s\"\n", __FILE__, __LINE__, #p,    \
+                    (int)n_, (const char *)(p), lit);                                              \
+        }                                                                                          \
     } while (0)
 
 #define S(lit) lit, sizeof(lit) - 1
@@ -144,9 +144,10 @@ static void test_simple_get(void)
 static void test_lookalike_headers(void)
 {
     parsed P;
-    CHECK(parse_into(&P, S("GET / HTTP/1.1\r\nHost: h\r\nAccept-Charset: x\r\n"
-                           "If-Modified-Since: y\r\nHostX: a b\r\nExpectation: 100-continue\r\n"
-                           "Connectionx: close\r\n\r\n"),
+    CHECK(parse_into(&P,
+                     S("GET / HTTP/1.1\r\nHost: h\r\nAccept-Charset: x\r\n"
+                       "If-Modified-Since: y\r\nHostX: a b\r\nExpectation: 100-continue\r\n"
+                       "Connectionx: close\r\n\r\n"),
                      &LIM) > 0);
     CHECK_EQ(P.req.num_headers, 6);
     CHECK_EQ(P.req.flags, SC_REQ_KEEP_ALIVE);
@@ -643,12 +644,10 @@ static void test_method_ids(void)
         const char *method;
         uint32_t id;
     } cases[] = {
-        {"GET", SC_METHOD_GET},         {"POST", SC_METHOD_POST},
-        {"PUT", SC_METHOD_PUT},         {"DELETE", SC_METHOD_DELETE},
-        {"PATCH", SC_METHOD_PATCH},     {"HEAD", SC_METHOD_HEAD},
-        {"OPTIONS", SC_METHOD_OPTIONS}, {"TRACE", SC_METHOD_TRACE},
-        {"get", SC_METHOD_OTHER},       {"GETS", SC_METHOD_OTHER},
-        {"PROPFIND", SC_METHOD_OTHER},  {"POS", SC_METHOD_OTHER},
+        {"GET", SC_METHOD_GET},         {"POST", SC_METHOD_POST},      {"PUT", SC_METHOD_PUT},
+        {"DELETE", SC_METHOD_DELETE},   {"PATCH", SC_METHOD_PATCH},    {"HEAD", SC_METHOD_HEAD},
+        {"OPTIONS", SC_METHOD_OPTIONS}, {"TRACE", SC_METHOD_TRACE},    {"get", SC_METHOD_OTHER},
+        {"GETS", SC_METHOD_OTHER},      {"PROPFIND", SC_METHOD_OTHER}, {"POS", SC_METHOD_OTHER},
     };
     char head[128];
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -733,7 +732,7 @@ static void test_pipelined(void)
 typedef struct decoded {
     char body[4096];
     size_t body_len;
-    long rc;       /* last return code */
+    long rc;        /* last return code */
     char rest[256]; /* bytes left after the body */
     size_t rest_len;
     uint64_t total;

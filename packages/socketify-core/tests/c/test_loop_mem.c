@@ -11,14 +11,14 @@
 #include "socketify.h"
 
 static int passed, failed;
-#define CHECK(cond)                                                                             \
-    do {                                                                                        \
-        if (cond) {                                                                             \
-            passed++;                                                                           \
-        } else {                                                                                \
-            failed++;                                                                           \
-            printf("FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond);                              \
-        }                                                                                       \
+#define CHECK(cond)                                                                                \
+    do {                                                                                           \
+        if (cond) {                                                                                \
+            passed++;                                                                              \
+        } else {                                                                                   \
+            failed++;                                                                              \
+            printf("FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond);                                 \
+        }                                                                                          \
     } while (0)
 
 static sc_loop *g_loop;

@@ -266,8 +266,7 @@ static void test_random_model(void)
             uint32_t count = 0;
             for (int ss = 1; ss <= NSUB; ss++) {
                 count += model[ss][tt];
-                mismatches +=
-                    sc_pubsub_is_subscribed(ps, (uint64_t)ss, name, len) != model[ss][tt];
+                mismatches += sc_pubsub_is_subscribed(ps, (uint64_t)ss, name, len) != model[ss][tt];
             }
             ntopics += count > 0;
             mismatches += sc_pubsub_num_subscribers(ps, name, len) != count;
@@ -284,9 +283,9 @@ static void test_random_model(void)
                 const char *got;
                 size_t glen;
                 topic_name(order[ss][k], name, &len);
-                mismatches += sc_pubsub_topic_at(ps, (uint64_t)ss, (uint32_t)k, &got, &glen) !=
-                                  SC_OK ||
-                              glen != len || memcmp(got, name, len) != 0;
+                mismatches +=
+                    sc_pubsub_topic_at(ps, (uint64_t)ss, (uint32_t)k, &got, &glen) != SC_OK ||
+                    glen != len || memcmp(got, name, len) != 0;
             }
         }
     }

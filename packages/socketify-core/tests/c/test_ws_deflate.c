@@ -45,9 +45,9 @@ static void test_rfc7692_examples(void)
         size_t n;
     } hello[] = {
         {"\xf2\x48\xcd\xc9\xc9\x07\x00", 7},
-        {"\x00\x05\x00\xfa\xff\x48\x65\x6c\x6c\x6f\x00", 11},             /* 7.2.3.3 stored */
-        {"\xf3\x48\xcd\xc9\xc9\x07\x00\x00", 8},                          /* 7.2.3.4 BFINAL */
-        {"\xf2\x48\x05\x00\x00\x00\xff\xff\xca\xc9\xc9\x07\x00", 13},     /* 7.2.3.5 two blocks */
+        {"\x00\x05\x00\xfa\xff\x48\x65\x6c\x6c\x6f\x00", 11},         /* 7.2.3.3 stored */
+        {"\xf3\x48\xcd\xc9\xc9\x07\x00\x00", 8},                      /* 7.2.3.4 BFINAL */
+        {"\xf2\x48\x05\x00\x00\x00\xff\xff\xca\xc9\xc9\x07\x00", 13}, /* 7.2.3.5 two blocks */
     };
     for (size_t i = 0; i < sizeof hello / sizeof hello[0]; i++) {
         out.len = 0;
@@ -266,8 +266,7 @@ static void test_size_limit_zip_bomb(void)
     out.len = 0;
     CHECK(sc_ws_inflate(inf, z.data, half, 0, n / 2, &out) == SC_OK ||
           out.len > n / 2); /* may or may not reach it within the first half */
-    CHECK(sc_ws_inflate(inf, z.data + half, z.len - half, 1, n / 2, &out) ==
-          -SC_WS_CLOSE_TOO_BIG);
+    CHECK(sc_ws_inflate(inf, z.data + half, z.len - half, 1, n / 2, &out) == -SC_WS_CLOSE_TOO_BIG);
     sc_ws_inflater_free(inf);
 
     sc_ws_deflater_free(d);
@@ -283,9 +282,9 @@ static void test_corrupt_input(void)
         const char *in;
         size_t n;
     } bad[] = {
-        {"\xff\xff\xff", 3},                /* reserved block type */
-        {"\x00\x05\x00\x00\x00Hello", 10},  /* stored block with a bad NLEN */
-        {"\x07", 1},                        /* reserved block type, BFINAL */
+        {"\xff\xff\xff", 3},               /* reserved block type */
+        {"\x00\x05\x00\x00\x00Hello", 10}, /* stored block with a bad NLEN */
+        {"\x07", 1},                       /* reserved block type, BFINAL */
     };
     sc_ws_buf out = {0};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {

@@ -78,8 +78,8 @@ static void log_chunk(log_t *lg, const sc_ws_chunk *c)
         return;
     }
     lg->or_flags |= c->flags;
-    CHECK(((c->flags & SC_WS_MSG_START) != 0) == (lg->msg_len == 0 && c->offset == 0 &&
-                                                  c->opcode != SC_WS_OP_CONTINUATION));
+    CHECK(((c->flags & SC_WS_MSG_START) != 0) ==
+          (lg->msg_len == 0 && c->offset == 0 && c->opcode != SC_WS_OP_CONTINUATION));
     if (lg->msg_len + c->len <= sizeof lg->msg) {
         memcpy(lg->msg + lg->msg_len, c->data, c->len);
         lg->msg_len += c->len;
@@ -172,7 +172,8 @@ static log_t lg;
 static void test_rfc_examples(void)
 {
     /* 5.7: a single-frame masked text message */
-    static const uint8_t hello[] = {0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58};
+    static const uint8_t hello[] = {0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d,
+                                    0x7f, 0x9f, 0x4d, 0x51, 0x58};
     CHECK(run(hello, sizeof hello, BIG, 0, &lg) == 0);
     CHECK(strcmp(lg.text, "T:Hello|") == 0);
     CHECK(lg.chunks == 1);
@@ -204,8 +205,8 @@ static void test_lengths(void)
         sc_ws_chunk c;
         CHECK(sc_ws_parse(&p, frame, n, &used, &c) == SC_WS_CHUNK && used == n);
         CHECK(c.len == sizes[k] && c.frame_len == sizes[k] && memcmp(c.data, payload, c.len) == 0);
-        CHECK(c.flags == (SC_WS_FRAME_START | SC_WS_FRAME_END | SC_WS_FIN | SC_WS_MSG_START |
-                          SC_WS_MSG_END));
+        CHECK(c.flags ==
+              (SC_WS_FRAME_START | SC_WS_FRAME_END | SC_WS_FIN | SC_WS_MSG_START | SC_WS_MSG_END));
         CHECK(c.msg_opcode == SC_WS_OP_BINARY && c.opcode == SC_WS_OP_BINARY);
     }
     /* non-minimal encodings are accepted */
@@ -388,7 +389,10 @@ static void test_close_frames(void)
     uint8_t buf[256], pl[130];
     size_t n = cframe(buf, 0x88, "", 0, 0);
     CHECK(run(buf, n, BIG, 0, &lg) == 0 && strcmp(lg.text, "C:1005:|") == 0);
-    n = cframe(buf, 0x88, "\x03\xe8" "bye", 5, 0);
+    n = cframe(buf, 0x88,
+               "\x03\xe8"
+               "bye",
+               5, 0);
     CHECK(run(buf, n, BIG, 0, &lg) == 0 && strcmp(lg.text, "C:1000:bye|") == 0);
     CHECK(splits_agree(buf, n, BIG, 0));
     n = cframe(buf, 0x88, "\x03", 1, 0);
@@ -405,10 +409,10 @@ static void test_close_frames(void)
     n = cframe(buf, 0x88, pl, 125, 0);
     CHECK(run(buf, n, BIG, 0, &lg) == 0 && strncmp(lg.text, "C:4000:\xe2\x82\xac", 10) == 0);
 
-    static const unsigned valid[] = {1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011,
-                                     1012, 1013, 1014, 3000, 3999, 4000, 4999};
-    static const unsigned invalid[] = {0,    1,    999,  1004, 1005, 1006, 1015, 1016,
-                                       1100, 2000, 2999, 5000, 6000, 65535};
+    static const unsigned valid[] = {1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010,
+                                     1011, 1012, 1013, 1014, 3000, 3999, 4000, 4999};
+    static const unsigned invalid[] = {0,    1,    999,  1004, 1005, 1006, 1015,
+                                       1016, 1100, 2000, 2999, 5000, 6000, 65535};
     for (size_t i = 0; i < sizeof valid / sizeof valid[0]; i++) {
         uint8_t p2[2] = {(uint8_t)(valid[i] >> 8), (uint8_t)valid[i]};
         n = cframe(buf, 0x88, p2, 2, 0);
@@ -450,7 +454,10 @@ static void test_close_parse_direct(void)
 static void test_close_payload_writer(void)
 {
     uint8_t out[125];
-    CHECK(sc_ws_close_payload(out, 1000, "bye", 3) == 5 && memcmp(out, "\x03\xe8" "bye", 5) == 0);
+    CHECK(sc_ws_close_payload(out, 1000, "bye", 3) == 5 && memcmp(out,
+                                                                  "\x03\xe8"
+                                                                  "bye",
+                                                                  5) == 0);
     CHECK(sc_ws_close_payload(out, 4000, NULL, 0) == 2 && out[0] == 0x0f && out[1] == 0xa0);
     CHECK(sc_ws_close_payload(out, 1005, "x", 1) == 0);
     CHECK(sc_ws_close_payload(out, 0, "x", 1) == 0);

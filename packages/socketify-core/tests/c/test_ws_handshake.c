@@ -96,8 +96,8 @@ static void test_sha1_padding_boundaries(void)
 static void test_base64_vectors(void)
 {
     static const char *const plain[] = {"", "f", "fo", "foo", "foob", "fooba", "foobar"};
-    static const char *const enc[] = {"", "Zg==", "Zm8=", "Zm9v", "Zm9vYg==", "Zm9vYmE=",
-                                      "Zm9vYmFy"};
+    static const char *const enc[] = {"",         "Zg==",     "Zm8=",    "Zm9v",
+                                      "Zm9vYg==", "Zm9vYmE=", "Zm9vYmFy"};
     for (int i = 0; i < 7; i++) {
         char out[16];
         size_t n = strlen(plain[i]);
@@ -121,13 +121,13 @@ static void test_base64_vectors(void)
 static void test_base64_rejects(void)
 {
     uint8_t out[16];
-    CHECK(sc_base64_decode("Zg=", 3, out, sizeof out) == -1);       /* not a multiple of 4 */
-    CHECK(sc_base64_decode("Z===", 4, out, sizeof out) == -1);      /* too much padding */
-    CHECK(sc_base64_decode("Zg==Zg==", 8, out, sizeof out) == -1);  /* padding inside */
-    CHECK(sc_base64_decode("Zm9v!A==", 8, out, sizeof out) == -1);  /* not the alphabet */
-    CHECK(sc_base64_decode("=AAA", 4, out, sizeof out) == -1);      /* padding first */
-    CHECK(sc_base64_decode("Zm-v", 4, out, sizeof out) == -1);      /* url-safe alphabet */
-    CHECK(sc_base64_decode("Zm9vYmFy", 8, out, 5) == -1);           /* does not fit */
+    CHECK(sc_base64_decode("Zg=", 3, out, sizeof out) == -1);      /* not a multiple of 4 */
+    CHECK(sc_base64_decode("Z===", 4, out, sizeof out) == -1);     /* too much padding */
+    CHECK(sc_base64_decode("Zg==Zg==", 8, out, sizeof out) == -1); /* padding inside */
+    CHECK(sc_base64_decode("Zm9v!A==", 8, out, sizeof out) == -1); /* not the alphabet */
+    CHECK(sc_base64_decode("=AAA", 4, out, sizeof out) == -1);     /* padding first */
+    CHECK(sc_base64_decode("Zm-v", 4, out, sizeof out) == -1);     /* url-safe alphabet */
+    CHECK(sc_base64_decode("Zm9vYmFy", 8, out, 5) == -1);          /* does not fit */
     CHECK(sc_base64_decode("Zm9vYmFy", 8, out, 6) == 6);
 }
 
@@ -147,10 +147,8 @@ static void test_accept_key_rfc6455_example(void)
 static void test_handshake_valid(void)
 {
     sc_header h[] = {
-        H("host", "example.com"),
-        H("upgrade", "websocket"),
-        H("connection", "Upgrade"),
-        H("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ=="),
+        H("host", "example.com"),         H("upgrade", "websocket"),
+        H("connection", "Upgrade"),       H("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ=="),
         H("sec-websocket-version", "13"),
     };
     const char *key = NULL;
@@ -206,11 +204,11 @@ static void test_handshake_rejects(void)
     CHECK(sc_ws_handshake_check(base, 3, NULL, NULL) == SC_WS_HS_BAD_KEY); /* missing */
     static const char *const bad_keys[] = {
         "",
-        "dGhlIHNhbXBsZSBub25jZQ=",          /* 23 chars */
-        "dGhlIHNhbXBsZSBub25j",             /* 15 bytes */
-        "dGhlIHNhbXBsZSBub25jZQ==AAAA",     /* 19 bytes */
-        "dGhlIHNhbXBsZSBub25jZQ!=",         /* not base64 */
-        "dGhlIHNhbXBsZSBub25jZ===",         /* bad padding */
+        "dGhlIHNhbXBsZSBub25jZQ=",      /* 23 chars */
+        "dGhlIHNhbXBsZSBub25j",         /* 15 bytes */
+        "dGhlIHNhbXBsZSBub25jZQ==AAAA", /* 19 bytes */
+        "dGhlIHNhbXBsZSBub25jZQ!=",     /* not base64 */
+        "dGhlIHNhbXBsZSBub25jZ===",     /* bad padding */
     };
     for (size_t i = 0; i < sizeof bad_keys / sizeof bad_keys[0]; i++) {
         base[3].value = bad_keys[i];
@@ -257,8 +255,7 @@ static const sc_ws_deflate_config DEFAULTS = {15, 15, 0, 0};
 
 /* negotiate one value, render the response; "" when declined, "ERR" on a
  * syntax error */
-static const char *nego(const char *offer, const sc_ws_deflate_config *cfg,
-                        sc_ws_deflate_params *p)
+static const char *nego(const char *offer, const sc_ws_deflate_config *cfg, sc_ws_deflate_params *p)
 {
     static char out[SC_WS_EXT_RESPONSE_MAX + 1];
     sc_ws_deflate_params tmp;
@@ -336,8 +333,8 @@ static void test_deflate_accepts(void)
 
     /* everything at once, and the buffer bound */
     sc_ws_deflate_config all = {9, 8, 1, 1};
-    const char *full = nego(
-        "permessage-deflate; server_max_window_bits=15; client_max_window_bits", &all, &p);
+    const char *full =
+        nego("permessage-deflate; server_max_window_bits=15; client_max_window_bits", &all, &p);
     CHECK(strcmp(full, "permessage-deflate; server_no_context_takeover; "
                        "client_no_context_takeover; server_max_window_bits=9; "
                        "client_max_window_bits=8") == 0);
@@ -353,11 +350,11 @@ static void test_deflate_accepts(void)
 static void test_deflate_declines(void)
 {
     static const char *const declined[] = {
-        "permessage-deflate; server_max_window_bits",     /* a value is required */
-        "permessage-deflate; server_max_window_bits=8",   /* zlib cannot do a 256-byte window */
+        "permessage-deflate; server_max_window_bits",   /* a value is required */
+        "permessage-deflate; server_max_window_bits=8", /* zlib cannot do a 256-byte window */
         "permessage-deflate; server_max_window_bits=16",
         "permessage-deflate; client_max_window_bits=7",
-        "permessage-deflate; client_max_window_bits=07",  /* leading zero */
+        "permessage-deflate; client_max_window_bits=07", /* leading zero */
         "permessage-deflate; client_max_window_bits=abc",
         "permessage-deflate; client_max_window_bits=\"\"",
         "permessage-deflate; client_max_window_bits=\"1 0\"", /* not a token inside */
@@ -393,18 +390,12 @@ static void test_deflate_declines(void)
 static void test_deflate_syntax_errors(void)
 {
     static const char *const bad[] = {
-        "permessage-deflate;",
-        "permessage-deflate; ",
-        "permessage-deflate;;",
-        "permessage-deflate x",
-        "permessage-deflate; a=",
-        "permessage-deflate; a=\"unterminated",
-        "permessage-deflate; a=\"bad\\",
-        "permessage-deflate; a=b c",
-        "permessage-deflate; =10",
-        "permessage/deflate",
-        "\"permessage-deflate\"",
-        "permessage-deflate, ;",
+        "permessage-deflate;",           "permessage-deflate; ",
+        "permessage-deflate;;",          "permessage-deflate x",
+        "permessage-deflate; a=",        "permessage-deflate; a=\"unterminated",
+        "permessage-deflate; a=\"bad\\", "permessage-deflate; a=b c",
+        "permessage-deflate; =10",       "permessage/deflate",
+        "\"permessage-deflate\"",        "permessage-deflate, ;",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         int ok = strcmp(nego(bad[i], &DEFAULTS, NULL), "ERR") == 0;
