@@ -117,8 +117,8 @@ extern const sc_proto_ops sc_http_proto; /* http_conn.c */
  *   the core part (the fields directly in sc_conn)   loop.c + io.c
  *   c->io    the I/O layer stack and its buffers     io.c (io_socket.c and
  *            io_memory.c are the layers below it; they keep their own state)
- *   c->http  the HTTP/1.1 exchange in progress       http_conn.c (request side)
- *            and http_response.c (the response fields, c->http.res)
+ *   c->http  the HTTP/1.1 exchange in progress       http_conn.c (request side;
+ *            it starts each response) and http_response.c (c->http.res after)
  *   c->ws    the WebSocket once upgraded             ws_conn.c, ws_api.c
  */
 
@@ -267,6 +267,8 @@ void sc_batch_end(sc_loop *loop);
 void sc_mark_dirty(sc_conn *c);
 void sc_mark_pending(sc_conn *c);
 void sc_conn_update_events(sc_conn *c);
+int sc_conn_watch(sc_conn *c);    /* register c->io.fd with epoll (EPOLLIN) */
+void sc_conn_abandon(sc_conn *c); /* free a connection nobody has seen yet */
 void sc_conn_free(sc_conn *c);
 void sc_timer_update(sc_loop *loop);
 void sc_timer_tick_at_most(sc_loop *loop, uint32_t ms); /* a shorter tick for a new timeout */
@@ -282,6 +284,7 @@ void sc_conn_flush(sc_conn *c);             /* write out what is buffered */
 ssize_t sc_conn_write_now(sc_conn *c, const char *p, size_t n, int buffer_rest);
 int sc_out_append(sc_conn *c, const void *p, size_t n); /* corked until the batch ends */
 int sc_conn_cork(sc_conn *c, int on);
+void sc_conn_touch(sc_conn *c);                 /* restart the idle clock */
 void sc_conn_end_cork(sc_conn *c);              /* the cork of an ended response goes */
 void sc_conn_pause(sc_conn *c, int on);         /* stop / restart reading and parsing */
 void sc_conn_want_writable(sc_conn *c, int on); /* call proto->on_writable on drain */
@@ -294,7 +297,7 @@ uint32_t sc_io_stack_wants(sc_conn *c);               /* SC_IO_WANT_* of the lay
 void sc_io_release(sc_conn *c);                       /* the connection is being freed */
 
 /* io_socket.c: a connection over an accepted descriptor */
-sc_conn *sc_io_socket_open(sc_loop *loop, int fd);
+sc_conn *sc_io_socket_open(sc_loop *loop, int fd, const sc_addr *remote);
 
 /* Room for n bytes at the end of c->io.out, written in place and then
  * committed (n or fewer); NULL when out of memory.  PERF: inline, the

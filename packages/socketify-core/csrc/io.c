@@ -173,6 +173,12 @@ int sc_conn_cork(sc_conn *c, int on)
     return SC_OK;
 }
 
+/* Input or output just moved: the idle clock restarts. */
+void sc_conn_touch(sc_conn *c)
+{
+    c->io.last_active_ms = c->loop->now_ms;
+}
+
 /* A response or message ended: the cork set for it is released (inside the
  * batch that ends it, so what it wrote leaves when the batch does). */
 void sc_conn_end_cork(sc_conn *c)

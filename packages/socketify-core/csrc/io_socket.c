@@ -83,10 +83,20 @@ const sc_io_ops sc_io_socket_ops = {
     "socket", sc_sock_read, sc_sock_write, NULL, NULL, sc_sock_close, sc_sock_release,
 };
 
-sc_conn *sc_io_socket_open(sc_loop *loop, int fd)
+/* A connection over an accepted descriptor, watched by the reactor; takes
+ * fd (closed on failure, when NULL is returned). */
+sc_conn *sc_io_socket_open(sc_loop *loop, int fd, const sc_addr *remote)
 {
     sc_conn *c = sc_conn_new(loop, &sc_io_socket_ops, sizeof(sc_io_socket), fd);
-    if (c)
-        ((sc_io_socket *)c->io.bottom)->fd = fd;
+    if (!c) {
+        close(fd);
+        return NULL;
+    }
+    ((sc_io_socket *)c->io.bottom)->fd = fd;
+    c->io.remote = *remote;
+    if (sc_conn_watch(c) < 0) {
+        sc_conn_abandon(c); /* never seen by anyone: freed (and fd closed) now */
+        return NULL;
+    }
     return c;
 }

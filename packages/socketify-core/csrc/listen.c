@@ -248,30 +248,17 @@ void sc_listener_accept(sc_loop *loop, uint32_t index)
                 sc_listeners_arm(loop, 0);
             return;
         }
-        sc_conn *c = sc_io_socket_open(loop, fd);
-        if (!c) {
-            close(fd);
-            continue;
-        }
+        sc_addr remote;
+        memset(&remote, 0, sizeof remote);
         if (l->is_unix || ss.ss_family == AF_UNIX) {
-            c->io.remote.family = 1;
+            remote.family = 1;
         } else {
             int one = 1;
             setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-            sc_addr_from_sockaddr(&c->io.remote, &ss, sl);
+            sc_addr_from_sockaddr(&remote, &ss, sl);
         }
-        struct epoll_event ev;
-        memset(&ev, 0, sizeof ev);
-        ev.events = EPOLLIN;
-        ev.data.u64 = sc_make_handle(c->conn_gen, c->slot);
-        if (epoll_ctl(loop->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
-            c->flags |= SC_CF_CLOSED; /* never seen by anyone: freed (and fd closed) now */
-            loop->num_conns--;
-            c->conn_gen = 0;
-            sc_conn_free(c);
-            continue;
-        }
-        c->io.ep_mask = EPOLLIN;
+        if (!sc_io_socket_open(loop, fd, &remote))
+            continue; /* out of memory or slots: fd was closed */
         if (l->shared) {
             /* Level-triggered: the rest of the backlog wakes us (or a sibling) again. */
             struct timespec pause = {0, 1000};

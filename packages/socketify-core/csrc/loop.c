@@ -211,6 +211,22 @@ sc_conn *sc_conn_new(sc_loop *loop, const sc_io_ops *bottom, size_t bottom_size,
     return c;
 }
 
+int sc_conn_watch(sc_conn *c)
+{
+    if (sc_ep_add(c->loop, c->io.fd, EPOLLIN, sc_make_handle(c->conn_gen, c->slot)) < 0)
+        return -1;
+    c->io.ep_mask = EPOLLIN;
+    return 0;
+}
+
+void sc_conn_abandon(sc_conn *c)
+{
+    c->flags |= SC_CF_CLOSED;
+    c->loop->num_conns--;
+    c->conn_gen = 0;
+    sc_conn_free(c);
+}
+
 void sc_conn_free(sc_conn *c)
 {
     sc_loop *loop = c->loop;

@@ -258,7 +258,7 @@ int sc_ws_upgrade(sc_loop *loop, sc_handle res, const char *key, size_t key_len,
     SC_PUT("\r\n");
     sc_out_commit(c, (size_t)(w - start));
     sc_conn_end_cork(c);
-    c->io.last_active_ms = loop->now_ms;
+    sc_conn_touch(c);
     sc_http_upgraded(c, &sc_ws_proto); /* input from here on is WebSocket frames */
     *out_ws = sc_ws_handle(c);
     rc = SC_OK;
