@@ -292,6 +292,7 @@ void sc_conn_backlog(sc_conn *c);        /* input waits until the output drains 
 void sc_conn_on_readable(sc_conn *c);    /* the reactor: descriptor readable */
 void sc_conn_on_writable_ev(sc_conn *c); /* the reactor (or memory client): writable */
 void sc_conn_process(sc_conn *c);        /* offer buffered input to the protocol */
+void sc_conn_resume_input(sc_conn *c);   /* the pending list: buffered, then held input */
 void sc_conn_feed(sc_conn *c, char *buf, size_t len); /* offer buf, keep what is left */
 uint32_t sc_io_stack_wants(sc_conn *c);               /* SC_IO_WANT_* of the layers */
 void sc_io_release(sc_conn *c);                       /* the connection is being freed */

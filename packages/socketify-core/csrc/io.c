@@ -135,7 +135,8 @@ void sc_conn_pause(sc_conn *c, int on)
         c->flags |= SC_CF_PAUSED;
     } else if (c->flags & SC_CF_PAUSED) {
         c->flags &= ~SC_CF_PAUSED;
-        if (sc_buf_size(&c->io.in))
+        if (sc_buf_size(&c->io.in) ||
+            (c->io.top != c->io.bottom && (sc_io_stack_wants(c) & SC_IO_HAS_DATA)))
             sc_mark_pending(c); /* delivered by the next poll */
     } else {
         return;
@@ -353,7 +354,36 @@ void sc_conn_process(sc_conn *c)
     sc_conn_update_events(c);
 }
 
+/* The pending list's entry (batch end): buffered input first, then what a
+ * layer above the bottom still holds. */
+void sc_conn_resume_input(sc_conn *c)
+{
+    sc_conn_process(c);
+    if (c->io.top != c->io.bottom && !(c->flags & (SC_CF_CLOSED | SC_CF_CLOSING | SC_CF_PAUSED)) &&
+        (sc_io_stack_wants(c) & SC_IO_HAS_DATA))
+        sc_conn_on_readable(c);
+}
+
+static void sc_conn_read_once(sc_conn *c);
+
+/* The reactor says readable.  A layer above the bottom may hold plaintext
+ * the descriptor will not signal again (SC_IO_HAS_DATA): read until it is
+ * out, as long as the protocol takes input. */
 void sc_conn_on_readable(sc_conn *c)
+{
+    sc_conn_read_once(c);
+    if (c->io.top == c->io.bottom)
+        return;
+    for (int i = 0; i < 64; i++) {
+        if ((c->flags & (SC_CF_CLOSED | SC_CF_CLOSING | SC_CF_PAUSED)) ||
+            !(sc_io_stack_wants(c) & SC_IO_HAS_DATA))
+            return;
+        sc_conn_read_once(c);
+    }
+    sc_mark_pending(c); /* still more: the next round of the batch goes on */
+}
+
+static void sc_conn_read_once(sc_conn *c)
 {
     sc_loop *loop = c->loop;
     sc_io *top = c->io.top;

@@ -54,6 +54,12 @@
  *                       into what it asks the reactor for (EPOLLIN/EPOLLOUT);
  *                       a layer whose answer changed outside a read or write
  *                       call says so with sc_io_wants_changed(c).
+ *                       SC_IO_HAS_DATA: the layer holds plaintext it can
+ *                       return without the layer below (TLS decrypted more
+ *                       than the last read's cap).  The reactor is level-
+ *                       triggered on the descriptor, which may not signal
+ *                       again, so the connection reads again at once while
+ *                       the top says so (and after the protocol resumes).
  *   close(io)           The server side closes: send what must be sent (TLS
  *                       close_notify, best effort, never blocking) and stop.
  *                       Called top-down, each layer once.  The bottom's close
@@ -102,6 +108,7 @@ typedef struct sc_io sc_io;
 
 #define SC_IO_WANT_READ 0x1u
 #define SC_IO_WANT_WRITE 0x2u
+#define SC_IO_HAS_DATA 0x4u /* plaintext ready: read me again now */
 
 typedef struct sc_io_ops {
     const char *name; /* "socket", "memory", "tls": for messages and tests */

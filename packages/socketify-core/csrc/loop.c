@@ -297,7 +297,7 @@ void sc_batch_end(sc_loop *loop)
             while (p) {
                 sc_conn *next = p->next_pending;
                 p->flags &= ~SC_CF_PENDING;
-                sc_conn_process(p);
+                sc_conn_resume_input(p);
                 p = next;
             }
         }

@@ -125,17 +125,33 @@ static const char *take(sc_loop *loop, sc_handle h)
 typedef struct flip_layer {
     sc_io io;
     sc_buf pending; /* flipped bytes the layer below did not take yet */
-    int released;
+    sc_buf held;    /* plaintext read from below, not returned yet */
+    size_t chunk;   /* at most this much per read (0: no limit), like TLS records */
 } flip_layer;
 
 static int g_flip_released;
 
 static ssize_t flip_read(sc_io *io, char *buf, size_t cap)
 {
-    ssize_t r = sc_io_read(io->lower, buf, cap);
-    for (ssize_t i = 0; i < r; i++)
-        buf[i] = (char)~buf[i];
-    return r;
+    flip_layer *f = (flip_layer *)io;
+    if (!sc_buf_size(&f->held)) {
+        char tmp[256];
+        ssize_t r = sc_io_read(io->lower, tmp, sizeof tmp);
+        if (r <= 0)
+            return r;
+        for (ssize_t i = 0; i < r; i++)
+            tmp[i] = (char)~tmp[i];
+        if (sc_buf_append(&f->held, tmp, (size_t)r) < 0)
+            return SC_IO_ERROR;
+    }
+    size_t n = sc_buf_size(&f->held);
+    if (f->chunk && n > f->chunk)
+        n = f->chunk;
+    if (n > cap)
+        n = cap;
+    memcpy(buf, f->held.data + f->held.off, n);
+    sc_buf_consume(&f->held, n);
+    return (ssize_t)n;
 }
 
 static int flip_flush(sc_io *io)
@@ -172,7 +188,8 @@ static ssize_t flip_write(sc_io *io, const struct iovec *iov, int iovcnt)
 static uint32_t flip_wants(sc_io *io)
 {
     flip_layer *f = (flip_layer *)io;
-    return sc_buf_size(&f->pending) ? SC_IO_WANT_WRITE : 0;
+    return (sc_buf_size(&f->pending) ? SC_IO_WANT_WRITE : 0) |
+           (sc_buf_size(&f->held) ? SC_IO_HAS_DATA : 0);
 }
 
 static int flip_close(sc_io *io)
@@ -185,6 +202,7 @@ static void flip_release(sc_io *io)
 {
     flip_layer *f = (flip_layer *)io;
     sc_buf_free(&f->pending);
+    sc_buf_free(&f->held);
     g_flip_released++;
 }
 
@@ -306,6 +324,19 @@ static void test_pushed_layer(void)
     memcpy(got, p, n);
     flip_bytes(got, n);
     CHECK(memcmp(got, "NG\n", 3) == 0);
+    sc_mem_consume(loop, h, n);
+
+    /* the layer returns 4 bytes per read and holds the rest (SC_IO_HAS_DATA):
+     * the connection reads again until it is out, with no new bytes below */
+    f->chunk = 4;
+    char lines[] = "abc\ndef\nghi\n";
+    flip_bytes(lines, 12);
+    CHECK(sc_mem_feed(loop, h, lines, 12) == SC_OK);
+    n = sc_mem_output(loop, h, &p);
+    memcpy(got, p, n);
+    flip_bytes(got, n);
+    CHECK(n == 12 && memcmp(got, "ABC\nDEF\nGHI\n", 12) == 0);
+    CHECK(sc_buf_size(&f->held) == 0);
     sc_mem_consume(loop, h, n);
 
     CHECK(sc_mem_close(loop, h, 1) == SC_OK);
