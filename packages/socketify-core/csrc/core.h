@@ -284,10 +284,8 @@ void sc_conn_flush(sc_conn *c);             /* write out what is buffered */
 ssize_t sc_conn_write_now(sc_conn *c, const char *p, size_t n, int buffer_rest);
 int sc_out_append(sc_conn *c, const void *p, size_t n); /* corked until the batch ends */
 int sc_conn_cork(sc_conn *c, int on);
-void sc_conn_touch(sc_conn *c);                 /* restart the idle clock */
-void sc_conn_end_cork(sc_conn *c);              /* the cork of an ended response goes */
-void sc_conn_pause(sc_conn *c, int on);         /* stop / restart reading and parsing */
-void sc_conn_want_writable(sc_conn *c, int on); /* call proto->on_writable on drain */
+void sc_conn_touch(sc_conn *c);          /* restart the idle clock */
+void sc_conn_pause(sc_conn *c, int on);  /* stop / restart reading and parsing */
 void sc_conn_backlog(sc_conn *c);        /* input waits until the output drains below the limit */
 void sc_conn_on_readable(sc_conn *c);    /* the reactor: descriptor readable */
 void sc_conn_on_writable_ev(sc_conn *c); /* the reactor (or memory client): writable */
@@ -299,6 +297,24 @@ void sc_io_release(sc_conn *c);                       /* the connection is being
 
 /* io_socket.c: a connection over an accepted descriptor */
 sc_conn *sc_io_socket_open(sc_loop *loop, int fd, const sc_addr *remote);
+
+/* PERF: the two flag changes of every response, inline.  The protocol wants
+ * on_writable once the output drains (the reactor watches for it only while
+ * this is set), or no longer. */
+static inline void sc_conn_want_writable(sc_conn *c, int on)
+{
+    if (on)
+        c->flags |= SC_CF_WANT_WRITABLE;
+    else
+        c->flags &= ~SC_CF_WANT_WRITABLE;
+}
+
+/* A response or message ended: the cork set for it is released (inside the
+ * batch that ends it, so what it wrote leaves when the batch does). */
+static inline void sc_conn_end_cork(sc_conn *c)
+{
+    c->flags &= ~SC_CF_USER_CORK;
+}
 
 /* Room for n bytes at the end of c->io.out, written in place and then
  * committed (n or fewer); NULL when out of memory.  PERF: inline, the

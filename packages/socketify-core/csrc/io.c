@@ -144,14 +144,6 @@ void sc_conn_pause(sc_conn *c, int on)
     sc_conn_update_events(c);
 }
 
-void sc_conn_want_writable(sc_conn *c, int on)
-{
-    if (on)
-        c->flags |= SC_CF_WANT_WRITABLE;
-    else
-        c->flags &= ~SC_CF_WANT_WRITABLE;
-}
-
 void sc_conn_backlog(sc_conn *c)
 {
     c->flags |= SC_CF_BACKLOG;
@@ -178,13 +170,6 @@ int sc_conn_cork(sc_conn *c, int on)
 void sc_conn_touch(sc_conn *c)
 {
     c->io.last_active_ms = c->loop->now_ms;
-}
-
-/* A response or message ended: the cork set for it is released (inside the
- * batch that ends it, so what it wrote leaves when the batch does). */
-void sc_conn_end_cork(sc_conn *c)
-{
-    c->flags &= ~SC_CF_USER_CORK;
 }
 
 /* ---- writing -------------------------------------------------------------- */
@@ -309,7 +294,7 @@ void sc_conn_on_writable_ev(sc_conn *c)
 
 /* Offer buf[0..*len) to the protocol; a protocol swapped on the way (an
  * upgrade) gets the rest.  Returns the bytes consumed; *len may shrink. */
-static size_t sc_conn_offer(sc_conn *c, char *buf, size_t *len)
+static inline size_t sc_conn_offer(sc_conn *c, char *buf, size_t *len)
 {
     const sc_proto_ops *p = c->proto;
     size_t pos = p->on_data(c, buf, len);
