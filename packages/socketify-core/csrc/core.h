@@ -7,15 +7,16 @@
  * http_*.c, WebSocket in ws_*.c).  The lower layers never name the upper
  * ones; tests/c/test_layers.c links them with a stub protocol to prove it.
  *
- * Ownership in one paragraph: the loop owns a slot table of
- * connections; a slot holds one sc_conn until it is freed, and a handle
- * (generation << 24 | slot) names it only while the generation stored in the
- * conn matches.  A connection carries two generations: conn_gen (the
- * connection itself, used by the sc_mem_* and sc_ws_* calls) and
- * c->http.res.gen (the response in flight, used by the sc_res_* calls).  Closing a connection clears both, so
- * every handle Python still holds turns stale at once; the memory is freed at
- * the end of the current batch (a poll or a mem feed), never while a caller
- * up the stack may still hold the pointer.
+ * Ownership in one paragraph: the loop owns a slot table of connections; a
+ * slot holds one sc_conn until it is freed, and a handle (generation << 24 |
+ * slot) names it only while the generation stored in the conn matches.  A
+ * connection carries two generations: conn_gen (the connection itself, used
+ * by the sc_mem_* and sc_ws_* calls) and c->http.res.gen (the response in
+ * flight, used by the sc_res_* calls).  Closing a connection makes every
+ * handle Python holds stale at once (SC_CF_CLOSED; the protocol's on_closed
+ * clears the response); the memory is freed at the end of the current batch
+ * (a poll or a mem feed), never while a caller up the stack may still hold
+ * the pointer.
  *
  * A "batch" is one sc_loop_poll or one sc_mem_feed: output written during it
  * is corked, and connections with output are flushed once when it ends.
@@ -333,8 +334,8 @@ static inline void sc_out_commit(sc_conn *c, size_t n)
 }
 
 /* http_conn.c */
-void sc_conn_send_error(sc_conn *c, int status);             /* pre-rendered; closes */
-void sc_conn_response_ended(sc_conn *c);                     /* called by http_response.c */
+void sc_http_send_error(sc_conn *c, int status);             /* pre-rendered; closes */
+void sc_http_response_ended(sc_conn *c);                     /* called by http_response.c */
 void sc_http_upgraded(sc_conn *c, const sc_proto_ops *next); /* the 101 is queued */
 
 /* http_response.c */

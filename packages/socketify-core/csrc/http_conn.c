@@ -52,7 +52,7 @@ static const struct {
     [SC_ERR_505] = {505, SC_ERR_RESPONSE("505 HTTP Version Not Supported")},
 };
 
-void sc_conn_send_error(sc_conn *c, int status)
+void sc_http_send_error(sc_conn *c, int status)
 {
     int e = SC_ERR_400;
     for (int i = 0; i < SC_ERR_COUNT; i++)
@@ -73,7 +73,7 @@ static void sc_http_on_tick(sc_conn *c, uint64_t now)
     if (s->header_timeout_ms && c->http.head_start_ms && !(c->flags & SC_CF_CLOSING) &&
         (c->http.phase == SC_PH_HEAD || c->http.phase == SC_PH_PROXY) &&
         now - c->http.head_start_ms >= s->header_timeout_ms) {
-        sc_conn_send_error(c, 408);
+        sc_http_send_error(c, 408);
         return;
     }
     if (s->idle_timeout_ms && now - c->io.last_active_ms >= s->idle_timeout_ms)
@@ -87,7 +87,7 @@ static void sc_start_request(sc_conn *c)
     sc_loop *loop = c->loop;
     sc_request *req = &loop->req;
     if (req->content_length > loop->settings.max_body_size) {
-        sc_conn_send_error(c, 413);
+        sc_http_send_error(c, 413);
         return;
     }
     c->http.res.gen = sc_next_gen(loop);
@@ -117,7 +117,7 @@ static void sc_start_request(sc_conn *c)
     sc_py_on_request(loop->owner, req->res);
 }
 
-void sc_conn_response_ended(sc_conn *c)
+void sc_http_response_ended(sc_conn *c)
 {
     c->http.res.gen = 0;
     sc_conn_want_writable(c, 0);
@@ -165,7 +165,7 @@ static void sc_body_error(sc_conn *c, int status)
         if (c->flags & SC_CF_CLOSED)
             return;
     }
-    sc_conn_send_error(c, status);
+    sc_http_send_error(c, status);
 }
 
 static void sc_body_chunk(sc_conn *c, const char *p, size_t n, int end)
@@ -257,7 +257,7 @@ static size_t sc_http_on_data(sc_conn *c, char *buf, size_t *lenp)
             if (r == SC_HTTP_INCOMPLETE)
                 break;
             if (r < 0) {
-                sc_conn_send_error(c, 400);
+                sc_http_send_error(c, 400);
                 break;
             }
             pos += (size_t)r;
@@ -268,7 +268,7 @@ static size_t sc_http_on_data(sc_conn *c, char *buf, size_t *lenp)
         if (r == SC_HTTP_INCOMPLETE)
             break;
         if (r < 0) {
-            sc_conn_send_error(c, -r);
+            sc_http_send_error(c, -r);
             break;
         }
         pos += (size_t)r;

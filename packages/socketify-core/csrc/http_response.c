@@ -256,7 +256,7 @@ int sc_res_write(sc_loop *loop, sc_handle res, const char *head, size_t head_len
     c->http.res.write_offset += body_len;
     if (end) {
         sc_conn_end_cork(c); /* the cork belongs to the response: release it */
-        sc_conn_response_ended(c);
+        sc_http_response_ended(c);
     }
     if (direct && sc_conn_write_now(c, body, body_len, 1) < 0) {
         rc = end ? SC_OK : SC_EIO;
@@ -309,7 +309,7 @@ int sc_res_try_end(sc_loop *loop, sc_handle res, const char *head, size_t head_l
     int ok = taken == body_len;
     int done = c->http.res.write_offset >= c->http.res.total_size;
     if (done) {
-        sc_conn_response_ended(c);
+        sc_http_response_ended(c);
     } else if (!ok) {
         sc_conn_want_writable(c, 1); /* sc_conn_write_now set SC_CF_BLOCKED */
         sc_conn_update_events(c);
