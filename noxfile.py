@@ -31,6 +31,7 @@ TEST_DEPS = [
     "mako",
     "multipart",
     "python-multipart",
+    "redis>=5",  # the pub/sub backend's client (socketify-core[redis]); redis-server via apt
 ]
 PYTEST_TARGETS = [
     "packages/socketify-router/tests",
@@ -56,7 +57,7 @@ def install_all(session: nox.Session, *extra: str, env: dict[str, str] | None = 
 @nox.session
 def tests(session: nox.Session) -> None:
     """Every package's tests and tests/, the C core built with -Wall -Wextra -Werror."""
-    extras = ["orjson", "ujson", "uvloop"] if sys.platform != "win32" else []
+    extras = ["orjson", "ujson", "uvloop", "hiredis"] if sys.platform != "win32" else []
     install_all(session, *extras, env={"SOCKETIFY_CFLAGS": "-Werror"})
     session.run("pytest", *PYTEST_TARGETS, *session.posargs)
 

@@ -106,6 +106,8 @@ class App:
                 raise TypeError(f"options must be an AppOptions or None, not {options!r}")
             if options.wants_tls():
                 raise NotImplementedError("TLS is not built yet: serve plain HTTP behind a proxy")
+        self._pubsub: Any = None
+        pubsub = settings.pop("pubsub", None)
         self._settings = limits.validate(settings)
         self._options = options
         self._router = Router()
@@ -131,6 +133,8 @@ class App:
         self._stop_requested = False
         self._running = False
         self._ws_hub: Any = None  # websocket._Hub once a ws route exists
+        if pubsub is not None:
+            self._use_pubsub(pubsub)
 
     @property
     def settings(self) -> dict[str, Any]:
@@ -249,7 +253,25 @@ class App:
         return _ws.publish(self, topic, message, opcode, compress)
 
     def num_subscribers(self, topic: Any) -> int:
+        """Subscribers of ``topic`` in this process (a pub/sub backend does not add others)."""
         return _ws.num_subscribers(self, topic)
+
+    @property
+    def pubsub(self) -> Any:
+        """The pub/sub backend (socketify.pubsub) carrying publishes to other processes, or
+        None (local delivery only).  Its ``stats`` count what was sent, received, dropped."""
+        return self._pubsub
+
+    def _use_pubsub(self, spec: Any) -> None:
+        """Set the backend: a URL (redis://, rediss://, unix://) or a pubsub.Backend."""
+        from . import pubsub
+
+        if self._native is not None:
+            raise RuntimeError("set the pub/sub backend before the app listens or serves")
+        backend = pubsub.resolve(spec)
+        if backend is not None:
+            backend.attach(self)
+        self._pubsub = backend
 
     # ---- the native loop ------------------------------------------------------------------------
     def _native_loop(self) -> Any:
@@ -270,6 +292,8 @@ class App:
             self._event = lib.sc_loop_event_view(native)
             if self._aio_loop is not None:
                 self._reactor = Reactor(native, self._aio_loop)
+            if self._pubsub is not None:
+                self._pubsub.bind_loop(native, owner)
         return native
 
     def get_native_handle(self) -> Any:
@@ -315,6 +339,8 @@ class App:
         if self._ws_hub is not None:
             self._ws_hub.release()  # every WebSocket turns stale before the loop is freed
         if native is not None:
+            if self._pubsub is not None:
+                self._pubsub.unbind_loop()
             self._native = None
             self._view = self._event = None
             lib.sc_loop_free(native)
@@ -636,10 +662,14 @@ class App:
             await self._startup()
             self._bind_loop(aio)
             self._native_loop()
+            if self._pubsub is not None:
+                self._pubsub.start()
             await self._stop.wait()
             await self._drain()
             await self._shutdown()
         finally:
+            if self._pubsub is not None:
+                await self._pubsub.stop()
             for signum in signals:
                 aio.remove_signal_handler(signum)
             self._stop = None
