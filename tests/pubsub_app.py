@@ -33,7 +33,9 @@ def message(ws, msg, opcode):
     if not isinstance(msg, str):
         return
     verb, _, rest = msg.partition(":")
-    if verb == "sub":
+    if verb == "pid":
+        ws.send(f"pid:{os.getpid()}", OpCode.TEXT)
+    elif verb == "sub":
         ws.subscribe(rest)
         ws.send(f"ok:sub:{rest}", OpCode.TEXT)
     elif verb == "unsub":
@@ -53,7 +55,9 @@ async def publish(res, req):
     as_text = req.get_query("text") == "1"
     body = await res.get_data()
     data = body.getvalue()
-    app.publish(topic, data.decode() if as_text else data, OpCode.TEXT if as_text else OpCode.BINARY)
+    app.publish(
+        topic, data.decode() if as_text else data, OpCode.TEXT if as_text else OpCode.BINARY
+    )
     res.end("ok")
 
 

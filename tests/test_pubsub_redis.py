@@ -15,7 +15,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from pubsub_support import (  # noqa: E402
+from pubsub_support import (
     AppProcess,
     assert_silent,
     recv_all,
@@ -23,7 +23,7 @@ from pubsub_support import (  # noqa: E402
     ws_client,
     ws_do,
 )
-from redis_server import RedisServer  # noqa: E402
+from redis_server import RedisServer
 
 pytest.importorskip("redis", reason="the redis extra is installed by the test sessions")
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="redis-server")

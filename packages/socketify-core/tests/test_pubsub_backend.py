@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+
 from socketify import App, OpCode
 from socketify.pubsub import DEFAULT_MAX_BUFFER, Backend, RedisBackend, resolve
 from socketify.pubsub.backend import MIN_MAX_BUFFER
@@ -106,7 +107,7 @@ def test_messages_from_the_backend_reach_every_local_subscriber_once() -> None:
             for ws in (a, b):
                 ws.send_text("sub:room")
                 assert ws.receive_text() == "ok"
-            backend._deliver(b"room", "from afar".encode(), int(OpCode.TEXT), False)
+            backend._deliver(b"room", b"from afar", int(OpCode.TEXT), False)
             backend._deliver(b"room", b"\xff", int(OpCode.BINARY), False)
             for ws in (a, b):
                 assert ws.receive_text() == "from afar"

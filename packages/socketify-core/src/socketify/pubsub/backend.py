@@ -130,7 +130,7 @@ class Backend:
         size = len(topic) + len(data)
         if self._pending + size > self.max_buffer:
             self.stats.dropped_overflow += 1
-            self._warn_drops("its buffer is full (max_buffer %d bytes)" % self.max_buffer)
+            self._warn_drops(f"its buffer is full (max_buffer {self.max_buffer} bytes)")
             return
         self._pending += size
         self.stats.sent += 1
@@ -152,7 +152,9 @@ class Backend:
         if native is None:
             return
         self.stats.received += 1
-        _publish(native, 0, topic, len(topic), data, len(data), opcode, _COMPRESS if compress else 0)
+        _publish(
+            native, 0, topic, len(topic), data, len(data), opcode, _COMPRESS if compress else 0
+        )
 
     def _handed_over(self, size: int) -> None:
         self._pending = max(0, self._pending - size)

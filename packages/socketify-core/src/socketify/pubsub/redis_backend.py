@@ -61,8 +61,7 @@ def _import_redis() -> Any:
         import redis.asyncio as aioredis
     except ImportError:
         raise ImportError(
-            "the Redis pub/sub backend needs the redis package: "
-            "pip install 'socketify-core[redis]'"
+            "the Redis pub/sub backend needs the redis package: pip install 'socketify-core[redis]'"
         ) from None
     return aioredis
 
@@ -276,7 +275,9 @@ class RedisBackend(Backend):
             if self._changes:
                 changes, self._changes = self._changes, {}
                 on = [ch for ch, active in changes.items() if active and ch not in self._subscribed]
-                off = [ch for ch, active in changes.items() if not active and ch in self._subscribed]
+                off = [
+                    ch for ch, active in changes.items() if not active and ch in self._subscribed
+                ]
                 if on:
                     await pubsub.subscribe(*on)
                     self._subscribed.update(on)
