@@ -223,13 +223,14 @@ def bench_memory(session: nox.Session) -> None:
 
 @nox.session(venv_backend="none")
 def bench_ws(session: nox.Session) -> None:
-    """WebSocket echo and broadcast against socketify 0.0.31 and uvicorn+websockets.
+    """WebSocket echo and broadcast against socketify 0.0.31 and uvicorn+websockets, then
+    broadcast over 2 workers + relay and 2 processes + Redis against 1 process.
 
     Each server runs from its own venv under bench/.venvs (made here when missing); ours
     is the "ours" venv with this checkout's packages.
     """
     peers = {
-        "ours": [ROUTER, JSON, CORE],
+        "ours": [ROUTER, JSON, f"{CORE}[redis]", "hiredis"],
         "orig": ["socketify==0.0.31"],
         "uvicorn_ws": ["uvicorn", "websockets", "uvloop", "httptools"],
     }

@@ -157,6 +157,7 @@ def test_redis_killed_and_restarted(redis_up: RedisServer) -> None:
         ws_do(b1, "sub:live")
         subscribed(redis_up, "live", 2)
         redis_up.stop()
+        wait_for(lambda: a.stats()["failures"] >= 2 and b.stats()["failures"] >= 2, what="retries")
         # Redis is gone: HTTP and local pub/sub go on, remote messages are counted as dropped
         a.publish("live", "local only")
         assert a1.recv(timeout=10) == "local only"
@@ -205,6 +206,7 @@ def test_redis_unreachable_from_the_start(redis_up: RedisServer) -> None:
         a.publish("x", "still local")
         assert a1.recv(timeout=10) == "still local"
         assert a.stats()["dropped_disconnected"] == 1
+        wait_for(lambda: a.stats()["failures"] >= 3, what="three attempts")  # backing off
         a1.close()
     finally:
         log = a.stop()

@@ -49,15 +49,24 @@ _publish = lib.sc_loop_publish
 
 class PubSubStats:
     """Counters of one backend: ``sent`` and ``received`` messages, ``dropped`` ones
-    (``dropped_disconnected`` + ``dropped_overflow``), and ``reconnects``."""
+    (``dropped_disconnected`` + ``dropped_overflow``), ``failures`` (connections that broke
+    or could not be made) and ``reconnects``."""
 
-    __slots__ = ("dropped_disconnected", "dropped_overflow", "received", "reconnects", "sent")
+    __slots__ = (
+        "dropped_disconnected",
+        "dropped_overflow",
+        "failures",
+        "received",
+        "reconnects",
+        "sent",
+    )
 
     def __init__(self) -> None:
         self.sent = 0
         self.received = 0
         self.dropped_disconnected = 0
         self.dropped_overflow = 0
+        self.failures = 0
         self.reconnects = 0
 
     @property

@@ -178,6 +178,7 @@ class RedisBackend(Backend):
     def _went_down(self, exc: BaseException) -> None:
         was_up = self.connected
         self.connected = False
+        self.stats.failures += 1
         self._drop_pending(len(self._queue) + self._inflight)
         self._queue.clear()
         self._inflight = 0
