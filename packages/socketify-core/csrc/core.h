@@ -224,6 +224,7 @@ struct sc_loop {
     int timer_armed;
     int woken;
     uint32_t tick_ms;
+    size_t max_held_input; /* unconsumed input per connection before reading stops */
     sc_conn **slots;
     uint32_t num_slots; /* slots used so far (high-water mark) */
     uint32_t cap_slots;

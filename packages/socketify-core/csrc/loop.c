@@ -71,6 +71,9 @@ sc_loop *sc_loop_create(const sc_settings *settings, uint32_t owner_id, const sc
         sc_settings_default(&loop->settings);
     loop->owner = owner_id;
     loop->proto = proto;
+    /* a request head never needs more, and the protocols consume the rest
+     * as it arrives (bodies, WebSocket frames) */
+    loop->max_held_input = (size_t)loop->settings.max_header_size + 4096u;
     loop->next_gen = 1;
     loop->epfd = epoll_create1(EPOLL_CLOEXEC);
     loop->timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
@@ -369,7 +372,7 @@ void sc_conn_update_events(sc_conn *c)
     if (c->io.fd < 0 || (c->flags & SC_CF_CLOSED))
         return;
     uint32_t want = 0;
-    size_t in_limit = (size_t)c->loop->settings.max_header_size + 4096u;
+    size_t in_limit = c->loop->max_held_input;
     if (!(c->flags & (SC_CF_PAUSED | SC_CF_CLOSING)) && sc_buf_size(&c->io.in) < in_limit)
         want |= EPOLLIN;
     /* PERF: EPOLLOUT only once the socket refused bytes.  Output queued during a
