@@ -217,7 +217,6 @@ typedef struct sc_listener {
 
 struct sc_loop {
     sc_settings settings;
-    sc_http_limits limits;
     uint32_t owner;
     int epfd;
     int timerfd;
@@ -225,6 +224,7 @@ struct sc_loop {
     int timer_armed;
     int woken;
     uint32_t tick_ms;
+    size_t max_held_input; /* unconsumed input per connection before reading stops */
     sc_conn **slots;
     uint32_t num_slots; /* slots used so far (high-water mark) */
     uint32_t cap_slots;
@@ -246,12 +246,17 @@ struct sc_loop {
     const sc_proto_ops *proto; /* every new connection's protocol (sc_loop_create) */
     int always_tick;           /* a protocol has its own timeouts (WebSocket) */
     char *scratch;
-    sc_request req;
-    sc_header *headers;
-    sc_event event;
-    time_t date_sec;
-    char date[48]; /* "Date: ...\r\n" */
-    size_t date_len;
+    sc_event event; /* what a body chunk or WebSocket callback announces */
+    /* The HTTP part: set up by sc_loop_new (http_conn.c), the Date cache kept
+     * by http_response.c; a loop made by sc_loop_create alone leaves it empty. */
+    struct {
+        sc_http_limits limits;
+        sc_request req;     /* the view Python reads during on_request */
+        sc_header *headers; /* max_headers + 1 entries (freed with the loop) */
+        time_t date_sec;
+        char date[48]; /* "Date: ...\r\n" */
+        size_t date_len;
+    } http;
     int watch_topics;                /* sc_loop_watch_topics: call sc_py_topic_interest */
     struct sc_ws_loop *wsl;          /* ws_conn.c's per-loop state, NULL until a behavior */
     void (*wsl_free)(sc_loop *loop); /* ws_conn.c: frees wsl with the loop */

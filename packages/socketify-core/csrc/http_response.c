@@ -34,17 +34,17 @@ static const char sc_month[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
 void sc_date_refresh(sc_loop *loop)
 {
     time_t now = time(NULL);
-    if (now == loop->date_sec && loop->date_len)
+    if (now == loop->http.date_sec && loop->http.date_len)
         return;
     struct tm tm;
     gmtime_r(&now, &tm);
-    int n = snprintf(loop->date, sizeof loop->date, "Date: %s, %02u %s %04u %02u:%02u:%02u GMT\r\n",
-                     sc_wday[(unsigned)tm.tm_wday % 7u], (unsigned)tm.tm_mday % 100u,
-                     sc_month[(unsigned)tm.tm_mon % 12u], (unsigned)(tm.tm_year + 1900) % 10000u,
-                     (unsigned)tm.tm_hour % 100u, (unsigned)tm.tm_min % 100u,
-                     (unsigned)tm.tm_sec % 100u);
-    loop->date_len = n > 0 && (size_t)n < sizeof loop->date ? (size_t)n : 0;
-    loop->date_sec = now;
+    int n = snprintf(
+        loop->http.date, sizeof loop->http.date, "Date: %s, %02u %s %04u %02u:%02u:%02u GMT\r\n",
+        sc_wday[(unsigned)tm.tm_wday % 7u], (unsigned)tm.tm_mday % 100u,
+        sc_month[(unsigned)tm.tm_mon % 12u], (unsigned)(tm.tm_year + 1900) % 10000u,
+        (unsigned)tm.tm_hour % 100u, (unsigned)tm.tm_min % 100u, (unsigned)tm.tm_sec % 100u);
+    loop->http.date_len = n > 0 && (size_t)n < sizeof loop->http.date ? (size_t)n : 0;
+    loop->http.date_sec = now;
 }
 
 /* The connection whose response h names, while that response is in flight. */
@@ -131,8 +131,8 @@ static int sc_render_head(sc_conn *c, const char *head, size_t head_len, uint32_
     SC_PUT("HTTP/1.1 ");
     memcpy(w, head, head_len);
     w += head_len;
-    memcpy(w, loop->date, loop->date_len);
-    w += loop->date_len;
+    memcpy(w, loop->http.date, loop->http.date_len);
+    w += loop->http.date_len;
     if (status == 101) {
         /* Switching Protocols: no framing and no Connection header of ours;
          * the connection is closed after it until an upgrade hook exists. */

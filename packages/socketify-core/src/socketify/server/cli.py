@@ -25,7 +25,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any, Optional
 
-from . import limits
+from .. import limits
 from .target import TargetError, load_target
 from .worker import EXIT_USAGE, ServeConfig, serve, usage_error
 
@@ -62,7 +62,7 @@ class UsageError(Exception):
 
 
 def _version() -> str:
-    from . import __version__
+    from .. import __version__
 
     python = f"{platform.python_implementation()} {platform.python_version()}"
     return f"socketify {__version__} ({python} on {platform.system()})"
@@ -103,8 +103,8 @@ def _add_ws_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def _ws_defaults(args: argparse.Namespace) -> dict[str, Any]:
-    from .enums import CompressOptions
-    from .websocket import validate_ws_options
+    from ..enums import CompressOptions
+    from ..websocket import validate_ws_options
 
     defaults: dict[str, Any] = {}
     for key, value in vars(args).items():
@@ -252,7 +252,7 @@ def make_config(args: argparse.Namespace) -> ServeConfig:
 
 def _pubsub(args: argparse.Namespace, workers: int) -> Optional[dict[str, Any]]:
     """The --pubsub* flags, checked: None (the app's own choice) or the backend's spec."""
-    from .pubsub.backend import check_max_buffer
+    from ..pubsub.backend import check_max_buffer
 
     spec = args.pubsub
     if spec is None and args.pubsub_prefix is None and args.pubsub_max_buffer is None:
@@ -272,7 +272,7 @@ def _pubsub(args: argparse.Namespace, workers: int) -> Optional[dict[str, Any]]:
         return {"kind": "relay", **options}
     if kind == "none":
         return {"kind": "none"}
-    from .pubsub import RedisBackend
+    from ..pubsub import RedisBackend
 
     if args.pubsub_prefix is not None:
         options["prefix"] = args.pubsub_prefix

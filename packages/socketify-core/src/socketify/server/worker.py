@@ -19,9 +19,9 @@ import sys
 import traceback
 from typing import TYPE_CHECKING, Any, NamedTuple, Optional
 
+from ..app import App
+from ..options import LISTEN_EXCLUSIVE_PORT
 from . import accesslog
-from .app import App
-from .options import LISTEN_EXCLUSIVE_PORT
 from .target import TargetError, load_target
 
 if TYPE_CHECKING:
@@ -67,7 +67,7 @@ def prepare_app(config: ServeConfig) -> App:
     if config.settings:
         app._override_settings(config.settings)
     if config.ws_defaults:
-        from .websocket import set_ws_defaults
+        from ..websocket import set_ws_defaults
 
         set_ws_defaults(app, config.ws_defaults)
     if config.access_log:
@@ -82,7 +82,7 @@ def _apply_pubsub(app: App, config: ServeConfig) -> None:
     spec = dict(config.pubsub or {})
     kind = spec.pop("kind", None)
     if kind == "redis":
-        from .pubsub import RedisBackend
+        from ..pubsub import RedisBackend
 
         app._pubsub = None
         app._use_pubsub(RedisBackend(spec.pop("url"), **spec))
@@ -90,7 +90,7 @@ def _apply_pubsub(app: App, config: ServeConfig) -> None:
         app._pubsub = None
     if config.relay_fd >= 0:
         if app._pubsub is None and kind != "none":
-            from .pubsub.relay import RelayBackend
+            from ..pubsub.relay import RelayBackend
 
             app._use_pubsub(RelayBackend.from_fd(config.relay_fd, **spec))
         else:
