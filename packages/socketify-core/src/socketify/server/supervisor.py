@@ -50,9 +50,9 @@ import sys
 import time
 from typing import Optional
 
-from .listener import Listener
 from ..pubsub.backend import DEFAULT_MAX_BUFFER
 from ..pubsub.relay import RelayChannel, RelayHub
+from .listener import Listener
 from .reload import POLL_INTERVAL, Watcher, app_directory
 from .worker import EXIT_APP_ERROR, EXIT_OK, ServeConfig, worker_exit
 
