@@ -34,15 +34,43 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-class RedisServer:
-    """One redis-server process; ``stop()`` and ``start()`` again keep port and socket."""
+def openssl_binary() -> str:
+    found = shutil.which("openssl")
+    if not found and os.geteuid() == 0 and shutil.which("apt-get"):
+        subprocess.run(
+            ["apt-get", "install", "-y", "-qq", "openssl"], check=True, capture_output=True
+        )
+        found = shutil.which("openssl")
+    if not found:
+        raise RuntimeError("openssl is not installed and apt-get could not install it")
+    return found
 
-    def __init__(self) -> None:
+
+class RedisServer:
+    """One redis-server process; ``stop()`` and ``start()`` again keep port and socket.
+    ``tls=True`` adds a TLS port with a self-signed certificate (``tls_url``)."""
+
+    def __init__(self, tls: bool = False) -> None:
         self.binary = redis_server_binary()
         self.dir = tempfile.mkdtemp(prefix="sc-redis-")
         self.port = free_port()
         self.unix_path = os.path.join(self.dir, "redis.sock")
         self.proc: Optional[subprocess.Popen[bytes]] = None
+        self.tls_port = 0
+        if tls:
+            self.tls_port = free_port()
+            self.cert = os.path.join(self.dir, "cert.pem")
+            self.key = os.path.join(self.dir, "key.pem")
+            subprocess.run(
+                [openssl_binary(), "req", "-x509", "-newkey", "rsa:2048", "-nodes",
+                 "-keyout", self.key, "-out", self.cert, "-days", "1", "-subj", "/CN=127.0.0.1",
+                 "-addext", "subjectAltName=IP:127.0.0.1"],
+                check=True, capture_output=True,
+            )  # fmt: skip
+
+    @property
+    def tls_url(self) -> str:
+        return f"rediss://127.0.0.1:{self.tls_port}/0?ssl_ca_certs={self.cert}"
 
     @property
     def url(self) -> str:
@@ -62,6 +90,9 @@ class RedisServer:
             "--appendonly", "no",
             "--dir", self.dir,
         ]  # fmt: skip
+        if self.tls_port:
+            args += ["--tls-port", str(self.tls_port), "--tls-cert-file", self.cert,
+                     "--tls-key-file", self.key, "--tls-auth-clients", "no"]  # fmt: skip
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:

@@ -211,3 +211,28 @@ def test_redis_unreachable_from_the_start(redis_up: RedisServer) -> None:
     finally:
         log = a.stop()
     assert log.count("cannot connect to") == 1, log
+
+
+def test_rediss_tls_url() -> None:
+    server = RedisServer(tls=True)
+    server.start()
+    try:
+        a, b = start_apps(server.tls_url)
+        try:
+            a1, b1 = ws_client(a.port), ws_client(b.port)
+            ws_do(a1, "sub:tls")
+            ws_do(b1, "sub:tls")
+            subscribed(server, "tls", 2)  # counted over the plain port: same server
+            a.publish("tls", "over TLS")
+            assert a1.recv(timeout=10) == "over TLS"
+            assert b1.recv(timeout=10) == "over TLS"
+            b.publish("tls", b"back")
+            assert b1.recv(timeout=10) == b"back"
+            assert a1.recv(timeout=10) == b"back"
+            a1.close()
+            b1.close()
+        finally:
+            for app in (a, b):
+                app.stop()
+    finally:
+        server.cleanup()
