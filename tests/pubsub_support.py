@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import base64
 import http.client
 import json
 import os
 import signal
+import socket
+import struct
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any, Optional
-
-from websockets.sync.client import ClientConnection, connect
 
 HERE = Path(__file__).resolve().parent
 APP = HERE / "pubsub_app.py"
@@ -66,13 +67,93 @@ class AppProcess:
         return self.proc.stderr.read().decode() if self.proc.stderr else ""
 
 
-def ws_client(port: int) -> ClientConnection:
-    # entered like a context manager (what websockets 17 asks); the test closes it
-    opening = connect(f"ws://127.0.0.1:{port}/ws", open_timeout=10, max_size=2**24)
-    return opening.__enter__()  # type: ignore[no-any-return]
+class WsClient:
+    """A small blocking WebSocket client on a raw socket (no threads: the same on CPython
+    and PyPy).  Frames from the server are unmasked and unfragmented here."""
+
+    def __init__(self, port: int) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        key = base64.b64encode(os.urandom(16)).decode()
+        self.sock.sendall(
+            (
+                f"GET /ws HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
+                f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+                "Sec-WebSocket-Version: 13\r\n\r\n"
+            ).encode()
+        )
+        self.buf = b""
+        while b"\r\n\r\n" not in self.buf:
+            chunk = self.sock.recv(4096)
+            if not chunk:
+                raise ConnectionError("closed during the handshake")
+            self.buf += chunk
+        head, self.buf = self.buf.split(b"\r\n\r\n", 1)
+        if b" 101 " not in head.split(b"\r\n", 1)[0]:
+            raise ConnectionError(f"upgrade refused: {head[:60]!r}")
+
+    def send(self, message: Any) -> None:
+        data, opcode = (message.encode(), 1) if isinstance(message, str) else (message, 2)
+        mask = os.urandom(4)
+        n = len(data)
+        head = bytes([0x80 | opcode])
+        if n < 126:
+            head += bytes([0x80 | n])
+        elif n < 65536:
+            head += bytes([0x80 | 126]) + struct.pack("!H", n)
+        else:
+            head += bytes([0x80 | 127]) + struct.pack("!Q", n)
+        masked = bytes(b ^ mask[i % 4] for i, b in enumerate(data))
+        self.sock.sendall(head + mask + masked)
+
+    def _need(self, n: int, deadline: float) -> None:
+        while len(self.buf) < n:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError("no message in time")
+            self.sock.settimeout(left)
+            try:
+                chunk = self.sock.recv(65536)
+            except socket.timeout:
+                raise TimeoutError("no message in time") from None
+            if not chunk:
+                raise ConnectionError("the server closed the connection")
+            self.buf += chunk
+
+    def recv(self, timeout: float = 10.0) -> Any:
+        """The next TEXT (str) or BINARY (bytes) message."""
+        deadline = time.monotonic() + timeout
+        while True:
+            self._need(2, deadline)
+            opcode, n = self.buf[0] & 0x0F, self.buf[1] & 0x7F
+            start = 2
+            if n == 126:
+                self._need(4, deadline)
+                n, start = struct.unpack("!H", self.buf[2:4])[0], 4
+            elif n == 127:
+                self._need(10, deadline)
+                n, start = struct.unpack("!Q", self.buf[2:10])[0], 10
+            self._need(start + n, deadline)
+            payload, self.buf = self.buf[start : start + n], self.buf[start + n :]
+            if opcode == 1:
+                return payload.decode()
+            if opcode == 2:
+                return payload
+            if opcode == 8:
+                raise ConnectionError("the server closed the WebSocket")
+
+    def close(self) -> None:
+        try:
+            self.sock.sendall(b"\x88\x82" + b"\0\0\0\0" + struct.pack("!H", 1000))
+        except OSError:
+            pass
+        self.sock.close()
 
 
-def ws_do(ws: ClientConnection, command: str) -> None:
+def ws_client(port: int) -> WsClient:
+    return WsClient(port)
+
+
+def ws_do(ws: WsClient, command: str) -> None:
     """Send a command, wait for its ``ok:`` (messages before it are a test failure)."""
     ws.send(command)
     got = ws.recv(timeout=10)
@@ -89,11 +170,11 @@ def wait_for(predicate: Any, timeout: float = 15.0, what: str = "condition") -> 
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def recv_all(ws: ClientConnection, count: int, timeout: float = 10.0) -> list[Any]:
+def recv_all(ws: WsClient, count: int, timeout: float = 10.0) -> list[Any]:
     return [ws.recv(timeout=timeout) for _ in range(count)]
 
 
-def assert_silent(ws: ClientConnection, wait: float = 0.3) -> None:
+def assert_silent(ws: WsClient, wait: float = 0.3) -> None:
     try:
         extra = ws.recv(timeout=wait)
     except TimeoutError:
