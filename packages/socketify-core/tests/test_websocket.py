@@ -137,7 +137,7 @@ def _upgrade_and_frames(w, frames_after):
     def done():
         nonlocal buffer
         buffer += conn.read()
-        head, sep, rest = buffer.partition(b"\r\n\r\n")
+        _head, sep, rest = buffer.partition(b"\r\n\r\n")
         if not sep:
             return False
         found[:] = parse_frames(rest)[0]
