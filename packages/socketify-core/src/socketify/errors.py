@@ -7,7 +7,7 @@
     ├── ResponseStateError (RuntimeError)   header/status after the body started
     ├── RequestExpired (RuntimeError)   an AppRequest used after its callback, not preserved
     ├── BodyDecodeError (ValueError)    get_text/get_json/get_form_urlencoded got bad bytes
-    └── TargetError                     the CLI could not load module:attr (socketify.target)
+    └── TargetError                     the CLI could not load module:attr (socketify.server.target)
 
 Errors that map to an HTTP status carry it in ``status_hint``: without an error handler
 of the app's own, an error of ours with a 4xx hint is answered with that status and its

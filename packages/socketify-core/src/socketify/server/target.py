@@ -21,8 +21,8 @@ import importlib
 import inspect
 from typing import Any, Optional
 
-from .app import App
-from .errors import SocketifyError
+from ..app import App
+from ..errors import SocketifyError
 
 __all__ = ["TargetError", "load_target"]
 
