@@ -59,17 +59,15 @@ def usage_error(message: str) -> int:
 def prepare_app(config: ServeConfig) -> App:
     """The target's App with the command line's settings and access log applied."""
     app = load_target(config.target, config.factory, config.settings)
-    if app._native is not None:
+    if app.serving:
         raise TargetError(
             f"{config.target!r} listens already (listen() at import): "
             "guard listen() and run() with if __name__ == '__main__'"
         )
     if config.settings:
-        app._override_settings(config.settings)
+        app.configure(**config.settings)
     if config.ws_defaults:
-        from ..websocket import set_ws_defaults
-
-        set_ws_defaults(app, config.ws_defaults)
+        app.set_ws_defaults(**config.ws_defaults)
     if config.access_log:
         accesslog.enable(app)
     _apply_pubsub(app, config)
@@ -84,12 +82,11 @@ def _apply_pubsub(app: App, config: ServeConfig) -> None:
     if kind == "redis":
         from ..pubsub import RedisBackend
 
-        app._pubsub = None
         app._use_pubsub(RedisBackend(spec.pop("url"), **spec))
     elif kind == "none":
-        app._pubsub = None
+        app._use_pubsub(None)
     if config.relay_fd >= 0:
-        if app._pubsub is None and kind != "none":
+        if app.pubsub is None and kind != "none":
             from ..pubsub.relay import RelayBackend
 
             app._use_pubsub(RelayBackend.from_fd(config.relay_fd, **spec))
