@@ -240,3 +240,40 @@ def test_frames_split_anywhere_reassemble() -> None:
 def test_wait_helper_times_out() -> None:
     with pytest.raises(AssertionError, match="timed out"):
         wait_for(lambda: False, timeout=0.05, what="never")
+
+
+def rss_kib(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+def test_a_subscriber_that_stops_reading_keeps_memory_bounded() -> None:
+    server = cli("--workers", "2")
+    try:
+        by_pid = clients_on_both_workers(server.port, per_worker=1)
+        stuck_pid, sender_pid = sorted(by_pid)
+        stuck, sender = by_pid[stuck_pid][0], by_pid[sender_pid][0]
+        ws_do(stuck, "sub:flood")  # and then never reads again
+        time.sleep(0.3)
+        payload = "x" * 1000
+        sizes = []
+        for _round in range(4):  # equal rounds: a leak or an unbounded queue grows each one
+            for _ in range(1500):
+                sender.send(f"pub:flood:{payload}")
+            for _ in range(1500):
+                assert sender.recv(timeout=20) == "ok:pub:flood"
+            time.sleep(0.2)
+            sizes.append((rss_kib(stuck_pid), rss_kib(server.proc.pid)))
+        # 1.5 MB published per round to a reader that takes nothing: after the first rounds
+        # fill the bounded buffers (socket, max_backpressure), the processes stop growing
+        worker_growth = sizes[3][0] - sizes[1][0]
+        supervisor_growth = sizes[3][1] - sizes[1][1]
+        assert worker_growth < 1024, sizes
+        assert supervisor_growth < 1024, sizes
+        sender.close()
+        stuck.close()
+    finally:
+        server.stop()
