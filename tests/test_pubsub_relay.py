@@ -4,6 +4,8 @@ rejoins; a worker that does not read gets a bounded buffer and counted drops."""
 
 from __future__ import annotations
 
+import os
+import platform
 import socket
 import sys
 import time
@@ -80,7 +82,6 @@ def test_workers_share_every_publish() -> None:
 
 
 def test_a_restarted_worker_rejoins() -> None:
-    import os
     import signal
 
     server = cli("--workers", "2")
@@ -253,27 +254,33 @@ def rss_kib(pid: int) -> int:
 def test_a_subscriber_that_stops_reading_keeps_memory_bounded() -> None:
     server = cli("--workers", "2")
     try:
-        by_pid = clients_on_both_workers(server.port, per_worker=1)
+        by_pid = clients_on_both_workers(server.port, per_worker=2)
         stuck_pid, sender_pid = sorted(by_pid)
-        stuck, sender = by_pid[stuck_pid][0], by_pid[sender_pid][0]
+        stuck, probe = by_pid[stuck_pid]
+        sender = by_pid[sender_pid][0]
         ws_do(stuck, "sub:flood")  # and then never reads again
         time.sleep(0.3)
         payload = "x" * 1000
         sizes = []
-        for _round in range(4):  # equal rounds: a leak or an unbounded queue grows each one
+        for _round in range(5):  # equal rounds: a leak or an unbounded queue grows each one
             for _ in range(1500):
                 sender.send(f"pub:flood:{payload}")
             for _ in range(1500):
                 assert sender.recv(timeout=20) == "ok:pub:flood"
             time.sleep(0.2)
-            sizes.append((rss_kib(stuck_pid), rss_kib(server.proc.pid)))
-        # 1.5 MB published per round to a reader that takes nothing: after the first rounds
-        # fill the bounded buffers (socket, max_backpressure), the processes stop growing
-        worker_growth = sizes[3][0] - sizes[1][0]
-        supervisor_growth = sizes[3][1] - sizes[1][1]
-        assert worker_growth < 1024, sizes
-        assert supervisor_growth < 1024, sizes
+            probe.send("rss")
+            worker_kib = int(probe.recv(timeout=20).split(":")[1])
+            sizes.append((worker_kib, rss_kib(server.proc.pid)))
+        # 1.5 MB published per round to a reader that takes nothing: once the first rounds
+        # have filled the bounded buffers (socket, max_backpressure), the worker stops growing
+        assert sizes[4][0] - sizes[2][0] < 1024, sizes
+        if platform.python_implementation() == "CPython":
+            # The supervisor cannot be asked to collect: PyPy's heap there grows for many
+            # rounds before its first major collection, so its RSS says nothing about a
+            # bound.  The hub's own bound is checked frame by frame above, on both.
+            assert sizes[4][1] - sizes[2][1] < 1024, sizes
         sender.close()
+        probe.close()
         stuck.close()
     finally:
         server.stop()

@@ -170,7 +170,7 @@ def test_backend_set_too_late_or_shared() -> None:
     app.listen(0)
     try:
         with pytest.raises(RuntimeError, match="before the app listens"):
-            app._use_pubsub(Recorder())
+            app.set_pubsub(Recorder())
     finally:
         app.close()
     backend = Recorder()
