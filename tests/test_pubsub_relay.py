@@ -16,7 +16,7 @@ import pytest
 
 from socketify.pubsub.backend import MIN_MAX_BUFFER
 from socketify.pubsub.relay import RelayHub
-from socketify.pubsub.wire import SUB, RelayProtocolError, encode, frames
+from socketify.pubsub.wire import SUB, RelayProtocolError, encode, frames, messages
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -217,6 +217,8 @@ def test_bad_frames_close_the_pair(raw: bytes) -> None:
     buf = bytearray(raw)
     with pytest.raises(RelayProtocolError, match="bad relay frame"):
         list(frames(buf))
+    with pytest.raises(RelayProtocolError, match="bad relay frame"):
+        messages(bytearray(raw))
     hub, a, b, chan_a, _ = hub_with(MIN_MAX_BUFFER)
     a.sendall(raw)
     hub.handle(chan_a, 1)
@@ -235,6 +237,12 @@ def test_frames_split_anywhere_reassemble() -> None:
         buf += stream[cut:]
         got += list(frames(buf))
         assert [(k, t) for k, t, _ in got] == [(1, b"topic"), (2, b"topic"), (SUB, b"topic")]
+        assert buf == b""
+        buf = bytearray(stream[:cut])
+        got_messages = messages(buf)
+        buf += stream[cut:]
+        got_messages += messages(buf)
+        assert got_messages == [(1, b"topic", b""), (2, b"topic", b"mmmmm"), (SUB, b"topic", b"")]
         assert buf == b""
 
 

@@ -30,7 +30,7 @@ import time
 from typing import Any, Optional
 
 from .backend import DEFAULT_MAX_BUFFER, WARN_INTERVAL, Backend, check_max_buffer
-from .wire import COMPRESS, SUB, UNSUB, RelayProtocolError, encode, frames
+from .wire import COMPRESS, SUB, UNSUB, RelayProtocolError, encode, frames, messages
 
 __all__ = ["RelayBackend", "RelayHub"]
 
@@ -287,12 +287,17 @@ class RelayBackend(Backend):
         buf += self._rview[:size]
         deliver = self._deliver
         try:
-            for kind, topic, frame in frames(buf):
-                if kind < SUB:
-                    body = frame[7 + len(topic) :]
-                    deliver(topic, body, kind & 0x7F, bool(kind & COMPRESS))
+            received = messages(buf)
         except RelayProtocolError as exc:
             self._lost(exc)
+            return
+        batch = self._open_batch()
+        try:
+            for kind, topic, body in received:
+                if kind < SUB:
+                    deliver(topic, body, kind & 0x7F, bool(kind & COMPRESS))
+        finally:
+            self._close_batch(batch)
 
     def _lost(self, exc: Optional[BaseException]) -> None:
         if not self.connected:
