@@ -281,8 +281,12 @@ def test_a_subscriber_that_stops_reading_keeps_memory_bounded() -> None:
             sizes.append((worker_kib, rss_kib(server.proc.pid)))
         # 1.5 MB published per round to a reader that takes nothing: once the first rounds
         # have filled the bounded buffers (socket, max_backpressure), the worker stops growing
-        assert sizes[4][0] - sizes[2][0] < 1024, sizes
-        if platform.python_implementation() == "CPython":
+        # Under ASan freed memory sits in the sanitizer's quarantine (RSS is not ours): the
+        # same flood runs there for the memory checks, without the RSS bound.
+        sanitized = os.environ.get("SOCKETIFY_SANITIZE") == "1"
+        if not sanitized:
+            assert sizes[4][0] - sizes[2][0] < 1024, sizes
+        if platform.python_implementation() == "CPython" and not sanitized:
             # The supervisor cannot be asked to collect: PyPy's heap there grows for many
             # rounds before its first major collection, so its RSS says nothing about a
             # bound.  The hub's own bound is checked frame by frame above, on both.
