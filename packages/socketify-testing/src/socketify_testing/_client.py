@@ -50,7 +50,7 @@ class TestClient(BaseClient):
     ) -> None:
         super().__init__(app, base_url, raise_server_exceptions, client, timeout, **options)
         self._loop = asyncio.new_event_loop()
-        app._bind_loop(self._loop)
+        self.app._bind_loop(self._loop)
         self._install_sink()
 
     # -- lifespan --
@@ -192,8 +192,9 @@ class TestClient(BaseClient):
         if not self._started:
             if self._closed:
                 raise TestClientError("the TestClient is closed")
-            self._warn_implicit_startup(stacklevel=5)
-            self._startup()
+            if self._implicit_startup():
+                self._warn_implicit_startup(stacklevel=5)
+                self._startup()
 
     def _send(
         self, prepared: Prepared, follow: Optional[bool], timeout: Optional[float], stream: bool
