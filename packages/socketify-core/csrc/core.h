@@ -7,15 +7,16 @@
  * http_*.c, WebSocket in ws_*.c).  The lower layers never name the upper
  * ones; tests/c/test_layers.c links them with a stub protocol to prove it.
  *
- * Ownership in one paragraph: the loop owns a slot table of
- * connections; a slot holds one sc_conn until it is freed, and a handle
- * (generation << 24 | slot) names it only while the generation stored in the
- * conn matches.  A connection carries two generations: conn_gen (the
- * connection itself, used by the sc_mem_* and sc_ws_* calls) and
- * c->http.res.gen (the response in flight, used by the sc_res_* calls).  Closing a connection clears both, so
- * every handle Python still holds turns stale at once; the memory is freed at
- * the end of the current batch (a poll or a mem feed), never while a caller
- * up the stack may still hold the pointer.
+ * Ownership in one paragraph: the loop owns a slot table of connections; a
+ * slot holds one sc_conn until it is freed, and a handle (generation << 24 |
+ * slot) names it only while the generation stored in the conn matches.  A
+ * connection carries two generations: conn_gen (the connection itself, used
+ * by the sc_mem_* and sc_ws_* calls) and c->http.res.gen (the response in
+ * flight, used by the sc_res_* calls).  Closing a connection makes every
+ * handle Python holds stale at once (SC_CF_CLOSED; the protocol's on_closed
+ * clears the response); the memory is freed at the end of the current batch
+ * (a poll or a mem feed), never while a caller up the stack may still hold
+ * the pointer.
  *
  * A "batch" is one sc_loop_poll or one sc_mem_feed: output written during it
  * is corked, and connections with output are flushed once when it ends.
@@ -216,7 +217,6 @@ typedef struct sc_listener {
 
 struct sc_loop {
     sc_settings settings;
-    sc_http_limits limits;
     uint32_t owner;
     int epfd;
     int timerfd;
@@ -224,6 +224,7 @@ struct sc_loop {
     int timer_armed;
     int woken;
     uint32_t tick_ms;
+    size_t max_held_input; /* unconsumed input per connection before reading stops */
     sc_conn **slots;
     uint32_t num_slots; /* slots used so far (high-water mark) */
     uint32_t cap_slots;
@@ -245,12 +246,17 @@ struct sc_loop {
     const sc_proto_ops *proto; /* every new connection's protocol (sc_loop_create) */
     int always_tick;           /* a protocol has its own timeouts (WebSocket) */
     char *scratch;
-    sc_request req;
-    sc_header *headers;
-    sc_event event;
-    time_t date_sec;
-    char date[48]; /* "Date: ...\r\n" */
-    size_t date_len;
+    sc_event event; /* what a body chunk or WebSocket callback announces */
+    /* The HTTP part: set up by sc_loop_new (http_conn.c), the Date cache kept
+     * by http_response.c; a loop made by sc_loop_create alone leaves it empty. */
+    struct {
+        sc_http_limits limits;
+        sc_request req;     /* the view Python reads during on_request */
+        sc_header *headers; /* max_headers + 1 entries (freed with the loop) */
+        time_t date_sec;
+        char date[48]; /* "Date: ...\r\n" */
+        size_t date_len;
+    } http;
     struct sc_ws_loop *wsl;          /* ws_conn.c's per-loop state, NULL until a behavior */
     void (*wsl_free)(sc_loop *loop); /* ws_conn.c: frees wsl with the loop */
 };
@@ -333,8 +339,8 @@ static inline void sc_out_commit(sc_conn *c, size_t n)
 }
 
 /* http_conn.c */
-void sc_conn_send_error(sc_conn *c, int status);             /* pre-rendered; closes */
-void sc_conn_response_ended(sc_conn *c);                     /* called by http_response.c */
+void sc_http_send_error(sc_conn *c, int status);             /* pre-rendered; closes */
+void sc_http_response_ended(sc_conn *c);                     /* called by http_response.c */
 void sc_http_upgraded(sc_conn *c, const sc_proto_ops *next); /* the 101 is queued */
 
 /* http_response.c */

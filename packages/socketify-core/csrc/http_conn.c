@@ -23,6 +23,7 @@
  */
 #include "core.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 enum sc_http_err {
@@ -52,7 +53,7 @@ static const struct {
     [SC_ERR_505] = {505, SC_ERR_RESPONSE("505 HTTP Version Not Supported")},
 };
 
-void sc_conn_send_error(sc_conn *c, int status)
+void sc_http_send_error(sc_conn *c, int status)
 {
     int e = SC_ERR_400;
     for (int i = 0; i < SC_ERR_COUNT; i++)
@@ -73,7 +74,7 @@ static void sc_http_on_tick(sc_conn *c, uint64_t now)
     if (s->header_timeout_ms && c->http.head_start_ms && !(c->flags & SC_CF_CLOSING) &&
         (c->http.phase == SC_PH_HEAD || c->http.phase == SC_PH_PROXY) &&
         now - c->http.head_start_ms >= s->header_timeout_ms) {
-        sc_conn_send_error(c, 408);
+        sc_http_send_error(c, 408);
         return;
     }
     if (s->idle_timeout_ms && now - c->io.last_active_ms >= s->idle_timeout_ms)
@@ -85,9 +86,9 @@ static void sc_http_on_tick(sc_conn *c, uint64_t now)
 static void sc_start_request(sc_conn *c)
 {
     sc_loop *loop = c->loop;
-    sc_request *req = &loop->req;
+    sc_request *req = &loop->http.req;
     if (req->content_length > loop->settings.max_body_size) {
-        sc_conn_send_error(c, 413);
+        sc_http_send_error(c, 413);
         return;
     }
     c->http.res.gen = sc_next_gen(loop);
@@ -117,7 +118,7 @@ static void sc_start_request(sc_conn *c)
     sc_py_on_request(loop->owner, req->res);
 }
 
-void sc_conn_response_ended(sc_conn *c)
+void sc_http_response_ended(sc_conn *c)
 {
     c->http.res.gen = 0;
     sc_conn_want_writable(c, 0);
@@ -165,7 +166,7 @@ static void sc_body_error(sc_conn *c, int status)
         if (c->flags & SC_CF_CLOSED)
             return;
     }
-    sc_conn_send_error(c, status);
+    sc_http_send_error(c, status);
 }
 
 static void sc_body_chunk(sc_conn *c, const char *p, size_t n, int end)
@@ -257,18 +258,18 @@ static size_t sc_http_on_data(sc_conn *c, char *buf, size_t *lenp)
             if (r == SC_HTTP_INCOMPLETE)
                 break;
             if (r < 0) {
-                sc_conn_send_error(c, 400);
+                sc_http_send_error(c, 400);
                 break;
             }
             pos += (size_t)r;
             c->http.phase = SC_PH_HEAD;
             continue;
         }
-        int r = sc_http_parse_request(buf + pos, len - pos, &loop->req, &loop->limits);
+        int r = sc_http_parse_request(buf + pos, len - pos, &loop->http.req, &loop->http.limits);
         if (r == SC_HTTP_INCOMPLETE)
             break;
         if (r < 0) {
-            sc_conn_send_error(c, -r);
+            sc_http_send_error(c, -r);
             break;
         }
         pos += (size_t)r;
@@ -330,8 +331,29 @@ const sc_proto_ops sc_http_proto = {
     sc_http_on_writable, sc_http_on_closed, sc_http_on_going_away, sc_http_release,
 };
 
-/* The public constructor: a loop whose connections start as HTTP/1.1. */
+/* The public constructor: a loop whose connections start as HTTP/1.1, with
+ * the HTTP part of the loop (the parser's limits and request view). */
 sc_loop *sc_loop_new(const sc_settings *settings, uint32_t owner_id)
 {
-    return sc_loop_create(settings, owner_id, &sc_http_proto);
+    sc_loop *loop = sc_loop_create(settings, owner_id, &sc_http_proto);
+    if (!loop)
+        return NULL;
+    if (loop->settings.max_headers == 0)
+        loop->settings.max_headers = 1;
+    loop->http.limits.max_header_size = loop->settings.max_header_size;
+    loop->http.limits.max_headers = loop->settings.max_headers;
+    loop->http.limits.max_url_size = loop->settings.max_url_size;
+    /* one spare entry: the parser may add a Host header for absolute-form */
+    loop->http.headers = calloc((size_t)loop->settings.max_headers + 1, sizeof(sc_header));
+    if (!loop->http.headers) {
+        sc_loop_free(loop);
+        return NULL;
+    }
+    loop->http.req.headers = loop->http.headers;
+    return loop;
+}
+
+sc_request *sc_loop_request_view(sc_loop *loop)
+{
+    return &loop->http.req;
 }

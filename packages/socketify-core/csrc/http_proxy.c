@@ -111,7 +111,7 @@ static long sc_proxy_v2(sc_conn *c, const unsigned char *b, size_t len)
     size_t body = ((size_t)b[14] << 8) | b[15];
     if (ver != 2 || cmd > 1)
         return -400;
-    if (16 + body > (size_t)c->loop->settings.max_header_size + 4096u)
+    if (16 + body > c->loop->max_held_input)
         return -400;
     if (len < 16 + body)
         return SC_HTTP_INCOMPLETE;

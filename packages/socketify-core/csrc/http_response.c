@@ -34,17 +34,17 @@ static const char sc_month[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
 void sc_date_refresh(sc_loop *loop)
 {
     time_t now = time(NULL);
-    if (now == loop->date_sec && loop->date_len)
+    if (now == loop->http.date_sec && loop->http.date_len)
         return;
     struct tm tm;
     gmtime_r(&now, &tm);
-    int n = snprintf(loop->date, sizeof loop->date, "Date: %s, %02u %s %04u %02u:%02u:%02u GMT\r\n",
-                     sc_wday[(unsigned)tm.tm_wday % 7u], (unsigned)tm.tm_mday % 100u,
-                     sc_month[(unsigned)tm.tm_mon % 12u], (unsigned)(tm.tm_year + 1900) % 10000u,
-                     (unsigned)tm.tm_hour % 100u, (unsigned)tm.tm_min % 100u,
-                     (unsigned)tm.tm_sec % 100u);
-    loop->date_len = n > 0 && (size_t)n < sizeof loop->date ? (size_t)n : 0;
-    loop->date_sec = now;
+    int n = snprintf(
+        loop->http.date, sizeof loop->http.date, "Date: %s, %02u %s %04u %02u:%02u:%02u GMT\r\n",
+        sc_wday[(unsigned)tm.tm_wday % 7u], (unsigned)tm.tm_mday % 100u,
+        sc_month[(unsigned)tm.tm_mon % 12u], (unsigned)(tm.tm_year + 1900) % 10000u,
+        (unsigned)tm.tm_hour % 100u, (unsigned)tm.tm_min % 100u, (unsigned)tm.tm_sec % 100u);
+    loop->http.date_len = n > 0 && (size_t)n < sizeof loop->http.date ? (size_t)n : 0;
+    loop->http.date_sec = now;
 }
 
 /* The connection whose response h names, while that response is in flight. */
@@ -131,8 +131,8 @@ static int sc_render_head(sc_conn *c, const char *head, size_t head_len, uint32_
     SC_PUT("HTTP/1.1 ");
     memcpy(w, head, head_len);
     w += head_len;
-    memcpy(w, loop->date, loop->date_len);
-    w += loop->date_len;
+    memcpy(w, loop->http.date, loop->http.date_len);
+    w += loop->http.date_len;
     if (status == 101) {
         /* Switching Protocols: no framing and no Connection header of ours;
          * the connection is closed after it until an upgrade hook exists. */
@@ -256,7 +256,7 @@ int sc_res_write(sc_loop *loop, sc_handle res, const char *head, size_t head_len
     c->http.res.write_offset += body_len;
     if (end) {
         sc_conn_end_cork(c); /* the cork belongs to the response: release it */
-        sc_conn_response_ended(c);
+        sc_http_response_ended(c);
     }
     if (direct && sc_conn_write_now(c, body, body_len, 1) < 0) {
         rc = end ? SC_OK : SC_EIO;
@@ -309,7 +309,7 @@ int sc_res_try_end(sc_loop *loop, sc_handle res, const char *head, size_t head_l
     int ok = taken == body_len;
     int done = c->http.res.write_offset >= c->http.res.total_size;
     if (done) {
-        sc_conn_response_ended(c);
+        sc_http_response_ended(c);
     } else if (!ok) {
         sc_conn_want_writable(c, 1); /* sc_conn_write_now set SC_CF_BLOCKED */
         sc_conn_update_events(c);

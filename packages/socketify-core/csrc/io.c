@@ -385,7 +385,7 @@ static void sc_conn_read_once(sc_conn *c)
             return;
         }
     } else {
-        size_t limit = (size_t)loop->settings.max_header_size + 4096u;
+        size_t limit = loop->max_held_input;
         size_t held = sc_buf_size(&c->io.in);
         if (held >= limit) {
             sc_conn_update_events(c);

@@ -69,22 +69,18 @@ sc_loop *sc_loop_create(const sc_settings *settings, uint32_t owner_id, const sc
         loop->settings = *settings;
     else
         sc_settings_default(&loop->settings);
-    if (loop->settings.max_headers == 0)
-        loop->settings.max_headers = 1;
-    loop->limits.max_header_size = loop->settings.max_header_size;
-    loop->limits.max_headers = loop->settings.max_headers;
-    loop->limits.max_url_size = loop->settings.max_url_size;
     loop->owner = owner_id;
     loop->proto = proto;
+    /* a request head never needs more, and the protocols consume the rest
+     * as it arrives (bodies, WebSocket frames) */
+    loop->max_held_input = (size_t)loop->settings.max_header_size + 4096u;
     loop->next_gen = 1;
     loop->epfd = epoll_create1(EPOLL_CLOEXEC);
     loop->timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
     loop->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     loop->scratch = malloc(SC_SCRATCH_SIZE);
-    /* one spare entry: the parser may add a Host header for absolute-form */
-    loop->headers = calloc((size_t)loop->settings.max_headers + 1, sizeof(sc_header));
     if (loop->epfd < 0 || loop->timerfd < 0 || loop->wakefd < 0 || !loop->scratch ||
-        !loop->headers || sc_ep_add(loop, loop->timerfd, EPOLLIN, SC_TAG_TIMER) < 0 ||
+        sc_ep_add(loop, loop->timerfd, EPOLLIN, SC_TAG_TIMER) < 0 ||
         sc_ep_add(loop, loop->wakefd, EPOLLIN, SC_TAG_WAKE) < 0) {
         sc_loop_free(loop);
         return NULL;
@@ -99,7 +95,6 @@ sc_loop *sc_loop_create(const sc_settings *settings, uint32_t owner_id, const sc
         loop->tick_ms = 10;
     if (loop->tick_ms > 1000)
         loop->tick_ms = 1000;
-    loop->req.headers = loop->headers;
     return loop;
 }
 
@@ -122,7 +117,7 @@ void sc_loop_free(sc_loop *loop)
     free(loop->slots);
     free(loop->free_slots);
     free(loop->scratch);
-    free(loop->headers);
+    free(loop->http.headers); /* the HTTP part's one allocation (sc_loop_new) */
     if (loop->epfd >= 0)
         close(loop->epfd);
     if (loop->timerfd >= 0)
@@ -140,11 +135,6 @@ int sc_loop_fd(sc_loop *loop)
 uint32_t sc_loop_num_connections(sc_loop *loop)
 {
     return loop->num_conns;
-}
-
-sc_request *sc_loop_request_view(sc_loop *loop)
-{
-    return &loop->req;
 }
 
 sc_event *sc_loop_event_view(sc_loop *loop)
@@ -382,7 +372,7 @@ void sc_conn_update_events(sc_conn *c)
     if (c->io.fd < 0 || (c->flags & SC_CF_CLOSED))
         return;
     uint32_t want = 0;
-    size_t in_limit = (size_t)c->loop->settings.max_header_size + 4096u;
+    size_t in_limit = c->loop->max_held_input;
     if (!(c->flags & (SC_CF_PAUSED | SC_CF_CLOSING)) && sc_buf_size(&c->io.in) < in_limit)
         want |= EPOLLIN;
     /* PERF: EPOLLOUT only once the socket refused bytes.  Output queued during a

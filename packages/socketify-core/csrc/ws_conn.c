@@ -130,7 +130,7 @@ int sc_ws_behavior_new(sc_loop *loop, const sc_ws_settings *s)
 
 int sc_ws_check_request(sc_loop *loop)
 {
-    sc_request *req = &loop->req;
+    sc_request *req = &loop->http.req;
     const char *key;
     uint32_t key_len;
     int r = sc_ws_handshake_check(req->headers, req->num_headers, &key, &key_len);

@@ -777,13 +777,13 @@ static void fz_check_not_stuck(const fz_conn *c)
     if (!n)
         return;
     char *copy = malloc(n);
-    sc_header *headers = calloc((size_t)loop->limits.max_headers + 1, sizeof *headers);
+    sc_header *headers = calloc((size_t)loop->http.limits.max_headers + 1, sizeof *headers);
     FZ_CHECK(copy && headers);
     memcpy(copy, sc->io.in.data + sc->io.in.off, n);
     sc_request req;
     memset(&req, 0, sizeof req);
     req.headers = headers;
-    int rc = sc_http_parse_request(copy, n, &req, &loop->limits);
+    int rc = sc_http_parse_request(copy, n, &req, &loop->http.limits);
     free(copy);
     free(headers);
 #if defined(SC_FUZZ_REPLAY) || defined(SC_FUZZ_STANDALONE)

@@ -1,4 +1,4 @@
-"""WebSocket routes, the WebSocket object and pub/sub, on the core's websocket.c.
+"""WebSocket routes, the WebSocket object and pub/sub, on the core's ws_conn.c and ws_api.c.
 
 Theory of operation
 -------------------

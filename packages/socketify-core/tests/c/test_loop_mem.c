@@ -6,8 +6,10 @@
  */
 #define _GNU_SOURCE
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "core.h" /* sc_io_push: HTTP over a pushed I/O layer */
 #include "socketify.h"
 
 static int passed, failed;
@@ -85,6 +87,122 @@ static int count(const char *hay, const char *needle)
     return k;
 }
 
+/* ---- HTTP over a pushed I/O layer (the shape of TLS) ------------------------------ */
+
+/* An identity layer that hands at most 5 bytes up per read (holding the rest,
+ * SC_IO_HAS_DATA) and keeps what the layer below refuses (SC_IO_WANT_WRITE),
+ * as a TLS layer does with records and ciphertext. */
+typedef struct chunky {
+    sc_io io;
+    sc_buf held; /* read from below, not yet returned */
+    sc_buf out;  /* taken from above, not yet passed down */
+} chunky;
+
+static ssize_t chunky_read(sc_io *io, char *buf, size_t cap)
+{
+    chunky *k = (chunky *)io;
+    if (!sc_buf_size(&k->held)) {
+        char tmp[512];
+        ssize_t r = sc_io_read(io->lower, tmp, sizeof tmp);
+        if (r <= 0)
+            return r;
+        if (sc_buf_append(&k->held, tmp, (size_t)r) < 0)
+            return SC_IO_ERROR;
+    }
+    size_t n = sc_buf_size(&k->held);
+    n = n < 5 ? n : 5;
+    n = n < cap ? n : cap;
+    memcpy(buf, k->held.data + k->held.off, n);
+    sc_buf_consume(&k->held, n);
+    return (ssize_t)n;
+}
+
+static int chunky_flush(sc_io *io)
+{
+    chunky *k = (chunky *)io;
+    if (!sc_buf_size(&k->out))
+        return 0;
+    struct iovec v = {k->out.data + k->out.off, sc_buf_size(&k->out)};
+    ssize_t w = sc_io_write(io->lower, &v, 1);
+    if (w < 0)
+        return SC_IO_ERROR;
+    sc_buf_consume(&k->out, (size_t)w);
+    return sc_buf_size(&k->out) ? 1 : 0;
+}
+
+static ssize_t chunky_write(sc_io *io, const struct iovec *iov, int iovcnt)
+{
+    chunky *k = (chunky *)io;
+    size_t total = 0;
+    for (int i = 0; i < iovcnt; i++) {
+        if (sc_buf_append(&k->out, iov[i].iov_base, iov[i].iov_len) < 0)
+            return SC_IO_ERROR;
+        total += iov[i].iov_len;
+    }
+    return chunky_flush(io) < 0 ? SC_IO_ERROR : (ssize_t)total;
+}
+
+static uint32_t chunky_wants(sc_io *io)
+{
+    chunky *k = (chunky *)io;
+    return (sc_buf_size(&k->out) ? SC_IO_WANT_WRITE : 0) |
+           (sc_buf_size(&k->held) ? SC_IO_HAS_DATA : 0);
+}
+
+static int chunky_close(sc_io *io)
+{
+    (void)io;
+    return 1;
+}
+
+static void chunky_release(sc_io *io)
+{
+    chunky *k = (chunky *)io;
+    sc_buf_free(&k->held);
+    sc_buf_free(&k->out);
+}
+
+static const sc_io_ops chunky_ops = {
+    "chunky", chunky_read, chunky_write, chunky_flush, chunky_wants, chunky_close, chunky_release,
+};
+
+static int count(const char *hay, const char *needle);
+
+static void test_http_over_a_pushed_layer(void)
+{
+    static char out[1 << 16];
+    sc_settings s;
+    sc_settings_default(&s);
+    g_loop = sc_loop_new(&s, 8);
+    g_mode = 0;
+    sc_handle h = sc_mem_open(g_loop, "127.0.0.1", 1000);
+    sc_conn *c = sc_conn_by_handle(g_loop, h);
+    chunky *k = calloc(1, sizeof *k);
+    CHECK(c != NULL && k != NULL);
+    sc_io_push(c, &k->io, &chunky_ops);
+    sc_mem_set_capacity(g_loop, h, 40); /* the layer below takes 40 bytes at a time */
+    const char *three = "GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /bb HTTP/1.1\r\nHost: x\r\n\r\n"
+                        "GET /ccc HTTP/1.1\r\nHost: x\r\n\r\n";
+    CHECK(sc_mem_feed(g_loop, h, three, strlen(three)) == SC_OK);
+    size_t got = 0;
+    for (int i = 0; i < 100; i++) { /* read 40 bytes at a time: each read makes room */
+        const char *p;
+        size_t n = sc_mem_output(g_loop, h, &p);
+        if (!n)
+            break;
+        memcpy(out + got, p, n);
+        got += n;
+        sc_mem_consume(g_loop, h, n);
+    }
+    out[got] = '\0';
+    CHECK(count(out, "HTTP/1.1 200 OK\r\n") == 3);
+    CHECK(strstr(out, "\r\n\r\n/a") && strstr(out, "\r\n\r\n/bb") && strstr(out, "\r\n\r\n/ccc"));
+    CHECK(strstr(out, "/a") < strstr(out, "/bb") && strstr(out, "/bb") < strstr(out, "/ccc"));
+    CHECK(sc_buf_size(&k->held) == 0 && sc_buf_size(&k->out) == 0);
+    CHECK(sc_mem_close(g_loop, h, 1) == SC_OK);
+    sc_loop_free(g_loop); /* the pushed layer is released and freed with the connection */
+}
+
 int main(void)
 {
     static char out[1 << 16];
@@ -154,6 +272,8 @@ int main(void)
     CHECK(sc_loop_poll(g_loop, 0) >= 0);
     sc_loop_free(g_loop);
     CHECK(g_aborted == 1); /* freeing calls nothing */
+
+    test_http_over_a_pushed_layer();
 
     printf("%d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;
