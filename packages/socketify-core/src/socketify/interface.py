@@ -2,8 +2,10 @@
 
 ``detect(obj)`` tells a socketify ``App`` (or ASGI/WSGI adapter) from an ASGI 3 callable
 (``async def app(scope, receive, send)``, or an object whose ``__call__`` is one) and a
-WSGI callable (a plain function or ``__call__`` taking ``(environ, start_response)`` or
-``*args``, like ``wsgiref.validate``'s wrapper), the way uvicorn and granian do.
+WSGI callable (an object whose ``__call__`` takes two arguments, like Flask and Django's
+handlers; a function ``(environ, start_response)``; or a sync wrapper taking ``*args``, like
+``wsgiref.validate``'s), the way uvicorn and granian do.  A plain function of two other
+arguments is not guessed at.
 Anything it cannot tell apart is an InterfaceError naming the object and the choices.
 ``serve(obj, interface, **options)`` returns an App for it (the object itself for an App).
 """
@@ -36,6 +38,14 @@ def _positional_count(function: Any) -> int:
     return count
 
 
+def _names_wsgi(function: Any) -> bool:
+    try:
+        names = list(inspect.signature(function).parameters)
+    except (TypeError, ValueError):
+        return False
+    return len(names) >= 2 and "start_response" in names[1]
+
+
 def detect(obj: Any) -> str:
     """``"socketify"``, ``"asgi"`` or ``"wsgi"``; InterfaceError when it cannot tell."""
     from .app import App
@@ -59,7 +69,7 @@ def detect(obj: Any) -> str:
             "an ASGI 3 application takes (scope, receive, send)"
         )
     count = _positional_count(bound)
-    if count in (2, -1):  # (environ, start_response), or a wrapper taking *args
+    if count == -1 or (count == 2 and (bound is not obj or _names_wsgi(obj))):
         return "wsgi"
     raise InterfaceError(
         f"cannot tell whether {obj!r} is an ASGI or a WSGI application "
