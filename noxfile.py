@@ -178,8 +178,8 @@ def bench_json(session: nox.Session) -> None:
 
 @nox.session
 def bench_testclient(session: nox.Session) -> None:
-    """Our TestClient against Starlette's on an equivalent hello-world app."""
-    session.install(*ALL_PACKAGES, "starlette", "httpx")
+    """Our TestClient against Starlette's: a hello-world app each, then one FastAPI app."""
+    session.install(*ALL_PACKAGES, "starlette", "fastapi", "httpx")
     session.run("python", "bench/bench_testclient.py", *session.posargs)
 
 
