@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 import re
 
-from socketify import App, accesslog
+from socketify import App
 from socketify.response import AppResponse
+from socketify.server import accesslog
 
 LINE = re.compile(
     r'^(?P<client>\S+) - - \[\d\d/\w{3}/\d{4}:\d\d:\d\d:\d\d \+0000\] "(?P<request>[^"]*)" '

@@ -16,7 +16,7 @@ import pytest
 
 import socketify
 from socketify import App, limits
-from socketify.cli import TargetError, build_parser, load_target, main, make_config
+from socketify.server.cli import TargetError, build_parser, load_target, main, make_config
 
 # The folder the socketify under test was imported from (src/ for an in-place build,
 # site-packages for an install), so a subprocess runs the same build on any Python.
@@ -372,7 +372,7 @@ def test_ws_flags_become_ws_defaults():
 
 
 def test_prepare_app_applies_ws_defaults(tmp_path, monkeypatch):
-    from socketify.worker import ServeConfig, prepare_app
+    from socketify.server.worker import ServeConfig, prepare_app
 
     (tmp_path / "wsmod.py").write_text(
         "from socketify import App\n"

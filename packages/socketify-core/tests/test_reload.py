@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 
-from socketify.reload import Watcher, app_directory
+from socketify.server.reload import Watcher, app_directory
 
 
 def test_watcher_sees_changed_new_and_deleted_python_files(tmp_path):

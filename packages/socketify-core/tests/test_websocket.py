@@ -19,6 +19,7 @@ from wsframes import (
     deflate,
     frame,
     inflate,
+    parse_frames,
     upgrade_request,
 )
 
@@ -124,6 +125,55 @@ def test_async_upgrade_handler_upgrades_after_an_await(wire):
     peer = Peer(w)
     assert peer.status == 101
     assert opened[0].get_user_data() == "later"
+
+
+def _upgrade_and_frames(w, frames_after):
+    """Feed an upgrade request and client frames as one write; return (status, frames)."""
+    conn = w.connect()
+    conn.feed(upgrade_request("/ws") + b"".join(frames_after))
+    buffer = b""
+    found = []
+
+    def done():
+        nonlocal buffer
+        buffer += conn.read()
+        _head, sep, rest = buffer.partition(b"\r\n\r\n")
+        if not sep:
+            return False
+        found[:] = parse_frames(rest)[0]
+        return len(found) >= len(frames_after)
+
+    assert w.until(done)
+    return int(buffer.split(b" ", 2)[1]), found
+
+
+def test_frames_in_the_same_write_as_the_upgrade_go_to_the_websocket(wire):
+    # the protocol changes mid-buffer: the bytes after the request head are frames
+    app, events = echo_app()
+    status, frames = _upgrade_and_frames(wire(app), [frame(1, b"early"), frame(2, b"\x01\x02")])
+    assert status == 101
+    assert frames == [(True, 0, 1, b"early"), (True, 0, 2, b"\x01\x02")]
+    assert [e[1] for e in events[1:]] == ["early", b"\x01\x02"]
+
+
+def test_frames_sent_while_an_async_upgrade_awaits_are_delivered_after_it(wire):
+    # held in the connection's input while the HTTP exchange waits, then offered to the
+    # WebSocket once the 101 is queued
+    received = []
+
+    async def on_upgrade(res, req, context):
+        key = req.get_header("sec-websocket-key")
+        await asyncio.sleep(0.01)
+        res.upgrade(key, None, None, context)
+
+    app = App().ws(
+        "/ws",
+        {"upgrade": on_upgrade, "message": lambda ws, m, op: (received.append(m), ws.send(m))},
+    )
+    status, frames = _upgrade_and_frames(wire(app), [frame(1, b"waited"), frame(1, b"too")])
+    assert status == 101
+    assert frames == [(True, 0, 1, b"waited"), (True, 0, 1, b"too")]
+    assert received == ["waited", "too"]
 
 
 def test_upgrade_with_a_foreign_context_is_a_type_error(wire):

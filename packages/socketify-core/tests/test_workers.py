@@ -325,7 +325,7 @@ app.on_start(lambda: os._exit(3))
 
 
 def test_a_crashing_app_is_restarted_at_a_bounded_rate(tmp_path):
-    from socketify.supervisor import RESTART_WINDOW
+    from socketify.server.supervisor import RESTART_WINDOW
 
     with start(
         tmp_path, "--port", "0", "--workers", "2", "--log-level", "debug", source=CRASHING

@@ -7,7 +7,7 @@
     ├── ResponseStateError (RuntimeError)   header/status after the body started
     ├── RequestExpired (RuntimeError)   an AppRequest used after its callback, not preserved
     ├── BodyDecodeError (ValueError)    get_text/get_json/get_form_urlencoded got bad bytes
-    ├── TargetError                     the CLI could not load module:attr (socketify.target)
+    ├── TargetError                     the CLI could not load module:attr (socketify.server.target)
     ├── ASGIProtocolError (RuntimeError)    an ASGI/WSGI app misused send()/start_response
     ├── ClientDisconnected (OSError)    send() after the client went away (ASGI spec 2.4)
     └── LifespanFailure (RuntimeError)  lifespan startup/shutdown failed

@@ -17,11 +17,11 @@ import logging
 from typing import Any, Callable, Optional
 from urllib.parse import unquote_to_bytes
 
-from .. import websocket as _ws
 from .._native import ffi, lib
 from ..app import _METHOD_NAMES, App
 from ..errors import ClientDisconnected
 from ..response import DONE, AppResponse
+from ..websocket import routes as _ws
 from .http import HTTPCycle
 from .lifespan import Lifespan
 from .websocket import HANDLERS, WebSocketCycle

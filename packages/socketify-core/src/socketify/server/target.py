@@ -25,8 +25,8 @@ import importlib
 import inspect
 from typing import Any, Optional
 
-from .app import App
-from .errors import SocketifyError
+from ..app import App
+from ..errors import SocketifyError
 
 __all__ = ["TargetError", "load_target"]
 
@@ -122,7 +122,7 @@ def load_target(
 
 
 def _is_application(obj: Any) -> bool:
-    from .interface import InterfaceError, detect
+    from ..interface import InterfaceError, detect
 
     try:
         return detect(obj) in ("asgi", "wsgi")
@@ -137,7 +137,7 @@ def _adapt(
     settings: Optional[dict],
     adapter_options: Optional[dict],
 ) -> App:
-    from .interface import InterfaceError, serve
+    from ..interface import InterfaceError, serve
 
     if isinstance(obj, App) and interface == "auto":
         return obj

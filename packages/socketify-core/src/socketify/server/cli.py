@@ -26,7 +26,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any, Optional
 
-from . import limits
+from .. import limits
 from .target import TargetError, load_target
 from .worker import EXIT_USAGE, ServeConfig, serve, usage_error
 
@@ -62,7 +62,7 @@ class UsageError(Exception):
 
 
 def _version() -> str:
-    from . import __version__
+    from .. import __version__
 
     python = f"{platform.python_implementation()} {platform.python_version()}"
     return f"socketify {__version__} ({python} on {platform.system()})"
@@ -103,8 +103,8 @@ def _add_ws_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def _ws_defaults(args: argparse.Namespace) -> dict[str, Any]:
-    from .enums import CompressOptions
-    from .websocket import validate_ws_options
+    from ..enums import CompressOptions
+    from ..websocket import validate_ws_options
 
     defaults: dict[str, Any] = {}
     for key, value in vars(args).items():

@@ -23,7 +23,7 @@ import socket
 from typing import TYPE_CHECKING, Any, Optional
 
 if TYPE_CHECKING:
-    from .app import App
+    from ..app import App
 
 __all__ = ["BACKLOG", "Listener"]
 
@@ -132,7 +132,7 @@ class Listener:
         if self.path is None:
             app.listen({"port": self.port, "host": self.host or None})
             return
-        from ._native import lib
+        from .._native import lib
 
         assert self.sock is not None
         native = app.get_native_handle()

@@ -20,10 +20,10 @@ import sys
 import traceback
 from typing import TYPE_CHECKING, Any, NamedTuple, Optional
 
+from ..app import App
+from ..errors import LifespanFailure
+from ..options import LISTEN_EXCLUSIVE_PORT
 from . import accesslog
-from .app import App
-from .errors import LifespanFailure
-from .options import LISTEN_EXCLUSIVE_PORT
 from .target import TargetError, load_target
 
 if TYPE_CHECKING:
@@ -86,7 +86,7 @@ def prepare_app(config: ServeConfig) -> App:
     if config.settings:
         app._override_settings(config.settings)
     if config.ws_defaults:
-        from .websocket import set_ws_defaults
+        from ..websocket import set_ws_defaults
 
         set_ws_defaults(app, config.ws_defaults)
     if config.access_log:

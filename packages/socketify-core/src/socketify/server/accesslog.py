@@ -21,11 +21,11 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
-from ._native import ffi, lib
-from .response import DONE, AppResponse
+from .._native import ffi, lib
+from ..response import DONE, AppResponse
 
 if TYPE_CHECKING:
-    from .app import App
+    from ..app import App
 
 __all__ = ["LoggedResponse", "enable", "logger"]
 
