@@ -62,7 +62,7 @@ def split_response(data: bytes) -> tuple[int, dict[str, str], bytes, bytes]:
 
 def exchange(raw: bytes) -> tuple[int, dict[str, str], bytes, bool]:
     app = make_app()
-    conn = app._memory_connection()
+    conn = app.memory_host().open_connection()
     conn.feed(raw)
     status, headers, body, _ = split_response(conn.read())
     return status, headers, body, conn.open
@@ -180,7 +180,7 @@ def test_rejected_with_status_and_closed(name: str) -> None:
 
 def test_rejected_request_does_not_reach_a_handler() -> None:
     app = make_app()
-    conn = app._memory_connection()
+    conn = app.memory_host().open_connection()
     conn.feed(REJECTED["content-length with transfer-encoding"][0] + OK_GET)
     status, _, _, rest = split_response(conn.read())
     assert status == 400
@@ -258,7 +258,7 @@ def bodies_of(output: bytes) -> list[bytes]:
 
 
 def test_pipelined_requests_in_one_feed() -> None:
-    conn = make_app()._memory_connection()
+    conn = make_app().memory_host().open_connection()
     conn.feed(PIPELINE)
     assert bodies_of(conn.read()) == EXPECTED_BODIES
     assert conn.open
@@ -267,7 +267,7 @@ def test_pipelined_requests_in_one_feed() -> None:
 def test_pipelined_requests_split_at_every_byte_boundary() -> None:
     app = make_app()
     for cut in range(1, len(PIPELINE)):
-        conn = app._memory_connection()
+        conn = app.memory_host().open_connection()
         conn.feed(PIPELINE[:cut])
         conn.feed(PIPELINE[cut:])
         assert bodies_of(conn.read()) == EXPECTED_BODIES, f"split at byte {cut}"
@@ -275,7 +275,7 @@ def test_pipelined_requests_split_at_every_byte_boundary() -> None:
 
 
 def test_pipelined_requests_fed_one_byte_at_a_time() -> None:
-    conn = make_app()._memory_connection()
+    conn = make_app().memory_host().open_connection()
     for i in range(len(PIPELINE)):
         conn.feed(PIPELINE[i : i + 1])
     assert bodies_of(conn.read()) == EXPECTED_BODIES

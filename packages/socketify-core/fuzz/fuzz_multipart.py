@@ -26,7 +26,7 @@ def _setup() -> tuple[object, asyncio.AbstractEventLoop]:
 
         app = App()
         loop = asyncio.new_event_loop()
-        app._bind_loop(loop)
+        app.memory_host().bind_loop(loop)
 
         async def upload(res, req):
             try:
@@ -72,7 +72,7 @@ def check(data: bytes) -> int:
         + boundary.replace(b"\r", b"").replace(b"\n", b"")
         + b"\r\nContent-Length: %d\r\n\r\n" % len(body)
     )
-    conn = app._memory_connection()  # type: ignore[attr-defined]
+    conn = app.memory_host().open_connection()
     try:
         pieces = [head, body[: len(body) // 3], body[len(body) // 3 :]]
         for piece in pieces:

@@ -106,10 +106,10 @@ class Wire:
     def __init__(self, app: Any) -> None:
         self.app = app
         self.loop = asyncio.new_event_loop()
-        app._bind_loop(self.loop)
+        app.memory_host().bind_loop(self.loop)
 
     def connect(self, remote: tuple[str, int] = ("127.0.0.1", 50000)) -> Any:
-        return self.app._memory_connection(remote)
+        return self.app.memory_host().open_connection(remote)
 
     def spin(self, seconds: float = 0.0) -> None:
         """Let the asyncio loop run tasks (and the core's wakeups) for ``seconds``."""

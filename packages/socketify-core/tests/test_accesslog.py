@@ -50,7 +50,7 @@ def make_app() -> App:
 
 def test_off_by_default(wire, caplog):
     app = make_app()
-    assert app._response_type is AppResponse
+    assert app._rt.response_type is AppResponse
     with caplog.at_level(logging.INFO, logger="socketify.access"):
         assert wire(app).get("/text").text == "hello"
     assert logged(caplog) == []

@@ -383,7 +383,7 @@ def test_prepare_app_applies_ws_defaults(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(tmp_path))
     app = prepare_app(ServeConfig(target="wsmod:app", ws_defaults={"max_payload_length": 10}))
     try:
-        sizes = [spec.options["max_payload_length"] for spec in app._ws_hub.specs]
+        sizes = [spec.options["max_payload_length"] for spec in app._rt.ws_hub.specs]
         assert sizes == [10, 99]
     finally:
         app.close()
@@ -476,3 +476,14 @@ def test_ambiguous_or_mismatched_targets_are_one_line_errors(tmp_path):
     assert "takes 3 arguments" in one_line_error(run_cli("served:three", cwd=tmp_path))
     message = one_line_error(run_cli("served:app", "--interface", "wsgi", cwd=tmp_path))
     assert "is a socketify App, not an WSGI application" in message
+
+
+def test_every_setting_of_both_tables_is_a_flag() -> None:
+    """The flags are generated from limits.SETTINGS and limits.WS_SETTINGS: one each."""
+    from socketify import limits
+
+    options = {o for action in build_parser()._actions for o in action.option_strings}
+    for table, prefix in ((limits.SETTINGS, "--"), (limits.WS_SETTINGS, "--ws-")):
+        for name, spec in table.items():
+            assert prefix + limits.cli_flag(name, spec) in options, name
+    assert "--ws-max-size" in options and "--ws-auto-ping" in options

@@ -68,7 +68,7 @@ def test_async_lifespan_errors_and_middleware(demo):
     assert demo.get("/run-async").text == "finished by run_async"
     assert demo.get("/aborted").text == "not aborted"
     assert b"sendfile" in demo.get("/sendfile").body
-    demo.loop.run_until_complete(demo.app._startup())
+    demo.loop.run_until_complete(demo.app.startup())
     assert "started" in json.loads(demo.get("/lifespan").body)["events"]
     reply = demo.get("/error")
     assert (reply.status, reply.text) == (500, "Sorry we did something wrong")

@@ -135,7 +135,7 @@ def test_end_without_body_keeps_a_keep_alive_stream_framed() -> None:
     app = App()
     app.get("/empty", lambda res, req: res.end_without_body())
     app.get("/next", lambda res, req: res.end("next"))
-    conn = app._memory_connection()
+    conn = app.memory_host().open_connection()
     try:
         conn.feed(b"GET /empty HTTP/1.1\r\nHost: h\r\n\r\nGET /next HTTP/1.1\r\nHost: h\r\n\r\n")
         first, _, _ = conn.read().partition(b"\r\n\r\n")
@@ -159,7 +159,7 @@ def test_own_content_length_that_disagrees_cannot_desync_a_keep_alive_stream() -
     app.get("/long", lambda res, req: res.write_header("Content-Length", "9").end("hello"))
     app.get("/next", lambda res, req: res.end("next"))
     for path in (b"/short", b"/long"):
-        conn = app._memory_connection()
+        conn = app.memory_host().open_connection()
         try:
             conn.feed(
                 b"GET "

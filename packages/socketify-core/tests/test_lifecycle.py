@@ -98,7 +98,7 @@ def test_error_handler_raising_gives_500_and_logs_both(wire, caplog):
 def test_exception_sink_sees_every_exception(wire):
     sunk = []
     app = App().get("/", boom).get("/a", async_boom)
-    app._exception_sink = sunk.append
+    app.memory_host().set_exception_sink(sunk.append)
     w = wire(app)
     assert w.get("/").status == 500
     assert w.get("/a").status == 500
@@ -143,8 +143,8 @@ def test_on_start_and_on_shutdown_sync_and_async():
     assert callable(start_sync) and callable(stop_async)
     loop = asyncio.new_event_loop()
     try:
-        loop.run_until_complete(app._startup())
-        loop.run_until_complete(app._shutdown())
+        loop.run_until_complete(app.startup())
+        loop.run_until_complete(app.shutdown())
     finally:
         loop.close()
     assert events == ["start sync", "start async", "stop"]
@@ -165,7 +165,7 @@ def test_on_start_raising_goes_to_error_handler_and_startup_continues():
     app.on_error(lambda error, res, req: events.append((str(error), res, req)))
     loop = asyncio.new_event_loop()
     try:
-        loop.run_until_complete(app._startup())
+        loop.run_until_complete(app.startup())
     finally:
         loop.close()
     assert events == [("start failed", None, None), "after"]
@@ -177,7 +177,7 @@ def test_lifespan_false_skips_hooks():
     app.on_start(lambda: events.append("start"))
     loop = asyncio.new_event_loop()
     try:
-        loop.run_until_complete(app._startup())
+        loop.run_until_complete(app.startup())
     finally:
         loop.close()
     assert events == []
@@ -191,7 +191,7 @@ def test_run_and_close_run_the_lifespan(serve):
     with serve(app):
         pass
     assert events == ["start", "stop"]
-    assert app._native is None  # everything was freed
+    assert app._rt.native is None  # everything was freed
 
 
 def test_close_waits_for_in_flight_response(serve):

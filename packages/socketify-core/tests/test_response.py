@@ -616,7 +616,7 @@ def test_expect_continue_is_answered_when_the_handler_asks_for_the_body(wire: An
 
 def test_expect_continue_is_not_sent_when_the_handler_refuses_the_body() -> None:
     app = _expect_app()
-    conn = app._memory_connection()
+    conn = app.memory_host().open_connection()
     conn.feed(EXPECT_HEAD % b"/refuse")
     out = conn.read()
     assert out.startswith(b"HTTP/1.1 401 Unauthorized\r\n")
@@ -651,7 +651,7 @@ def test_other_exceptions_stay_a_500() -> None:
         raise ValueError("not ours")
 
     app.get("/", boom)
-    conn = app._memory_connection()
+    conn = app.memory_host().open_connection()
     conn.feed(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
     out = conn.read()
     assert out.startswith(b"HTTP/1.1 500 Internal Server Error\r\n")

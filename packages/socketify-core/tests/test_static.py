@@ -349,7 +349,7 @@ def test_abort_mid_stream_stops_reading_and_closes_the_file(site, wire, monkeypa
     conn.close()
     assert w.until(lambda: bool(handles) and handles[0].closed)
     assert 0 < sum(read) < (site / "big.bin").stat().st_size  # stopped before the end
-    assert not app._tasks or w.until(lambda: not app._tasks)
+    assert not app._rt.tasks or w.until(lambda: not app._rt.tasks)
 
 
 def test_large_file_over_a_real_socket(serve, tmp_path) -> None:

@@ -510,7 +510,7 @@ def test_publish_compressed_once_for_shared_compressor_subscribers(wire):
     deflating = Peer(w, headers=[("Sec-WebSocket-Extensions", "permessage-deflate")])
     plain = Peer(w)
     assert deflating.headers["sec-websocket-extensions"].startswith("permessage-deflate")
-    for sock in list(app._ws_hub.sockets.values()):
+    for sock in list(app._rt.ws_hub.sockets.values()):
         sock.subscribe("news")
     text = "news " * 200
     assert app.publish("news", text, compress=True) is True
@@ -610,7 +610,7 @@ def test_graceful_close_sends_1001(wire):
     peer = Peer(w)
     from socketify._native import lib
 
-    lib.sc_loop_drain(app._native)
+    lib.sc_loop_drain(app._rt.native)
     assert peer.close_code(peer.frames()) == 1001
     assert events[-1] == ("close", 1001, None)
 
@@ -667,13 +667,11 @@ def test_handler_that_is_not_callable_is_a_type_error():
 
 # ---- defaults for every route (the CLI's --ws-* flags) -----------------------------------------
 def test_ws_defaults_apply_to_routes_that_do_not_set_the_option(wire):
-    from socketify.websocket import set_ws_defaults
-
     app = App()
     echo = {"message": lambda ws, message, opcode: ws.send(message, opcode)}
     app.ws("/plain", dict(echo))
     app.ws("/own", {**echo, "max_payload_length": 100})
-    set_ws_defaults(app, {"max_payload_length": 10})
+    app.set_ws_defaults(max_payload_length=10)
     app.ws("/later", dict(echo))  # registered after the defaults: gets them too
     w = wire(app)
     for path, closes in (("/plain", True), ("/later", True), ("/own", False)):
@@ -688,9 +686,7 @@ def test_ws_defaults_apply_to_routes_that_do_not_set_the_option(wire):
 
 
 def test_ws_defaults_are_checked_like_app_ws():
-    from socketify.websocket import set_ws_defaults
-
     with pytest.raises(InvalidSetting, match="idle_timeout must be between 0 and 960"):
-        set_ws_defaults(App(), {"idle_timeout": 5000})
+        App().set_ws_defaults(idle_timeout=5000)
     with pytest.raises(InvalidSetting, match="unknown ws option"):
-        set_ws_defaults(App(), {"max_size": 1})
+        App().set_ws_defaults(max_size=1)

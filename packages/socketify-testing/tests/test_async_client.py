@@ -182,7 +182,7 @@ def test_startup_failure_is_raised() -> None:
 
     with pytest.raises(RuntimeError, match="no database"):
         run(main())
-    assert app._exception_sink is None
+    assert app._rt.exception_sink is None
 
 
 def test_json_module_roundtrip_is_plain() -> None:

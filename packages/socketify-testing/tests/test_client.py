@@ -270,14 +270,14 @@ def test_streamed_handler_output_is_read_whole() -> None:
 
 def counting(app: App) -> list:
     opened: list = []
-    original = app._memory_connection
+    original = app.memory_host().open_connection
 
     def opener(remote: Any = ("127.0.0.1", 50000)) -> Any:
         conn = original(remote)
         opened.append(conn)
         return conn
 
-    app._memory_connection = opener  # type: ignore[method-assign]
+    app.memory_host().open_connection = opener  # type: ignore[method-assign]
     return opened
 
 

@@ -2,8 +2,8 @@
 
 The real core never writes a malformed response on purpose, so the strict parser's
 integration (a framing bug surfaces as ProtocolError, the connection is dropped) is shown
-here with a fake app implementing the same hooks (_bind_loop, _startup, _shutdown,
-_exception_sink, _memory_connection).  Everything else is tested through the real core in
+here with a fake app implementing the same seam (``memory_host()`` returning a
+socketify.memory.MemoryHost).  Everything else is tested through the real core in
 test_client.py.
 """
 
@@ -94,20 +94,27 @@ class FakeApp:
     def __init__(self, responder: Responder) -> None:
         self.responder = responder
         self.loop: Any = None
-        self._exception_sink: Any = None
+        self.exception_sink: Any = None
         self.connections: list[FakeConnection] = []
         self.events: list[str] = []
 
-    def _bind_loop(self, loop: Any) -> None:
+    def memory_host(self) -> FakeApp:
+        return self
+
+    def bind_loop(self, loop: Any) -> None:
         self.loop = loop
 
-    async def _startup(self) -> None:
+    async def startup(self) -> None:
         self.events.append("startup")
 
-    async def _shutdown(self) -> None:
+    async def shutdown(self) -> None:
         self.events.append("shutdown")
 
-    def _memory_connection(self, remote: tuple[str, int]) -> FakeConnection:
+    def set_exception_sink(self, sink: Any) -> Any:
+        previous, self.exception_sink = self.exception_sink, sink
+        return previous
+
+    def open_connection(self, remote: tuple[str, int]) -> FakeConnection:
         conn = FakeConnection(self, remote)
         self.connections.append(conn)
         return conn
@@ -220,7 +227,7 @@ def test_timeout_reports_partial_body() -> None:
 def test_exception_sink_error_is_raised_and_only_once() -> None:
     def boom(conn: FakeConnection, *_: Any) -> None:
         conn.write(b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n\r\n")
-        conn.app._exception_sink(KeyError("boom"))
+        conn.app.exception_sink(KeyError("boom"))
 
     app = FakeApp(boom)
     with TestClient(app) as client:
@@ -228,7 +235,7 @@ def test_exception_sink_error_is_raised_and_only_once() -> None:
             client.get("/")
     with TestClient(app, raise_server_exceptions=False) as client:
         assert client.get("/").status_code == 500
-    assert app._exception_sink is None  # restored on close
+    assert app.exception_sink is None  # restored on close
 
 
 def test_lifespan_with_block() -> None:

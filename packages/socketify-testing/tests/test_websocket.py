@@ -52,12 +52,12 @@ class Recorder:
     def __init__(self, app: App, rewrite: Optional[Callable[[bytes], bytes]] = None) -> None:
         self.written = bytearray()
         self.rewrite = rewrite
-        original = app._memory_connection
+        original = app.memory_host().open_connection
 
         def connect(remote: Any = ("127.0.0.1", 50000)) -> Any:
             return _Wrapped(original(remote), self)
 
-        app._memory_connection = connect  # type: ignore[method-assign]
+        app.memory_host().open_connection = connect  # type: ignore[method-assign]
 
 
 class _Wrapped:

@@ -1,30 +1,7 @@
-"""App: routes, the request dispatch, listen/run/close, lifespan and errors.
+"""App: routes, configuration, listen/run/close and lifespan.
 
-Request lifecycle (theory of operation)
----------------------------------------
-1. The core parses a request head and calls ``sc_py_on_request(owner, handle)``; the bridge
-   finds this App by owner id and calls ``App._on_request(handle)``.  Inside that call the
-   loop's one request view is valid and all output is corked into the current batch.
-2. Dispatch decodes only the method and the path (needed to route), bumps the app's request
-   token, and builds an AppResponse (handle) and an AppRequest (view + token).
-3. ``router.match(method, path)`` picks the handler.  No match: ``allowed_methods(path)``
-   tells 405 (with ``Allow``) from 404.  HEAD falls back to GET in the router; the core
-   suppresses the body.
-4. The handler runs.  A coroutine handler runs up to its first ``await`` right here
-   (coroutines.start), then continues as an asyncio Task; ``req.set_yield(True)`` passes
-   the request to ``match.next()`` (404 when none is left).
-5. When the callback returns, the token is cleared: the request view is dead and a request
-   that was not ``preserve()``-d refuses to be read.  A response that did not end is
-   *tracked* (handle -> response) so on_data / on_aborted / on_writable find it; one that
-   ended is forgotten (PERF: nothing to undo on the common path).
-6. The core flushes the batch: one write per connection.  Later writes (from tasks) are
-   their own small batches; the core wakes its epoll fd to parse any pipelined request.
-
-Errors: anything a handler, middleware, abort/data/writable callback or task raises goes to
-``_report``: the user's error handler (sync or async) or the default (log with traceback);
-then, if nothing was sent, 500 ``Internal Server Error``; if the head was already sent, the
-connection is closed (the response cannot be repaired).  ``_exception_sink`` (used by the
-TestClient) sees every exception after that.
+What runs per request -- dispatch, live responses, tasks, error reporting -- is the
+``Runtime`` (runtime.py) each App holds; its opening comment is the request lifecycle.
 
 Shutdown (``close()`` while ``run()`` runs, or SIGINT/SIGTERM): stop listening, drain idle
 keep-alive connections, wait up to ``shutdown_timeout`` for in-flight responses and tasks,
@@ -43,36 +20,18 @@ from typing import Any, Callable, Optional
 
 from socketify_router import RouteGroup, Router
 
-from . import _bridge, limits
+from . import limits
 from . import websocket as _ws
 from ._native import ffi, lib
-from .coroutines import Resume, awaiting, is_coroutine, start
 from .enums import OpCode
-from .errors import SocketifyError
-from .loop import Reactor
-from .memory import MemoryConnection
+from .memory import ExceptionSink, MemoryConnection
 from .options import AppListenOptions, AppOptions
-from .request import AppRequest
-from .response import DONE, FRESH, AppResponse, _Extras
-from .status import REASONS
+from .response import AppResponse
+from .runtime import Finished, Runtime
 
 logger = logging.getLogger("socketify")
 
 Handler = Callable[..., Any]
-_unpack = ffi.unpack
-# SC_METHOD_* (socketify.h) -> name; 0 (another method) reads the bytes.
-_METHOD_NAMES = (
-    None,
-    "GET",
-    "POST",
-    "PUT",
-    "DELETE",
-    "PATCH",
-    "HEAD",
-    "OPTIONS",
-    "CONNECT",
-    "TRACE",
-)
 
 
 def _route_method(method: str) -> Callable[..., Any]:
@@ -96,10 +55,6 @@ def _route_method(method: str) -> Callable[..., Any]:
 class App:
     """A socketify application: routes, settings, listeners and the native loop."""
 
-    # ---- CLI hook (issue 9): accesslog.enable() swaps in a logging subclass per app ----------
-    _response_type: type[AppResponse] = AppResponse
-    # ---- end CLI hook ------------------------------------------------------------------------
-
     def __init__(self, options: Optional[AppOptions] = None, **settings: Any) -> None:
         if options is not None:
             if not isinstance(options, AppOptions):
@@ -109,42 +64,31 @@ class App:
         self._settings = limits.validate(settings)
         self._options = options
         self._router = Router()
-        self._match_route = self._router.match  # PERF: one bound method, not two lookups
-        self._native: Any = None
-        self._owner = 0
-        self._view: Any = None
-        self._event: Any = None
-        self._aio_loop: Optional[asyncio.AbstractEventLoop] = None
-        self._reactor: Optional[Reactor] = None
-        self._token = 0
-        self._seq = 0
-        self._live: dict[int, AppResponse] = {}
-        self._tasks: set[asyncio.Future[Any]] = set()
-        self._error_handler: Optional[Handler] = None
-        self._exception_sink: Optional[Callable[[BaseException], Any]] = None
+        self._rt = Runtime(self, self._router, lambda: self._settings)
         self._start_handlers: list[Handler] = []
         self._shutdown_handlers: list[Handler] = []
-        self._json: Any = None
-        self._template: Any = None
         self._listeners: list[AppListenOptions] = []
         self._stop: Optional[asyncio.Event] = None
         self._stop_requested = False
         self._running = False
-        self._ws_hub: Any = None  # websocket._Hub once a ws route exists
+        self._memory_host: Optional[AppMemoryHost] = None
 
     @property
     def settings(self) -> dict[str, Any]:
         """The validated settings (a copy)."""
         return dict(self._settings)
 
-    # ---- CLI hook (issue 9): command-line settings override the app's own -------------------
-    def _override_settings(self, settings: dict[str, Any]) -> None:
-        """Replace some settings (validated) before the native loop exists."""
-        if self._native is not None:
+    def configure(self, **settings: Any) -> App:
+        """Replace some settings (validated) before the app listens (the CLI's flags)."""
+        if self._rt.native is not None:
             raise RuntimeError("settings can only change before the app listens")
         self._settings = limits.validate({**self._settings, **settings})
+        return self
 
-    # ---- end CLI hook ------------------------------------------------------------------------
+    @property
+    def loop(self) -> Optional[asyncio.AbstractEventLoop]:
+        """The asyncio loop the app runs on (None before it is bound to one)."""
+        return self._rt.aio_loop
 
     # ---- routes -------------------------------------------------------------------------
     def add(self, method: str, pattern: str, handler: Handler, name: Optional[str] = None) -> App:
@@ -176,11 +120,16 @@ class App:
         """The path of the route registered with ``name``."""
         return self._router.url_for(name, **params)
 
-    # ---- WebSockets (websocket.py) ----------------------------------------------------------
+    # ---- WebSockets (websocket/) ------------------------------------------------------------
     def ws(self, pattern: str, behavior: Any = None) -> App:
         """Route WebSocket upgrades on ``pattern``; ``behavior`` holds the handlers
         (upgrade/open/message/drain/ping/pong/close/subscription) and options."""
-        _ws.register_ws(self, pattern, behavior)
+        _ws.register_ws(self._rt, pattern, behavior)
+        return self
+
+    def set_ws_defaults(self, **defaults: Any) -> App:
+        """Defaults for the options of every ``ws()`` route that does not set them."""
+        _ws.set_ws_defaults(self._rt, defaults)
         return self
 
     def static(self, route: str, directory: str) -> App:
@@ -195,22 +144,14 @@ class App:
         """Use ``module`` (anything with ``dumps``/``loads``) for JSON bodies."""
         from socketify_json import resolve
 
-        self._json = resolve(module)
+        self._rt.json = resolve(module)
         return self
-
-    def _serializer(self) -> Any:
-        serializer = self._json
-        if serializer is None:
-            from socketify_json import resolve
-
-            serializer = self._json = resolve(None)
-        return serializer
 
     def template(self, engine: Any) -> App:
         """An object with ``render(*args, **kwargs) -> str`` for ``res.render``."""
         if not callable(getattr(engine, "render", None)):
             raise TypeError("a template engine needs a render(*args, **kwargs) method")
-        self._template = engine
+        self._rt.template = engine
         return self
 
     def on_start(self, handler: Handler) -> Handler:
@@ -231,310 +172,59 @@ class App:
         """``handler(error, res, req)`` (sync or async) for exceptions; a decorator."""
         if not callable(handler):
             raise TypeError(f"error handler is not callable: {handler!r}")
-        self._error_handler = handler
+        self._rt.error_handler = handler
         return handler
 
     def set_error_handler(self, handler: Optional[Handler]) -> App:
         if handler is not None and not callable(handler):
             raise TypeError(f"error handler is not callable: {handler!r}")
-        self._error_handler = handler
+        self._rt.error_handler = handler
         return self
 
-    # ---- pub/sub (websocket.py) -----------------------------------------------------------------
+    def on_finished(self, hook: Callable[[Any, Finished], Any]) -> Callable[[Any, Finished], Any]:
+        """``hook(res, info)`` runs once when each response ends, however it ends (end,
+        send, try_end, sendfile, a WebSocket upgrade, the error fallback) or is aborted;
+        ``info`` is a :class:`Finished`.  Usable as a decorator; the access log is one."""
+        self._rt.on_finished(hook)
+        return hook
+
+    # ---- pub/sub (websocket/) -----------------------------------------------------------------
     def publish(
         self, topic: Any, message: Any, opcode: Optional[OpCode] = None, compress: bool = False
     ) -> bool:
         """Send to every WebSocket subscribed to ``topic`` (str: TEXT, bytes: BINARY unless
         ``opcode`` says otherwise); True when anyone got it."""
-        return _ws.publish(self, topic, message, opcode, compress)
+        return _ws.publish(self._rt, topic, message, opcode, compress)
 
     def num_subscribers(self, topic: Any) -> int:
-        return _ws.num_subscribers(self, topic)
+        return _ws.num_subscribers(self._rt, topic)
 
     # ---- the native loop ------------------------------------------------------------------------
-    def _native_loop(self) -> Any:
-        native = self._native
-        if native is None:
-            c_settings = ffi.new("sc_settings *")
-            lib.sc_settings_default(c_settings)
-            limits.apply(self._settings, c_settings)
-            owner = _bridge.register(self)
-            native = lib.sc_loop_new(c_settings, owner)
-            if native == ffi.NULL:
-                _bridge.unregister(owner)
-                raise OSError("the socketify core could not create its loop (out of fds?)")
-            self._owner = owner
-            self._native = native
-            # PERF: the loop's request/event views are fixed structs: fetch them once.
-            self._view = lib.sc_loop_request_view(native)
-            self._event = lib.sc_loop_event_view(native)
-            if self._aio_loop is not None:
-                self._reactor = Reactor(native, self._aio_loop)
-        return native
-
     def get_native_handle(self) -> Any:
         """The core's ``sc_loop *`` (a cffi pointer)."""
-        return self._native_loop()
+        return self._rt.native_loop()
 
-    def _bind_loop(self, aio_loop: asyncio.AbstractEventLoop) -> None:
-        """Run tasks on ``aio_loop`` and watch the core's fd there."""
-        if self._reactor is not None:
-            self._reactor.detach()
-            self._reactor = None
-        self._aio_loop = aio_loop
-        if self._native is not None:
-            self._reactor = Reactor(self._native, aio_loop)
+    @property
+    def serving(self) -> bool:
+        """True once the native loop exists (the app listened or served a connection)."""
+        return self._rt.native is not None
 
-    def _aio(self) -> asyncio.AbstractEventLoop:
-        aio = self._aio_loop
-        if aio is None or aio.is_closed():
-            try:
-                aio = asyncio.get_running_loop()
-            except RuntimeError:
-                aio = asyncio.new_event_loop()
-            self._bind_loop(aio)
-        return aio
-
-    def _memory_connection(
-        self, remote: tuple[str, int] = ("127.0.0.1", 50000)
-    ) -> MemoryConnection:
-        """A client connection on the in-memory transport (the TestClient's)."""
-        return MemoryConnection(self, remote)
-
-    def _release(self) -> None:
-        """Free the native loop: every connection closes, tracked responses abort."""
-        for res in list(self._live.values()):
-            res._mark_aborted()
-        self._live.clear()
-        for task in list(self._tasks):
-            task.cancel()
-        if self._reactor is not None:
-            self._reactor.detach()
-            self._reactor = None
-        native = self._native
-        if self._ws_hub is not None:
-            self._ws_hub.release()  # every WebSocket turns stale before the loop is freed
-        if native is not None:
-            self._native = None
-            self._view = self._event = None
-            lib.sc_loop_free(native)
-            _bridge.unregister(self._owner)
-            self._owner = 0
-        self._listeners.clear()
-
-    # ---- dispatch (called by the bridge) ----------------------------------------------------------
-    def _on_request(self, handle: int) -> None:
-        view = self._view
-        # PERF: the parser numbers the standard methods; only others are read as bytes.
-        method = _METHOD_NAMES[view.method_id] or _unpack(view.method, view.method_len).decode(
-            "latin-1"
-        )
-        path = _unpack(view.target, view.path_len).decode("latin-1")
-        match = self._match_route(method, path)
-        # PERF: one attribute lookup; the access log's subclass costs nothing when it is off.
-        res = self._response_type(self, handle, view.flags)
-        self._seq = token = self._seq + 1
-        self._token = token
-        req = AppRequest(self, token, view, method, path, match)
-        try:
-            if match is None:
-                self._no_route(res, path)
-            else:
-                result = match.handler(res, req)
-                # PERF: a sync handler returns None (or res): one identity test.
-                if result is not None and result is not res:
-                    self._handler_result(result, res, req)
-                if req._yield:
-                    self._yield_next(res, req)
-        except Exception as exc:
-            self._report(exc, res, req)
-        finally:
-            self._token = 0
-        if res._state != DONE and res._ext is None:
-            self._track(res)
-
-    def _handler_result(self, result: Any, res: AppResponse, req: AppRequest) -> None:
-        if is_coroutine(result):
-            self._spawn(result, res, req)
-        elif hasattr(result, "__await__"):
-            self._spawn(awaiting(result), res, req)
-
-    def _yield_next(self, res: AppResponse, req: AppRequest) -> None:
-        match = req._match
-        while req._yield and res._state != DONE:
-            req._yield = False
-            match = match.next()
-            if match is None:
-                self._no_route(res, None)
-                return
-            req._match = match
-            result = match.handler(res, req)
-            if result is not None and result is not res:
-                self._handler_result(result, res, req)
-
-    def _no_route(self, res: AppResponse, path: Optional[str]) -> None:
-        allowed = self._router.allowed_methods(path) if path is not None else []
-        if allowed:
-            res.write_status(405).write_header(b"Allow", ", ".join(allowed))
-            res.write_header(b"Content-Type", b"text/plain").end(b"Method Not Allowed")
-        else:
-            res.write_status(404).write_header(b"Content-Type", b"text/plain").end(b"Not Found")
-
-    def _track(self, res: AppResponse) -> _Extras:
-        ext = res._ext
-        if ext is None:
-            ext = res._ext = _Extras()
-        if res._state != DONE:
-            self._live[res._h] = res
-        return ext
-
-    def _untrack(self, res: AppResponse) -> None:
-        self._live.pop(res._h, None)
-
-    def _on_data(self, handle: int) -> None:
-        res = self._live.get(handle)
-        if res is None:
-            return
-        event = self._event
-        chunk = _unpack(event.data, event.len)
-        try:
-            res._receive(chunk, bool(event.is_end))
-        except Exception as exc:
-            self._report(exc, res, None)
-
-    def _on_aborted(self, handle: int) -> None:
-        res = self._live.pop(handle, None)
-        if res is not None:
-            res._mark_aborted()
-
-    def _on_writable(self, handle: int, offset: int) -> bool:
-        res = self._live.get(handle)
-        ext = res._ext if res is not None else None
-        handler = ext.writable_handler if ext is not None else None
-        if handler is None:
-            return True
-        try:
-            done = bool(handler(res, offset))
-        except Exception as exc:
-            self._report(exc, res, None)
-            return True
-        if done and ext is not None:
-            ext.writable_handler = None
-        return done
-
-    # ---- coroutines --------------------------------------------------------------------------------
-    def _spawn(self, coro: Any, res: Optional[AppResponse], req: Optional[AppRequest]) -> Any:
-        """First step now, the rest as a Task whose exceptions go to ``_report``."""
-        aio = self._aio()
-        finished, pending = start(coro, aio)
-        if finished:
-            return None
-        if res is not None and res._state != DONE:
-            self._track(res)  # async handlers always get the abort handler
-        task = aio.create_task(self._resume(coro, pending, res, req))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return task
-
-    async def _resume(self, coro: Any, pending: Any, res: Any, req: Any) -> None:
-        try:
-            await Resume(coro, pending)
-        except Exception as exc:
-            followup = self._report(exc, res, req)
-            if followup is not None:
-                await followup
+    def memory_host(self) -> AppMemoryHost:
+        """The in-memory transport seam (see memory.py): what a TestClient drives."""
+        host = self._memory_host
+        if host is None:
+            host = self._memory_host = AppMemoryHost(self)
+        return host
 
     def run_async(self, coro: Any, response: Optional[AppResponse] = None) -> Any:
         """Run a coroutine now up to its first await, the rest as a task; returns an
         awaitable.  Its exceptions go to the error handler (with ``response``)."""
-        if response is not None:
-            response.grab_aborted_handler()
-        if not is_coroutine(coro):
-            if not hasattr(coro, "__await__"):
-                raise TypeError(f"run_async() needs a coroutine, not {type(coro).__name__}")
-            coro = awaiting(coro)
-        aio = self._aio()
-        try:
-            task = self._spawn(coro, response, None)
-        except Exception as exc:
-            self._report(exc, response, None)
-            task = None
-        if task is None:
-            done = aio.create_future()
-            done.set_result(None)
-            return done
-        return task
+        return self._rt.run_async(coro, response)
 
-    # ---- errors ------------------------------------------------------------------------------------
-    def _sink(self, exc: BaseException) -> None:
-        sink = self._exception_sink
-        if sink is not None:
-            try:
-                sink(exc)
-            except Exception:
-                logger.exception("the exception sink raised")
-
-    def _fallback(self, res: Optional[AppResponse], exc: Optional[BaseException] = None) -> None:
-        """The answer when nothing else answered: close if the head is out, nothing once it
-        ended, else 500 -- or the 4xx an error of ours carries in ``status_hint`` (a bad
-        body, a multipart limit), with its message, closing the connection because the
-        rest of the refused body may still be on its way."""
-        if res is None or res._state == DONE:
-            return
-        if res._state != FRESH:
-            res.close()
-            return
-        res._status = None
-        res._headers = None
-        res._hflags = 0
-        hint = getattr(exc, "status_hint", 500)
-        if isinstance(exc, SocketifyError) and isinstance(hint, int) and 400 <= hint < 500:
-            res.write_status(hint).write_header(b"Content-Type", b"text/plain; charset=utf-8")
-            res.end(f"{REASONS.get(hint, 'Error')}: {exc}", end_connection=True)
-            return
-        res.write_status(500).write_header(b"Content-Type", b"text/plain")
-        res.end(b"Internal Server Error")
-
-    def _report(self, exc: BaseException, res: Optional[AppResponse], req: Any) -> Any:
-        """Route an exception; returns a Task when an async error handler is still running."""
-        handler = self._error_handler
-        if handler is None:
-            logger.error("unhandled exception in a socketify handler", exc_info=exc)
-            self._fallback(res, exc)
-            self._sink(exc)
-            return None
-        try:
-            result = handler(exc, res, req)
-            if result is not None and hasattr(result, "__await__"):
-                coro = result if is_coroutine(result) else awaiting(result)
-                finished, pending = start(coro, self._aio())
-                if not finished:
-                    task = self._aio().create_task(self._finish_report(coro, pending, exc, res))
-                    self._tasks.add(task)
-                    task.add_done_callback(self._tasks.discard)
-                    return task
-        except Exception as handler_exc:
-            self._handler_failed(exc, handler_exc, res)
-            return None
-        self._fallback(res, exc)
-        self._sink(exc)
-        return None
-
-    async def _finish_report(self, coro: Any, pending: Any, exc: BaseException, res: Any) -> None:
-        try:
-            await Resume(coro, pending)
-        except Exception as handler_exc:
-            self._handler_failed(exc, handler_exc, res)
-            return
-        self._fallback(res, exc)
-        self._sink(exc)
-
-    def _handler_failed(self, exc: BaseException, handler_exc: BaseException, res: Any) -> None:
-        logger.error("unhandled exception in a socketify handler", exc_info=exc)
-        logger.error("the error handler raised too", exc_info=handler_exc)
-        self._fallback(res, exc)
-        self._sink(exc)
-        self._sink(handler_exc)
+    def _release(self) -> None:
+        """Free the native loop: every connection closes, tracked responses abort."""
+        self._rt.release()
+        self._listeners.clear()
 
     # ---- lifespan ----------------------------------------------------------------------------------
     async def _run_hooks(self, hooks: list[Handler]) -> None:
@@ -546,15 +236,15 @@ class App:
                 if result is not None and hasattr(result, "__await__"):
                     await result
             except Exception as exc:
-                followup = self._report(exc, None, None)
+                followup = self._rt.report(exc, None, None)
                 if followup is not None:
                     await followup
 
-    async def _startup(self) -> None:
+    async def startup(self) -> None:
         """Run the on_start handlers (errors go to the error handler; startup goes on)."""
         await self._run_hooks(self._start_handlers)
 
-    async def _shutdown(self) -> None:
+    async def shutdown(self) -> None:
         """Run the on_shutdown handlers."""
         await self._run_hooks(self._shutdown_handlers)
 
@@ -564,7 +254,7 @@ class App:
         AppListenOptions (``domain`` = Unix socket path); ``handler(config)`` gets the bound
         address.  A failure raises OSError."""
         config = AppListenOptions.coerce(port_or_options)
-        native = self._native_loop()
+        native = self._rt.native_loop()
         if config.domain is not None:
             rc = lib.sc_listen_unix(native, os.fsencode(config.domain), config.options)
             where = config.domain
@@ -615,10 +305,9 @@ class App:
 
     async def _serve(self) -> None:
         aio = asyncio.get_running_loop()
-        if self._reactor is not None:  # not watched until on_start has finished
-            self._reactor.detach()
-            self._reactor = None
-        self._aio_loop = aio
+        rt = self._rt
+        rt.unbind_loop()  # not watched until on_start has finished
+        rt.aio_loop = aio
         self._stop = asyncio.Event()
         if self._stop_requested:
             self._stop.set()
@@ -633,19 +322,20 @@ class App:
         try:
             # Connections wait in the listen backlog until on_start has finished, so every
             # request sees what startup made (an async on_start may take a while).
-            await self._startup()
-            self._bind_loop(aio)
-            self._native_loop()
+            await self.startup()
+            rt.bind_loop(aio)
+            rt.native_loop()
             await self._stop.wait()
             await self._drain()
-            await self._shutdown()
+            await self.shutdown()
         finally:
             for signum in signals:
                 aio.remove_signal_handler(signum)
             self._stop = None
 
     async def _drain(self) -> None:
-        native = self._native
+        rt = self._rt
+        native = rt.native
         if native is None:
             return
         lib.sc_loop_close_listeners(native)
@@ -654,12 +344,12 @@ class App:
         deadline = aio.time() + self._settings["shutdown_timeout"]
         # Bounded wait, only while shutting down: in-flight responses and tasks finish.
         while aio.time() < deadline and (
-            self._live or self._tasks or lib.sc_loop_num_connections(native)
+            rt.live or rt.tasks or lib.sc_loop_num_connections(native)
         ):
             await asyncio.sleep(0.01)
-        for res in list(self._live.values()):
+        for res in list(rt.live.values()):
             res.close()
-        for task in list(self._tasks):
+        for task in list(rt.tasks):
             task.cancel()
 
     def close(self) -> App:
@@ -667,7 +357,7 @@ class App:
         if self._running:
             self._stop_requested = True
         stop = self._stop
-        aio = self._aio_loop
+        aio = self._rt.aio_loop
         if self._running and stop is None:
             return self  # run() is starting: _serve sees the request and stops at once
         if self._running and stop is not None and aio is not None:
@@ -686,6 +376,31 @@ class App:
     def __repr__(self) -> str:
         where = ", ".join(opt.domain or f"{opt.host or '*'}:{opt.port}" for opt in self._listeners)
         return f"<App routes={len(self._router)} listening=[{where}]>"
+
+
+class AppMemoryHost:
+    """``App.memory_host()``: the MemoryHost (socketify.memory) of a socketify App."""
+
+    def __init__(self, app: App) -> None:
+        self._app = app
+        self._rt = app._rt
+
+    def bind_loop(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._rt.bind_loop(loop)
+
+    async def startup(self) -> None:
+        await self._app.startup()
+
+    async def shutdown(self) -> None:
+        await self._app.shutdown()
+
+    def set_exception_sink(self, sink: ExceptionSink) -> ExceptionSink:
+        previous = self._rt.exception_sink
+        self._rt.exception_sink = sink
+        return previous
+
+    def open_connection(self, remote: tuple[str, int] = ("127.0.0.1", 50000)) -> MemoryConnection:
+        return MemoryConnection(self._rt, remote)
 
 
 def _call_listen_handler(handler: Handler, config: AppListenOptions) -> None:

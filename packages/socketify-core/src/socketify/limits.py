@@ -1,9 +1,13 @@
-"""App settings: one table of every setting, its type, range and where it goes.
+"""Settings: one table for the App's settings and one for the WebSocket route options.
 
 ``App(**settings)`` validates here before anything native exists, so a bad value raises
 ``InvalidSetting`` (a ValueError) or TypeError naming the setting.  Settings with a C field
 are copied onto ``sc_settings`` (after ``sc_settings_default``); the others are Python-side.
 Durations are seconds (int or float) for the user and milliseconds for the core.
+
+``WS_SETTINGS`` holds the options of ``app.ws()`` (checked in websocket/routes.py).  The
+command line's flags are generated from both tables (server/cli.py): ``--NAME`` for an App
+setting, ``--ws-FLAG`` for a WebSocket default.
 """
 
 from __future__ import annotations
@@ -17,12 +21,13 @@ U64 = 2**64 - 1
 
 
 class Setting(NamedTuple):
-    kind: str  # "bytes" / "count" (int), "seconds" (int or float), "bool"
+    kind: str  # "bytes"/"count" (int), "seconds"/"minutes" (int or float), "bool", "compression"
     low: float
     high: float
     default: Any
-    c_field: Optional[str]  # None: Python-side only
+    c_field: Optional[str]  # None: Python-side only (or set through another call)
     doc: str
+    flag: Optional[str] = None  # the CLI flag when it is not the name with dashes
 
 
 SETTINGS: dict[str, Setting] = {
@@ -50,6 +55,34 @@ SETTINGS: dict[str, Setting] = {
     ),
     "use_uvloop": Setting("bool", 0, 1, True, None, "run() uses uvloop when it is installed"),
 }
+
+
+MIB = 1024 * 1024
+# app.ws() options: defaults near the original's; the CLI's --ws-* flags set them for every
+# route that does not set them itself.
+WS_SETTINGS: dict[str, Setting] = {
+    "compression": Setting(
+        "compression", 0, 0, 0, None, "permessage-deflate, shared contexts", "per-message-deflate"
+    ),
+    "max_payload_length": Setting("bytes", 1, 2**40, 16 * MIB, None, "largest message", "max-size"),
+    "idle_timeout": Setting("seconds", 0, 960, 120, None, "close after this long without traffic"),
+    "max_backpressure": Setting("bytes", 0, 2**40, 16 * MIB, None, "buffered bytes per connection"),
+    "max_lifetime": Setting("minutes", 0, 240, 0, None, "close connections older than this"),
+    "close_on_backpressure_limit": Setting(
+        "bool", 0, 1, False, None, "close instead of dropping past the limit"
+    ),
+    "reset_idle_timeout_on_send": Setting(
+        "bool", 0, 1, False, None, "sending resets idle", "reset-idle-on-send"
+    ),
+    "send_pings_automatically": Setting(
+        "bool", 0, 1, True, None, "ping idle connections", "auto-ping"
+    ),
+}
+
+
+def cli_flag(name: str, spec: Setting) -> str:
+    """The command-line flag (without ``--``) of an App setting or a WebSocket option."""
+    return spec.flag or name.replace("_", "-")
 
 
 def _check(name: str, spec: Setting, value: Any) -> Any:

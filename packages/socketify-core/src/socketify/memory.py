@@ -1,30 +1,47 @@
-"""MemoryConnection: one client connection with no socket, on the core's memory transport.
+"""The in-memory transport seam: MemoryHost (what a test client drives) and MemoryConnection.
 
-Bytes fed in go through the same parser, dispatch and writer as a socket's; what the core
-writes collects in an output buffer that ``read()`` drains.  The TestClient is built on
-this; so are the core's own tests.  Output that async handlers produce later appears once
-the bound asyncio loop ran them.
+``MemoryConnection`` is one client connection with no socket, on the core's memory
+transport: bytes fed in go through the same parser, dispatch and writer as a socket's; what
+the core writes collects in an output buffer that ``read()`` drains.  Output that async
+handlers produce later appears once the bound asyncio loop ran them.
+
+``MemoryHost`` is the one interface a test client needs from whatever serves the bytes::
+
+    host = app.memory_host()              # App implements it (app.AppMemoryHost)
+    host.bind_loop(loop)                  # run the app's tasks on this asyncio loop
+    await host.startup(); ...; await host.shutdown()   # lifespan
+    previous = host.set_exception_sink(errors.append)  # every exception the app reports
+    conn = host.open_connection(("127.0.0.1", 50000))  # a MemoryConnection
+
+socketify_testing depends on this interface only (``memory_host()`` on the app object), so
+an adapter that serves another kind of app on the core (ASGI, WSGI) is testable the same way
+by giving it a ``memory_host()`` that returns a ``MemoryHost``.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import asyncio
+from typing import TYPE_CHECKING, Any, Callable, Optional, Protocol
 
 from ._native import ffi, lib
 
 if TYPE_CHECKING:
-    from .app import App
+    from .runtime import Runtime
+
+__all__ = ["MemoryConnection", "MemoryHost", "host_for"]
+
+ExceptionSink = Optional[Callable[[BaseException], Any]]
 
 SC_ESTALE = -1
 
 
 class MemoryConnection:
-    __slots__ = ("_app", "_handle", "_native", "remote")
+    __slots__ = ("_handle", "_native", "_rt", "remote")
 
-    def __init__(self, app: App, remote: tuple[str, int] = ("127.0.0.1", 50000)) -> None:
+    def __init__(self, rt: Runtime, remote: tuple[str, int] = ("127.0.0.1", 50000)) -> None:
         host, port = remote
-        self._app = app
-        self._native = app._native_loop()
+        self._rt = rt
+        self._native = rt.native_loop()
         self.remote = (host, port)
         handle = lib.sc_mem_open(self._native, host.encode("ascii"), port)
         if not handle:
@@ -72,3 +89,34 @@ class MemoryConnection:
 
     def __repr__(self) -> str:
         return f"<MemoryConnection {self.remote[0]}:{self.remote[1]}>"
+
+
+class MemoryHost(Protocol):
+    """What a test client needs from an app served on the core's memory transport."""
+
+    def bind_loop(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Run the app's tasks on ``loop`` and watch the core there."""
+
+    async def startup(self) -> None:
+        """Run the app's startup (lifespan) handlers."""
+
+    async def shutdown(self) -> None:
+        """Run the app's shutdown (lifespan) handlers."""
+
+    def set_exception_sink(self, sink: ExceptionSink) -> ExceptionSink:
+        """Send every exception the app reports to ``sink``; returns the previous sink."""
+
+    def open_connection(self, remote: tuple[str, int] = ("127.0.0.1", 50000)) -> MemoryConnection:
+        """A new client connection from ``remote`` (host, port)."""
+
+
+def host_for(app: Any) -> MemoryHost:
+    """The MemoryHost of ``app`` (anything with a ``memory_host()`` method)."""
+    factory = getattr(app, "memory_host", None)
+    if not callable(factory):
+        raise TypeError(
+            f"{type(app).__name__} cannot be served in memory: it has no memory_host() "
+            "(pass a socketify App, or an adapter that implements socketify.memory.MemoryHost)"
+        )
+    host: MemoryHost = factory()
+    return host

@@ -2,7 +2,7 @@
 
 The core hands Python one ``sc_request`` view per request; it points into the connection's
 read buffer and is overwritten by the next request.  So an AppRequest keeps the view and a
-*token*; the App bumps its current token for every request and clears it when the callback
+*token*; the runtime bumps its current token for every request and clears it when the callback
 returns.  Every getter first compares the two: after the callback, a request that was not
 ``preserve()``-d raises RequestExpired (a RuntimeError) before any C memory is read.
 
@@ -24,7 +24,7 @@ from .cookies import parse_cookie_header
 from .errors import RequestExpired
 
 if TYPE_CHECKING:
-    from .app import App
+    from .runtime import Runtime
 
 _unpack = ffi.unpack
 _EXPIRED = (
@@ -50,11 +50,11 @@ _PRESERVED = -1  # the token of a preserved request: valid forever
 
 
 class AppRequest:
-    __slots__ = ("_app", "_copied", "_match", "_method", "_path", "_token", "_view", "_yield")
+    __slots__ = ("_copied", "_match", "_method", "_path", "_rt", "_token", "_view", "_yield")
 
-    def __init__(self, app: App, token: int, view: Any, method: str, path: str, match: Any):
+    def __init__(self, rt: Runtime, token: int, view: Any, method: str, path: str, match: Any):
         # PERF: eight slot stores; what is read lazily lives in one _Copied made on demand.
-        self._app = app
+        self._rt = rt
         self._token = token
         self._view = view
         self._method = method
@@ -66,7 +66,7 @@ class AppRequest:
     # ---- validity ---------------------------------------------------------------
     def _check(self) -> None:
         token = self._token
-        if token != self._app._token and token != _PRESERVED:
+        if token != self._rt.token and token != _PRESERVED:
             raise RequestExpired(_EXPIRED)
 
     def _cache(self) -> _Copied:
@@ -249,7 +249,7 @@ class AppRequest:
         return self._yield
 
     def __repr__(self) -> str:
-        if self._token in (_PRESERVED, self._app._token):
+        if self._token in (_PRESERVED, self._rt.token):
             return f"<AppRequest {self._method} {self._path}>"
         return "<AppRequest (expired)>"
 

@@ -14,7 +14,7 @@ Lifecycle of a response (``_state``)::
 * In DONE every write is a no-op returning ``res``; ``aborted`` tells whether the client left.
 
 Responses that outlive their callback (async handlers, on_data/on_writable users, handlers
-that return without ending) are *tracked*: the App keeps them by handle so the core's
+that return without ending) are *tracked*: the runtime keeps them by handle so the core's
 on_data / on_aborted / on_writable callbacks find them.  A response that ends inside its
 callback is never tracked (PERF: no dict traffic on the common path).
 
@@ -38,6 +38,7 @@ from .status import render_status
 
 if TYPE_CHECKING:
     from .app import App
+    from .runtime import Runtime
 
 FRESH, STREAMING, DONE = 0, 1, 2
 HAS_CONTENT_TYPE, HAS_CONTENT_LENGTH = 1, 2
@@ -87,20 +88,20 @@ class _Extras:
 
 class AppResponse:
     __slots__ = (
-        "_app",
         "_ext",
         "_h",
         "_headers",
         "_hflags",
         "_reqflags",
+        "_rt",
         "_state",
         "_status",
         "aborted",
     )
 
-    def __init__(self, app: App, handle: int, request_flags: int = 0) -> None:
+    def __init__(self, rt: Runtime, handle: int, request_flags: int = 0) -> None:
         # PERF: seven slot stores; status/headers stay None until written.
-        self._app = app
+        self._rt = rt
         self._h = handle
         self._reqflags = request_flags
         self._state = FRESH
@@ -109,6 +110,11 @@ class AppResponse:
         self._hflags = 0
         self._ext: Optional[_Extras] = None
         self.aborted = False
+
+    @property
+    def app(self) -> App:
+        """The App serving this response."""
+        return self._rt.app
 
     # ---- body coercion --------------------------------------------------------------
     def _coerce(self, message: Any) -> bytes:
@@ -128,7 +134,7 @@ class AppResponse:
             return bytes(message)
         if isinstance(message, str):
             return message.encode("utf-8")
-        data = self._app._serializer().dumps(message)
+        data = self._rt.serializer().dumps(message)
         if self._state == FRESH and not self._hflags & HAS_CONTENT_TYPE:
             headers = self._headers  # PERF: a known line, no header_kind scan
             if headers is None:
@@ -154,7 +160,7 @@ class AppResponse:
     def _finished(self) -> None:
         self._state = DONE
         if self._ext is not None:
-            self._app._untrack(self)
+            self._rt.untrack(self)
 
     # ---- writing ------------------------------------------------------------------------
     def end(self, message: Any = None, end_connection: bool = False) -> AppResponse:
@@ -180,10 +186,10 @@ class AppResponse:
         # PERF: a fresh response with nothing written passes an empty head (the core's
         # precomputed "200 OK"); nothing is rendered in Python.
         head = b"" if state else self._head()
-        rc = _write(self._app._native, self._h, head, len(head), body, len(body), flags)
+        rc = _write(self._rt.native, self._h, head, len(head), body, len(body), flags)
         self._state = DONE
         if self._ext is not None:
-            self._app._untrack(self)
+            self._rt.untrack(self)
         if rc < 0 and rc != SC_EAGAIN:
             self._fail(rc)
         return self
@@ -204,7 +210,7 @@ class AppResponse:
         if self._hflags & HAS_CONTENT_LENGTH:
             flags |= W_HAS_LENGTH
         head = b"" if self._state else self._head()
-        rc = _write(self._app._native, self._h, head, len(head), b"", 0, flags)
+        rc = _write(self._rt.native, self._h, head, len(head), b"", 0, flags)
         self._finished()
         if rc < 0 and rc != SC_EAGAIN:
             self._fail(rc)
@@ -219,7 +225,7 @@ class AppResponse:
         flags = W_HAS_LENGTH if self._hflags & HAS_CONTENT_LENGTH else 0
         head = b"" if state else self._head()
         self._state = STREAMING
-        rc = _write(self._app._native, self._h, head, len(head), body, len(body), flags)
+        rc = _write(self._rt.native, self._h, head, len(head), body, len(body), flags)
         if rc < 0 and rc != SC_EAGAIN:
             self._fail(rc)
         return self
@@ -242,7 +248,7 @@ class AppResponse:
         if message is None or isinstance(message, (bytes, bytearray, memoryview, str)):
             body = self._coerce(message)
         else:
-            body = self._app._serializer().dumps(message)
+            body = self._rt.serializer().dumps(message)
             if content_type in _TEXT_PLAIN:
                 content_type = b"application/json"
         if content_type and not self._hflags & HAS_CONTENT_TYPE:
@@ -268,7 +274,7 @@ class AppResponse:
         if self._state == DONE:
             return self
         self._reqflags &= ~REQ_EXPECT_100  # answered: never twice
-        rc = lib.sc_res_write_continue(self._app._native, self._h)
+        rc = lib.sc_res_write_continue(self._rt.native, self._h)
         if rc < 0:
             self._fail(rc)
         return self
@@ -366,9 +372,7 @@ class AppResponse:
         head = b"" if self._state else self._head()
         self._state = STREAMING
         flags = W_CLOSE if end_connection else 0
-        rc = _try_end(
-            self._app._native, self._h, head, len(head), body, len(body), total_size, flags
-        )
+        rc = _try_end(self._rt.native, self._h, head, len(head), body, len(body), total_size, flags)
         if rc < 0:
             self._fail(rc)
             return (False, True)
@@ -381,12 +385,12 @@ class AppResponse:
         """Body bytes the core accepted so far."""
         if self._state == DONE:
             return 0
-        return int(lib.sc_res_write_offset(self._app._native, self._h))
+        return int(lib.sc_res_write_offset(self._rt.native, self._h))
 
     def write_offset(self, offset: int) -> AppResponse:
         """Override the write offset (for bodies resumed by the caller)."""
         if self._state != DONE:
-            rc = lib.sc_res_override_write_offset(self._app._native, self._h, offset)
+            rc = lib.sc_res_override_write_offset(self._rt.native, self._h, offset)
             if rc < 0:
                 self._fail(rc)
         return self
@@ -395,8 +399,8 @@ class AppResponse:
         """``handler(res, offset) -> bool`` runs when the buffer drains; True = done."""
         if self._state == DONE:
             return self
-        self._app._track(self).writable_handler = handler
-        rc = lib.sc_res_want_writable(self._app._native, self._h, 1)
+        self._rt.track(self).writable_handler = handler
+        rc = lib.sc_res_want_writable(self._rt.native, self._h, 1)
         if rc < 0:
             self._fail(rc)
         return self
@@ -408,7 +412,7 @@ class AppResponse:
         ok, done = self.try_end(data, total_size)
         if ok or done:
             return (ok, done)
-        future = self._app._aio().create_future()
+        future = self._rt.aio().create_future()
         self._track(future)
 
         def retry(res: AppResponse, offset: int) -> bool:
@@ -428,20 +432,20 @@ class AppResponse:
             raise
 
     def _track(self, future: asyncio.Future[Any]) -> None:
-        self._app._track(self).waiters.append(future)
+        self._rt.track(self).waiters.append(future)
 
     # ---- abort ---------------------------------------------------------------------------------
     def on_aborted(self, handler: Callable[[AppResponse], Any]) -> AppResponse:
         """``handler(res)`` runs if the client goes away before the response ended."""
         if self.aborted:
             return self
-        self._app._track(self).aborted_handler = handler
+        self._rt.track(self).aborted_handler = handler
         return self
 
     def grab_aborted_handler(self) -> AppResponse:
         """Track the response so ``res.aborted`` turns True when the client goes away."""
         if self._state != DONE:
-            self._app._track(self)
+            self._rt.track(self)
         return self
 
     def _mark_aborted(self) -> None:
@@ -452,7 +456,7 @@ class AppResponse:
         ext = self._ext
         if ext is None or already:
             return
-        self._app._untrack(self)
+        self._rt.untrack(self)
         waiters, ext.waiters = ext.waiters, []
         for waiter in waiters:
             if not waiter.done():
@@ -463,12 +467,12 @@ class AppResponse:
             try:
                 handler(self)
             except Exception as exc:
-                self._app._report(exc, self, None)
+                self._rt.report(exc, self, None)
 
     # ---- request body ----------------------------------------------------------------------------
     def _receive(self, chunk: bytes, is_end: bool) -> None:
-        """A body chunk from the core (the App routes on_data here)."""
-        ext = self._ext or self._app._track(self)
+        """A body chunk from the core (the runtime routes on_data here)."""
+        ext = self._ext or self._rt.track(self)
         handler = ext.data_handler
         if handler is None:
             ext.chunks.append(chunk)
@@ -495,7 +499,7 @@ class AppResponse:
     def on_data(self, handler: Callable[[AppResponse, bytes, bool], Any]) -> AppResponse:
         """``handler(res, chunk, is_end)`` for each body chunk; chunks that arrived earlier
         are replayed first.  A request without a body gets one ``(b"", True)`` call."""
-        ext = self._ext if self._state == DONE else self._app._track(self)
+        ext = self._ext if self._state == DONE else self._rt.track(self)
         if ext is None:  # ended before any body arrived: nothing will come
             ext = _Extras()
         ext.data_handler = handler
@@ -514,14 +518,14 @@ class AppResponse:
         """The whole request body (awaits the last chunk)."""
         if not self._has_body():
             return BytesIO()
-        ext = self._app._track(self) if self._state != DONE else (self._ext or _Extras())
+        ext = self._rt.track(self) if self._state != DONE else (self._ext or _Extras())
         if ext.data_handler is not None:
             raise RuntimeError("get_data() cannot be used after on_data() took the body")
         self._continue_if_expected()
         while not ext.body_done:
             if self.aborted:
                 raise asyncio.CancelledError()
-            future = self._app._aio().create_future()
+            future = self._rt.aio().create_future()
             ext.waiters.append(future)
             await future
         return BytesIO(b"".join(ext.chunks))
@@ -540,7 +544,7 @@ class AppResponse:
         if not data:
             return None
         try:
-            return self._app._serializer().loads(data)
+            return self._rt.serializer().loads(data)
         except (ValueError, TypeError) as exc:
             raise BodyDecodeError(f"request body is not valid JSON: {exc}") from exc
 
@@ -566,18 +570,18 @@ class AppResponse:
     def pause(self) -> AppResponse:
         """Stop reading the socket (real backpressure for uploads)."""
         if self._state != DONE:
-            lib.sc_res_pause(self._app._native, self._h)
+            lib.sc_res_pause(self._rt.native, self._h)
         return self
 
     def resume(self) -> AppResponse:
         if self._state != DONE:
-            lib.sc_res_resume(self._app._native, self._h)
+            lib.sc_res_resume(self._rt.native, self._h)
         return self
 
     def close(self) -> AppResponse:
         """Close the connection now (the response is abandoned)."""
         if self._state != DONE:
-            lib.sc_res_close(self._app._native, self._h)
+            lib.sc_res_close(self._rt.native, self._h)
             self._mark_aborted()
         return self
 
@@ -590,7 +594,7 @@ class AppResponse:
         if self._state == DONE:
             return "" if as_text else b""
         buf = ffi.new("char[64]")
-        n = fetch(self._app._native, self._h, buf, 64)
+        n = fetch(self._rt.native, self._h, buf, 64)
         if n < 0:
             return "" if as_text else b""
         raw = ffi.unpack(buf, n)
@@ -633,14 +637,14 @@ class AppResponse:
     # ---- helpers using the app --------------------------------------------------------------------
     def render(self, *args: Any, **kwargs: Any) -> AppResponse:
         """End with ``app.template(engine)``'s ``render(*args, **kwargs)``."""
-        engine = self._app._template
+        engine = self._rt.template
         if engine is None:
             raise RuntimeError("res.render() needs a template engine: call app.template(engine)")
         return self.end(engine.render(*args, **kwargs))
 
     def run_async(self, coro: Any) -> Any:
         """Run a coroutine for this response (its part before the first await runs now)."""
-        return self._app.run_async(coro, self)
+        return self._rt.run_async(coro, self)
 
     def __repr__(self) -> str:
         state = ("fresh", "streaming", "done")[self._state]

@@ -1,6 +1,6 @@
 """AsyncTestClient: the TestClient API as awaitables, for tests that run their own loop.
 
-It binds the app to the *running* loop (``app._bind_loop(asyncio.get_running_loop())``)
+It binds the app to the *running* loop (``host.bind_loop(asyncio.get_running_loop())``)
 on first use, so the app's tasks run on the test's loop and ``await client.get(...)``
 simply yields to them while it waits.  ``async with AsyncTestClient(app) as client``
 runs startup and shutdown; ``await client.aclose()`` does what the ``async with`` exit
@@ -55,7 +55,7 @@ class AsyncTestClient(BaseClient):
             if self._loop is not None:
                 self._close_connections()  # its tasks belong to the previous loop
             self._loop = loop
-            self.app._bind_loop(loop)
+            self._host.bind_loop(loop)
         self._install_sink()
 
     # -- lifespan --
@@ -75,7 +75,7 @@ class AsyncTestClient(BaseClient):
             return
         self._started = True
         try:
-            await self.app._startup()
+            await self._host.startup()
             error = self._server_error()
         except BaseException:
             self._abandon()
@@ -100,7 +100,7 @@ class AsyncTestClient(BaseClient):
         try:
             self._close_connections()
             if self._started:
-                await self.app._shutdown()
+                await self._host.shutdown()
                 error = self._server_error()
         finally:
             self._restore_sink()

@@ -15,8 +15,8 @@ Request lifecycle (both clients)::
       └─ redirect():   a 301/302/303/307/308 with Location becomes the next build(),
                        until max_redirects (TooManyRedirects)
 
-Lifespan: ``with``/``async with`` runs ``app._startup()`` on enter and
-``app._shutdown()`` on exit.  Without it, the first request runs startup and emits a
+Lifespan: ``with``/``async with`` runs the app's startup on enter and its
+shutdown on exit (through its MemoryHost).  Without it, the first request runs startup and emits a
 LifespanWarning; ``close()`` runs shutdown if startup ran.
 
 WebSocket sessions (_websocket.py) build their upgrade request with ``build()`` and send
@@ -24,7 +24,7 @@ it with the client's exchange on a memory connection of their own; the client ke
 in ``_sessions`` and drops them when it closes.
 
 Only one client should drive an app at a time: each binds the app to its own loop and
-installs itself as ``app._exception_sink`` (the previous sink is restored on close).
+installs itself as the app's exception sink (the previous sink is restored on close).
 """
 
 from __future__ import annotations
@@ -34,6 +34,8 @@ import warnings
 from collections.abc import AsyncIterable, Mapping
 from datetime import timedelta
 from typing import Any, Optional
+
+from socketify.memory import host_for
 
 from ._cookies import CookieJar
 from ._errors import InvalidRequest, LifespanWarning, TooManyRedirects
@@ -100,9 +102,10 @@ def _text_value(value: Any) -> str:
 
 
 def as_app(app: Any) -> Any:
-    """A socketify App as it is; an ASGI or WSGI application wrapped in the core's adapter
-    (``socketify.ASGI``/``socketify.WSGI``, told apart by ``socketify.interface.detect``)."""
-    if hasattr(app, "_memory_connection"):
+    """Anything with a ``memory_host()`` (a socketify App, an adapter) as it is; an ASGI or
+    WSGI application wrapped in the core's adapter (``socketify.ASGI``/``socketify.WSGI``,
+    told apart by ``socketify.interface.detect``)."""
+    if callable(getattr(app, "memory_host", None)):
         return app
     from socketify.interface import serve
 
@@ -139,6 +142,7 @@ class BaseClient:
         if not isinstance(max_redirects, int) or max_redirects < 0:
             raise InvalidRequest(f"max_redirects must be an int >= 0, got {max_redirects!r}")
         self.app = as_app(app)
+        self._host = host_for(self.app)  # the in-memory transport seam (socketify.memory)
         self.base_url = base_url
         self._base = split_base(base_url)
         self.raise_server_exceptions = raise_server_exceptions
@@ -163,13 +167,12 @@ class BaseClient:
 
     def _install_sink(self) -> None:
         if not self._sink_installed:
-            self._previous_sink = getattr(self.app, "_exception_sink", None)
-            self.app._exception_sink = self._errors.append
+            self._previous_sink = self._host.set_exception_sink(self._errors.append)
             self._sink_installed = True
 
     def _restore_sink(self) -> None:
         if self._sink_installed:
-            self.app._exception_sink = self._previous_sink
+            self._host.set_exception_sink(self._previous_sink)
             self._sink_installed = False
 
     def _server_error(self) -> Optional[BaseException]:
@@ -200,7 +203,7 @@ class BaseClient:
         if conn is None or not conn.open:
             if conn is not None:
                 conn.close()
-            conn = self._conn = self.app._memory_connection(self.client)
+            conn = self._conn = self._host.open_connection(self.client)
         return conn
 
     def _drop_connection(self) -> None:

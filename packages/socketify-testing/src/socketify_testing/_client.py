@@ -1,7 +1,7 @@
 """TestClient: blocking requests against a socketify App, through the real C core.
 
 The client owns an asyncio loop (``asyncio.new_event_loop()``) and binds the app to it
-with ``app._bind_loop``.  A request is fed to the core with that loop set as the running
+with the app's MemoryHost (``bind_loop``).  A request is fed to the core with that loop set as the running
 loop (so sync handlers can ``asyncio.create_task`` exactly as under ``app.run()``), and
 the loop itself only runs when the answer is not complete after the feed (an async
 handler) or to let callbacks that were already scheduled run after a response (bounded
@@ -50,7 +50,7 @@ class TestClient(BaseClient):
     ) -> None:
         super().__init__(app, base_url, raise_server_exceptions, client, timeout, **options)
         self._loop = asyncio.new_event_loop()
-        self.app._bind_loop(self._loop)
+        self._host.bind_loop(self._loop)
         self._install_sink()
 
     # -- lifespan --
@@ -69,7 +69,7 @@ class TestClient(BaseClient):
             return
         self._started = True
         try:
-            self._run(self.app._startup())
+            self._run(self._host.startup())
             error = self._server_error()
         except BaseException:
             self._abandon()
@@ -95,7 +95,7 @@ class TestClient(BaseClient):
         try:
             self._close_connections()
             if self._started:
-                self._run(self.app._shutdown())
+                self._run(self._host.shutdown())
                 error = self._server_error()
         finally:
             self._close_loop()

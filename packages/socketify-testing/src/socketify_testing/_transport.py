@@ -1,6 +1,6 @@
 """One request and its response on a core memory connection.
 
-The memory connection (``app._memory_connection(remote)``, see the interface doc) runs
+The memory connection (``host.open_connection(remote)``, socketify.memory.MemoryHost) runs
 the core's parser and the synchronous part of the handler inside ``feed()``.  So a sync
 handler has usually answered when ``send()`` returns, and ``pump()`` finds the whole
 response in ``conn.read()``: no event loop turn at all (the fast path).  An async

@@ -184,7 +184,7 @@ class _Session:
 
     def _new_connection(self) -> Any:
         client = self._client
-        return client.app._memory_connection(client.client)
+        return client._host.open_connection(client.client)
 
     def _accept(self, exchange: Exchange) -> None:
         """Check the server's answer; on a 101 the session is open."""

@@ -59,7 +59,7 @@ class HTTPCycle:
         self.wants_body = True
         if has_body:
             self.chunks = []
-            res._app._track(res).data_handler = self._on_body
+            res._rt.track(res).data_handler = self._on_body
 
     # ---- request body --------------------------------------------------------------------
     def _on_body(self, res: AppResponse, chunk: bytes, is_end: bool) -> None:
@@ -103,7 +103,7 @@ class HTTPCycle:
                 return {"type": "http.request", "body": b"", "more_body": False}
             if self.wants_body:
                 res._continue_if_expected()  # the app asks for the body: let it come
-            waiter = res._app._aio().create_future()
+            waiter = res._rt.aio().create_future()
             self.waiter = waiter
             if res._state != DONE:
                 res._track(waiter)  # cancelled when the client goes away
@@ -178,7 +178,7 @@ class HTTPCycle:
         flags = W_HAS_LENGTH if res._hflags & HAS_CONTENT_LENGTH else 0
         head = res._head() if res._state == 0 else b""
         res._state = STREAMING
-        rc = _write(res._app._native, res._h, head, len(head), body, len(body), flags)
+        rc = _write(res._rt.native, res._h, head, len(head), body, len(body), flags)
         if rc == SC_EAGAIN:
             await self._drain()
         elif rc < 0:
@@ -187,7 +187,7 @@ class HTTPCycle:
 
     async def _drain(self) -> None:
         res = self.res
-        future = res._app._aio().create_future()
+        future = res._rt.aio().create_future()
         res._track(future)
 
         def writable(_res: AppResponse, _offset: int) -> bool:

@@ -18,9 +18,11 @@ from typing import Any, Callable, Optional
 from urllib.parse import unquote_to_bytes
 
 from .._native import ffi, lib
-from ..app import _METHOD_NAMES, App
+from ..adapter import AdapterRuntime
+from ..app import App
 from ..errors import ClientDisconnected
 from ..response import DONE, AppResponse
+from ..runtime import _METHOD_NAMES
 from ..websocket import routes as _ws
 from .http import HTTPCycle
 from .lifespan import Lifespan
@@ -66,6 +68,7 @@ class ASGI(App):
         if not isinstance(root_path, str) or (root_path and not root_path.startswith("/")):
             raise ValueError(f"root_path must be empty or start with '/', not {root_path!r}")
         super().__init__(None, **settings)
+        self._rt = AdapterRuntime(self, self._router, lambda: self._settings)
         self.application = app
         self.root_path = root_path.rstrip("/")
         self._raw_root = self.root_path.encode("utf-8")
@@ -74,16 +77,16 @@ class ASGI(App):
         options = dict(websocket or {})
         _ws.validate_ws_options(options)
         self._ws_spec = _ws._Behavior("/*", {**HANDLERS, **options})
-        hub = _ws._hub(self)
+        hub = _ws._hub(self._rt)
         self._ws_spec.apply_defaults(hub.defaults)
         hub.specs.append(self._ws_spec)  # the CLI's --ws-* defaults reach it
         self._server_address: Any = _NO_SERVER
 
     # ---- lifespan (App calls these around serving; the TestClient on `with`) ------------
-    async def _startup(self) -> None:
+    async def startup(self) -> None:
         await self._lifespan.startup()
 
-    async def _shutdown(self) -> None:
+    async def shutdown(self) -> None:
         await self._lifespan.shutdown()
 
     @property
@@ -110,7 +113,7 @@ class ASGI(App):
         return super().listen(port_or_options, handler)
 
     def _client(self, handle: int) -> Any:
-        native = self._native
+        native = self._rt.native
         size = _remote_address(native, handle, _ADDRESS, 64)
         if size <= 0:
             return None  # a Unix socket peer has no address
@@ -155,24 +158,25 @@ class ASGI(App):
         return scope
 
     # ---- dispatch (called by the bridge) --------------------------------------------------
-    def _on_request(self, handle: int) -> None:
-        view = self._view
+    def _dispatch(self, handle: int) -> None:
+        view = self._rt.view
         flags = view.flags
         method = _METHOD_NAMES[view.method_id] or _unpack(view.method, view.method_len).decode(
             "latin-1"
         )
-        res = self._response_type(self, handle, flags)
+        rt = self._rt
+        res = rt.response_type(rt, handle, flags)
         try:
             if flags & REQ_UPGRADE and method == "GET" and _wants_websocket(view):
                 self._websocket(res, view)
             else:
                 scope = self._scope(view, "http", "http", method)
                 cycle = HTTPCycle(res, bool(flags & REQ_HAS_BODY))
-                self._handler_result(self._run_http(scope, cycle), res, None)
+                self._rt.handler_result(self._run_http(scope, cycle), res, None)
         except Exception as exc:
-            self._report(exc, res, None)
+            self._rt.report(exc, res, None)
         if res._state != DONE and res._ext is None:
-            self._track(res)
+            self._rt.track(res)
 
     async def _run_http(self, scope: dict[str, Any], cycle: HTTPCycle) -> None:
         try:
@@ -199,7 +203,7 @@ class ASGI(App):
                 res.close()
 
     def _websocket(self, res: AppResponse, view: Any) -> None:
-        status = lib.sc_ws_check_request(self._native)
+        status = lib.sc_ws_check_request(self._rt.native)
         if status:
             code, headers, body = _ws._REFUSALS.get(status, _ws._REFUSALS[400])
             res.write_status(code)
@@ -220,8 +224,8 @@ class ASGI(App):
         scope["subprotocols"] = protocols
         scope["extensions"] = {"websocket.http.response": {}}
         cycle = WebSocketCycle(res, self._ws_spec, key, extensions)
-        self._track(res)
-        self._handler_result(self._run_websocket(scope, cycle), res, None)
+        self._rt.track(res)
+        self._rt.handler_result(self._run_websocket(scope, cycle), res, None)
 
     async def _run_websocket(self, scope: dict[str, Any], cycle: WebSocketCycle) -> None:
         try:

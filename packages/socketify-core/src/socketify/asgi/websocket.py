@@ -114,7 +114,7 @@ class WebSocketCycle:
             if self.state == CONNECTING and res.aborted:
                 self.state = CLOSED
                 return self._disconnect()
-            waiter = res._app._aio().create_future()
+            waiter = res._rt.aio().create_future()
             self.waiter = waiter
             if self.state == CONNECTING and res._state != DONE:
                 res._track(waiter)  # cancelled when the client leaves before accept
@@ -208,7 +208,7 @@ class WebSocketCycle:
     async def _drained(self) -> None:
         if self.state != OPEN:
             return
-        future = self.res._app._aio().create_future()
+        future = self.res._rt.aio().create_future()
         self.drain_waiter = future
         await future
 

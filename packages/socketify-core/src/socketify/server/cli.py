@@ -35,26 +35,9 @@ __all__ = ["TargetError", "UsageError", "build_parser", "load_target", "main", "
 USAGE_ERROR = EXIT_USAGE
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
 INTERFACES = ("auto", "socketify", "asgi", "wsgi")
-_METAVARS = {"bytes": "BYTES", "count": "N", "seconds": "SECONDS"}
+_METAVARS = {"bytes": "BYTES", "count": "N", "seconds": "SECONDS", "minutes": "MINUTES"}
 _SETTING_PREFIX = "setting_"
 _WS_PREFIX = "ws_"
-# --ws-* flag -> (app.ws() option, type, metavar, help); defaults for every WebSocket route
-# that does not set the option itself.
-_WS_FLAGS = {
-    "max-size": ("max_payload_length", int, "BYTES", "largest message"),
-    "idle-timeout": ("idle_timeout", float, "SECONDS", "close after this long without traffic"),
-    "max-backpressure": ("max_backpressure", int, "BYTES", "buffered bytes per connection"),
-    "max-lifetime": ("max_lifetime", float, "MINUTES", "close connections older than this"),
-    "close-on-backpressure-limit": (
-        "close_on_backpressure_limit",
-        bool,
-        None,
-        "close instead of dropping past the limit",
-    ),
-    "reset-idle-on-send": ("reset_idle_timeout_on_send", bool, None, "sending resets idle"),
-    "auto-ping": ("send_pings_automatically", bool, None, "ping idle connections"),
-    "per-message-deflate": ("compression", bool, None, "permessage-deflate, shared contexts"),
-}
 
 
 class UsageError(Exception):
@@ -68,38 +51,33 @@ def _version() -> str:
     return f"socketify {__version__} ({python} on {platform.system()})"
 
 
-def _add_setting_flags(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("limits and timeouts (App settings; default: the app's)")
-    for name, spec in limits.SETTINGS.items():
-        flag = "--" + name.replace("_", "-")
-        dest = _SETTING_PREFIX + name
+def _add_flags(group: Any, table: dict[str, limits.Setting], prefix: str, dest: str) -> None:
+    """One flag per row of a settings table (limits.py)."""
+    for name, spec in table.items():
+        flag = "--" + prefix + limits.cli_flag(name, spec)
         help_text = f"{spec.doc} (default {spec.default})"
-        if spec.kind == "bool":
+        if spec.kind in ("bool", "compression"):
             group.add_argument(
-                flag, dest=dest, action=argparse.BooleanOptionalAction, help=help_text
+                flag, dest=dest + name, action=argparse.BooleanOptionalAction, help=help_text
             )
         else:
             group.add_argument(
                 flag,
-                dest=dest,
-                type=float if spec.kind == "seconds" else int,
+                dest=dest + name,
+                type=float if spec.kind in ("seconds", "minutes") else int,
                 metavar=_METAVARS[spec.kind],
                 help=help_text,
             )
 
 
+def _add_setting_flags(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("limits and timeouts (App settings; default: the app's)")
+    _add_flags(group, limits.SETTINGS, "", _SETTING_PREFIX)
+
+
 def _add_ws_flags(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("WebSocket defaults (routes that do not set them)")
-    for flag, (option, kind, metavar, help_text) in _WS_FLAGS.items():
-        dest = _WS_PREFIX + option
-        if kind is bool:
-            group.add_argument(
-                "--ws-" + flag, dest=dest, action=argparse.BooleanOptionalAction, help=help_text
-            )
-        else:
-            group.add_argument(
-                "--ws-" + flag, dest=dest, type=kind, metavar=metavar, help=help_text
-            )
+    _add_flags(group, limits.WS_SETTINGS, "ws-", _WS_PREFIX)
 
 
 def _ws_defaults(args: argparse.Namespace) -> dict[str, Any]:
@@ -120,8 +98,8 @@ def _ws_defaults(args: argparse.Namespace) -> dict[str, Any]:
         validate_ws_options(defaults)  # the same checks as app.ws(), before any worker
     except (ValueError, TypeError) as exc:
         message = str(exc)
-        for flag, (option, *_rest) in _WS_FLAGS.items():
-            message = message.replace(f"ws {option}", "--ws-" + flag)
+        for option, spec in limits.WS_SETTINGS.items():
+            message = message.replace(f"ws {option}", "--ws-" + limits.cli_flag(option, spec))
         raise UsageError(message) from None
     return defaults
 

@@ -78,17 +78,15 @@ def prepare_app(config: ServeConfig) -> App:
     )
     if config.workers > 1 and hasattr(app, "_multiprocess"):
         app._multiprocess = True  # WSGI's wsgi.multiprocess
-    if app._native is not None:
+    if app.serving:
         raise TargetError(
             f"{config.target!r} listens already (listen() at import): "
             "guard listen() and run() with if __name__ == '__main__'"
         )
     if config.settings:
-        app._override_settings(config.settings)
+        app.configure(**config.settings)
     if config.ws_defaults:
-        from ..websocket import set_ws_defaults
-
-        set_ws_defaults(app, config.ws_defaults)
+        app.set_ws_defaults(**config.ws_defaults)
     if config.access_log:
         accesslog.enable(app)
     return app

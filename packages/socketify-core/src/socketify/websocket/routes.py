@@ -38,6 +38,7 @@ from .._native import ffi, lib
 from ..coroutines import awaiting, is_coroutine
 from ..enums import CompressOptions
 from ..errors import InvalidSetting
+from ..limits import WS_SETTINGS
 from .socket import (
     _OPCODES,
     DONE,
@@ -52,9 +53,9 @@ from .socket import (
 )
 
 if TYPE_CHECKING:
-    from ..app import App
     from ..request import AppRequest
     from ..response import AppResponse
+    from ..runtime import Runtime
 
 __all__ = [
     "HANDLERS",
@@ -77,17 +78,18 @@ _HANDLER_FLAGS = {
     "pong": WSS_ON_PONG,
     "subscription": WSS_ON_SUBSCRIPTION,
 }
-_BOOL_OPTIONS = {
-    "close_on_backpressure_limit": (WSS_CLOSE_ON_BACKPRESSURE, False),
-    "reset_idle_timeout_on_send": (WSS_RESET_IDLE_ON_SEND, False),
-    "send_pings_automatically": (WSS_AUTO_PING, True),
+_BOOL_BITS = {
+    "close_on_backpressure_limit": WSS_CLOSE_ON_BACKPRESSURE,
+    "reset_idle_timeout_on_send": WSS_RESET_IDLE_ON_SEND,
+    "send_pings_automatically": WSS_AUTO_PING,
 }
-# name -> (smallest, largest, default); idle_timeout in seconds, max_lifetime in minutes
+# name -> (bit, default) and name -> (smallest, largest, default), from the one settings
+# table (limits.WS_SETTINGS); idle_timeout in seconds, max_lifetime in minutes
+_BOOL_OPTIONS = {name: (bit, WS_SETTINGS[name].default) for name, bit in _BOOL_BITS.items()}
 _NUMBER_OPTIONS = {
-    "max_payload_length": (1, 2**40, 16 * 1024 * 1024),
-    "idle_timeout": (0, 960, 120),
-    "max_backpressure": (0, 2**40, 16 * 1024 * 1024),
-    "max_lifetime": (0, 240, 0),
+    name: (spec.low, spec.high, spec.default)
+    for name, spec in WS_SETTINGS.items()
+    if spec.kind in ("bytes", "seconds", "minutes")
 }
 _OPTIONS = ("compression", *_NUMBER_OPTIONS, *_BOOL_OPTIONS)
 
@@ -204,17 +206,17 @@ class _Behavior:
 
 # ---- the per-app hub: live WebSockets and the core's callbacks ----------------------------------
 class _Hub:
-    __slots__ = ("_app", "_owner", "defaults", "sockets", "specs")
+    __slots__ = ("_owner", "_rt", "defaults", "sockets", "specs")
 
-    def __init__(self, app: App) -> None:
-        self._app = app
+    def __init__(self, rt: Runtime) -> None:
+        self._rt = rt
         self._owner = 0
         self.sockets: dict[int, WebSocket] = {}
         self.specs: list[_Behavior] = []
         self.defaults: dict[str, Any] = {}
 
     def attach(self) -> None:
-        owner = self._app._owner
+        owner = self._rt.owner
         if owner != self._owner:
             _bridge.register_ws(owner, self)
             self._owner = owner
@@ -227,19 +229,19 @@ class _Hub:
         self._owner = 0
 
     def _run(self, handler: Callable[..., Any], *args: Any) -> None:
-        app = self._app
+        rt = self._rt
         try:
             result = handler(*args)
             if result is not None:
                 if is_coroutine(result):
-                    app._spawn(result, None, None)
+                    rt.spawn(result, None, None)
                 elif hasattr(result, "__await__"):
-                    app._spawn(awaiting(result), None, None)
+                    rt.spawn(awaiting(result), None, None)
         except Exception as exc:
-            app._report(exc, None, None)
+            rt.report(exc, None, None)
 
     def _payload(self) -> bytes:
-        event = self._app._event
+        event = self._rt.event
         size = event.len
         return _unpack(event.data, size) if size else b""  # type: ignore[no-any-return]
 
@@ -250,7 +252,7 @@ class _Hub:
         handler = ws._behavior.message
         if handler is None:
             return
-        event = self._app._event
+        event = self._rt.event
         size = event.len
         data = _unpack(event.data, size) if size else b""
         # PERF: text was validated as UTF-8 by the core; decode() cannot fail here.
@@ -258,9 +260,9 @@ class _Hub:
         try:
             result = handler(ws, message, _OPCODES[opcode])
             if result is not None:
-                self._app._handler_result(result, None, None)  # async: first step now, then a task
+                self._rt.handler_result(result, None, None)  # async: first step now, then a task
         except Exception as exc:
-            self._app._report(exc, None, None)
+            self._rt.report(exc, None, None)
 
     def _on_close(self, h: int, code: int) -> None:
         ws = self.sockets.pop(h, None)
@@ -294,10 +296,10 @@ class _Hub:
             self._run(ws._behavior.subscription, ws, topic, new_count, old_count)
 
 
-def _hub(app: App) -> _Hub:
-    hub = getattr(app, "_ws_hub", None)
+def _hub(rt: Runtime) -> _Hub:
+    hub = rt.ws_hub
     if hub is None:
-        hub = app._ws_hub = _Hub(app)
+        hub = rt.ws_hub = _Hub(rt)
     return hub
 
 
@@ -308,17 +310,17 @@ _REFUSALS = {
 }
 
 
-def register_ws(app: App, pattern: str, behavior: Any) -> _Behavior:
+def register_ws(rt: Runtime, pattern: str, behavior: Any) -> _Behavior:
     """``app.ws(pattern, behavior)``: validate the behavior, route ``GET pattern``."""
     if not isinstance(pattern, str):
         raise TypeError(f"ws pattern must be a str, not {type(pattern).__name__}")
     spec = _Behavior(pattern, behavior)
-    hub = _hub(app)
+    hub = _hub(rt)
     spec.apply_defaults(hub.defaults)
     hub.specs.append(spec)
 
     def ws_upgrade_route(res: AppResponse, req: AppRequest) -> Any:
-        status = lib.sc_ws_check_request(app._native)
+        status = lib.sc_ws_check_request(rt.native)
         if status:
             code, headers, body = _REFUSALS.get(status, _REFUSALS[400])
             res.write_status(code)
@@ -336,7 +338,7 @@ def register_ws(app: App, pattern: str, behavior: Any) -> _Behavior:
         )
         return None
 
-    app.add("GET", pattern, ws_upgrade_route)
+    rt.app.add("GET", pattern, ws_upgrade_route)
     return spec
 
 
@@ -348,12 +350,12 @@ def validate_ws_options(options: dict[str, Any]) -> None:
     _Behavior("/", dict(options))  # the same checks as app.ws()
 
 
-def set_ws_defaults(app: App, defaults: dict[str, Any]) -> None:
+def set_ws_defaults(rt: Runtime, defaults: dict[str, Any]) -> None:
     """Defaults for the options of every ``app.ws()`` route, present and future, that the
     route does not set itself (what the command line's ``--ws-*`` flags do).  Unknown
     names and out-of-range values raise ``InvalidSetting`` like ``app.ws()`` does."""
     validate_ws_options(defaults)
-    hub = _hub(app)
+    hub = _hub(rt)
     hub.defaults.update(defaults)
     for spec in hub.specs:
         spec.apply_defaults(defaults)
@@ -382,8 +384,8 @@ def upgrade(
         )
     if res._state == DONE:
         return False
-    app = res._app
-    native = app._native
+    rt = res._rt
+    native = rt.native
     behavior = socket_context.id_for(native)
     key_b = _as_bytes(key, "key")
     proto_b = _as_bytes(protocol, "protocol")
@@ -413,24 +415,27 @@ def upgrade(
         raise WebSocketError("cannot upgrade: the response has already been started")
     if rc < 0:
         raise MemoryError("the core could not upgrade the connection")
+    res._status = b"101 Switching Protocols\r\n"  # what the core sent (finished hooks read it)
     res._finished()
-    hub = _hub(app)
+    hub = _hub(rt)
     hub.attach()
-    ws = WebSocket(app, out[0], socket_context, user_data)
+    ws = WebSocket(rt, out[0], socket_context, user_data)
     hub.sockets[ws._h] = ws
     if socket_context.open is not None:
         hub._run(socket_context.open, ws)
     return True
 
 
-# ---- pub/sub from the app -----------------------------------------------------------------------
-def publish(app: App, topic: Any, message: Any, opcode: Any = None, compress: bool = False) -> bool:
+# ---- pub/sub from the app ----------------------------------------------------------------------
+def publish(
+    rt: Runtime, topic: Any, message: Any, opcode: Any = None, compress: bool = False
+) -> bool:
     """``app.publish``: to every subscriber of ``topic``; True when anyone got it."""
-    return _publish_from(app, 0, topic, message, opcode, compress)
+    return _publish_from(rt, 0, topic, message, opcode, compress)
 
 
-def num_subscribers(app: App, topic: Any) -> int:
-    native = app._native
+def num_subscribers(rt: Runtime, topic: Any) -> int:
+    native = rt.native
     if native is None:
         return 0
     topic_b = _as_bytes(topic, "topic")

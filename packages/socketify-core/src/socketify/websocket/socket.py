@@ -14,7 +14,7 @@ from ..enums import OpCode, SendStatus
 from ..errors import SocketifyError
 
 if TYPE_CHECKING:
-    from ..app import App
+    from ..runtime import Runtime
     from .routes import _Behavior
 
 __all__ = ["WebSocket", "WebSocketError"]
@@ -46,7 +46,7 @@ def _as_bytes(value: Any, what: str) -> bytes:
     raise TypeError(f"{what} must be str or bytes, not {type(value).__name__}")
 
 
-def _message(app: App, message: Any, opcode: Any) -> tuple[bytes, int]:
+def _message(rt: Runtime, message: Any, opcode: Any) -> tuple[bytes, int]:
     kind = type(message)
     if kind is bytes:
         return message, 2 if opcode is None else int(opcode)
@@ -56,17 +56,17 @@ def _message(app: App, message: Any, opcode: Any) -> tuple[bytes, int]:
         return b"", 2 if opcode is None else int(opcode)
     if isinstance(message, (bytearray, memoryview)):
         return bytes(message), 2 if opcode is None else int(opcode)
-    return app._serializer().dumps(message), 1 if opcode is None else int(opcode)
+    return rt.serializer().dumps(message), 1 if opcode is None else int(opcode)
 
 
 def _publish_from(
-    app: App, sender: int, topic: Any, message: Any, opcode: Any, compress: bool
+    rt: Runtime, sender: int, topic: Any, message: Any, opcode: Any, compress: bool
 ) -> bool:
-    native = app._native
+    native = rt.native
     if native is None:
         return False
     topic_b = _as_bytes(topic, "topic")
-    data, op = _message(app, message, opcode)
+    data, op = _message(rt, message, opcode)
     if op not in (1, 2):
         raise ValueError(f"publish sends TEXT or BINARY messages, not opcode {op}")
     rc = _publish(native, sender, topic_b, len(topic_b), data, len(data), op, 1 if compress else 0)
@@ -76,12 +76,12 @@ def _publish_from(
 class WebSocket:
     """One open WebSocket.  After its close every method is a safe no-op."""
 
-    __slots__ = ("__weakref__", "_app", "_behavior", "_h", "_native", "_user_data")
+    __slots__ = ("__weakref__", "_behavior", "_h", "_native", "_rt", "_user_data")
 
-    def __init__(self, app: App, handle: int, behavior: _Behavior, user_data: Any) -> None:
-        self._app = app
+    def __init__(self, rt: Runtime, handle: int, behavior: _Behavior, user_data: Any) -> None:
+        self._rt = rt
         self._h = handle
-        self._native = app._native
+        self._native = rt.native
         self._behavior = behavior
         self._user_data = user_data
 
@@ -103,7 +103,7 @@ class WebSocket:
             data = message
             op = 2 if opcode is None else opcode
         else:
-            data, op = _message(self._app, message, opcode)
+            data, op = _message(self._rt, message, opcode)
         flags = SEND_COMPRESS if compress else 0
         if not fin:
             flags |= SEND_MORE
@@ -220,7 +220,7 @@ class WebSocket:
         h = self._h
         if not h:
             return False
-        return _publish_from(self._app, h, topic, message, opcode, compress)
+        return _publish_from(self._rt, h, topic, message, opcode, compress)
 
     # ---- state ----------------------------------------------------------------------------------
     def get_buffered_amount(self) -> int:

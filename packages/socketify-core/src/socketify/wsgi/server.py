@@ -34,7 +34,8 @@ from typing import Any, Callable, Optional
 from urllib.parse import unquote_to_bytes
 
 from .._native import ffi, lib
-from ..app import _METHOD_NAMES, App
+from ..adapter import AdapterRuntime
+from ..app import App
 from ..errors import ASGIProtocolError, ClientDisconnected
 from ..headers import header_kind, render_header
 from ..response import (
@@ -47,6 +48,7 @@ from ..response import (
     AppResponse,
     _write,
 )
+from ..runtime import _METHOD_NAMES
 from ..status import render_status
 from .input import RequestInput
 
@@ -159,7 +161,7 @@ class _Cycle:
         ready = self.ready
         ready.clear()
         self.sent = True
-        self.app._aio_loop.call_soon_threadsafe(self._loop_write, bytes(data))  # type: ignore[union-attr]
+        self.app._rt.aio_loop.call_soon_threadsafe(self._loop_write, bytes(data))  # type: ignore[union-attr]
         ready.wait()
         if self.res.aborted:
             raise ClientDisconnected("the client went away")
@@ -188,7 +190,7 @@ class _Cycle:
             head = b""
         res._state = STREAMING
         flags = W_HAS_LENGTH if res._hflags & HAS_CONTENT_LENGTH else 0
-        rc = _write(res._app._native, res._h, head, len(head), data, len(data), flags)
+        rc = _write(res._rt.native, res._h, head, len(head), data, len(data), flags)
         if rc == SC_EAGAIN:
             ready = self.ready
 
@@ -214,7 +216,7 @@ class _Cycle:
         res = self.res
         if res._state == STREAMING:
             res.close()  # the head is out: never a half-framed response
-        self.app._report(exc, res, None)
+        self.app._rt.report(exc, res, None)
 
 
 class WSGI(App):
@@ -242,6 +244,7 @@ class WSGI(App):
         if not isinstance(root_path, str) or (root_path and not root_path.startswith("/")):
             raise ValueError(f"root_path must be empty or start with '/', not {root_path!r}")
         super().__init__(None, **settings)
+        self._rt = AdapterRuntime(self, self._router, lambda: self._settings)
         self.application = app
         self.threads = threads
         self.root_path = root_path.rstrip("/")
@@ -261,26 +264,27 @@ class WSGI(App):
         super()._release()
 
     # ---- dispatch (called by the bridge, loop thread) -----------------------------------
-    def _on_request(self, handle: int) -> None:
-        view = self._view
+    def _dispatch(self, handle: int) -> None:
+        view = self._rt.view
         flags = view.flags
         method = _METHOD_NAMES[view.method_id] or _unpack(view.method, view.method_len).decode(
             "latin-1"
         )
-        res = self._response_type(self, handle, flags)
+        rt = self._rt
+        res = rt.response_type(rt, handle, flags)
         try:
             environ = self._environ(view, method, handle)
             body = None
             if flags & REQ_HAS_BODY:
-                body = RequestInput(res, self._aio())
-                self._track(res).data_handler = body.feed
+                body = RequestInput(res, self._rt.aio())
+                self._rt.track(res).data_handler = body.feed
             environ["wsgi.input"] = body if body is not None else RequestInput.empty()
             cycle = _Cycle(self, res, body)
-            self._aio()
+            self._rt.aio()
             res.on_aborted(cycle.aborted)  # a worker waiting on drain or body goes on
             self._executor().submit(self._call, environ, cycle)
         except Exception as exc:
-            self._report(exc, res, None)
+            self._rt.report(exc, res, None)
 
     def _environ(self, view: Any, method: str, handle: int) -> dict[str, Any]:
         target = view.target
@@ -289,7 +293,7 @@ class WSGI(App):
         raw_path = _unpack(target, size)
         query = _unpack(target + size + 1, total - size - 1) if total > size else b""
         path = unquote_to_bytes(raw_path) if b"%" in raw_path else raw_path
-        native = self._native
+        native = self._rt.native
         n = lib.sc_res_remote_address(native, handle, _ADDRESS, 64)
         remote = _unpack(_ADDRESS, n).decode("ascii") if n > 0 else ""
         environ: dict[str, Any] = {
@@ -340,7 +344,7 @@ class WSGI(App):
 
     # ---- the worker ---------------------------------------------------------------------
     def _call(self, environ: dict[str, Any], cycle: _Cycle) -> None:
-        loop = self._aio_loop
+        loop = self._rt.aio_loop
         assert loop is not None
         result: Any = None
         try:
