@@ -99,6 +99,7 @@ class Runtime:
         self.json: Any = None
         self.template: Any = None
         self.ws_hub: Any = None  # websocket.routes._Hub once a ws route exists
+        self.pubsub: Any = None  # a socketify.pubsub backend: publishes to other processes
         self.finished_hooks: list[Callable[[AppResponse, Finished], Any]] = []
         # PERF: responses are built from this class; a hook swaps in a subclass that
         # reports endings, so a response without hooks pays nothing.
@@ -147,6 +148,8 @@ class Runtime:
             self.event = lib.sc_loop_event_view(native)
             if self.aio_loop is not None:
                 self.reactor = Reactor(native, self.aio_loop)
+            if self.pubsub is not None:
+                self.pubsub.bind_loop(native, owner)
         return native
 
     def bind_loop(self, aio_loop: asyncio.AbstractEventLoop) -> None:
@@ -186,6 +189,8 @@ class Runtime:
         if self.ws_hub is not None:
             self.ws_hub.release()  # every WebSocket turns stale before the loop is freed
         if native is not None:
+            if self.pubsub is not None:
+                self.pubsub.unbind_loop()
             self.native = None
             self.view = self.event = None
             lib.sc_loop_free(native)
