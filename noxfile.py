@@ -31,6 +31,7 @@ TEST_DEPS = [
     "mako",
     "multipart",
     "python-multipart",
+    "redis>=5",  # the pub/sub backend's client (socketify-core[redis]); redis-server via apt
 ]
 PYTEST_TARGETS = [
     "packages/socketify-router/tests",
@@ -56,7 +57,7 @@ def install_all(session: nox.Session, *extra: str, env: dict[str, str] | None = 
 @nox.session
 def tests(session: nox.Session) -> None:
     """Every package's tests and tests/, the C core built with -Wall -Wextra -Werror."""
-    extras = ["orjson", "ujson", "uvloop"] if sys.platform != "win32" else []
+    extras = ["orjson", "ujson", "uvloop", "hiredis"] if sys.platform != "win32" else []
     install_all(session, *extras, env={"SOCKETIFY_CFLAGS": "-Werror"})
     session.run("pytest", *PYTEST_TARGETS, *session.posargs)
 
@@ -222,13 +223,14 @@ def bench_memory(session: nox.Session) -> None:
 
 @nox.session(venv_backend="none")
 def bench_ws(session: nox.Session) -> None:
-    """WebSocket echo and broadcast against socketify 0.0.31 and uvicorn+websockets.
+    """WebSocket echo and broadcast against socketify 0.0.31 and uvicorn+websockets, then
+    broadcast over 2 workers + relay and 2 processes + Redis against 1 process.
 
     Each server runs from its own venv under bench/.venvs (made here when missing); ours
     is the "ours" venv with this checkout's packages.
     """
     peers = {
-        "ours": [ROUTER, JSON, CORE],
+        "ours": [ROUTER, JSON, f"{CORE}[redis]", "hiredis"],
         "orig": ["socketify==0.0.31"],
         "uvicorn_ws": ["uvicorn", "websockets", "uvloop", "httptools"],
     }

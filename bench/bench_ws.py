@@ -12,7 +12,13 @@ small asyncio program on raw sockets pinned to CPU 1 (this file with ``--client`
 Scenarios run one after the other and, within a scenario, the servers take turns, so
 drift hits them alike.  Only ratios between servers of the same run mean anything.
 
-    python bench/bench_ws.py [--duration 4] [--servers ours,orig,uvicorn]
+Pub/sub beyond one process (ours only, after the peers): the same broadcast with the
+subscribers spread over two processes, (a) ``--workers 2`` with the embedded relay and (b) two
+app processes sharing a redis-server, against one process in the same run.  Every server
+process (and redis-server) is pinned to CPU 0, as the single process is: the ratio is what
+carrying messages between processes costs on the same CPU budget.
+
+    python bench/bench_ws.py [--duration 4] [--servers ours,orig,uvicorn] [--scale-only]
 """
 
 from __future__ import annotations
@@ -133,9 +139,12 @@ async def _echo(port: int, seconds: float, conns: int, window: int, size: int) -
     return total / (time.monotonic() - start)
 
 
-async def _broadcast(port: int, seconds: float, subscribers: int, batch: int, size: int) -> float:
-    subs = [await _connect(port, "/room") for _ in range(subscribers)]
-    _, pub = await _connect(port, "/room")
+async def _broadcast(
+    ports: list[int], seconds: float, subscribers: int, batch: int, size: int
+) -> float:
+    # subscribers round-robin over the ports (one port: the kernel spreads them over workers)
+    subs = [await _connect(ports[i % len(ports)], "/room") for i in range(subscribers)]
+    _, pub = await _connect(ports[0], "/room")
     await asyncio.sleep(0.2)  # every subscription is in
     counters = [Counter(size) for _ in subs]
     progress = asyncio.Event()
@@ -178,7 +187,8 @@ def client_main(args: argparse.Namespace) -> None:
     if args.client == "echo":
         rate = asyncio.run(_echo(args.port, args.duration, 16, 8, 32))
     else:
-        rate = asyncio.run(_broadcast(args.port, args.duration, 32, 100, 32))
+        ports = [int(p) for p in str(args.ports or args.port).split(",")]
+        rate = asyncio.run(_broadcast(ports, args.duration, 32, 100, 32))
     print(json.dumps({"rate": rate}))
 
 
@@ -259,9 +269,14 @@ def main() -> None:
     parser.add_argument("--servers", default="ours,orig,uvicorn")
     parser.add_argument("--client", choices=SCENARIOS)
     parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--ports", default="", help=argparse.SUPPRESS)
+    parser.add_argument("--scale-only", action="store_true", help="only the pub/sub scaling table")
     args = parser.parse_args()
     if args.client:
         client_main(args)
+        return
+    if args.scale_only:
+        scale_table(args.duration)
         return
     keys = [k for k in args.servers.split(",") if k]
     rates: dict[tuple[str, str], float] = {}
@@ -288,6 +303,105 @@ def main() -> None:
             else:
                 ratios.append("n/a")
         print(f"| {SERVERS[key][0]} | {' | '.join(cells)} | {' | '.join(ratios)} |")
+    if "ours" in keys:
+        scale_table(args.duration)
+
+
+# ---- pub/sub beyond one process -----------------------------------------------------------------
+SCALE_SETUPS = {
+    "single": "1 process",
+    "relay": "2 workers + embedded relay",
+    "redis": "2 processes + Redis",
+}
+
+
+def _wait_ready(procs: list[subprocess.Popen[bytes]], ports: list[int]) -> None:
+    deadline = time.monotonic() + 30
+    for port in ports:
+        while True:
+            if any(p.poll() is not None for p in procs) or time.monotonic() > deadline:
+                raise RuntimeError("a scale server did not start")
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/plaintext", timeout=1):
+                    break
+            except OSError:
+                time.sleep(0.1)
+
+
+def _scale_servers(setup: str, redis_url: str) -> tuple[list[subprocess.Popen[bytes]], list[int]]:
+    env = dict(os.environ, PYTHONPATH=str(APPS))
+    env.pop("PUBSUB_URL", None)
+    pin = ["taskset", "-c", SERVER_CPU, sys.executable]
+    spawn = dict(cwd=APPS, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    if setup == "single":
+        port = free_port()
+        argv = [*pin, "ws_scale_app.py", str(port)]
+        procs = [subprocess.Popen(argv, env=env, start_new_session=True, **spawn)]
+        ports = [port]
+    elif setup == "relay":
+        port = free_port()
+        argv = [*pin, "-m", "socketify", "ws_scale_app:app", "--workers", "2", "--port", str(port)]
+        argv += ["--log-level", "warning"]
+        procs = [subprocess.Popen(argv, env=env, start_new_session=True, **spawn)]
+        ports = [port]
+    else:
+        ports = [free_port(), free_port()]
+        env["PUBSUB_URL"] = redis_url
+        procs = [
+            subprocess.Popen(
+                [*pin, "ws_scale_app.py", str(p)], env=env, start_new_session=True, **spawn
+            )
+            for p in ports
+        ]
+    try:
+        _wait_ready(procs, ports)
+    except Exception:
+        for proc in procs:
+            stop(proc)
+        raise
+    return procs, ports
+
+
+def scale_table(seconds: float) -> None:
+    sys.path.insert(0, str(HERE.parent / "tests"))
+    from redis_server import RedisServer
+
+    redis = RedisServer()
+    redis.start()
+    subprocess.run(["taskset", "-p", "-c", SERVER_CPU, str(redis.proc.pid)], capture_output=True)
+    rates: dict[str, float] = {}
+    try:
+        for setup in SCALE_SETUPS:
+            try:
+                procs, ports = _scale_servers(setup, redis.url)
+            except Exception as exc:
+                print(f"{setup}: {exc}", file=sys.stderr)
+                continue
+            try:
+                out = subprocess.run(
+                    ["taskset", "-c", CLIENT_CPU, sys.executable, __file__, "--client", "broadcast",
+                     "--ports", ",".join(map(str, ports)), "--duration", str(seconds)],
+                    capture_output=True, text=True, timeout=seconds + 60,
+                )  # fmt: skip
+                if out.returncode != 0:
+                    print(f"{setup}: {out.stderr[-800:]}", file=sys.stderr)
+                    continue
+                rates[setup] = float(json.loads(out.stdout.strip().splitlines()[-1])["rate"])
+            finally:
+                for proc in procs:
+                    stop(proc)
+    finally:
+        redis.cleanup()
+    print(f"\nPub/sub beyond one process: broadcast deliveries/s ({seconds:g} s each; 1 publisher")
+    print("-> 32 subscribers spread over the processes, batches of 100, 32 B; servers on CPU 0)\n")
+    print("| setup | deliveries/s | / 1 process |")
+    print("|---|---|---|")
+    base = rates.get("single")
+    for setup, label in SCALE_SETUPS.items():
+        rate = rates.get(setup)
+        cell = f"{rate:,.0f}" if rate is not None else "n/a"
+        ratio = f"{rate / base:.2f}x" if rate is not None and base else "n/a"
+        print(f"| {label} | {cell} | {ratio} |")
 
 
 if __name__ == "__main__":

@@ -37,6 +37,7 @@ CALLBACKS = (
     "sc_py_ws_ping",
     "sc_py_ws_pong",
     "sc_py_ws_subscription",
+    "sc_py_topic_interest",
 )
 # C files that are not part of the core yet (e.g. work in progress) are listed here.
 EXCLUDED_SOURCES: frozenset[str] = frozenset()

@@ -316,6 +316,9 @@ int sc_ws_topic_at(sc_loop *loop, sc_handle ws, uint32_t index, const char **nam
 int sc_loop_publish(sc_loop *loop, sc_handle sender, const char *topic, size_t topic_len,
                     const char *data, size_t len, uint32_t opcode, uint32_t flags);
 uint32_t sc_loop_num_subscribers(sc_loop *loop, const char *topic, size_t len);
+/* on = 1: call sc_py_topic_interest when a topic gains its first subscriber
+ * or loses its last one (a pub/sub backend follows local interest); 0: stop. */
+int sc_loop_watch_topics(sc_loop *loop, int on);
 
 /* ---- callbacks into Python (extern "Python" in the cffi build) ------------ */
 
@@ -337,5 +340,8 @@ void sc_py_ws_drain(uint32_t owner, sc_handle ws);
 void sc_py_ws_ping(uint32_t owner, sc_handle ws);
 void sc_py_ws_pong(uint32_t owner, sc_handle ws);
 void sc_py_ws_subscription(uint32_t owner, sc_handle ws, uint32_t new_count, uint32_t old_count);
+/* With sc_loop_watch_topics: a topic (in sc_loop_event_view) gained its first
+ * local subscriber (active = 1) or lost its last one (active = 0). */
+void sc_py_topic_interest(uint32_t owner, uint32_t active);
 
 #endif

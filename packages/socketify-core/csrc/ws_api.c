@@ -208,10 +208,17 @@ static void sc_ws_subscription_hook(void *ctx, uint64_t sub, const char *topic, 
                                     uint32_t new_count, uint32_t old_count)
 {
     sc_loop *loop = ctx;
+    sc_event *ev = &loop->event;
+    /* PERF: only the first and the last subscriber of a topic reach Python here */
+    if (loop->watch_topics && (old_count == 0 || new_count == 0)) {
+        ev->data = topic;
+        ev->len = len;
+        ev->is_end = 1;
+        sc_py_topic_interest(loop->owner, new_count ? 1u : 0u);
+    }
     sc_conn *c = sc_conn_by_handle(loop, sub);
     if (!c || !c->ws || !(sc_ws_behavior_of(c)->s.flags & SC_WSS_ON_SUBSCRIPTION))
         return;
-    sc_event *ev = &loop->event;
     ev->data = topic;
     ev->len = len;
     ev->is_end = 1;
@@ -275,6 +282,14 @@ uint32_t sc_loop_num_subscribers(sc_loop *loop, const char *topic, size_t len)
     if (!loop || !loop->wsl || !loop->wsl->ps || (len && !topic))
         return 0;
     return sc_pubsub_num_subscribers(loop->wsl->ps, topic, len);
+}
+
+int sc_loop_watch_topics(sc_loop *loop, int on)
+{
+    if (!loop)
+        return SC_EINVAL;
+    loop->watch_topics = on ? 1 : 0;
+    return SC_OK;
 }
 
 /* ---- publish -------------------------------------------------------------- */

@@ -13,6 +13,10 @@ WebSocket routes; ``hub`` has ``_on_message(ws, opcode)``, ``_on_close(ws, code)
 ``_on_drain(ws)``, ``_on_ping(ws)``, ``_on_pong(ws)`` and
 ``_on_subscription(ws, new_count, old_count)`` (payloads are in the loop's event view).
 
+``register_topics(owner_id, fn)`` routes ``sc_py_topic_interest``: ``fn(active)`` when a
+topic (in the event view) gains its first or loses its last local subscriber, for the
+pub/sub backend (socketify.pubsub) that follows local interest.
+
 No exception ever escapes into C: cffi's ``onerror`` logs it with its traceback on the
 ``socketify`` logger, and the callback returns its default (``on_writable``: 1, stop
 asking).
@@ -27,7 +31,7 @@ from typing import Any, Callable, Optional
 
 from socketify._native import ffi
 
-__all__ = ["register", "register_ws", "unregister"]
+__all__ = ["register", "register_topics", "register_ws", "unregister"]
 
 _log = logging.getLogger("socketify")
 
@@ -43,7 +47,16 @@ _ws_drain: dict[int, Callable[[int], Any]] = {}
 _ws_ping: dict[int, Callable[[int], Any]] = {}
 _ws_pong: dict[int, Callable[[int], Any]] = {}
 _ws_subscription: dict[int, Callable[[int, int, int], Any]] = {}
-_WS_TABLES = (_ws_message, _ws_close, _ws_drain, _ws_ping, _ws_pong, _ws_subscription)
+_topic_interest: dict[int, Callable[[int], Any]] = {}
+_WS_TABLES = (
+    _ws_message,
+    _ws_close,
+    _ws_drain,
+    _ws_ping,
+    _ws_pong,
+    _ws_subscription,
+    _topic_interest,
+)
 _ids = itertools.count(1)
 
 
@@ -67,6 +80,11 @@ def register_ws(owner_id: int, hub: Any) -> None:
     _ws_ping[owner_id] = hub._on_ping
     _ws_pong[owner_id] = hub._on_pong
     _ws_subscription[owner_id] = hub._on_subscription
+
+
+def register_topics(owner_id: int, fn: Callable[[int], Any]) -> None:
+    """Route the topic interest changes of loop ``owner_id`` to ``fn(active)``."""
+    _topic_interest[owner_id] = fn
 
 
 def unregister(owner_id: int) -> None:
@@ -132,3 +150,10 @@ def sc_py_ws_pong(owner: int, ws: int) -> None:
 @ffi.def_extern(onerror=_log_error)
 def sc_py_ws_subscription(owner: int, ws: int, new_count: int, old_count: int) -> None:
     _ws_subscription[owner](ws, new_count, old_count)
+
+
+@ffi.def_extern(onerror=_log_error)
+def sc_py_topic_interest(owner: int, active: int) -> None:
+    fn = _topic_interest.get(owner)
+    if fn is not None:
+        fn(active)

@@ -61,10 +61,13 @@ class App:
                 raise TypeError(f"options must be an AppOptions or None, not {options!r}")
             if options.wants_tls():
                 raise NotImplementedError("TLS is not built yet: serve plain HTTP behind a proxy")
+        pubsub = settings.pop("pubsub", None)
         self._settings = limits.validate(settings)
         self._options = options
         self._router = Router()
         self._rt = Runtime(self, self._router, lambda: self._settings)
+        if pubsub is not None:
+            self._use_pubsub(pubsub)
         self._start_handlers: list[Handler] = []
         self._shutdown_handlers: list[Handler] = []
         self._listeners: list[AppListenOptions] = []
@@ -197,7 +200,25 @@ class App:
         return _ws.publish(self._rt, topic, message, opcode, compress)
 
     def num_subscribers(self, topic: Any) -> int:
+        """Subscribers of ``topic`` in this process (a pub/sub backend does not add others)."""
         return _ws.num_subscribers(self._rt, topic)
+
+    @property
+    def pubsub(self) -> Any:
+        """The pub/sub backend (socketify.pubsub) carrying publishes to other processes, or
+        None (local delivery only).  Its ``stats`` count what was sent, received, dropped."""
+        return self._rt.pubsub
+
+    def _use_pubsub(self, spec: Any) -> None:
+        """Set the backend: a URL (redis://, rediss://, unix://), a pubsub.Backend or None."""
+        from . import pubsub
+
+        if self._rt.native is not None:
+            raise RuntimeError("set the pub/sub backend before the app listens or serves")
+        backend = pubsub.resolve(spec)
+        if backend is not None:
+            backend.attach(self)
+        self._rt.pubsub = backend
 
     # ---- the native loop ------------------------------------------------------------------------
     def get_native_handle(self) -> Any:
@@ -325,10 +346,14 @@ class App:
             await self.startup()
             rt.bind_loop(aio)
             rt.native_loop()
+            if rt.pubsub is not None:
+                rt.pubsub.start()
             await self._stop.wait()
             await self._drain()
             await self.shutdown()
         finally:
+            if rt.pubsub is not None:
+                await rt.pubsub.stop()
             for signum in signals:
                 aio.remove_signal_handler(signum)
             self._stop = None

@@ -104,6 +104,7 @@ class Runtime:
         # WebSocket routes have their own router: they win upgrade requests (see on_request)
         self.ws_router: Optional[Router] = None
         self.ws_match: Optional[Callable[[str, str], Any]] = None
+        self.pubsub: Any = None  # a socketify.pubsub backend: publishes to other processes
         self.finished_hooks: list[Callable[[AppResponse, Finished], Any]] = []
         # PERF: responses are built from this class; a hook swaps in a subclass that
         # reports endings, so a response without hooks pays nothing.
@@ -163,6 +164,8 @@ class Runtime:
             self.event = lib.sc_loop_event_view(native)
             if self.aio_loop is not None:
                 self.reactor = Reactor(native, self.aio_loop)
+            if self.pubsub is not None:
+                self.pubsub.bind_loop(native, owner)
         return native
 
     def bind_loop(self, aio_loop: asyncio.AbstractEventLoop) -> None:
@@ -202,6 +205,8 @@ class Runtime:
         if self.ws_hub is not None:
             self.ws_hub.release()  # every WebSocket turns stale before the loop is freed
         if native is not None:
+            if self.pubsub is not None:
+                self.pubsub.unbind_loop()
             self.native = None
             self.view = self.event = None
             lib.sc_loop_free(native)

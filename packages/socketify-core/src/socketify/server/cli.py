@@ -121,6 +121,23 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="worker processes (default $WEB_CONCURRENCY or 1)",
     )
+    parser.add_argument(
+        "--pubsub",
+        metavar="URL",
+        help="carry publish() to the other processes: redis://..., rediss://..., unix://... "
+        "(Redis), relay (between --workers; the default with 2 or more) or none",
+    )
+    parser.add_argument(
+        "--pubsub-prefix",
+        metavar="PREFIX",
+        help="Redis channel prefix of every topic (default socketify:)",
+    )
+    parser.add_argument(
+        "--pubsub-max-buffer",
+        type=int,
+        metavar="BYTES",
+        help="messages held for a slow peer at most, per process (default 8 MiB)",
+    )
     parser.add_argument("--reload", action="store_true", help="restart when a .py file changes")
     parser.add_argument(
         "--reload-dir",
@@ -192,20 +209,56 @@ def make_config(args: argparse.Namespace) -> ServeConfig:
     for directory in args.reload_dir:
         if not os.path.isdir(directory):
             raise UsageError(f"--reload-dir {directory!r} is not a directory")
+    workers = _workers(args.workers)
+    pubsub = _pubsub(args, workers)
     return ServeConfig(
         target=args.target,
         factory=args.factory,
         host=args.host,
         port=args.port,
         uds=args.uds,
-        workers=_workers(args.workers),
+        workers=workers,
         reload=args.reload,
         reload_dirs=tuple(args.reload_dir),
         log_level=args.log_level,
         access_log=args.access_log,
         settings=settings,
         ws_defaults=_ws_defaults(args),
+        pubsub=pubsub,
     )
+
+
+def _pubsub(args: argparse.Namespace, workers: int) -> Optional[dict[str, Any]]:
+    """The --pubsub* flags, checked: None (the app's own choice) or the backend's spec."""
+    from ..pubsub.backend import check_max_buffer
+
+    spec = args.pubsub
+    if spec is None and args.pubsub_prefix is None and args.pubsub_max_buffer is None:
+        return None
+    kind = (spec or "").strip()
+    options: dict[str, Any] = {}
+    if args.pubsub_max_buffer is not None:
+        try:
+            options["max_buffer"] = check_max_buffer(args.pubsub_max_buffer)
+        except ValueError as exc:
+            raise UsageError(str(exc).replace("pubsub max_buffer", "--pubsub-max-buffer")) from None
+    if kind in ("", "relay"):
+        if kind == "relay" and workers < 2:
+            raise UsageError("--pubsub relay carries messages between --workers: use 2 or more")
+        if args.pubsub_prefix is not None:
+            raise UsageError("--pubsub-prefix names Redis channels: give --pubsub redis://...")
+        return {"kind": "relay", **options}
+    if kind == "none":
+        return {"kind": "none"}
+    from ..pubsub import RedisBackend
+
+    if args.pubsub_prefix is not None:
+        options["prefix"] = args.pubsub_prefix
+    try:
+        RedisBackend(kind, **options)  # the same checks as App(pubsub=...), before any worker
+    except (ValueError, TypeError, ImportError) as exc:
+        raise UsageError(f"--pubsub: {exc}") from None
+    return {"kind": "redis", "url": kind, **options}
 
 
 def configure_logging(config: ServeConfig) -> None:

@@ -50,6 +50,8 @@ import sys
 import time
 from typing import Optional
 
+from ..pubsub.backend import DEFAULT_MAX_BUFFER
+from ..pubsub.relay import RelayChannel, RelayHub
 from .listener import Listener
 from .reload import POLL_INTERVAL, Watcher, app_directory
 from .worker import EXIT_APP_ERROR, EXIT_OK, ServeConfig, worker_exit
@@ -118,6 +120,12 @@ class Supervisor:
         self._watcher: Optional[Watcher] = None
         self._next_scan = 0.0
         self._old_handlers: dict[int, object] = {}
+        # the embedded pub/sub relay between workers (pubsub/relay.py), unless --pubsub says
+        # otherwise (Redis, or none)
+        self.relay: Optional[RelayHub] = None
+        pubsub = config.pubsub or {"kind": "relay"}
+        if self.wanted > 1 and pubsub["kind"] == "relay":
+            self.relay = RelayHub(pubsub.get("max_buffer", DEFAULT_MAX_BUFFER))
 
     # ---- setup and teardown -------------------------------------------------------------
     def _bind(self) -> Listener:
@@ -158,12 +166,16 @@ class Supervisor:
         self._selector = selectors.DefaultSelector()
         self._install_signals()
         self._selector.register(self._wake_r, selectors.EVENT_READ)
+        if self.relay is not None:
+            self.relay.bind(self._selector)
         try:
             self._spawn()
             while self.workers or not self._stopping:
                 self._step()
         finally:
             self._kill_all()
+            if self.relay is not None:
+                self.relay.close()
             self._selector.close()
             self._restore_signals()
             self.listener.close()
@@ -174,9 +186,12 @@ class Supervisor:
         assert self._selector is not None
         now = time.monotonic()
         events = self._selector.select(self._timeout(now))
-        for key, _ in events:
+        for key, mask in events:
             if key.fd == self._wake_r:
                 self._on_signals()
+            elif isinstance(key.data, RelayChannel):
+                assert self.relay is not None
+                self.relay.handle(key.data, mask)
             else:
                 self._on_ready_pipe(key.fd, key.data)
         self._reap()
@@ -250,6 +265,7 @@ class Supervisor:
     def _spawn(self) -> None:
         assert self.listener is not None and self._selector is not None
         ready_r, ready_w = os.pipe()
+        relay = self.relay.pair() if self.relay is not None else None
         blocked = signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNALS)
         try:
             pid = os.fork()
@@ -257,13 +273,22 @@ class Supervisor:
             signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
             os.close(ready_r)
             os.close(ready_w)
+            for end in relay or ():
+                end.close()
             raise
         if pid == 0:  # the worker
             os.close(ready_r)
+            config = self.config
+            if relay is not None:
+                relay[0].close()
+                config = config._replace(relay_fd=relay[1].detach())
             self._become_worker(blocked)
-            worker_exit(self.config, self.listener, ready_w)
+            worker_exit(config, self.listener, ready_w)
         signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
         os.close(ready_w)
+        if relay is not None and self.relay is not None:
+            relay[1].close()
+            self.relay.add(pid, relay[0])
         os.set_blocking(ready_r, False)
         self.workers[pid] = _Worker(pid, ready_r, self._generation)
         self._selector.register(ready_r, selectors.EVENT_READ, pid)
@@ -282,6 +307,8 @@ class Supervisor:
         if self._selector is not None:
             self._selector.close()
         self.workers = {}
+        if self.relay is not None:
+            self.relay.forget()
         assert self.listener is not None
         self.listener.forget()
         _die_with_parent()
@@ -296,6 +323,8 @@ class Supervisor:
                 return
             if pid == 0:
                 return
+            if self.relay is not None:
+                self.relay.remove(pid)
             worker = self.workers.pop(pid, None)
             if worker is None:
                 continue

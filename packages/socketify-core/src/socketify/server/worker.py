@@ -47,6 +47,8 @@ class ServeConfig(NamedTuple):
     access_log: bool = False
     settings: dict[str, Any] = {}
     ws_defaults: dict[str, Any] = {}
+    pubsub: Optional[dict[str, Any]] = None  # cli._pubsub: {"kind": relay|redis|none, ...}
+    relay_fd: int = -1  # a worker's end of the supervisor's relay (pubsub/relay.py)
 
 
 def usage_error(message: str) -> int:
@@ -68,7 +70,28 @@ def prepare_app(config: ServeConfig) -> App:
         app.set_ws_defaults(**config.ws_defaults)
     if config.access_log:
         accesslog.enable(app)
+    _apply_pubsub(app, config)
     return app
+
+
+def _apply_pubsub(app: App, config: ServeConfig) -> None:
+    """--pubsub: a Redis URL replaces the app's backend, ``none`` removes it; the relay
+    (the default under --workers) is used unless the app brings its own backend."""
+    spec = dict(config.pubsub or {})
+    kind = spec.pop("kind", None)
+    if kind == "redis":
+        from ..pubsub import RedisBackend
+
+        app._use_pubsub(RedisBackend(spec.pop("url"), **spec))
+    elif kind == "none":
+        app._use_pubsub(None)
+    if config.relay_fd >= 0:
+        if app.pubsub is None and kind != "none":
+            from ..pubsub.relay import RelayBackend
+
+            app._use_pubsub(RelayBackend.from_fd(config.relay_fd, **spec))
+        else:
+            os.close(config.relay_fd)
 
 
 def _announce(url: str) -> None:

@@ -70,6 +70,9 @@ def _publish_from(
     if op not in (1, 2):
         raise ValueError(f"publish sends TEXT or BINARY messages, not opcode {op}")
     rc = _publish(native, sender, topic_b, len(topic_b), data, len(data), op, 1 if compress else 0)
+    backend = rt.pubsub
+    if backend is not None and rc >= 0:
+        backend.publish(topic_b, data, op, compress)  # other processes (socketify.pubsub)
     return rc > 0
 
 

@@ -1,0 +1,68 @@
+"""The embedded relay's frames, on the Unix socket pair between a worker and the supervisor.
+
+Every frame is a 7-byte header, ``!IBH`` = (body length, kind, topic length), then the body:
+the topic, then the message.  Kinds:
+
+    0x01 TEXT, 0x02 BINARY      a published message (| 0x80: the publisher asked to compress)
+    0x10 SUB, 0x11 UNSUB        the sender's process gained / lost local interest in topic
+
+The relay forwards a published frame as it is (its bytes are not rebuilt).  A frame whose
+length or kind is wrong is a ``RelayProtocolError``: the peer is broken, the pair is closed.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterator
+
+__all__ = [
+    "HEADER",
+    "MAX_FRAME",
+    "SUB",
+    "UNSUB",
+    "RelayProtocolError",
+    "encode",
+    "frames",
+]
+
+HEADER = struct.Struct("!IBH")
+SUB, UNSUB = 0x10, 0x11
+COMPRESS = 0x80
+MAX_FRAME = 256 * 1024 * 1024  # a body larger than this is a broken peer, not a message
+MAX_TOPIC = 0xFFFF
+_KINDS = frozenset((1, 2, 1 | COMPRESS, 2 | COMPRESS, SUB, UNSUB))
+_pack = HEADER.pack
+_unpack_from = HEADER.unpack_from
+_HLEN = HEADER.size
+
+
+class RelayProtocolError(Exception):
+    """A frame that breaks the relay protocol (a broken or foreign peer)."""
+
+
+def encode(kind: int, topic: bytes, message: bytes = b"") -> bytes:
+    if len(topic) > MAX_TOPIC:
+        raise ValueError(f"a topic carried by the relay is at most {MAX_TOPIC} bytes")
+    return _pack(len(topic) + len(message), kind, len(topic)) + topic + message
+
+
+def frames(buf: bytearray) -> Iterator[tuple[int, bytes, bytes]]:
+    """Complete frames at the start of ``buf`` as (kind, topic, frame bytes); consumed bytes
+    are removed from ``buf`` when the iteration ends."""
+    pos = 0
+    end = len(buf)
+    try:
+        while end - pos >= _HLEN:
+            size, kind, tlen = _unpack_from(buf, pos)
+            if size > MAX_FRAME or tlen > size or kind not in _KINDS:
+                raise RelayProtocolError(
+                    f"bad relay frame: kind {kind:#x}, body {size} bytes, topic {tlen} bytes"
+                )
+            stop = pos + _HLEN + size
+            if stop > end:
+                break
+            frame = bytes(buf[pos:stop])
+            pos = stop
+            yield kind, frame[_HLEN : _HLEN + tlen], frame
+    finally:
+        del buf[:pos]
