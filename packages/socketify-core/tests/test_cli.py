@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -108,7 +109,7 @@ HELLO = "from socketify import App\napp = App()\napp.get('/', lambda res, req: r
         ("os:NoSuchThing", "module 'os' has no attribute 'NoSuchThing'"),
         ("os:sep", "'os:sep' is not a socketify App, a factory or run(app) (got str)"),
         ("os:getcwd", "factory 'os:getcwd' returned str, not a socketify App"),
-        ("shutil:copy", "'shutil:copy' takes 2 arguments"),
+        ("os:chown", "'os:chown' takes 3 arguments"),
     ],
 )
 def test_bad_target_is_one_line_and_exit_2(target, message):
@@ -201,8 +202,9 @@ def test_main_is_the_console_script_entry_point(capsys):
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--interface", "asgi"], "--interface asgi is not supported yet"),
-        (["--interface", "wsgi"], "--interface wsgi is not supported yet"),
+        (["--threads", "0"], "--threads must be from 1 to 1024, not 0"),
+        (["--threads", "2", "--interface", "asgi"], "--threads is for WSGI apps"),
+        (["--root-path", "api"], "--root-path must start with '/'"),
         (["--ssl-keyfile", "k.pem"], "TLS is not supported yet"),
         (["--max-headers", "0"], "--max-headers must be between 1 and 65535, not 0"),
         (["--idle-timeout", "-1"], "--idle-timeout must be between"),
@@ -385,6 +387,95 @@ def test_prepare_app_applies_ws_defaults(tmp_path, monkeypatch):
         assert sizes == [10, 99]
     finally:
         app.close()
+
+
+# ---- ASGI and WSGI targets -----------------------------------------------------------------
+ADAPTED = """
+import json
+
+
+async def raw_asgi(scope, receive, send):
+    if scope["type"] == "lifespan":
+        message = await receive()
+        scope["state"]["started"] = "yes"
+        await send({"type": "lifespan.startup.complete"})
+        await receive()
+        await send({"type": "lifespan.shutdown.complete"})
+        return
+    body = json.dumps([scope["root_path"], scope["path"], scope["state"]]).encode()
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def failing_lifespan(scope, receive, send):
+    await receive()
+    await send({"type": "lifespan.startup.failed", "message": "database down"})
+
+
+def raw_wsgi(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [(environ["SCRIPT_NAME"] + "|" + environ["wsgi.multiprocess"].__repr__()).encode()]
+
+
+def make_wsgi():
+    return raw_wsgi
+
+
+def three(a, b, c):
+    return None
+"""
+
+
+@pytest.mark.parametrize("interface", ["asgi", "auto"])
+def test_an_asgi_app_is_served_with_lifespan_and_root_path(tmp_path, interface):
+    server = Server(
+        tmp_path,
+        ADAPTED,
+        "served:raw_asgi",
+        "--port",
+        "0",
+        "--interface",
+        interface,
+        "--root-path",
+        "/api/",
+    )
+    try:
+        status, body = server.get("/x")
+    finally:
+        code, _, err = server.stop()
+    assert status == 200 and json.loads(body) == ["/api", "/api/x", {"started": "yes"}]
+    assert code == 0, err
+
+
+@pytest.mark.parametrize("args", [["--interface", "wsgi", "--threads", "3"], []])
+def test_a_wsgi_app_is_served(tmp_path, args):
+    server = Server(tmp_path, ADAPTED, "served:raw_wsgi", "--port", "0", "--root-path", "/m", *args)
+    try:
+        assert server.get("/") == (200, b"/m|False")
+    finally:
+        assert server.stop()[0] == 0
+
+
+def test_a_factory_returning_a_wsgi_app_and_workers(tmp_path):
+    server = Server(tmp_path, ADAPTED, "served:make_wsgi()", "--port", "0", "--workers", "2")
+    try:
+        assert server.get("/") == (200, b"|True")
+    finally:
+        assert server.stop()[0] == 0
+
+
+def test_a_failed_lifespan_startup_exits_3(tmp_path):
+    (tmp_path / "served.py").write_text(ADAPTED)
+    result = run_cli("served:failing_lifespan", "--port", "0", "--lifespan", cwd=tmp_path)
+    assert result.returncode == 3, result
+    assert "database down" in result.stderr
+
+
+def test_ambiguous_or_mismatched_targets_are_one_line_errors(tmp_path):
+    (tmp_path / "served.py").write_text(ADAPTED + HELLO)
+    assert "takes 3 arguments" in one_line_error(run_cli("served:three", cwd=tmp_path))
+    message = one_line_error(run_cli("served:app", "--interface", "wsgi", cwd=tmp_path))
+    assert "is a socketify App, not an WSGI application" in message
 
 
 def test_every_setting_of_both_tables_is_a_flag() -> None:

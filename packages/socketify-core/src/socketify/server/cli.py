@@ -1,6 +1,7 @@
 """``python -m socketify module:app`` (or the ``socketify`` script): serve an App.
 
-The target is resolved by target.py (an App, a factory, or ``run(app)``).  One process
+The target is resolved by target.py (an App, a factory, ``run(app)``, or an ASGI / WSGI
+application with ``--interface asgi|wsgi|auto``, served by socketify.ASGI / socketify.WSGI).  One process
 serves by default (worker.py); ``--workers N`` or ``--reload`` put a supervisor in front
 (supervisor.py) that binds the address once and keeps N worker processes on it.
 
@@ -34,7 +35,6 @@ __all__ = ["TargetError", "UsageError", "build_parser", "load_target", "main", "
 USAGE_ERROR = EXIT_USAGE
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
 INTERFACES = ("auto", "socketify", "asgi", "wsgi")
-SUPPORTED_INTERFACES = ("auto", "socketify")
 _METAVARS = {"bytes": "BYTES", "count": "N", "seconds": "SECONDS", "minutes": "MINUTES"}
 _SETTING_PREFIX = "setting_"
 _WS_PREFIX = "ws_"
@@ -107,7 +107,7 @@ def _ws_defaults(args: argparse.Namespace) -> dict[str, Any]:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="socketify",
-        description="Serve a socketify App: python -m socketify module:app",
+        description="Serve a socketify App, an ASGI or a WSGI app: python -m socketify module:app",
     )
     parser.add_argument(
         "target", help="module:app (an App), module:factory() or module:run (run(app))"
@@ -148,7 +148,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--factory", action="store_true", help="the target is a factory")
     parser.add_argument(
-        "--interface", choices=INTERFACES, default="auto", help="application interface"
+        "--interface",
+        choices=INTERFACES,
+        default="auto",
+        help="application interface (default auto: tells an App, ASGI and WSGI apart)",
+    )
+    parser.add_argument(
+        "--root-path",
+        default="",
+        metavar="PATH",
+        help="ASGI root_path / WSGI SCRIPT_NAME the app is mounted under",
+    )
+    parser.add_argument(
+        "--threads", type=int, metavar="N", help="WSGI: threads the app runs in (default 10)"
     )
     parser.add_argument("--log-level", choices=LOG_LEVELS, default="info", help="(default info)")
     parser.add_argument(
@@ -185,10 +197,12 @@ def _workers(value: Optional[int]) -> int:
 
 def make_config(args: argparse.Namespace) -> ServeConfig:
     """Check the parsed command line; raises UsageError."""
-    if args.interface not in SUPPORTED_INTERFACES:
-        raise UsageError(
-            f"--interface {args.interface} is not supported yet (use auto or socketify)"
-        )
+    if args.root_path and not args.root_path.startswith("/"):
+        raise UsageError(f"--root-path must start with '/', not {args.root_path!r}")
+    if args.threads is not None and not 1 <= args.threads <= 1024:
+        raise UsageError(f"--threads must be from 1 to 1024, not {args.threads}")
+    if args.threads is not None and args.interface in ("asgi", "socketify"):
+        raise UsageError(f"--threads is for WSGI apps, not --interface {args.interface}")
     if args.ssl_keyfile or args.ssl_certfile:
         raise UsageError("TLS is not supported yet: serve plain HTTP behind a TLS proxy")
     if not 0 <= args.port <= 65535:
@@ -224,6 +238,11 @@ def make_config(args: argparse.Namespace) -> ServeConfig:
         access_log=args.access_log,
         settings=settings,
         ws_defaults=_ws_defaults(args),
+        interface=args.interface,
+        root_path=args.root_path.rstrip("/"),
+        threads=args.threads,
+        # --lifespan / --no-lifespan (the App setting) is ASGI's "on" / "off"; unset: "auto"
+        lifespan={True: "on", False: "off"}.get(settings.get("lifespan"), "auto"),  # type: ignore[arg-type]
         pubsub=pubsub,
     )
 
