@@ -518,6 +518,8 @@ def test_a_bad_switch_value_is_a_usage_error(capsys):
         ("--req-res-factory-maxitems=10", "no object pools"),
         ("--ws-factory-maxitems", "no object pools"),
         ("--task-factory-maxitems", "no object pools"),
+        ("--ssl-ciphers", "TLS is not supported yet"),
+        ("--ssl-ca-certs", "TLS is not supported yet"),
     ],
 )
 def test_the_originals_other_flags_name_our_equivalent(capsys, flag, hint):

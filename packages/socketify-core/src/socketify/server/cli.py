@@ -100,6 +100,9 @@ _ORIGINAL_ONLY = {
     "--req-res-factory-maxitems": "not needed: there are no object pools to size; drop it",
     "--ws-factory-maxitems": "not needed: there are no object pools to size; drop it",
     "--task-factory-maxitems": "not needed: there are no object pools to size; drop it",
+    "--ssl-keyfile-password": "TLS is not supported yet: serve plain HTTP behind a TLS proxy",
+    "--ssl-ca-certs": "TLS is not supported yet: serve plain HTTP behind a TLS proxy",
+    "--ssl-ciphers": "TLS is not supported yet: serve plain HTTP behind a TLS proxy",
 }
 
 
