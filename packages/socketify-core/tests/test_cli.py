@@ -499,3 +499,77 @@ def test_access_log_and_uds_work_for_asgi_and_wsgi(tmp_path):
             code, out, _ = server.stop()
         assert status == 200 and code == 0
         assert '"GET /logged HTTP/1.1" 200' in out, (target, out)
+
+
+# ---- the original socketify CLI's forms -------------------------------------------------------
+def test_switches_take_the_originals_value_form():
+    config = make_config(
+        build_parser().parse_args(
+            ["m:app", "--ws-auto-ping", "false", "--ws-per-message-deflate", "true"]
+        )
+    )
+    assert config.ws_defaults["send_pings_automatically"] is False
+    assert config.ws_defaults["compression"]  # shared compressor and decompressor
+    on = make_config(build_parser().parse_args(["m:app", "--lifespan", "off"]))
+    assert on.settings["lifespan"] is False and on.lifespan == "off"
+    auto = make_config(build_parser().parse_args(["m:app", "--lifespan", "auto"]))
+    assert "lifespan" not in auto.settings and auto.lifespan == "auto"
+
+
+def test_a_bad_switch_value_is_a_usage_error(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        build_parser().parse_args(["m:app", "--ws-auto-ping", "maybe"])
+    assert exit_info.value.code == 2
+    assert "expected true/false, on/off or auto, not 'maybe'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("flag", "hint"),
+    [
+        ("--disable-listen-log", "--log-level warning"),
+        ("--req-res-factory-maxitems=10", "no object pools"),
+        ("--ws-factory-maxitems", "no object pools"),
+        ("--task-factory-maxitems", "no object pools"),
+        ("--ssl-ciphers", "TLS is not supported yet"),
+        ("--ssl-ca-certs", "TLS is not supported yet"),
+    ],
+)
+def test_the_originals_other_flags_name_our_equivalent(capsys, flag, hint):
+    assert main(["m:app", flag, "1"]) == 2
+    err = capsys.readouterr().err
+    assert "a flag of the original socketify CLI" in err and hint in err
+
+
+def test_ws_module_attr_serves_that_behavior_on_every_path(tmp_path, monkeypatch):
+    from socketify.server.worker import ServeConfig, prepare_app
+
+    (tmp_path / "wsapp.py").write_text(
+        "from socketify import App\n"
+        "app = App()\n"
+        "app.get('/', lambda res, req: res.end('http'))\n"
+        "ws = {'message': lambda ws, m, op: ws.send('echo ' + m), 'max_payload_length': 64}\n"
+        "not_a_dict = 3\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    config = make_config(build_parser().parse_args(["wsapp:app", "--ws", "wsapp:ws"]))
+    assert config.ws_behavior == "wsapp:ws"
+    app = prepare_app(config)
+    try:
+        from socketify_testing import TestClient
+
+        with TestClient(app) as client:
+            assert client.get("/").text == "http"
+            with client.websocket_connect("/any/path") as ws:
+                ws.send_text("hi")
+                assert ws.receive_text() == "echo hi"
+    finally:
+        app.close()
+    with pytest.raises(TargetError, match="expected a dict of WebSocket handlers"):
+        prepare_app(ServeConfig(target="wsapp:app", ws_behavior="wsapp:not_a_dict"))
+    with pytest.raises(TargetError, match="has no attribute 'nope'"):
+        prepare_app(ServeConfig(target="wsapp:app", ws_behavior="wsapp:nope"))
+    assert main(["wsapp:app", "--ws", "wsapp"]) == 2  # not module:attr
+
+
+def test_interface_asgi3_is_asgi():
+    assert main(["m:app", "--interface", "asgi3", "--port", "70000"]) == 2  # parsed, then refused

@@ -28,7 +28,7 @@ from typing import Any, Optional
 from ..app import App
 from ..errors import SocketifyError
 
-__all__ = ["TargetError", "load_target"]
+__all__ = ["TargetError", "load_behavior", "load_target"]
 
 
 class TargetError(SocketifyError):
@@ -43,6 +43,24 @@ def _import(module_name: str) -> Any:
         if missing and (module_name == missing or module_name.startswith(missing + ".")):
             raise TargetError(f"cannot import module {module_name!r}: not found") from None
         raise
+
+
+def load_behavior(spec: str) -> dict[str, Any]:
+    """``--ws module:attr`` (the original's form): a dict of WebSocket handlers/options."""
+    module_name, _, attr = spec.partition(":")
+    if not module_name or not attr:
+        raise TargetError(f"--ws expects auto, none or module:attr, not {spec!r}")
+    module = _import(module_name)
+    try:
+        behavior = getattr(module, attr)
+    except AttributeError:
+        raise TargetError(f"module {module_name!r} has no attribute {attr!r} (--ws)") from None
+    if not isinstance(behavior, dict):
+        raise TargetError(
+            f"--ws {spec}: expected a dict of WebSocket handlers and options (as app.ws() "
+            f"takes), not {type(behavior).__name__}"
+        )
+    return behavior
 
 
 def _positional_arity(function: Any) -> Optional[int]:

@@ -24,7 +24,7 @@ from ..app import App
 from ..errors import LifespanFailure
 from ..options import LISTEN_EXCLUSIVE_PORT
 from . import accesslog
-from .target import TargetError, load_target
+from .target import TargetError, load_behavior, load_target
 
 if TYPE_CHECKING:
     from .listener import Listener
@@ -56,6 +56,7 @@ class ServeConfig(NamedTuple):
 
     pubsub: Optional[dict[str, Any]] = None  # cli._pubsub: {"kind": relay|redis|none, ...}
     relay_fd: int = -1  # a worker's end of the supervisor's relay (pubsub/relay.py)
+    ws_behavior: Optional[str] = None  # --ws module:attr: app.ws("/*", that dict)
 
     def adapter_options(self) -> dict[str, Any]:
         """What ASGI()/WSGI() get for a target that is not an App."""
@@ -90,6 +91,10 @@ def prepare_app(config: ServeConfig) -> App:
         app.configure(**config.settings)
     if config.ws_defaults:
         app.set_ws_defaults(**config.ws_defaults)
+    if config.ws_behavior:
+        if not hasattr(app, "ws"):
+            raise TargetError("--ws module:attr adds WebSocket routes to a socketify App only")
+        app.ws("/*", load_behavior(config.ws_behavior))
     if config.access_log:
         accesslog.enable(app)
     _apply_pubsub(app, config)

@@ -88,6 +88,11 @@ class WebSocket:
         self._behavior = behavior
         self._user_data = user_data
 
+    @property
+    def app(self) -> Any:
+        """The App this WebSocket belongs to."""
+        return self._rt.app
+
     # ---- sending -------------------------------------------------------------------------------
     def send(
         self, message: Any, opcode: Any = None, compress: bool = False, fin: bool = True
