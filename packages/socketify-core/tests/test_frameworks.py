@@ -95,7 +95,7 @@ def test_starlette_over_real_sockets(serve, tmp_path):
         assert (status, body) == (200, b"file body " * 1000)
         assert headers["content-length"] == "10000"
         assert fetch(port, path="/missing")[0] == 404
-        with websockets.connect(f"ws://127.0.0.1:{port}/ws") as ws:
+        with websockets.connect(f"ws://127.0.0.1:{port}/ws", ping_interval=None) as ws:
             ws.send("ada")
             assert json.loads(ws.recv(5)) == {"hello": "ada"}
 
