@@ -489,6 +489,18 @@ def test_every_setting_of_both_tables_is_a_flag() -> None:
     assert "--ws-max-size" in options and "--ws-auto-ping" in options
 
 
+def test_access_log_and_uds_work_for_asgi_and_wsgi(tmp_path):
+    sock = str(tmp_path / "a.sock")
+    for target in ("served:raw_asgi", "served:raw_wsgi"):
+        server = Server(tmp_path, ADAPTED, target, "--uds", sock, "--access-log")
+        try:
+            status, _ = server.get("/logged", path=sock)
+        finally:
+            code, out, _ = server.stop()
+        assert status == 200 and code == 0
+        assert '"GET /logged HTTP/1.1" 200' in out, (target, out)
+
+
 # ---- the original socketify CLI's forms -------------------------------------------------------
 def test_switches_take_the_originals_value_form():
     config = make_config(

@@ -6,10 +6,11 @@ The core is only ever called from the loop thread; WSGI applications block.  So:
 
 1. ``_on_request`` (loop thread) builds the environ from the request view (it dies with
    the callback) and submits the call to a bounded thread pool (``threads``).
-2. The worker runs the application.  ``start_response`` validates and renders the head
+2. The worker (pool.WorkerPool) runs the application.  ``start_response`` validates and renders the head
    right there (a bad header raises in the application), nothing is sent yet.
 3. A response that is a list or tuple and used no ``write()`` is joined and handed to the
-   loop in one ``call_soon_threadsafe``: one ``end()`` there, head and body in one C call.
+   loop in one post (pool.LoopInbox: one loop wake-up carries every response finished
+   meanwhile): one ``end()`` there, head and body in one C call.
    Anything else is streamed: each chunk is handed to the loop and the worker waits until
    the core accepted it without passing ``max_backpressure`` (or until ``on_writable``
    says it drained), so a slow client holds the generator instead of filling memory.
@@ -29,7 +30,6 @@ import logging
 import os
 import sys
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Optional
 from urllib.parse import unquote_to_bytes
 
@@ -51,6 +51,7 @@ from ..response import (
 from ..runtime import _METHOD_NAMES
 from ..status import render_status
 from .input import RequestInput
+from .pool import LoopInbox, WorkerPool
 
 logger = logging.getLogger("socketify.wsgi")
 
@@ -161,7 +162,7 @@ class _Cycle:
         ready = self.ready
         ready.clear()
         self.sent = True
-        self.app._rt.aio_loop.call_soon_threadsafe(self._loop_write, bytes(data))  # type: ignore[union-attr]
+        self.app._inbox.post(self._loop_write, bytes(data))
         ready.wait()
         if self.res.aborted:
             raise ClientDisconnected("the client went away")
@@ -248,19 +249,20 @@ class WSGI(App):
         self.application = app
         self.threads = threads
         self.root_path = root_path.rstrip("/")
-        self._pool: Optional[ThreadPoolExecutor] = None
+        self._pool: Optional[WorkerPool] = None
+        self._inbox = LoopInbox()
         self._multiprocess = False
 
-    def _executor(self) -> ThreadPoolExecutor:
+    def _executor(self) -> WorkerPool:
         pool = self._pool
         if pool is None:
-            pool = self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="wsgi")
+            pool = self._pool = WorkerPool(self.threads)
         return pool
 
     def _release(self) -> None:
         pool, self._pool = self._pool, None
         if pool is not None:
-            pool.shutdown(wait=False)
+            pool.shutdown()
         super()._release()
 
     # ---- dispatch (called by the bridge, loop thread) -----------------------------------
@@ -282,6 +284,7 @@ class WSGI(App):
             cycle = _Cycle(self, res, body)
             self._rt.aio()
             res.on_aborted(cycle.aborted)  # a worker waiting on drain or body goes on
+            self._inbox.loop = self._rt.aio_loop
             self._executor().submit(self._call, environ, cycle)
         except Exception as exc:
             self._rt.report(exc, res, None)
@@ -344,8 +347,7 @@ class WSGI(App):
 
     # ---- the worker ---------------------------------------------------------------------
     def _call(self, environ: dict[str, Any], cycle: _Cycle) -> None:
-        loop = self._rt.aio_loop
-        assert loop is not None
+        post = self._inbox.post
         result: Any = None
         try:
             result = self.application(environ, cycle.start_response)
@@ -358,7 +360,7 @@ class WSGI(App):
                     raise ASGIProtocolError(
                         "the WSGI app returned without calling start_response()"
                     )
-                loop.call_soon_threadsafe(cycle._loop_end, b"".join(result))
+                post(cycle._loop_end, b"".join(result))
                 return
             if isinstance(result, FileWrapper) and hasattr(result.filelike, "fileno"):
                 self._send_file(result, cycle)
@@ -370,11 +372,11 @@ class WSGI(App):
                         cycle.write(b"")
             if cycle.status is None:
                 raise ASGIProtocolError("the WSGI app returned without calling start_response()")
-            loop.call_soon_threadsafe(cycle._loop_end, b"")
+            post(cycle._loop_end, b"")
         except ClientDisconnected:
             pass
         except Exception as exc:
-            loop.call_soon_threadsafe(cycle._loop_fail, exc)
+            post(cycle._loop_fail, exc)
         finally:
             close = getattr(result, "close", None)
             if close is not None:
