@@ -53,8 +53,12 @@ nox.options.error_on_missing_interpreters = True
 def install_all(session: nox.Session, *extra: str, env: dict[str, str] | None = None) -> None:
     # The four packages in one pip call, so the local router/json satisfy the core's
     # dependencies and the core's C sources are compiled by its cffi build.
-    # pip always rebuilds a local directory, so a reused venv gets the current code.
+    # pip always rebuilds a local directory, so a reused venv gets the current code -- but
+    # setuptools skips compiling when the module in the core's build/ is newer than every
+    # source, whatever the flags: without this, the asan session ran the -Werror build of
+    # the tests session, not a sanitized one.  So each session compiles from scratch.
     session.install(*TEST_DEPS, *extra)
+    shutil.rmtree(Path(CORE) / "build", ignore_errors=True)
     session.install(*ALL_PACKAGES, env=env)
 
 
