@@ -7,7 +7,12 @@ round of each is reported with the ratio.
 
     python bench/bench_testclient.py [--requests N] [--rounds R]
 
-Needs socketify-core, socketify-testing, starlette and httpx (``nox -s bench_testclient``).
+The second pair is one FastAPI app (GET / with a query parameter, a text response) driven by
+our TestClient (``TestClient(fastapi_app)``: the ASGI adapter on the core's memory transport)
+and by Starlette's.
+
+Needs socketify-core, socketify-testing, starlette, fastapi and httpx
+(``nox -s bench_testclient``).
 """
 
 from __future__ import annotations
@@ -42,6 +47,34 @@ def starlette_client() -> Any:
     return TestClient(Starlette(routes=[Route("/", hello)]))
 
 
+def fastapi_app() -> Any:
+    from fastapi import FastAPI
+
+    api = FastAPI()
+
+    @api.get("/")
+    async def hello(q: str = "World") -> Any:
+        from fastapi.responses import PlainTextResponse
+
+        return PlainTextResponse(f"Hello, {q}!")
+
+    return api
+
+
+def fastapi_ours() -> Any:
+    from socketify_testing import TestClient
+
+    return TestClient(fastapi_app())
+
+
+def fastapi_starlette() -> Any:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from starlette.testclient import TestClient
+
+    return TestClient(fastapi_app())
+
+
 def rate(client: Any, requests: int) -> float:
     get = client.get
     response = get("/")
@@ -52,6 +85,12 @@ def rate(client: Any, requests: int) -> float:
     return requests / (time.perf_counter() - start)
 
 
+PAIRS = (
+    ("hello-world App vs Starlette", "socketify", "starlette"),
+    ("the same FastAPI app", "fastapi-ours", "fastapi-starlette"),
+)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=2000, help="requests per round (Starlette)")
@@ -60,9 +99,16 @@ def main() -> None:
     makers: dict[str, Callable[[], Any]] = {
         "socketify": socketify_client,
         "starlette": starlette_client,
+        "fastapi-ours": fastapi_ours,
+        "fastapi-starlette": fastapi_starlette,
     }
-    # Our client is much faster: give it 10x the requests so both rounds last similar times.
-    counts = {"socketify": args.requests * 10, "starlette": args.requests}
+    # Our client is much faster: give it more requests so both rounds last similar times.
+    counts = {
+        "socketify": args.requests * 10,
+        "starlette": args.requests,
+        "fastapi-ours": args.requests * 3,
+        "fastapi-starlette": args.requests,
+    }
     best = dict.fromkeys(makers, 0.0)
     clients = {}
     for name, make in makers.items():
@@ -73,14 +119,16 @@ def main() -> None:
             for name in makers:
                 value = rate(clients[name], counts[name])
                 best[name] = max(best[name], value)
-                print(f"round {round_no} {name:10s} {value:10.0f} req/s")
+                print(f"round {round_no} {name:18s} {value:10.0f} req/s")
     finally:
         for client in clients.values():
             client.__exit__(None, None, None)
     print()
-    print(f"socketify TestClient  {best['socketify']:10.0f} req/s (best of {args.rounds})")
-    print(f"starlette TestClient  {best['starlette']:10.0f} req/s (best of {args.rounds})")
-    print(f"ratio                 {best['socketify'] / best['starlette']:10.1f}x")
+    for title, ours, theirs in PAIRS:
+        print(f"{title}:")
+        print(f"  socketify TestClient  {best[ours]:10.0f} req/s (best of {args.rounds})")
+        print(f"  starlette TestClient  {best[theirs]:10.0f} req/s (best of {args.rounds})")
+        print(f"  ratio                 {best[ours] / best[theirs]:10.1f}x")
 
 
 if __name__ == "__main__":

@@ -33,6 +33,8 @@ APPS = HERE / "apps"
 OURS = [
     str(ROOT / "packages" / p) for p in ("socketify-router", "socketify-json", "socketify-core")
 ]
+OURS_APPS = [*OURS, "starlette", "flask", "uvloop"]
+ours_cli = ["{py}", "-m", "socketify", "--port", "{port}", "--log-level", "warning"]
 SERVER_CPU = "0"
 CLIENT_CPU = "1"
 
@@ -113,6 +115,99 @@ SERVERS = [
         ],
     ),
     Server("nginx (C ceiling)", None, [], ["nginx"], skip={"post64k"}),
+    # ---- ASGI and WSGI apps: the same app on ours and on each peer (one process each) ----
+    *[
+        Server(f"{label} on ours", "ours-apps", OURS_APPS, [*ours_cli, module, "--interface", kind])
+        for label, module, kind in (
+            ("raw ASGI", "asgi_raw:app", "asgi"),
+            ("Starlette", "starlette_app:app", "asgi"),
+            ("raw WSGI", "wsgi_raw:app", "wsgi"),
+            ("Flask", "flask_app:app", "wsgi"),
+        )
+    ],
+    *[
+        Server(
+            f"{label} on uvicorn",
+            "uvicorn-apps",
+            ["uvicorn", "httptools", "uvloop", "starlette"],
+            [
+                "{py}",
+                "-m",
+                "uvicorn",
+                module,
+                "--port",
+                "{port}",
+                "--http",
+                "httptools",
+                "--loop",
+                "uvloop",
+                "--no-access-log",
+                "--log-level",
+                "warning",
+            ],
+        )
+        for label, module in (("raw ASGI", "asgi_raw:app"), ("Starlette", "starlette_app:app"))
+    ],
+    *[
+        Server(
+            f"{label} on granian",
+            "granian-apps",
+            ["granian", "starlette", "flask"],
+            [
+                "{bin}/granian",
+                "--interface",
+                kind,
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "{port}",
+                "--workers",
+                "1",
+                "--runtime-threads",
+                "1",
+                "--no-ws",
+                module,
+            ],
+        )
+        for label, module, kind in (
+            ("raw ASGI", "asgi_raw:app", "asgi"),
+            ("Starlette", "starlette_app:app", "asgi"),
+            ("raw WSGI", "wsgi_raw:app", "wsgi"),
+            ("Flask", "flask_app:app", "wsgi"),
+        )
+    ],
+    *[
+        Server(
+            f"{label} on hypercorn",
+            "hypercorn-apps",
+            ["hypercorn", "uvloop", "starlette"],
+            [
+                "{bin}/hypercorn",
+                module,
+                "--bind",
+                "127.0.0.1:{port}",
+                "-w",
+                "1",
+                "-k",
+                "uvloop",
+                "--log-level",
+                "warning",
+            ],
+        )
+        for label, module in (("raw ASGI", "asgi_raw:app"), ("Starlette", "starlette_app:app"))
+    ],
+    *[
+        Server(
+            f"{label} on gunicorn {worker}",
+            "gunicorn-apps",
+            ["gunicorn", "flask"],
+            ["{bin}/gunicorn", module, "-b", "127.0.0.1:{port}", "-w", "1", "-k", worker]
+            + (["--threads", "10"] if worker == "gthread" else [])
+            + ["--log-level", "warning"],
+        )
+        for label, module in (("raw WSGI", "wsgi_raw:app"), ("Flask", "flask_app:app"))
+        for worker in ("sync", "gthread")
+    ],
 ]
 
 # name -> (path, wrk script or None, extra wrk args)
@@ -131,6 +226,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+_FRESH: set[str] = set()
+
+
 def ensure_venv(server: Server) -> Path | None:
     if server.venv is None:
         return None
@@ -139,7 +237,10 @@ def ensure_venv(server: Server) -> Path | None:
     if not py.exists():
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
         subprocess.run([str(py), "-m", "pip", "install", "-q", "--upgrade", "pip"], check=True)
-    if server.venv == "ours" or not (venv / ".installed").exists():
+    if (server.venv.startswith("ours") and server.venv not in _FRESH) or not (
+        venv / ".installed"
+    ).exists():
+        _FRESH.add(server.venv)  # our code is reinstalled once per run
         subprocess.run([str(py), "-m", "pip", "install", "-q", *server.packages], check=True)
         (venv / ".installed").write_text("\n".join(server.packages))
     return venv

@@ -137,6 +137,7 @@ extern const sc_proto_ops sc_http_proto; /* http_conn.c */
 #define SC_CF_BLOCKED 0x200u      /* the I/O layers refused bytes: wait for writable */
 #define SC_CF_BACKLOG 0x400u      /* input waits until the output drains: sc_conn_backlog */
 #define SC_CF_HAS_FD 0x800u       /* the bottom layer holds a descriptor (accept accounting) */
+#define SC_CF_DRAIN_DUE 0x1000u   /* output wanted (WANT_WRITABLE) drained: on_writable next */
 
 /* The I/O part (io.c). */
 typedef struct sc_conn_io {

@@ -409,6 +409,12 @@ int sc_res_remote_address(sc_loop *loop, sc_handle res, char *buf, size_t cap)
     return c ? sc_addr_text(&c->io.remote, buf, cap) : SC_ESTALE;
 }
 
+int sc_res_remote_port(sc_loop *loop, sc_handle res)
+{
+    sc_conn *c = sc_res_by_handle(loop, res);
+    return c ? (int)c->io.remote.port : SC_ESTALE;
+}
+
 int sc_res_remote_bytes(sc_loop *loop, sc_handle res, char *buf, size_t cap)
 {
     sc_conn *c = sc_res_by_handle(loop, res);

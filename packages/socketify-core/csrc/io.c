@@ -240,6 +240,14 @@ ssize_t sc_conn_write_now(sc_conn *c, const char *p, size_t n, int buffer_rest)
         sc_conn_close(c);
         return (ssize_t)taken;
     }
+    if (held && !sc_buf_size(&c->io.out) &&
+        (c->flags & (SC_CF_WANT_WRITABLE | SC_CF_BLOCKED)) == SC_CF_WANT_WRITABLE) {
+        /* Output the protocol waits on (bytes corked in a callback count as buffered)
+         * left without the socket ever refusing: on_writable still fires, from the
+         * pending list (never from inside this flush). */
+        c->flags |= SC_CF_DRAIN_DUE;
+        sc_mark_pending(c);
+    }
     if ((c->flags & SC_CF_BACKLOG) &&
         sc_buf_size(&c->io.out) <= c->loop->settings.max_backpressure) {
         c->flags &= ~SC_CF_BACKLOG; /* drained enough: offer the held input again */
@@ -343,6 +351,13 @@ void sc_conn_process(sc_conn *c)
  * layer above the bottom still holds. */
 void sc_conn_resume_input(sc_conn *c)
 {
+    if (c->flags & SC_CF_DRAIN_DUE) {
+        c->flags &= ~SC_CF_DRAIN_DUE;
+        if (!sc_buf_size(&c->io.out) && (c->flags & SC_CF_WANT_WRITABLE))
+            c->proto->on_writable(c);
+        if (c->flags & SC_CF_CLOSED)
+            return;
+    }
     sc_conn_process(c);
     if (c->io.top != c->io.bottom && !(c->flags & (SC_CF_CLOSED | SC_CF_CLOSING | SC_CF_PAUSED)) &&
         (sc_io_stack_wants(c) & SC_IO_HAS_DATA))

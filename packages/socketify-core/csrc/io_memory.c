@@ -160,7 +160,7 @@ int sc_mem_consume(sc_loop *loop, sc_handle conn, size_t n)
     if (c->flags & SC_CF_CLOSED) {
         if (m->gone && !sc_buf_size(&m->out))
             sc_conn_bury(c);
-    } else if (sc_buf_size(&c->io.out) || (c->flags & SC_CF_BLOCKED)) {
+    } else if (sc_buf_size(&c->io.out) || (c->flags & (SC_CF_BLOCKED | SC_CF_WANT_WRITABLE))) {
         sc_conn_on_writable_ev(c);
     }
     sc_batch_end(loop);

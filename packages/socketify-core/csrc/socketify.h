@@ -191,6 +191,8 @@ int sc_res_alive(sc_loop *loop, sc_handle res);
  * proxied variants read the PROXY header (empty when none). */
 int sc_res_remote_address(sc_loop *loop, sc_handle res, char *buf, size_t cap);
 int sc_res_remote_bytes(sc_loop *loop, sc_handle res, char *buf, size_t cap);
+/* The peer's port (0 for a Unix socket), or SC_ESTALE. */
+int sc_res_remote_port(sc_loop *loop, sc_handle res);
 int sc_res_proxied_address(sc_loop *loop, sc_handle res, char *buf, size_t cap);
 int sc_res_proxied_bytes(sc_loop *loop, sc_handle res, char *buf, size_t cap);
 

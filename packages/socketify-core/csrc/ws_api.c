@@ -139,8 +139,10 @@ int sc_ws_send(sc_loop *loop, sc_handle h, uint32_t opcode, const char *data, si
     c = sc_conn_by_handle(loop, h);
     if (!c || (c->flags & SC_CF_CLOSED))
         return SC_WS_STATUS_DROPPED;
-    if ((c->flags & SC_CF_BLOCKED) && sc_buf_size(&c->io.out))
+    if ((c->flags & SC_CF_BLOCKED) && sc_buf_size(&c->io.out)) {
+        sc_conn_want_writable(c, 1); /* drain fires once it is out */
         return SC_WS_STATUS_BACKPRESSURE;
+    }
     return SC_WS_STATUS_SUCCESS;
 }
 
@@ -182,7 +184,12 @@ int sc_ws_cork(sc_loop *loop, sc_handle h, int on)
 size_t sc_ws_buffered(sc_loop *loop, sc_handle h)
 {
     sc_conn *c = sc_ws_conn(loop, h);
-    return c ? sc_buf_size(&c->io.out) : 0;
+    if (!c)
+        return 0;
+    size_t held = sc_buf_size(&c->io.out);
+    if (held)
+        sc_conn_want_writable(c, 1); /* whoever asks waits for drain: it will fire */
+    return held;
 }
 
 int sc_ws_alive(sc_loop *loop, sc_handle h)

@@ -311,6 +311,7 @@ static void sc_ws_going_away(sc_conn *c)
 static void sc_ws_drained(sc_conn *c)
 {
     sc_ws *ws = c->ws;
+    sc_conn_want_writable(c, 0); /* asked again by the next send or buffered amount */
     if (!ws->told && (sc_ws_behavior_of(c)->s.flags & SC_WSS_ON_DRAIN))
         sc_py_ws_drain(c->loop->owner, sc_ws_handle(c));
 }

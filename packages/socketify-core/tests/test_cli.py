@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -108,7 +109,7 @@ HELLO = "from socketify import App\napp = App()\napp.get('/', lambda res, req: r
         ("os:NoSuchThing", "module 'os' has no attribute 'NoSuchThing'"),
         ("os:sep", "'os:sep' is not a socketify App, a factory or run(app) (got str)"),
         ("os:getcwd", "factory 'os:getcwd' returned str, not a socketify App"),
-        ("shutil:copy", "'shutil:copy' takes 2 arguments"),
+        ("os:chown", "'os:chown' takes 3 arguments"),
     ],
 )
 def test_bad_target_is_one_line_and_exit_2(target, message):
@@ -201,8 +202,9 @@ def test_main_is_the_console_script_entry_point(capsys):
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--interface", "asgi"], "--interface asgi is not supported yet"),
-        (["--interface", "wsgi"], "--interface wsgi is not supported yet"),
+        (["--threads", "0"], "--threads must be from 1 to 1024, not 0"),
+        (["--threads", "2", "--interface", "asgi"], "--threads is for WSGI apps"),
+        (["--root-path", "api"], "--root-path must start with '/'"),
         (["--ssl-keyfile", "k.pem"], "TLS is not supported yet"),
         (["--max-headers", "0"], "--max-headers must be between 1 and 65535, not 0"),
         (["--idle-timeout", "-1"], "--idle-timeout must be between"),
@@ -387,6 +389,95 @@ def test_prepare_app_applies_ws_defaults(tmp_path, monkeypatch):
         app.close()
 
 
+# ---- ASGI and WSGI targets -----------------------------------------------------------------
+ADAPTED = """
+import json
+
+
+async def raw_asgi(scope, receive, send):
+    if scope["type"] == "lifespan":
+        message = await receive()
+        scope["state"]["started"] = "yes"
+        await send({"type": "lifespan.startup.complete"})
+        await receive()
+        await send({"type": "lifespan.shutdown.complete"})
+        return
+    body = json.dumps([scope["root_path"], scope["path"], scope["state"]]).encode()
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def failing_lifespan(scope, receive, send):
+    await receive()
+    await send({"type": "lifespan.startup.failed", "message": "database down"})
+
+
+def raw_wsgi(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [(environ["SCRIPT_NAME"] + "|" + environ["wsgi.multiprocess"].__repr__()).encode()]
+
+
+def make_wsgi():
+    return raw_wsgi
+
+
+def three(a, b, c):
+    return None
+"""
+
+
+@pytest.mark.parametrize("interface", ["asgi", "auto"])
+def test_an_asgi_app_is_served_with_lifespan_and_root_path(tmp_path, interface):
+    server = Server(
+        tmp_path,
+        ADAPTED,
+        "served:raw_asgi",
+        "--port",
+        "0",
+        "--interface",
+        interface,
+        "--root-path",
+        "/api/",
+    )
+    try:
+        status, body = server.get("/x")
+    finally:
+        code, _, err = server.stop()
+    assert status == 200 and json.loads(body) == ["/api", "/api/x", {"started": "yes"}]
+    assert code == 0, err
+
+
+@pytest.mark.parametrize("args", [["--interface", "wsgi", "--threads", "3"], []])
+def test_a_wsgi_app_is_served(tmp_path, args):
+    server = Server(tmp_path, ADAPTED, "served:raw_wsgi", "--port", "0", "--root-path", "/m", *args)
+    try:
+        assert server.get("/") == (200, b"/m|False")
+    finally:
+        assert server.stop()[0] == 0
+
+
+def test_a_factory_returning_a_wsgi_app_and_workers(tmp_path):
+    server = Server(tmp_path, ADAPTED, "served:make_wsgi()", "--port", "0", "--workers", "2")
+    try:
+        assert server.get("/") == (200, b"|True")
+    finally:
+        assert server.stop()[0] == 0
+
+
+def test_a_failed_lifespan_startup_exits_3(tmp_path):
+    (tmp_path / "served.py").write_text(ADAPTED)
+    result = run_cli("served:failing_lifespan", "--port", "0", "--lifespan", cwd=tmp_path)
+    assert result.returncode == 3, result
+    assert "database down" in result.stderr
+
+
+def test_ambiguous_or_mismatched_targets_are_one_line_errors(tmp_path):
+    (tmp_path / "served.py").write_text(ADAPTED + HELLO)
+    assert "takes 3 arguments" in one_line_error(run_cli("served:three", cwd=tmp_path))
+    message = one_line_error(run_cli("served:app", "--interface", "wsgi", cwd=tmp_path))
+    assert "is a socketify App, not an WSGI application" in message
+
+
 def test_every_setting_of_both_tables_is_a_flag() -> None:
     """The flags are generated from limits.SETTINGS and limits.WS_SETTINGS: one each."""
     from socketify import limits
@@ -396,3 +487,89 @@ def test_every_setting_of_both_tables_is_a_flag() -> None:
         for name, spec in table.items():
             assert prefix + limits.cli_flag(name, spec) in options, name
     assert "--ws-max-size" in options and "--ws-auto-ping" in options
+
+
+def test_access_log_and_uds_work_for_asgi_and_wsgi(tmp_path):
+    sock = str(tmp_path / "a.sock")
+    for target in ("served:raw_asgi", "served:raw_wsgi"):
+        server = Server(tmp_path, ADAPTED, target, "--uds", sock, "--access-log")
+        try:
+            status, _ = server.get("/logged", path=sock)
+        finally:
+            code, out, _ = server.stop()
+        assert status == 200 and code == 0
+        assert '"GET /logged HTTP/1.1" 200' in out, (target, out)
+
+
+# ---- the original socketify CLI's forms -------------------------------------------------------
+def test_switches_take_the_originals_value_form():
+    config = make_config(
+        build_parser().parse_args(
+            ["m:app", "--ws-auto-ping", "false", "--ws-per-message-deflate", "true"]
+        )
+    )
+    assert config.ws_defaults["send_pings_automatically"] is False
+    assert config.ws_defaults["compression"]  # shared compressor and decompressor
+    on = make_config(build_parser().parse_args(["m:app", "--lifespan", "off"]))
+    assert on.settings["lifespan"] is False and on.lifespan == "off"
+    auto = make_config(build_parser().parse_args(["m:app", "--lifespan", "auto"]))
+    assert "lifespan" not in auto.settings and auto.lifespan == "auto"
+
+
+def test_a_bad_switch_value_is_a_usage_error(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        build_parser().parse_args(["m:app", "--ws-auto-ping", "maybe"])
+    assert exit_info.value.code == 2
+    assert "expected true/false, on/off or auto, not 'maybe'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("flag", "hint"),
+    [
+        ("--disable-listen-log", "--log-level warning"),
+        ("--req-res-factory-maxitems=10", "no object pools"),
+        ("--ws-factory-maxitems", "no object pools"),
+        ("--task-factory-maxitems", "no object pools"),
+        ("--ssl-ciphers", "TLS is not supported yet"),
+        ("--ssl-ca-certs", "TLS is not supported yet"),
+    ],
+)
+def test_the_originals_other_flags_name_our_equivalent(capsys, flag, hint):
+    assert main(["m:app", flag, "1"]) == 2
+    err = capsys.readouterr().err
+    assert "a flag of the original socketify CLI" in err and hint in err
+
+
+def test_ws_module_attr_serves_that_behavior_on_every_path(tmp_path, monkeypatch):
+    from socketify.server.worker import ServeConfig, prepare_app
+
+    (tmp_path / "wsapp.py").write_text(
+        "from socketify import App\n"
+        "app = App()\n"
+        "app.get('/', lambda res, req: res.end('http'))\n"
+        "ws = {'message': lambda ws, m, op: ws.send('echo ' + m), 'max_payload_length': 64}\n"
+        "not_a_dict = 3\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    config = make_config(build_parser().parse_args(["wsapp:app", "--ws", "wsapp:ws"]))
+    assert config.ws_behavior == "wsapp:ws"
+    app = prepare_app(config)
+    try:
+        from socketify_testing import TestClient
+
+        with TestClient(app) as client:
+            assert client.get("/").text == "http"
+            with client.websocket_connect("/any/path") as ws:
+                ws.send_text("hi")
+                assert ws.receive_text() == "echo hi"
+    finally:
+        app.close()
+    with pytest.raises(TargetError, match="expected a dict of WebSocket handlers"):
+        prepare_app(ServeConfig(target="wsapp:app", ws_behavior="wsapp:not_a_dict"))
+    with pytest.raises(TargetError, match="has no attribute 'nope'"):
+        prepare_app(ServeConfig(target="wsapp:app", ws_behavior="wsapp:nope"))
+    assert main(["wsapp:app", "--ws", "wsapp"]) == 2  # not module:attr
+
+
+def test_interface_asgi3_is_asgi():
+    assert main(["m:app", "--interface", "asgi3", "--port", "70000"]) == 2  # parsed, then refused

@@ -99,3 +99,48 @@ def test_middleware_needs_a_function():
         middleware()
     with pytest.raises(TypeError):
         middleware("not callable", home)
+
+
+def test_a_middleware_chain_inside_a_middleware_router_gets_the_data(wire):
+    """The original's form: MiddlewareRouter(app, auth).get(path, middleware(more, handler))."""
+
+    def add_role(res, req, user):
+        return {**user, "role": "admin"}
+
+    def show(res, req, user):
+        res.end(f"{user['name']} is {user['role']}")
+
+    app = App()
+    MiddlewareRouter(app, get_user).get("/role", middleware(add_role, show))
+    w = wire(app)
+    assert w.get("/role", headers=[("Token", "secret")]).text == "ann is admin"
+    assert w.get("/role").status == 403  # the outer middleware answered: no error
+
+
+@pytest.mark.parametrize("asynchronous", [False, True])
+def test_a_chain_that_stops_without_answering_gets_the_fallback_500(wire, asynchronous, caplog):
+    async def async_gate(res, req, data):
+        await asyncio.sleep(0)
+        return None
+
+    def sync_gate(res, req, data):
+        return None
+
+    app = App().get("/", middleware(async_gate if asynchronous else sync_gate, home))
+    w = wire(app)
+    reply = w.get("/", timeout=2.0)  # answered at once, not after the idle timeout
+    assert reply.status == 500
+    assert "without answering the request" in caplog.text
+
+
+def test_a_chain_that_stops_without_answering_reaches_the_error_handler(wire):
+    seen = []
+
+    def handler(error, res, req):
+        seen.append(type(error).__name__)
+        res.write_status(401).end("login first")
+
+    app = App().get("/", middleware(lambda res, req, data: False, home))
+    app.on_error(handler)
+    reply = wire(app).get("/")
+    assert (reply.status, reply.text, seen) == (401, "login first", ["MiddlewareStopped"])

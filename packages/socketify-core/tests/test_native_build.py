@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import re
 from pathlib import Path
 from types import ModuleType
@@ -66,3 +67,14 @@ def test_sources_are_relative_for_setuptools() -> None:
     assert "csrc/loop.c" in sources and "csrc/http_parser.c" in sources
     assert all(not s.startswith("/") for s in sources)
     assert all(Path(s).is_absolute() for s in build._sources(absolute=True))
+
+
+@pytest.mark.skipif(
+    os.environ.get("SOCKETIFY_SANITIZE") != "1", reason="only in the sanitizer session"
+)
+def test_the_sanitizer_session_runs_a_sanitized_module() -> None:
+    """``nox -s asan`` must test a module built with -fsanitize, not a stale plain build."""
+    from socketify import _native
+
+    image = Path(_native.__file__).read_bytes()
+    assert b"__asan_report" in image and b"__ubsan_handle" in image

@@ -435,6 +435,41 @@ def test_try_end_streams_with_on_writable_over_a_socket(make: Any) -> None:
     assert calls and calls == sorted(calls)  # the kernel buffer filled at least once
 
 
+def test_write_past_backpressure_gets_on_writable_even_when_the_socket_took_it_all(
+    make: Any,
+) -> None:
+    # sc_res_write answered SC_EAGAIN inside the callback; the batch then flushed whole
+    # (loopback buffers are large): on_writable must still come, or the stream stalls.
+    chunk = b"q" * 65536
+    state = {"n": 0, "calls": []}
+
+    def push(server, h):
+        while state["n"] < 64:
+            state["n"] += 1
+            rc = lib.sc_res_write(server.loop, h, b"", 0, chunk, len(chunk), 0)
+            if rc == -5:
+                return False
+            assert rc == 0, rc
+        lib.sc_res_write(server.loop, h, b"", 0, b"", 0, 1)
+        return True
+
+    def start(server, h, target):
+        if not push(server, h):
+            lib.sc_res_want_writable(server.loop, h, 1)
+
+    def resume(server, h, offset):
+        state["calls"].append(offset)
+        return push(server, h)
+
+    server = make(start, max_backpressure=256 * 1024)
+    server.on_writable = resume
+    port = server.listen()
+    client = Client(socket.AF_INET, ("127.0.0.1", port))
+    client.send(server, GET)
+    client.wait(server, lambda c: len(c.data) >= 64 * 65536, 10)
+    assert state["n"] == 64
+
+
 def test_proxy_v1_over_a_socket(make: Any) -> None:
     server = make(proxy_protocol=1)
     port = server.listen()

@@ -76,6 +76,25 @@ def test_any_object_with_render_is_an_engine() -> None:
         App().template(object())
 
 
+def test_render_is_html_unless_the_handler_set_a_content_type() -> None:
+    class Echo:
+        def render(self, text: str, **kwargs: object) -> str:
+            return text
+
+    app = App().template(Echo())
+    app.get("/page", lambda res, req: res.render("<p>hi</p>"))
+    app.get(
+        "/feed",
+        lambda res, req: res.write_header("Content-Type", "application/xml").render("<x/>"),
+    )
+    with TestClient(app) as client:
+        page = client.get("/page")
+        assert page.headers["content-type"] == "text/html; charset=utf-8"
+        assert page.text == "<p>hi</p>"
+        feed = client.get("/feed")
+        assert feed.headers.get_list("content-type") == ["application/xml"]
+
+
 def load_example(name: str):
     spec = importlib.util.spec_from_file_location(f"example_{name}", EXAMPLES / f"{name}.py")
     module = importlib.util.module_from_spec(spec)

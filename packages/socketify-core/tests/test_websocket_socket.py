@@ -194,3 +194,39 @@ def test_clients_vanishing_mid_send_never_crash_the_server(serve):
 
         run(main(), timeout=30)
     assert OpCode.BINARY == 2 and len(sent) >= 100
+
+
+@pytest.mark.parametrize("include_self", [False, True])
+def test_ws_publish_reaches_the_sender_only_when_asked(serve, include_self):
+    """The original delivered a WebSocket's own publish back to it; ours does not by default
+    (API contract) and does with include_self=True: both over real clients."""
+
+    def on_message(ws, message, opcode):
+        if message == "join":
+            ws.subscribe("room")
+            ws.send("joined")
+        else:
+            ws.publish("room", message, include_self=include_self)
+
+    app = App().ws("/ws", {"message": on_message})
+    with serve(app) as port:
+        url = f"ws://127.0.0.1:{port}/ws"
+
+        async def main():
+            sender, other = [await websockets.connect(url) for _ in range(2)]
+            try:
+                for client in (sender, other):
+                    await client.send("join")
+                    assert await client.recv() == "joined"
+                await sender.send("hello")
+                assert await other.recv() == "hello"
+                if include_self:
+                    assert await asyncio.wait_for(sender.recv(), 2) == "hello"
+                else:
+                    with pytest.raises(asyncio.TimeoutError):
+                        await asyncio.wait_for(sender.recv(), 0.2)
+            finally:
+                await sender.close()
+                await other.close()
+
+        run(main())

@@ -5,7 +5,7 @@ from typing import Any, Optional
 
 import pytest
 
-from socketify_router import PatternError, RouteGroup, Router, compose
+from socketify_router import MiddlewareStopped, PatternError, RouteGroup, Router, compose
 from socketify_router._groups import _takes_data
 
 
@@ -216,8 +216,33 @@ def test_falsy_return_stops_the_chain(falsy: Any) -> None:
         return True
 
     composed = compose([stop, never], lambda res, req, data: calls.append("handler"))
-    assert composed(FakeResponse(), FakeRequest()) is None
+    with pytest.raises(MiddlewareStopped, match=r"stop returned .* without answering"):
+        composed(FakeResponse(), FakeRequest())  # unanswered: an error, never a hang
     assert calls == ["stop"]
+
+
+@pytest.mark.parametrize("falsy", [None, False])
+def test_falsy_return_after_answering_stops_the_chain_quietly(falsy: Any) -> None:
+    def deny(res: Any, req: Any, data: Any) -> Any:
+        res.end("401")
+        return falsy
+
+    composed = compose([deny], lambda res, req, data: pytest.fail("handler ran"))
+    res = FakeResponse()
+    assert composed(res, FakeRequest()) is None
+    assert res.body == "401"
+
+
+def test_a_chain_as_the_handler_of_another_chain_gets_its_data() -> None:
+    """middleware() inside a MiddlewareRouter: the inner chain starts from the outer data."""
+    seen: list[Any] = []
+    inner = compose(
+        [lambda res, req, data: [*data, "inner"]],
+        lambda res, req, data: seen.append(data),
+    )
+    outer = compose([lambda res, req, data: ["outer"]], inner)
+    outer(FakeResponse(), FakeRequest())
+    assert seen == [["outer", "inner"]]
 
 
 def test_ended_response_stops_the_chain() -> None:
@@ -347,7 +372,11 @@ def test_async_chain_stop_conditions(stop: str) -> None:
         return True
 
     composed = compose([gate, after], lambda res, req, data: later.append("handler"))
-    assert run(composed(FakeResponse(), FakeRequest())) is None
+    if stop == "falsy":
+        with pytest.raises(MiddlewareStopped):
+            run(composed(FakeResponse(), FakeRequest()))
+    else:
+        assert run(composed(FakeResponse(), FakeRequest())) is None
     assert later == []
 
 

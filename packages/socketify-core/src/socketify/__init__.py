@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 from .app import App
+from .asgi import ASGI
 from .enums import CompressOptions, OpCode, SendStatus
 from .middleware import MiddlewareRouter, middleware
 from .options import AppListenOptions, AppOptions
@@ -16,11 +17,13 @@ from .request import AppRequest, Request
 from .response import AppResponse, Response
 from .static import sendfile
 from .websocket import WebSocket
+from .wsgi import WSGI
 
 __version__ = "0.1.0"
 
 __all__ = [
     "App",
+    "ASGI",
     "AppListenOptions",
     "AppOptions",
     "AppRequest",
@@ -31,6 +34,7 @@ __all__ = [
     "Request",
     "Response",
     "SendStatus",
+    "WSGI",
     "WebSocket",
     "__version__",
     "middleware",

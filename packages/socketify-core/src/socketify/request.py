@@ -215,6 +215,11 @@ class AppRequest:
         match = self._match
         return list(match.params) if match is not None else []
 
+    @property
+    def app(self) -> Any:
+        """The App serving this request."""
+        return self._rt.app
+
     def get_parameters_dict(self) -> dict[str, Any]:
         """Route parameters by name (converted when the pattern says so, e.g. ``<id:int>``)."""
         self._check()

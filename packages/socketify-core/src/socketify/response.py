@@ -57,6 +57,7 @@ REQ_EXPECT_100 = 8
 _ERROR_NAMES = {-1: "ESTALE", -2: "EINVAL", -3: "ENOMEM", -4: "ESTATE", -5: "EAGAIN", -6: "EIO"}
 _JSON_TYPE = b"Content-Type: application/json\r\n"
 _TEXT_TYPE = b"Content-Type: text/plain\r\n"
+_HTML_TYPE = b"Content-Type: text/html; charset=utf-8\r\n"
 _TEXT_PLAIN = (b"text/plain", "text/plain")
 _NO_ARG = object()
 
@@ -636,11 +637,15 @@ class AppResponse:
 
     # ---- helpers using the app --------------------------------------------------------------------
     def render(self, *args: Any, **kwargs: Any) -> AppResponse:
-        """End with ``app.template(engine)``'s ``render(*args, **kwargs)``."""
+        """End with ``app.template(engine)``'s ``render(*args, **kwargs)``, as
+        ``text/html; charset=utf-8`` unless a Content-Type was written."""
         engine = self._rt.template
         if engine is None:
             raise RuntimeError("res.render() needs a template engine: call app.template(engine)")
-        return self.end(engine.render(*args, **kwargs))
+        page = engine.render(*args, **kwargs)
+        if self._state == FRESH and not self._hflags & HAS_CONTENT_TYPE:
+            self._add_header(_HTML_TYPE)
+        return self.end(page)
 
     def run_async(self, coro: Any) -> Any:
         """Run a coroutine for this response (its part before the first await runs now)."""

@@ -11,7 +11,8 @@ Request lifecycle (theory of operation)
    loop's one request view is valid and all output is corked into the current batch.
 2. Dispatch decodes only the method and the path (needed to route), bumps the request
    token, and builds an AppResponse (handle) and an AppRequest (view + token).
-3. ``match(method, path)`` picks the handler.  No match: ``allowed_methods(path)`` tells
+3. ``match(method, path)`` picks the handler; WebSocket routes (``app.ws``) are in a router
+   of their own that an upgrade request tries first and any other request last.  No match: ``allowed_methods(path)`` tells
    405 (with ``Allow``) from 404.  HEAD falls back to GET in the router; the core
    suppresses the body.
 4. The handler runs.  A coroutine handler runs up to its first ``await`` right here
@@ -61,6 +62,7 @@ logger = logging.getLogger("socketify")
 
 Handler = Callable[..., Any]
 _unpack = ffi.unpack
+REQ_UPGRADE = 32  # SC_REQ_UPGRADE (socketify.h): Connection: upgrade with an Upgrade header
 # SC_METHOD_* (socketify.h) -> name; 0 (another method) reads the bytes.
 _METHOD_NAMES = (
     None,
@@ -99,6 +101,9 @@ class Runtime:
         self.json: Any = None
         self.template: Any = None
         self.ws_hub: Any = None  # websocket.routes._Hub once a ws route exists
+        # WebSocket routes have their own router: they win upgrade requests (see on_request)
+        self.ws_router: Optional[Router] = None
+        self.ws_match: Optional[Callable[[str, str], Any]] = None
         self.pubsub: Any = None  # a socketify.pubsub backend: publishes to other processes
         self.finished_hooks: list[Callable[[AppResponse, Finished], Any]] = []
         # PERF: responses are built from this class; a hook swaps in a subclass that
@@ -119,6 +124,17 @@ class Runtime:
                 hook(res, info)
             except Exception:
                 logger.exception("a finished hook raised")
+
+    def add_ws_route(self, pattern: str, handler: Handler) -> None:
+        """Route WebSocket upgrades for ``pattern`` to ``handler(res, req)``."""
+        router = self.ws_router
+        if router is None:
+            from socketify_router import Router
+
+            router = self.ws_router = Router()
+            self.ws_match = router.match
+        handler.ws_route = True  # type: ignore[attr-defined]
+        router.add("GET", pattern, handler)
 
     # ---- serializers and templates ---------------------------------------------------------
     def serializer(self) -> Any:
@@ -205,8 +221,18 @@ class Runtime:
             "latin-1"
         )
         path = _unpack(view.target, view.path_len).decode("latin-1")
-        match = self.match(method, path)
-        res = self.response_type(self, handle, view.flags)
+        flags = view.flags
+        ws_match = self.ws_match
+        # PERF: without ws routes, one test of None.  Upgrade requests try the WebSocket
+        # routes first (they outrank GET and ANY routes, as in uWebSockets); other
+        # requests reach a ws route (its 426) only when no HTTP route matched.
+        if ws_match is None:
+            match = self.match(method, path)
+        elif flags & REQ_UPGRADE:
+            match = ws_match(method, path) or self.match(method, path)
+        else:
+            match = self.match(method, path) or ws_match(method, path)
+        res = self.response_type(self, handle, flags)
         self.seq = token = self.seq + 1
         self.token = token
         req = AppRequest(self, token, view, method, path, match)
@@ -237,7 +263,11 @@ class Runtime:
         match = req._match
         while req._yield and res._state != DONE:
             req._yield = False
+            handler = match.handler
             match = match.next()
+            if match is None and getattr(handler, "ws_route", False):
+                # the last WebSocket route passed the request on: the HTTP routes come next
+                match = self.match(req._method, req._path)
             if match is None:
                 self.no_route(res, None)
                 return
@@ -248,6 +278,8 @@ class Runtime:
 
     def no_route(self, res: AppResponse, path: Optional[str]) -> None:
         allowed = self.router.allowed_methods(path) if path is not None else []
+        if path is not None and self.ws_router is not None:
+            allowed = sorted(set(allowed) | set(self.ws_router.allowed_methods(path)))
         if allowed:
             res.write_status(405).write_header(b"Allow", ", ".join(allowed))
             res.write_header(b"Content-Type", b"text/plain").end(b"Method Not Allowed")

@@ -11,7 +11,13 @@
 
 from __future__ import annotations
 
-from ._errors import DuplicateRouteError, PatternError, RouterError, URLBuildError
+from ._errors import (
+    DuplicateRouteError,
+    MiddlewareStopped,
+    PatternError,
+    RouterError,
+    URLBuildError,
+)
 from ._groups import RouteGroup, compose
 from ._patterns import CONVERTERS
 from ._router import STANDARD_METHODS, Match, Route, Router
@@ -25,6 +31,7 @@ __all__ = [
     "Route",
     "RouteGroup",
     "Router",
+    "MiddlewareStopped",
     "RouterError",
     "URLBuildError",
     "__version__",

@@ -10,7 +10,8 @@ name, a parameter for ``url_for``), never a problem of a request::
         │                           '*' not last, unknown type, duplicate names, ...)
         ├── DuplicateRouteError     same method and same pattern registered twice, or a
         │                           route name reused for another pattern
-        └── URLBuildError           url_for: unknown name, missing/unknown/invalid value
+        ├── URLBuildError           url_for: unknown name, missing/unknown/invalid value
+        └── MiddlewareStopped       a middleware chain stopped without answering
 
 A request that matches nothing is not an error: ``Router.match`` returns ``None`` and
 ``Router.allowed_methods`` tells 404 from 405.
@@ -38,3 +39,11 @@ class DuplicateRouteError(RouterError):
 
 class URLBuildError(RouterError):
     """``url_for`` cannot build a path: unknown route name or bad parameter values."""
+
+
+class MiddlewareStopped(RouterError):
+    """A middleware stopped the chain (a falsy return) without answering the request.
+
+    Raised by the composed handler so the server's error handling answers (socketify: the
+    error handler, else 500) instead of leaving the client waiting for the idle timeout.
+    """

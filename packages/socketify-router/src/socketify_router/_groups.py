@@ -15,6 +15,11 @@ function unchanged, for every method.
         stop if not data, res.aborted or res.has_responded()
     return handler(res, req, data)      # or handler(res, req) if it takes two arguments
 
+A chain that stops on a falsy value while the response is still unanswered raises
+``MiddlewareStopped`` (the server answers with its error handling, never a hang).  The
+composed handler takes an optional third argument, the initial ``data``: a chain used as
+the handler of an outer chain gets the outer chain's data.
+
 The chain stays synchronous as long as every middleware returns a plain value (no
 coroutine, no task: the common case costs one call per middleware).  The first time a
 middleware returns an awaitable, ``req.preserve()`` is called (when ``req`` has it: the
@@ -29,7 +34,7 @@ import inspect
 from collections.abc import Sequence
 from typing import Any, Callable, Optional
 
-from ._errors import PatternError
+from ._errors import MiddlewareStopped, PatternError
 
 Handler = Callable[..., Any]
 
@@ -121,6 +126,17 @@ def _takes_data(handler: Handler) -> bool:
     return positional >= 3
 
 
+def _stopped(res: Any, data: Any, middleware: Handler) -> None:
+    """The chain stopped: fine when the response was answered (or the client left)."""
+    if res.aborted or res.has_responded():
+        return
+    name = getattr(middleware, "__qualname__", repr(middleware))
+    raise MiddlewareStopped(
+        f"middleware {name} returned {data!r} without answering the request: answer it "
+        "(e.g. res.write_status(401).end()) or return a truthy value to go on"
+    )
+
+
 def compose(middlewares: Sequence[Handler], handler: Handler) -> Handler:
     """One ``handler(res, req)`` that runs ``middlewares`` in order, then ``handler``."""
     chain = tuple(middlewares)
@@ -136,7 +152,7 @@ def compose(middlewares: Sequence[Handler], handler: Handler) -> Handler:
         data = await data
         while True:
             if not data or res.aborted or res.has_responded():
-                return None
+                return _stopped(res, data, chain[index - 1])
             if index == size:
                 break
             data = chain[index](res, req, data)
@@ -148,8 +164,9 @@ def compose(middlewares: Sequence[Handler], handler: Handler) -> Handler:
             result = await result
         return result
 
-    def run_chain(res: Any, req: Any) -> Any:
-        data = None
+    def run_chain(res: Any, req: Any, data: Any = None) -> Any:
+        # ``data`` is None unless this chain is itself the handler of an outer chain, which
+        # passes its data on (a middleware() chain inside a MiddlewareRouter).
         index = 0
         for middleware in chain:
             data = middleware(res, req, data)
@@ -163,7 +180,7 @@ def compose(middlewares: Sequence[Handler], handler: Handler) -> Handler:
                         req = preserved
                 return finish(res, req, data, index)
             if not data or res.aborted or res.has_responded():
-                return None
+                return _stopped(res, data, middleware)
         return handler(res, req, data) if pass_data else handler(res, req)
 
     # Named after the handler for tracebacks and logs; no __wrapped__: callers that

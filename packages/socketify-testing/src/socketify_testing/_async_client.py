@@ -179,7 +179,7 @@ class AsyncTestClient(BaseClient):
         if self._closed:
             raise TestClientError("the AsyncTestClient is closed")
         self._bind()
-        if not self._started:
+        if not self._started and self._implicit_startup():
             self._warn_implicit_startup(stacklevel=4)
             await self._startup()
         earlier = self._server_error()  # raised by a task after an earlier response
@@ -271,7 +271,7 @@ class AsyncTestClient(BaseClient):
         if self._closed:
             raise TestClientError("the AsyncTestClient is closed")
         self._bind()
-        if not self._started:
+        if not self._started and self._implicit_startup():
             self._warn_implicit_startup(stacklevel=5)
             await self._startup()
         earlier = self._server_error()

@@ -101,6 +101,17 @@ def _text_value(value: Any) -> str:
     return str(value)
 
 
+def as_app(app: Any) -> Any:
+    """Anything with a ``memory_host()`` (a socketify App, an adapter) as it is; an ASGI or
+    WSGI application wrapped in the core's adapter (``socketify.ASGI``/``socketify.WSGI``,
+    told apart by ``socketify.interface.detect``)."""
+    if callable(getattr(app, "memory_host", None)):
+        return app
+    from socketify.interface import serve
+
+    return serve(app)
+
+
 class BaseClient:
     """Request building, redirects, cookies and lifespan bookkeeping (no waiting)."""
 
@@ -130,8 +141,8 @@ class BaseClient:
             raise InvalidRequest(f"client must be a (host, port) tuple, got {client!r}")
         if not isinstance(max_redirects, int) or max_redirects < 0:
             raise InvalidRequest(f"max_redirects must be an int >= 0, got {max_redirects!r}")
-        self.app = app
-        self._host = host_for(app)  # the in-memory transport seam (socketify.memory)
+        self.app = as_app(app)
+        self._host = host_for(self.app)  # the in-memory transport seam (socketify.memory)
         self.base_url = base_url
         self._base = split_base(base_url)
         self.raise_server_exceptions = raise_server_exceptions
@@ -175,6 +186,10 @@ class BaseClient:
 
     def _pending_error(self) -> bool:
         return bool(self._errors) and self.raise_server_exceptions
+
+    def _implicit_startup(self) -> bool:
+        # ASGI/WSGI adapters follow Starlette's TestClient: lifespan only inside `with`.
+        return bool(getattr(self.app, "_lifespan_on_first_request", True))
 
     def _warn_implicit_startup(self, stacklevel: int) -> None:
         warnings.warn(

@@ -192,8 +192,9 @@ class TestClient(BaseClient):
         if not self._started:
             if self._closed:
                 raise TestClientError("the TestClient is closed")
-            self._warn_implicit_startup(stacklevel=5)
-            self._startup()
+            if self._implicit_startup():
+                self._warn_implicit_startup(stacklevel=5)
+                self._startup()
 
     def _send(
         self, prepared: Prepared, follow: Optional[bool], timeout: Optional[float], stream: bool

@@ -1,6 +1,7 @@
 """``python -m socketify module:app`` (or the ``socketify`` script): serve an App.
 
-The target is resolved by target.py (an App, a factory, or ``run(app)``).  One process
+The target is resolved by target.py (an App, a factory, ``run(app)``, or an ASGI / WSGI
+application with ``--interface asgi|wsgi|auto``, served by socketify.ASGI / socketify.WSGI).  One process
 serves by default (worker.py); ``--workers N`` or ``--reload`` put a supervisor in front
 (supervisor.py) that binds the address once and keeps N worker processes on it.
 
@@ -34,7 +35,6 @@ __all__ = ["TargetError", "UsageError", "build_parser", "load_target", "main", "
 USAGE_ERROR = EXIT_USAGE
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
 INTERFACES = ("auto", "socketify", "asgi", "wsgi")
-SUPPORTED_INTERFACES = ("auto", "socketify")
 _METAVARS = {"bytes": "BYTES", "count": "N", "seconds": "SECONDS", "minutes": "MINUTES"}
 _SETTING_PREFIX = "setting_"
 _WS_PREFIX = "ws_"
@@ -57,8 +57,18 @@ def _add_flags(group: Any, table: dict[str, limits.Setting], prefix: str, dest: 
         flag = "--" + prefix + limits.cli_flag(name, spec)
         help_text = f"{spec.doc} (default {spec.default})"
         if spec.kind in ("bool", "compression"):
+            # --flag, --flag VALUE (the original's form: true/false, on/off, auto) or --no-flag
             group.add_argument(
-                flag, dest=dest + name, action=argparse.BooleanOptionalAction, help=help_text
+                flag,
+                dest=dest + name,
+                nargs="?",
+                const=True,
+                type=_switch,
+                metavar="BOOL",
+                help=help_text,
+            )
+            group.add_argument(
+                "--no-" + flag[2:], dest=dest + name, action="store_const", const=False
             )
         else:
             group.add_argument(
@@ -68,6 +78,40 @@ def _add_flags(group: Any, table: dict[str, limits.Setting], prefix: str, dest: 
                 metavar=_METAVARS[spec.kind],
                 help=help_text,
             )
+
+
+_SWITCH_VALUES = {"true": True, "on": True, "yes": True, "1": True, "false": False, "off": False}
+_SWITCH_VALUES.update({"no": False, "0": False, "auto": None})
+
+
+def _switch(text: str) -> Optional[bool]:
+    """A switch's value: true/false, on/off, yes/no, 1/0, or auto (the default)."""
+    try:
+        return _SWITCH_VALUES[text.lower()]
+    except KeyError:
+        raise argparse.ArgumentTypeError(
+            f"expected true/false, on/off or auto, not {text!r}"
+        ) from None
+
+
+# The original socketify CLI's flags that have no counterpart here: what to use instead.
+_ORIGINAL_ONLY = {
+    "--disable-listen-log": "use --log-level warning (the listening line is logged at info)",
+    "--req-res-factory-maxitems": "not needed: there are no object pools to size; drop it",
+    "--ws-factory-maxitems": "not needed: there are no object pools to size; drop it",
+    "--task-factory-maxitems": "not needed: there are no object pools to size; drop it",
+    "--ssl-keyfile-password": "TLS is not supported yet: serve plain HTTP behind a TLS proxy",
+    "--ssl-ca-certs": "TLS is not supported yet: serve plain HTTP behind a TLS proxy",
+    "--ssl-ciphers": "TLS is not supported yet: serve plain HTTP behind a TLS proxy",
+}
+
+
+def _original_only(argv: Sequence[str]) -> Optional[str]:
+    for arg in argv:
+        flag = arg.split("=", 1)[0]
+        if flag in _ORIGINAL_ONLY:
+            return f"{flag} is a flag of the original socketify CLI: {_ORIGINAL_ONLY[flag]}"
+    return None
 
 
 def _add_setting_flags(parser: argparse.ArgumentParser) -> None:
@@ -107,7 +151,7 @@ def _ws_defaults(args: argparse.Namespace) -> dict[str, Any]:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="socketify",
-        description="Serve a socketify App: python -m socketify module:app",
+        description="Serve a socketify App, an ASGI or a WSGI app: python -m socketify module:app",
     )
     parser.add_argument(
         "target", help="module:app (an App), module:factory() or module:run (run(app))"
@@ -148,7 +192,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--factory", action="store_true", help="the target is a factory")
     parser.add_argument(
-        "--interface", choices=INTERFACES, default="auto", help="application interface"
+        "--interface",
+        choices=INTERFACES,
+        default="auto",
+        help="application interface (default auto: tells an App, ASGI and WSGI apart)",
+    )
+    parser.add_argument(
+        "--root-path",
+        default="",
+        metavar="PATH",
+        help="ASGI root_path / WSGI SCRIPT_NAME the app is mounted under",
+    )
+    parser.add_argument(
+        "--threads", type=int, metavar="N", help="WSGI: threads the app runs in (default 10)"
     )
     parser.add_argument("--log-level", choices=LOG_LEVELS, default="info", help="(default info)")
     parser.add_argument(
@@ -160,6 +216,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--ssl-keyfile", metavar="FILE", help="TLS key (not supported yet)")
     parser.add_argument(
         "--ssl-certfile", metavar="FILE", help="TLS certificate (not supported yet)"
+    )
+    parser.add_argument(
+        "--ws",
+        default="auto",
+        metavar="auto|none|module:attr",
+        help="module:attr: a dict of WebSocket handlers and options served on /* "
+        "(the original's --ws); auto or none: only the app's own ws() routes",
     )
     parser.add_argument("--version", action="version", version=_version())
     _add_setting_flags(parser)
@@ -185,10 +248,12 @@ def _workers(value: Optional[int]) -> int:
 
 def make_config(args: argparse.Namespace) -> ServeConfig:
     """Check the parsed command line; raises UsageError."""
-    if args.interface not in SUPPORTED_INTERFACES:
-        raise UsageError(
-            f"--interface {args.interface} is not supported yet (use auto or socketify)"
-        )
+    if args.root_path and not args.root_path.startswith("/"):
+        raise UsageError(f"--root-path must start with '/', not {args.root_path!r}")
+    if args.threads is not None and not 1 <= args.threads <= 1024:
+        raise UsageError(f"--threads must be from 1 to 1024, not {args.threads}")
+    if args.threads is not None and args.interface in ("asgi", "socketify"):
+        raise UsageError(f"--threads is for WSGI apps, not --interface {args.interface}")
     if args.ssl_keyfile or args.ssl_certfile:
         raise UsageError("TLS is not supported yet: serve plain HTTP behind a TLS proxy")
     if not 0 <= args.port <= 65535:
@@ -209,6 +274,9 @@ def make_config(args: argparse.Namespace) -> ServeConfig:
     for directory in args.reload_dir:
         if not os.path.isdir(directory):
             raise UsageError(f"--reload-dir {directory!r} is not a directory")
+    ws_behavior = None if args.ws in ("auto", "none") else args.ws
+    if ws_behavior is not None and ":" not in ws_behavior:
+        raise UsageError(f"--ws expects auto, none or module:attr, not {args.ws!r}")
     workers = _workers(args.workers)
     pubsub = _pubsub(args, workers)
     return ServeConfig(
@@ -224,7 +292,13 @@ def make_config(args: argparse.Namespace) -> ServeConfig:
         access_log=args.access_log,
         settings=settings,
         ws_defaults=_ws_defaults(args),
+        interface=args.interface,
+        root_path=args.root_path.rstrip("/"),
+        threads=args.threads,
+        # --lifespan / --no-lifespan (the App setting) is ASGI's "on" / "off"; unset: "auto"
+        lifespan={True: "on", False: "off"}.get(settings.get("lifespan"), "auto"),  # type: ignore[arg-type]
         pubsub=pubsub,
+        ws_behavior=ws_behavior,
     )
 
 
@@ -282,7 +356,16 @@ def configure_logging(config: ServeConfig) -> None:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Entry point of ``python -m socketify`` and the ``socketify`` script."""
-    args = build_parser().parse_args(argv)
+    raw = list(sys.argv[1:] if argv is None else argv)
+    original = _original_only(raw)
+    if original is not None:
+        return usage_error(original)
+    raw = ["--interface=asgi" if a == "--interface=asgi3" else a for a in raw]
+    raw = [
+        "asgi" if a == "asgi3" and i and raw[i - 1] == "--interface" else a
+        for i, a in enumerate(raw)
+    ]
+    args = build_parser().parse_args(raw)
     try:
         config = make_config(args)
     except UsageError as exc:

@@ -8,7 +8,8 @@ accepting, then runs until SIGTERM (graceful: stop accepting, finish in-flight r
 within ``shutdown_timeout``, run on_shutdown handlers).
 
 Exit codes (shared with the supervisor): 0 stopped normally, 1 the app failed (its
-traceback is logged), 2 the target is wrong (one line on stderr).
+traceback is logged), 2 the target is wrong (one line on stderr), 3 an ASGI lifespan
+startup failed.
 """
 
 from __future__ import annotations
@@ -20,16 +21,17 @@ import traceback
 from typing import TYPE_CHECKING, Any, NamedTuple, Optional
 
 from ..app import App
+from ..errors import LifespanFailure
 from ..options import LISTEN_EXCLUSIVE_PORT
 from . import accesslog
-from .target import TargetError, load_target
+from .target import TargetError, load_behavior, load_target
 
 if TYPE_CHECKING:
     from .listener import Listener
 
 __all__ = ["EXIT_APP_ERROR", "EXIT_OK", "EXIT_USAGE", "ServeConfig", "serve", "serve_worker"]
 
-EXIT_OK, EXIT_APP_ERROR, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_APP_ERROR, EXIT_USAGE, EXIT_LIFESPAN = 0, 1, 2, 3
 
 logger = logging.getLogger("socketify")
 
@@ -47,8 +49,21 @@ class ServeConfig(NamedTuple):
     access_log: bool = False
     settings: dict[str, Any] = {}
     ws_defaults: dict[str, Any] = {}
+    interface: str = "auto"
+    root_path: str = ""
+    threads: Optional[int] = None
+    lifespan: str = "auto"
+
     pubsub: Optional[dict[str, Any]] = None  # cli._pubsub: {"kind": relay|redis|none, ...}
     relay_fd: int = -1  # a worker's end of the supervisor's relay (pubsub/relay.py)
+    ws_behavior: Optional[str] = None  # --ws module:attr: app.ws("/*", that dict)
+
+    def adapter_options(self) -> dict[str, Any]:
+        """What ASGI()/WSGI() get for a target that is not an App."""
+        options: dict[str, Any] = {"root_path": self.root_path, "lifespan": self.lifespan}
+        if self.threads is not None:
+            options["threads"] = self.threads
+        return options
 
 
 def usage_error(message: str) -> int:
@@ -58,7 +73,15 @@ def usage_error(message: str) -> int:
 
 def prepare_app(config: ServeConfig) -> App:
     """The target's App with the command line's settings and access log applied."""
-    app = load_target(config.target, config.factory, config.settings)
+    app = load_target(
+        config.target,
+        config.factory,
+        config.settings,
+        interface=config.interface,
+        adapter_options=config.adapter_options(),
+    )
+    if config.workers > 1 and hasattr(app, "_multiprocess"):
+        app._multiprocess = True  # WSGI's wsgi.multiprocess
     if app.serving:
         raise TargetError(
             f"{config.target!r} listens already (listen() at import): "
@@ -68,6 +91,10 @@ def prepare_app(config: ServeConfig) -> App:
         app.configure(**config.settings)
     if config.ws_defaults:
         app.set_ws_defaults(**config.ws_defaults)
+    if config.ws_behavior:
+        if not hasattr(app, "ws"):
+            raise TargetError("--ws module:attr adds WebSocket routes to a socketify App only")
+        app.ws("/*", load_behavior(config.ws_behavior))
     if config.access_log:
         accesslog.enable(app)
     _apply_pubsub(app, config)
@@ -123,7 +150,15 @@ def serve(config: ServeConfig) -> int:
         app.close()
         return EXIT_APP_ERROR
     _announce(url)
-    app.run()
+    return _run(app)
+
+
+def _run(app: App) -> int:
+    try:
+        app.run()
+    except LifespanFailure as exc:
+        logger.error("%s: exiting", exc)
+        return EXIT_LIFESPAN
     return EXIT_OK
 
 
@@ -147,8 +182,7 @@ def serve_worker(config: ServeConfig, listener: Listener, ready_fd: int) -> int:
     except OSError:
         pass  # the supervisor is gone: run() still stops on SIGTERM
     logger.debug("worker %d serving", os.getpid())
-    app.run()
-    return EXIT_OK
+    return _run(app)
 
 
 def worker_exit(config: ServeConfig, listener: Listener, ready_fd: int) -> None:

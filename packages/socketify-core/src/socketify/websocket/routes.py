@@ -338,7 +338,7 @@ def register_ws(rt: Runtime, pattern: str, behavior: Any) -> _Behavior:
         )
         return None
 
-    rt.app.add("GET", pattern, ws_upgrade_route)
+    rt.add_ws_route(pattern, ws_upgrade_route)
     return spec
 
 

@@ -88,6 +88,11 @@ class WebSocket:
         self._behavior = behavior
         self._user_data = user_data
 
+    @property
+    def app(self) -> Any:
+        """The App this WebSocket belongs to."""
+        return self._rt.app
+
     # ---- sending -------------------------------------------------------------------------------
     def send(
         self, message: Any, opcode: Any = None, compress: bool = False, fin: bool = True
@@ -218,12 +223,20 @@ class WebSocket:
         for topic in self.get_topics():
             handler(topic)
 
-    def publish(self, topic: Any, message: Any, opcode: Any = None, compress: bool = False) -> bool:
-        """To every subscriber of ``topic`` but this WebSocket; True when anyone got it."""
+    def publish(
+        self,
+        topic: Any,
+        message: Any,
+        opcode: Any = None,
+        compress: bool = False,
+        include_self: bool = False,
+    ) -> bool:
+        """To every subscriber of ``topic`` but this WebSocket (``include_self=True``: this
+        one too, as the original socketify did); True when anyone got it."""
         h = self._h
         if not h:
             return False
-        return _publish_from(self._rt, h, topic, message, opcode, compress)
+        return _publish_from(self._rt, 0 if include_self else h, topic, message, opcode, compress)
 
     # ---- state ----------------------------------------------------------------------------------
     def get_buffered_amount(self) -> int:

@@ -1,0 +1,271 @@
+"""One ASGI HTTP request/response cycle over an AppResponse handle.
+
+Theory of operation
+-------------------
+``receive()`` hands out the body the core delivered through ``on_data``.  A chunk that
+arrives while the application has not asked for it is kept and the connection is paused
+(``res.pause()``: the core stops reading the socket), so a slow consumer never makes us
+buffer more than what one read brought in; ``receive()`` resumes reading when it takes the
+chunk.  Once the body is consumed, ``receive()`` waits for the client to go away (or for
+the response to complete) and returns ``http.disconnect``.
+
+``send()`` keeps the status and headers of ``http.response.start`` in the response (not
+sent yet), so a one-shot response leaves in a single ``end()``: head and body in one C call
+with the core adding Content-Length.  ``more_body`` chunks are written as they come
+(chunked unless the application set Content-Length); when the core answers SC_EAGAIN the
+socket is past backpressure and ``send()`` waits for ``on_writable``.
+
+Protocol misuse raises ASGIProtocolError (a RuntimeError) in the application; ``send()``
+after the client left raises ClientDisconnected (an OSError, ASGI spec 2.4).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from typing import TYPE_CHECKING, Any, Optional
+
+from ..errors import ASGIProtocolError, ClientDisconnected
+from ..response import DONE, HAS_CONTENT_LENGTH, SC_EAGAIN, STREAMING, W_HAS_LENGTH, _write
+from ..status import render_status
+
+if TYPE_CHECKING:
+    from ..response import AppResponse
+
+FILE_CHUNK = 256 * 1024  # bytes read per step when serving pathsend/zerocopysend
+
+
+class HTTPCycle:
+    __slots__ = (
+        "body_done",
+        "chunks",
+        "complete",
+        "paused",
+        "res",
+        "started",
+        "waiter",
+        "wants_body",
+    )
+
+    def __init__(self, res: AppResponse, has_body: bool) -> None:
+        # PERF: eight slot stores; the body machinery is wired only when there is a body.
+        self.res = res
+        self.started = False
+        self.complete = False
+        self.chunks: Optional[list[bytes]] = None
+        self.body_done = not has_body
+        self.paused = False
+        self.waiter: Optional[asyncio.Future[Any]] = None
+        self.wants_body = True
+        if has_body:
+            self.chunks = []
+            res._rt.track(res).data_handler = self._on_body
+
+    # ---- request body --------------------------------------------------------------------
+    def _on_body(self, res: AppResponse, chunk: bytes, is_end: bool) -> None:
+        chunks = self.chunks
+        if chunks is None:  # the response completed: nobody will read this
+            return
+        if chunk:
+            chunks.append(chunk)
+        if is_end:
+            self.body_done = True
+        elif not self.paused:
+            self.paused = True
+            res.pause()
+        self._wake()
+
+    def _wake(self) -> None:
+        waiter = self.waiter
+        if waiter is not None:
+            self.waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
+
+    async def receive(self) -> dict[str, Any]:
+        while True:
+            res = self.res
+            if res.aborted or (self.complete and not self.wants_body):
+                return {"type": "http.disconnect"}
+            chunks = self.chunks
+            if chunks:
+                body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+                chunks.clear()
+                if self.paused:
+                    self.paused = False
+                    res.resume()
+                done = self.body_done
+                if done:
+                    self.wants_body = False
+                return {"type": "http.request", "body": body, "more_body": not done}
+            if self.body_done and self.wants_body:
+                self.wants_body = False
+                return {"type": "http.request", "body": b"", "more_body": False}
+            if self.wants_body:
+                res._continue_if_expected()  # the app asks for the body: let it come
+            waiter = res._rt.aio().create_future()
+            self.waiter = waiter
+            if res._state != DONE:
+                res._track(waiter)  # cancelled when the client goes away
+            try:
+                await waiter
+            except asyncio.CancelledError:
+                if not res.aborted:
+                    raise
+
+    # ---- response ------------------------------------------------------------------------
+    async def send(self, message: Any) -> None:
+        try:
+            kind = message["type"]
+        except (TypeError, KeyError):
+            raise ASGIProtocolError(
+                f"an ASGI message must be a dict with a 'type': {message!r}"
+            ) from None
+        res = self.res
+        if kind == "http.response.body":
+            if not self.started:
+                raise ASGIProtocolError("http.response.body sent before http.response.start")
+            if self.complete:
+                raise ASGIProtocolError("http.response.body sent after the response completed")
+            if res.aborted:
+                raise ClientDisconnected("the client went away")
+            body = message.get("body", b"")
+            if type(body) is not bytes:
+                body = _body_bytes(body)
+            if message.get("more_body", False):
+                if body or res._state != STREAMING:
+                    await self._write(body)
+                return
+            self._finish()
+            res.end(body)
+            return
+        if kind == "http.response.start":
+            if self.started:
+                raise ASGIProtocolError("http.response.start sent twice")
+            if res.aborted:
+                raise ClientDisconnected("the client went away")
+            status = message["status"]
+            if type(status) is not int or not 100 <= status <= 999:
+                raise ASGIProtocolError(
+                    f"http.response.start status must be an int, not {status!r}"
+                )
+            if 100 <= status < 200:
+                raise ASGIProtocolError(f"http.response.start cannot send {status}: use 200-599")
+            res._status = render_status(status)
+            write_header = res.write_header
+            for name, value in message.get("headers", ()):
+                write_header(name, value)
+            self.started = True
+            return
+        if kind == "http.response.pathsend":
+            await self._pathsend(message)
+            return
+        if kind == "http.response.zerocopysend":
+            await self._zerocopysend(message)
+            return
+        if kind == "http.response.trailers":
+            raise ASGIProtocolError("http.response.trailers is not supported by this server")
+        raise ASGIProtocolError(f"unexpected ASGI message type {kind!r} for an HTTP connection")
+
+    def _finish(self) -> None:
+        self.complete = True
+        self.chunks = None
+        self._wake()
+
+    async def _write(self, body: bytes) -> None:
+        """Stream one chunk; wait for drain when the core is past backpressure."""
+        res = self.res
+        flags = W_HAS_LENGTH if res._hflags & HAS_CONTENT_LENGTH else 0
+        head = res._head() if res._state == 0 else b""
+        res._state = STREAMING
+        rc = _write(res._rt.native, res._h, head, len(head), body, len(body), flags)
+        if rc == SC_EAGAIN:
+            await self._drain()
+        elif rc < 0:
+            res._fail(rc)
+            raise ClientDisconnected("the client went away")
+
+    async def _drain(self) -> None:
+        res = self.res
+        future = res._rt.aio().create_future()
+        res._track(future)
+
+        def writable(_res: AppResponse, _offset: int) -> bool:
+            if not future.done():
+                future.set_result(None)
+            return True
+
+        res.on_writable(writable)
+        try:
+            await future
+        except asyncio.CancelledError:
+            if res.aborted:
+                raise ClientDisconnected("the client went away") from None
+            raise
+
+    # ---- file extensions (served from the file in chunks, with backpressure) ------------
+    def _check_file_send(self, kind: str) -> None:
+        if not self.started:
+            raise ASGIProtocolError(f"{kind} sent before http.response.start")
+        if self.complete:
+            raise ASGIProtocolError(f"{kind} sent after the response completed")
+        if self.res.aborted:
+            raise ClientDisconnected("the client went away")
+
+    def _set_length(self, size: int) -> None:
+        res = self.res
+        if res._state == 0 and not res._hflags & HAS_CONTENT_LENGTH:
+            res.write_header(b"Content-Length", size)
+
+    async def _pathsend(self, message: Any) -> None:
+        self._check_file_send("http.response.pathsend")
+        path = message.get("path")
+        if not isinstance(path, (str, bytes, os.PathLike)):
+            raise ASGIProtocolError(f"http.response.pathsend needs a path, not {path!r}")
+        with open(path, "rb") as file:
+            size = os.fstat(file.fileno()).st_size
+            self._set_length(size)
+            await self._send_file(file.fileno(), 0, size)
+        self._finish()
+        self.res.end(b"")
+
+    async def _zerocopysend(self, message: Any) -> None:
+        self._check_file_send("http.response.zerocopysend")
+        file = message.get("file")
+        try:
+            fd = file.fileno()
+        except Exception:
+            raise ASGIProtocolError(
+                f"http.response.zerocopysend needs a file with fileno(), not {file!r}"
+            ) from None
+        offset = message.get("offset")
+        if offset is None:
+            offset = os.lseek(fd, 0, os.SEEK_CUR)
+        count = message.get("count")
+        if count is None:
+            count = os.fstat(fd).st_size - offset
+        more = bool(message.get("more_body", False))
+        if not more:
+            self._set_length(count)
+        sent = await self._send_file(fd, offset, count)
+        if message.get("offset") is None:
+            os.lseek(fd, offset + sent, os.SEEK_SET)
+        if not more:
+            self._finish()
+            self.res.end(b"")
+
+    async def _send_file(self, fd: int, offset: int, count: int) -> int:
+        sent = 0
+        while sent < count:
+            data = os.pread(fd, min(FILE_CHUNK, count - sent), offset + sent)
+            if not data:
+                break
+            await self._write(data)
+            sent += len(data)
+        return sent
+
+
+def _body_bytes(body: Any) -> bytes:
+    if isinstance(body, (bytearray, memoryview)):
+        return bytes(body)
+    raise ASGIProtocolError(f"http.response.body 'body' must be bytes, not {type(body).__name__}")

@@ -1,0 +1,251 @@
+"""ASGI: an ASGI 3 application served by the native core.
+
+``ASGI`` is an ``App`` whose dispatch is the application: the core parses the request and
+calls ``_on_request``; the scope is built from the request view right there (the view dies
+with the callback), and the application runs as a coroutine whose first step happens
+inside the callback (a response sent before the first real suspension leaves in the same
+batch, as for App handlers).  listen/run/close, settings, the memory transport the
+TestClient drives, shutdown and the CLI all come from App unchanged.
+
+Errors: an exception before ``http.response.start`` is a 500 (App's error path); after it
+the connection is closed, so a keep-alive client never sees a half-framed response.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Callable, Optional
+from urllib.parse import unquote_to_bytes
+
+from .._native import ffi, lib
+from ..adapter import AdapterRuntime
+from ..app import App
+from ..errors import ClientDisconnected
+from ..response import DONE, AppResponse
+from ..runtime import _METHOD_NAMES
+from ..websocket import routes as _ws
+from .http import HTTPCycle
+from .lifespan import Lifespan
+from .websocket import HANDLERS, WebSocketCycle
+
+logger = logging.getLogger("socketify.asgi")
+
+REQ_HAS_BODY = 2
+REQ_UPGRADE = 32
+SPEC_VERSION = "2.4"
+_unpack = ffi.unpack
+_remote_address = lib.sc_res_remote_address
+_remote_port = lib.sc_res_remote_port
+_ADDRESS = ffi.new("char[64]")  # PERF: one buffer, used on the loop thread only
+_HTTP_VERSIONS = ("1.0", "1.1")
+_NO_SERVER = object()
+
+
+class ASGI(App):
+    """Serve an ASGI 3 application: ``ASGI(app).listen(8000, handler).run()``.
+
+    ``lifespan``: ``"auto"`` (use it when the app speaks it), ``"on"`` (a startup failure
+    stops ``run()`` with LifespanFailure) or ``"off"``.  ``root_path``: the mount point the
+    app is served under (``scope["root_path"]``).  ``websocket``: options of the WebSocket
+    connections (as for ``app.ws()``: ``max_payload_length``, ``compression``,
+    ``idle_timeout``, ``max_backpressure``...).  Other keywords are the App settings.
+    """
+
+    # The TestClient runs lifespan only inside `with` (as Starlette's does), never on the
+    # first request.
+    _lifespan_on_first_request = False
+
+    def __init__(
+        self,
+        app: Callable[..., Any],
+        lifespan: str = "auto",
+        root_path: str = "",
+        websocket: Optional[dict[str, Any]] = None,
+        **settings: Any,
+    ) -> None:
+        if not callable(app):
+            raise TypeError(f"ASGI() needs an ASGI application (a callable), not {app!r}")
+        if not isinstance(root_path, str) or (root_path and not root_path.startswith("/")):
+            raise ValueError(f"root_path must be empty or start with '/', not {root_path!r}")
+        super().__init__(None, **settings)
+        self._rt = AdapterRuntime(self, self._router, lambda: self._settings)
+        self.application = app
+        self.root_path = root_path.rstrip("/")
+        self._raw_root = self.root_path.encode("utf-8")
+        self._asgi = {"version": "3.0", "spec_version": SPEC_VERSION}
+        self._lifespan = Lifespan(app, lifespan, self._asgi)
+        options = dict(websocket or {})
+        _ws.validate_ws_options(options)
+        self._ws_spec = _ws._Behavior("/*", {**HANDLERS, **options})
+        hub = _ws._hub(self._rt)
+        self._ws_spec.apply_defaults(hub.defaults)
+        hub.specs.append(self._ws_spec)  # the CLI's --ws-* defaults reach it
+        self._server_address: Any = _NO_SERVER
+
+    # ---- lifespan (App calls these around serving; the TestClient on `with`) ------------
+    async def startup(self) -> None:
+        await self._lifespan.startup()
+
+    async def shutdown(self) -> None:
+        await self._lifespan.shutdown()
+
+    @property
+    def state(self) -> dict[str, Any]:
+        """The lifespan state; every request scope gets a shallow copy."""
+        return self._lifespan.state
+
+    # ---- scope ----------------------------------------------------------------------------
+    def _server(self) -> Any:
+        server = self._server_address
+        if server is _NO_SERVER:
+            server = None
+            if self._listeners:
+                first = self._listeners[0]
+                if first.domain is not None:
+                    server = (first.domain, None)
+                else:
+                    server = (first.host or "0.0.0.0", first.port)
+            self._server_address = server
+        return server
+
+    def listen(self, port_or_options: Any = None, handler: Any = None) -> App:
+        self._server_address = _NO_SERVER
+        return super().listen(port_or_options, handler)
+
+    def _client(self, handle: int) -> Any:
+        native = self._rt.native
+        size = _remote_address(native, handle, _ADDRESS, 64)
+        if size <= 0:
+            return None  # a Unix socket peer has no address
+        return (_unpack(_ADDRESS, size).decode("ascii"), _remote_port(native, handle))
+
+    def _scope(self, view: Any, kind: str, scheme: str, method: str) -> dict[str, Any]:
+        target = view.target
+        total = view.target_len
+        size = view.path_len
+        raw_path = _unpack(target, size)
+        query = _unpack(target + size + 1, total - size - 1) if total > size else b""
+        path = (unquote_to_bytes(raw_path) if b"%" in raw_path else raw_path).decode(
+            "utf-8", "replace"
+        )
+        items = view.headers
+        headers = []
+        append = headers.append
+        for index in range(view.num_headers):
+            item = items[index]
+            append((_unpack(item.name, item.name_len), _unpack(item.value, item.value_len)))
+        root = self.root_path
+        scope = {
+            "type": kind,
+            "asgi": self._asgi,
+            "http_version": _HTTP_VERSIONS[view.http_minor == 1],
+            "scheme": scheme,
+            "path": root + path if root else path,
+            "raw_path": self._raw_root + raw_path if root else raw_path,
+            "query_string": query,
+            "root_path": root,
+            "headers": headers,
+            "client": self._client(view.res),
+            "server": self._server(),
+            "state": self._lifespan.state.copy(),
+        }
+        if kind == "http":
+            scope["method"] = method
+            scope["extensions"] = {
+                "http.response.pathsend": {},
+                "http.response.zerocopysend": {},
+            }
+        return scope
+
+    # ---- dispatch (called by the bridge) --------------------------------------------------
+    def _dispatch(self, handle: int) -> None:
+        view = self._rt.view
+        flags = view.flags
+        method = _METHOD_NAMES[view.method_id] or _unpack(view.method, view.method_len).decode(
+            "latin-1"
+        )
+        rt = self._rt
+        res = rt.response_type(rt, handle, flags)
+        try:
+            if flags & REQ_UPGRADE and method == "GET" and _wants_websocket(view):
+                self._websocket(res, view)
+            else:
+                scope = self._scope(view, "http", "http", method)
+                cycle = HTTPCycle(res, bool(flags & REQ_HAS_BODY))
+                self._rt.handler_result(self._run_http(scope, cycle), res, None)
+        except Exception as exc:
+            self._rt.report(exc, res, None)
+        if res._state != DONE and res._ext is None:
+            self._rt.track(res)
+
+    async def _run_http(self, scope: dict[str, Any], cycle: HTTPCycle) -> None:
+        try:
+            await self.application(scope, cycle.receive, cycle.send)
+        except ClientDisconnected:
+            return
+        except BaseException:
+            if cycle.started and not cycle.complete:
+                cycle.res.close()  # never a half-framed response on a keep-alive connection
+            raise
+        if not cycle.complete:
+            res = cycle.res
+            if res.aborted:
+                return
+            if not cycle.started:
+                logger.error("the ASGI app returned without sending a response: 500")
+                res._status = None
+                res._headers = None
+                res._hflags = 0
+                res.write_status(500).write_header(b"Content-Type", b"text/plain")
+                res.end(b"Internal Server Error")
+            else:
+                logger.error("the ASGI app returned before completing its response: closed")
+                res.close()
+
+    def _websocket(self, res: AppResponse, view: Any) -> None:
+        status = lib.sc_ws_check_request(self._rt.native)
+        if status:
+            code, headers, body = _ws._REFUSALS.get(status, _ws._REFUSALS[400])
+            res.write_status(code)
+            for name, value in headers:
+                res.write_header(name, value)
+            res.write_header(b"Content-Type", b"text/plain").end(body)
+            return
+        scope = self._scope(view, "websocket", "ws", "GET")
+        key = extensions = b""
+        protocols: list[str] = []
+        for name, value in scope["headers"]:
+            if name == b"sec-websocket-key":
+                key = value
+            elif name == b"sec-websocket-extensions":
+                extensions = value
+            elif name == b"sec-websocket-protocol":
+                protocols.extend(p.strip() for p in value.decode("latin-1").split(",") if p.strip())
+        scope["subprotocols"] = protocols
+        scope["extensions"] = {"websocket.http.response": {}}
+        cycle = WebSocketCycle(res, self._ws_spec, key, extensions)
+        self._rt.track(res)
+        self._rt.handler_result(self._run_websocket(scope, cycle), res, None)
+
+    async def _run_websocket(self, scope: dict[str, Any], cycle: WebSocketCycle) -> None:
+        try:
+            await self.application(scope, cycle.receive, cycle.send)
+        except ClientDisconnected:
+            cycle.finish(False)
+            return
+        except BaseException:
+            cycle.finish(True)
+            raise
+        cycle.finish(False)
+
+    def __repr__(self) -> str:
+        return f"<ASGI {self.application!r}>"
+
+
+def _wants_websocket(view: Any) -> bool:
+    items = view.headers
+    for index in range(view.num_headers):
+        item = items[index]
+        if item.name_len == 7 and _unpack(item.name, 7) == b"upgrade":
+            return bool(_unpack(item.value, item.value_len).lower() == b"websocket")
+    return False

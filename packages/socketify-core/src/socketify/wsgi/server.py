@@ -1,0 +1,411 @@
+"""WSGI: a PEP 3333 application served by the native core.
+
+Theory of operation
+-------------------
+The core is only ever called from the loop thread; WSGI applications block.  So:
+
+1. ``_on_request`` (loop thread) builds the environ from the request view (it dies with
+   the callback) and submits the call to a bounded thread pool (``threads``).
+2. The worker (pool.WorkerPool) runs the application.  ``start_response`` validates and renders the head
+   right there (a bad header raises in the application), nothing is sent yet.
+3. A response that is a list or tuple and used no ``write()`` is joined and handed to the
+   loop in one post (pool.LoopInbox: one loop wake-up carries every response finished
+   meanwhile): one ``end()`` there, head and body in one C call.
+   Anything else is streamed: each chunk is handed to the loop and the worker waits until
+   the core accepted it without passing ``max_backpressure`` (or until ``on_writable``
+   says it drained), so a slow client holds the generator instead of filling memory.
+4. ``close()`` of the iterable is always called (worker thread).
+
+Request body: ``wsgi.input`` (RequestInput) is fed by ``on_data`` on the loop thread and
+read by the worker; past ``INPUT_HIGH`` buffered bytes the connection is paused and it is
+resumed when the application has read the buffer down.
+
+Errors: an exception before anything was sent is a 500; after, the connection is closed.
+Both are logged (and seen by the TestClient's ``raise_server_exceptions``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import threading
+from typing import Any, Callable, Optional
+from urllib.parse import unquote_to_bytes
+
+from .._native import ffi, lib
+from ..adapter import AdapterRuntime
+from ..app import App
+from ..errors import ASGIProtocolError, ClientDisconnected
+from ..headers import header_kind, render_header
+from ..response import (
+    DONE,
+    FRESH,
+    HAS_CONTENT_LENGTH,
+    SC_EAGAIN,
+    STREAMING,
+    W_HAS_LENGTH,
+    AppResponse,
+    _write,
+)
+from ..runtime import _METHOD_NAMES
+from ..status import render_status
+from .input import RequestInput
+from .pool import LoopInbox, WorkerPool
+
+logger = logging.getLogger("socketify.wsgi")
+
+REQ_HAS_BODY = 2
+DEFAULT_THREADS = 10
+_unpack = ffi.unpack
+_ADDRESS = ffi.new("char[64]")  # loop thread only
+_PROTOCOLS = ("HTTP/1.0", "HTTP/1.1")
+_SPECIAL = {b"content-type": "CONTENT_TYPE", b"content-length": "CONTENT_LENGTH"}
+_HTTP_NAMES: dict[bytes, str] = {}
+
+
+def _environ_name(name: bytes) -> str:
+    key = _HTTP_NAMES.get(name)
+    if key is None:
+        key = _SPECIAL.get(name) or "HTTP_" + name.decode("latin-1").upper().replace("-", "_")
+        if len(_HTTP_NAMES) < 1024:
+            _HTTP_NAMES[name] = key
+    return key
+
+
+class FileWrapper:
+    """``wsgi.file_wrapper``: iterates a file in blocks; the server streams it from the
+    file descriptor with backpressure."""
+
+    def __init__(self, filelike: Any, blksize: int = 65536) -> None:
+        self.filelike = filelike
+        self.blksize = blksize
+        if hasattr(filelike, "close"):
+            self.close = filelike.close
+
+    def __iter__(self) -> Any:
+        read = self.filelike.read
+        while True:
+            data = read(self.blksize)
+            if not data:
+                return
+            yield data
+
+
+class _Cycle:
+    """One request/response, shared by the worker (start_response/write) and the loop."""
+
+    __slots__ = (
+        "app",
+        "error",
+        "head_lines",
+        "hflags",
+        "input",
+        "ready",
+        "res",
+        "sent",
+        "status",
+        "wrote",
+    )
+
+    def __init__(self, app: WSGI, res: AppResponse, body: Optional[RequestInput]) -> None:
+        self.app = app
+        self.res = res
+        self.input = body
+        self.status: Optional[bytes] = None
+        self.head_lines: list[bytes] = []
+        self.hflags = 0
+        self.sent = False  # the head left (worker's view)
+        self.wrote = False
+        self.ready = threading.Event()
+        self.error: Optional[BaseException] = None
+
+    # ---- worker thread ------------------------------------------------------------------
+    def start_response(self, status: Any, headers: Any, exc_info: Any = None) -> Callable[..., Any]:
+        if exc_info:
+            try:
+                if self.sent:
+                    raise exc_info[1].with_traceback(exc_info[2])
+            finally:
+                exc_info = None
+        elif self.status is not None:
+            raise ASGIProtocolError("start_response() called twice without exc_info")
+        if not isinstance(status, str):
+            raise ASGIProtocolError(f"the WSGI status must be a str like '200 OK', not {status!r}")
+        if not isinstance(headers, list):
+            raise ASGIProtocolError(f"WSGI response headers must be a list, not {headers!r}")
+        lines = []
+        flags = 0
+        for pair in headers:
+            if not isinstance(pair, tuple) or len(pair) != 2:
+                raise ASGIProtocolError(f"a WSGI header must be a (name, value) tuple: {pair!r}")
+            name, value = pair
+            if not isinstance(name, str) or not isinstance(value, str):
+                raise ASGIProtocolError(f"WSGI header names and values must be str: {pair!r}")
+            line = render_header(name, value)
+            flags |= header_kind(line)
+            lines.append(line)
+        self.status = render_status(status)
+        self.head_lines = lines
+        self.hflags = flags
+        return self.write
+
+    def write(self, data: Any) -> None:
+        """The ``write()`` callable, and each chunk of a streamed iterable."""
+        if self.status is None:
+            raise ASGIProtocolError("write() before start_response()")
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise ASGIProtocolError(f"WSGI body chunks must be bytes, not {type(data).__name__}")
+        self.wrote = True
+        if not data and self.sent:
+            return
+        ready = self.ready
+        ready.clear()
+        self.sent = True
+        self.app._inbox.post(self._loop_write, bytes(data))
+        ready.wait()
+        if self.res.aborted:
+            raise ClientDisconnected("the client went away")
+
+    # ---- loop thread --------------------------------------------------------------------
+    def aborted(self, _res: AppResponse) -> None:
+        self.ready.set()
+        if self.input is not None:
+            self.input.abort()
+
+    def _apply_head(self) -> None:
+        res = self.res
+        res._status = self.status
+        res._headers = list(self.head_lines)
+        res._hflags = self.hflags
+
+    def _loop_write(self, data: bytes) -> None:
+        res = self.res
+        if res._state == DONE:
+            self.ready.set()
+            return
+        if res._state == FRESH:
+            self._apply_head()
+            head = res._head()
+        else:
+            head = b""
+        res._state = STREAMING
+        flags = W_HAS_LENGTH if res._hflags & HAS_CONTENT_LENGTH else 0
+        rc = _write(res._rt.native, res._h, head, len(head), data, len(data), flags)
+        if rc == SC_EAGAIN:
+            ready = self.ready
+
+            def drained(_res: AppResponse, _offset: int) -> bool:
+                ready.set()
+                return True
+
+            res.on_writable(drained)
+            return
+        if rc < 0:
+            res._fail(rc)
+        self.ready.set()
+
+    def _loop_end(self, body: bytes) -> None:
+        res = self.res
+        if res._state == DONE:
+            return
+        if res._state == FRESH:
+            self._apply_head()
+        res.end(body)
+
+    def _loop_fail(self, exc: BaseException) -> None:
+        res = self.res
+        if res._state == STREAMING:
+            res.close()  # the head is out: never a half-framed response
+        self.app._rt.report(exc, res, None)
+
+
+class WSGI(App):
+    """Serve a WSGI application: ``WSGI(app, threads=10).listen(8000, handler).run()``.
+
+    ``threads``: size of the pool the application runs in.  ``root_path``: the
+    ``SCRIPT_NAME`` the app is mounted under.  Other keywords are the App settings.
+    """
+
+    # The TestClient runs lifespan only inside `with` (as Starlette's does), never on the
+    # first request.
+    _lifespan_on_first_request = False
+
+    def __init__(
+        self,
+        app: Callable[..., Any],
+        threads: int = DEFAULT_THREADS,
+        root_path: str = "",
+        **settings: Any,
+    ) -> None:
+        if not callable(app):
+            raise TypeError(f"WSGI() needs a WSGI application (a callable), not {app!r}")
+        if isinstance(threads, bool) or not isinstance(threads, int) or not 1 <= threads <= 1024:
+            raise ValueError(f"threads must be an int from 1 to 1024, not {threads!r}")
+        if not isinstance(root_path, str) or (root_path and not root_path.startswith("/")):
+            raise ValueError(f"root_path must be empty or start with '/', not {root_path!r}")
+        super().__init__(None, **settings)
+        self._rt = AdapterRuntime(self, self._router, lambda: self._settings)
+        self.application = app
+        self.threads = threads
+        self.root_path = root_path.rstrip("/")
+        self._pool: Optional[WorkerPool] = None
+        self._inbox = LoopInbox()
+        self._multiprocess = False
+
+    def _executor(self) -> WorkerPool:
+        pool = self._pool
+        if pool is None:
+            pool = self._pool = WorkerPool(self.threads)
+        return pool
+
+    def _release(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown()
+        super()._release()
+
+    # ---- dispatch (called by the bridge, loop thread) -----------------------------------
+    def _dispatch(self, handle: int) -> None:
+        view = self._rt.view
+        flags = view.flags
+        method = _METHOD_NAMES[view.method_id] or _unpack(view.method, view.method_len).decode(
+            "latin-1"
+        )
+        rt = self._rt
+        res = rt.response_type(rt, handle, flags)
+        try:
+            environ = self._environ(view, method, handle)
+            body = None
+            if flags & REQ_HAS_BODY:
+                body = RequestInput(res, self._rt.aio())
+                self._rt.track(res).data_handler = body.feed
+            environ["wsgi.input"] = body if body is not None else RequestInput.empty()
+            cycle = _Cycle(self, res, body)
+            self._rt.aio()
+            res.on_aborted(cycle.aborted)  # a worker waiting on drain or body goes on
+            self._inbox.loop = self._rt.aio_loop
+            self._executor().submit(self._call, environ, cycle)
+        except Exception as exc:
+            self._rt.report(exc, res, None)
+
+    def _environ(self, view: Any, method: str, handle: int) -> dict[str, Any]:
+        target = view.target
+        total = view.target_len
+        size = view.path_len
+        raw_path = _unpack(target, size)
+        query = _unpack(target + size + 1, total - size - 1) if total > size else b""
+        path = unquote_to_bytes(raw_path) if b"%" in raw_path else raw_path
+        native = self._rt.native
+        n = lib.sc_res_remote_address(native, handle, _ADDRESS, 64)
+        remote = _unpack(_ADDRESS, n).decode("ascii") if n > 0 else ""
+        environ: dict[str, Any] = {
+            "REQUEST_METHOD": method,
+            "SCRIPT_NAME": self.root_path,
+            "PATH_INFO": path.decode("latin-1"),
+            "QUERY_STRING": query.decode("latin-1"),
+            "SERVER_PROTOCOL": _PROTOCOLS[view.http_minor == 1],
+            "REMOTE_ADDR": remote,
+            "REMOTE_PORT": str(lib.sc_res_remote_port(native, handle)) if remote else "",
+            "wsgi.version": (1, 0),
+            "wsgi.url_scheme": "http",
+            "wsgi.errors": sys.stderr,
+            "wsgi.multithread": True,
+            "wsgi.multiprocess": self._multiprocess,
+            "wsgi.run_once": False,
+            "wsgi.file_wrapper": FileWrapper,
+            "wsgi.input_terminated": True,
+        }
+        items = view.headers
+        for index in range(view.num_headers):
+            item = items[index]
+            key = _environ_name(_unpack(item.name, item.name_len))
+            value = _unpack(item.value, item.value_len).decode("latin-1")
+            if key in environ:
+                joiner = "; " if key == "HTTP_COOKIE" else ", "
+                environ[key] = environ[key] + joiner + value
+            else:
+                environ[key] = value
+        host = environ.get("HTTP_HOST")
+        if host:
+            name, _, port = (
+                host.rpartition(":")
+                if host.rfind(":") > host.rfind("]")
+                else (
+                    host,
+                    "",
+                    "",
+                )
+            )
+            environ["SERVER_NAME"] = name or host
+            environ["SERVER_PORT"] = port or "80"
+        else:
+            first = self._listeners[0] if self._listeners else None
+            environ["SERVER_NAME"] = (first.host or "0.0.0.0") if first else "localhost"
+            environ["SERVER_PORT"] = str(first.port) if first and not first.domain else "80"
+        return environ
+
+    # ---- the worker ---------------------------------------------------------------------
+    def _call(self, environ: dict[str, Any], cycle: _Cycle) -> None:
+        post = self._inbox.post
+        result: Any = None
+        try:
+            result = self.application(environ, cycle.start_response)
+            if (
+                type(result) in (list, tuple)
+                and not cycle.wrote
+                and all(type(chunk) is bytes for chunk in result)
+            ):
+                if cycle.status is None:
+                    raise ASGIProtocolError(
+                        "the WSGI app returned without calling start_response()"
+                    )
+                post(cycle._loop_end, b"".join(result))
+                return
+            if isinstance(result, FileWrapper) and hasattr(result.filelike, "fileno"):
+                self._send_file(result, cycle)
+            else:
+                for chunk in result:
+                    if chunk:
+                        cycle.write(chunk)
+                    elif cycle.status is not None and not cycle.sent:
+                        cycle.write(b"")
+            if cycle.status is None:
+                raise ASGIProtocolError("the WSGI app returned without calling start_response()")
+            post(cycle._loop_end, b"")
+        except ClientDisconnected:
+            pass
+        except Exception as exc:
+            post(cycle._loop_fail, exc)
+        finally:
+            close = getattr(result, "close", None)
+            if close is not None:
+                try:
+                    close()
+                except Exception as exc:
+                    logger.error("the WSGI iterable's close() raised", exc_info=exc)
+
+    def _send_file(self, wrapper: FileWrapper, cycle: _Cycle) -> None:
+        try:
+            fd = wrapper.filelike.fileno()
+            offset = os.lseek(fd, 0, os.SEEK_CUR)
+            size = os.fstat(fd).st_size
+        except (OSError, ValueError, AttributeError):
+            for chunk in wrapper:
+                cycle.write(chunk)
+            return
+        if cycle.status is None:
+            raise ASGIProtocolError("the WSGI app returned without calling start_response()")
+        if not cycle.hflags & HAS_CONTENT_LENGTH:
+            cycle.head_lines.append(render_header(b"Content-Length", size - offset))
+            cycle.hflags |= HAS_CONTENT_LENGTH
+        step = max(wrapper.blksize, 256 * 1024)
+        while offset < size:
+            data = os.pread(fd, min(step, size - offset), offset)
+            if not data:
+                break
+            cycle.write(data)
+            offset += len(data)
+
+    def __repr__(self) -> str:
+        return f"<WSGI {self.application!r} threads={self.threads}>"

@@ -1,0 +1,275 @@
+"""PEP 3333 suite: raw WSGI applications (wrapped in wsgiref.validate) over real sockets."""
+
+from __future__ import annotations
+
+import http.client
+import os
+import socket
+import threading
+import time
+from wsgiref.validate import validator
+
+import pytest
+
+from socketify import WSGI
+from socketify.errors import ASGIProtocolError
+
+
+def fetch(port, method="GET", path="/", body=None, headers=None):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.request(method, path, body=body, headers=headers or {})
+        reply = conn.getresponse()
+        return reply.status, reply.getheaders(), reply.read()
+    finally:
+        conn.close()
+
+
+def raw_exchange(port, data, timeout=5.0):
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        sock.sendall(data)
+        chunks = []
+        try:
+            while True:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+        except socket.timeout:
+            pass
+        return b"".join(chunks)
+
+
+def test_environ_fields(serve):
+    seen = []
+
+    def app(environ, start_response):
+        seen.append(dict(environ))
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"ok"]
+
+    with serve(WSGI(validator(app), root_path="/mount")) as port:
+        fetch(
+            port,
+            "POST",
+            "/caf%C3%A9/x?q=%20y",
+            body=b"abc",
+            headers={"X-Dup": "a", "Content-Type": "text/x"},
+        )
+        raw_exchange(
+            port,
+            b"GET /two HTTP/1.0\r\nHost: h:81\r\nX-Dup: 1\r\nX-Dup: 2\r\n\r\n",
+        )
+    first, second = seen
+    assert first["REQUEST_METHOD"] == "POST"
+    assert first["SCRIPT_NAME"] == "/mount"
+    assert first["PATH_INFO"] == "/café/x".encode().decode("latin-1")  # bytes-as-str
+    assert first["QUERY_STRING"] == "q=%20y"
+    assert first["CONTENT_TYPE"] == "text/x"
+    assert first["CONTENT_LENGTH"] == "3"
+    assert "HTTP_CONTENT_TYPE" not in first and "HTTP_CONTENT_LENGTH" not in first
+    assert first["HTTP_X_DUP"] == "a"
+    assert first["SERVER_PROTOCOL"] == "HTTP/1.1"
+    assert first["REMOTE_ADDR"] == "127.0.0.1" and int(first["REMOTE_PORT"]) > 0
+    assert first["SERVER_PORT"] == str(port)
+    assert first["wsgi.version"] == (1, 0)
+    assert first["wsgi.url_scheme"] == "http"
+    assert first["wsgi.multithread"] is True and first["wsgi.run_once"] is False
+    assert second["SERVER_PROTOCOL"] == "HTTP/1.0"
+    assert second["HTTP_X_DUP"] == "1, 2"
+    assert (second["SERVER_NAME"], second["SERVER_PORT"]) == ("h", "81")
+
+
+def test_wsgi_input_read_readline_and_iteration_with_chunked_bodies(serve):
+    def app(environ, start_response):
+        stream = environ["wsgi.input"]
+        first = stream.readline()
+        two = stream.read(2)
+        rest = b"".join(stream)
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"|".join([first, two, rest])]
+
+    with serve(WSGI(validator(app))) as port:
+        assert fetch(port, "POST", "/", body=b"line1\nabcdef\nlast")[2] == b"line1\n|ab|cdef\nlast"
+
+        def chunks():
+            yield b"li"
+            yield b"ne\nxyz"
+
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        conn.request("POST", "/", body=chunks(), encode_chunked=True)
+        assert conn.getresponse().read() == b"line\n|xy|z"
+        conn.close()
+
+
+def test_a_large_upload_is_streamed_with_pauses(serve):
+    def app(environ, start_response):
+        stream = environ["wsgi.input"]
+        time.sleep(0.3)
+        total = 0
+        while True:
+            data = stream.read(65536)
+            if not data:
+                break
+            total += len(data)
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [str(total).encode()]
+
+    with serve(WSGI(app, max_body_size=64 << 20)) as port:
+        assert fetch(port, "POST", "/", body=b"u" * 8_000_000)[2] == b"8000000"
+
+
+def test_generators_stream_with_backpressure_and_close_is_called(serve):
+    produced = []
+    closed = threading.Event()
+
+    def app(environ, start_response):
+        start_response("200 OK", [("Content-Type", "application/octet-stream")])
+
+        def body():
+            try:
+                for index in range(128):
+                    produced.append(index)
+                    yield b"g" * 65536
+            finally:
+                closed.set()
+
+        return body()
+
+    with serve(WSGI(validator(app), max_backpressure=256 * 1024)) as port:
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            time.sleep(0.5)
+            stalled_at = len(produced)
+            data = b""
+            while True:
+                chunk = sock.recv(1 << 20)
+                if not chunk:
+                    break
+                data += chunk
+        assert closed.wait(5)
+    assert stalled_at < 100
+    assert data.partition(b"\r\n\r\n")[2].count(b"g") == 128 * 65536
+    assert b"Transfer-Encoding: chunked" in data
+
+
+def test_write_callable_and_content_length(serve):
+    def app(environ, start_response):
+        write = start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "10")])
+        write(b"hello")
+        return [b"world"]
+
+    with serve(WSGI(validator(app))) as port:
+        status, headers, body = fetch(port)
+    assert (status, body) == (200, b"helloworld")
+    assert ("Content-Length", "10") in headers
+
+
+def test_file_wrapper_is_served(serve, tmp_path):
+    data = os.urandom(600_000)
+    target = tmp_path / "f.bin"
+    target.write_bytes(data)
+
+    def app(environ, start_response):
+        start_response("200 OK", [("Content-Type", "application/octet-stream")])
+        return environ["wsgi.file_wrapper"](open(target, "rb"))
+
+    with serve(WSGI(app)) as port:  # served from the descriptor, with its length
+        status, headers, body = fetch(port)
+    assert (status, body) == (200, data)
+    assert ("Content-Length", str(len(data))) in headers
+    with serve(WSGI(validator(app))) as port:  # the validator hides the wrapper: iterated
+        assert fetch(port)[2] == data
+
+
+def test_exceptions_give_500_before_the_head_and_close_after(serve, caplog):
+    def app(environ, start_response):
+        if environ["PATH_INFO"] == "/early":
+            raise ValueError("early boom")
+        start_response("200 OK", [("Content-Type", "text/plain")])
+
+        def body():
+            yield b"part"
+            raise ValueError("late boom")
+
+        return body()
+
+    with serve(WSGI(app)) as port:
+        assert fetch(port, path="/early")[0] == 500
+        reply = raw_exchange(port, b"GET /late HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert reply.startswith(b"HTTP/1.1 200") and not reply.endswith(b"0\r\n\r\n")
+    assert "early boom" in caplog.text and "late boom" in caplog.text
+
+
+def test_start_response_with_exc_info_replaces_the_head(serve):
+    def app(environ, start_response):
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        try:
+            raise KeyError("x")
+        except KeyError:
+            import sys
+
+            start_response(
+                "503 Service Unavailable", [("Content-Type", "text/plain")], sys.exc_info()
+            )
+        return [b"later"]
+
+    with serve(WSGI(validator(app))) as port:
+        status, _, body = fetch(port)
+    assert (status, body) == (503, b"later")
+
+
+@pytest.mark.parametrize(
+    ("app_body", "message"),
+    [
+        (lambda sr: (sr("200 OK", []), sr("200 OK", []), [b""])[-1], "called twice"),
+        (lambda sr: [b"no start"], "without calling start_response"),
+        (lambda sr: (sr(200, []), [b""])[-1], "must be a str"),
+        (lambda sr: (sr("200 OK", [("X", 1)]), [b""])[-1], "must be str"),
+        (lambda sr: (sr("200 OK", [("X", "a\r\nB: c")]), [b""])[-1], "CR, LF"),
+        (lambda sr: (sr("200 OK", []), ["text"])[-1], "must be bytes"),
+    ],
+)
+def test_protocol_misuse_is_a_clear_error_and_a_500(serve, caplog, app_body, message):
+    errors = []
+
+    def app(environ, start_response):
+        try:
+            return app_body(start_response)
+        except Exception as exc:
+            errors.append(exc)
+            raise
+
+    with serve(WSGI(app)) as port:
+        assert fetch(port)[0] == 500
+    assert message in caplog.text
+    if errors:
+        assert isinstance(errors[0], (ASGIProtocolError, ValueError))
+
+
+def test_the_loop_stays_responsive_while_workers_block(serve):
+    gate = threading.Event()
+
+    def app(environ, start_response):
+        if environ["PATH_INFO"] == "/block":
+            gate.wait(5)
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"done"]
+
+    with serve(WSGI(app, threads=4)) as port:
+        blocked = threading.Thread(target=fetch, args=(port, "GET", "/block"))
+        blocked.start()
+        time.sleep(0.1)
+        assert fetch(port, path="/fast")[2] == b"done"  # served while /block waits
+        gate.set()
+        blocked.join(5)
+
+
+def test_bad_constructor_arguments_are_refused():
+    with pytest.raises(TypeError, match="WSGI application"):
+        WSGI(42)
+    with pytest.raises(ValueError, match="threads"):
+        WSGI(lambda e, s: [], threads=0)
+    with pytest.raises(ValueError, match="root_path"):
+        WSGI(lambda e, s: [], root_path="x")
