@@ -180,3 +180,29 @@ def assert_silent(ws: WsClient, wait: float = 0.3) -> None:
     except TimeoutError:
         return
     raise AssertionError(f"unexpected message {extra!r}")
+
+
+def cli(*extra: str) -> AppProcess:
+    argv = [sys.executable, "-m", "socketify", "pubsub_app:app", "--port", "0", *extra]
+    return AppProcess({"PUBSUB_URL": ""}, argv)
+
+
+def clients_on_both_workers(port: int, per_worker: int = 3) -> dict[int, list[Any]]:
+    """Open connections until each of the two workers holds ``per_worker`` of them."""
+    by_pid: dict[int, list[Any]] = {}
+    spare = []
+    for _ in range(80):
+        ws = ws_client(port)
+        ws.send("pid")
+        pid = int(ws.recv(timeout=10).split(":")[1])
+        group = by_pid.setdefault(pid, [])
+        if len(group) < per_worker:
+            group.append(ws)
+        else:
+            spare.append(ws)
+        if len(by_pid) == 2 and all(len(g) == per_worker for g in by_pid.values()):
+            break
+    for ws in spare:
+        ws.close()
+    assert len(by_pid) == 2 and all(len(g) == per_worker for g in by_pid.values()), by_pid
+    return by_pid

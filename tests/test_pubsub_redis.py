@@ -18,6 +18,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from pubsub_support import (
     AppProcess,
     assert_silent,
+    cli,
+    clients_on_both_workers,
     recv_all,
     wait_for,
     ws_client,
@@ -236,3 +238,20 @@ def test_rediss_tls_url() -> None:
                 app.stop()
     finally:
         server.cleanup()
+
+
+def test_cli_workers_over_redis(redis_up: RedisServer) -> None:
+    server = cli("--workers", "2", "--pubsub", redis_up.url, "--pubsub-prefix", PREFIX)
+    try:
+        by_pid = clients_on_both_workers(server.port, per_worker=1)
+        (one,), (two,) = by_pid.values()
+        ws_do(one, "sub:cli")
+        ws_do(two, "sub:cli")
+        subscribed(redis_up, "cli", 2)  # each worker has its own Redis connection, no relay
+        ws_do(one, "pub:cli:through redis")
+        assert two.recv(timeout=10) == "through redis"
+        assert_silent(one)
+        one.close()
+        two.close()
+    finally:
+        server.stop()

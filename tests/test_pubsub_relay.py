@@ -20,35 +20,16 @@ from socketify.pubsub.wire import SUB, RelayProtocolError, encode, frames, messa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from pubsub_support import AppProcess, assert_silent, wait_for, ws_client, ws_do
+from pubsub_support import (
+    assert_silent,
+    cli,
+    clients_on_both_workers,
+    wait_for,
+    ws_client,
+    ws_do,
+)
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="fork + epoll")
-
-
-def cli(*extra: str) -> AppProcess:
-    argv = [sys.executable, "-m", "socketify", "pubsub_app:app", "--port", "0", *extra]
-    return AppProcess({"PUBSUB_URL": ""}, argv)
-
-
-def clients_on_both_workers(port: int, per_worker: int = 3) -> dict[int, list[Any]]:
-    """Open connections until each of the two workers holds ``per_worker`` of them."""
-    by_pid: dict[int, list[Any]] = {}
-    spare = []
-    for _ in range(80):
-        ws = ws_client(port)
-        ws.send("pid")
-        pid = int(ws.recv(timeout=10).split(":")[1])
-        group = by_pid.setdefault(pid, [])
-        if len(group) < per_worker:
-            group.append(ws)
-        else:
-            spare.append(ws)
-        if len(by_pid) == 2 and all(len(g) == per_worker for g in by_pid.values()):
-            break
-    for ws in spare:
-        ws.close()
-    assert len(by_pid) == 2 and all(len(g) == per_worker for g in by_pid.values()), by_pid
-    return by_pid
 
 
 def test_workers_share_every_publish() -> None:
@@ -294,5 +275,23 @@ def test_a_subscriber_that_stops_reading_keeps_memory_bounded() -> None:
         sender.close()
         probe.close()
         stuck.close()
+    finally:
+        server.stop()
+
+
+def test_pubsub_none_keeps_workers_apart() -> None:
+    server = cli("--workers", "2", "--pubsub", "none")
+    try:
+        by_pid = clients_on_both_workers(server.port, per_worker=2)
+        (a1, a2), (b1, _b2) = by_pid.values()
+        for ws in (a1, a2, b1):
+            ws_do(ws, "sub:apart")
+        time.sleep(0.3)
+        ws_do(a1, "pub:apart:local only")
+        assert a2.recv(timeout=10) == "local only"  # the same worker: delivered
+        assert_silent(b1, 0.5)  # the other worker: --pubsub none, nothing carried
+        for group in by_pid.values():
+            for ws in group:
+                ws.close()
     finally:
         server.stop()
