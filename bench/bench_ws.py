@@ -140,7 +140,7 @@ async def _echo(port: int, seconds: float, conns: int, window: int, size: int) -
 
 
 async def _broadcast(
-    ports: list[int], seconds: float, subscribers: int, batch: int, size: int
+    ports: list[int], seconds: float, subscribers: int, batch: int, size: int, window: int = 1
 ) -> float:
     # subscribers round-robin over the ports (one port: the kernel spreads them over workers)
     subs = [await _connect(ports[i % len(ports)], "/room") for i in range(subscribers)]
@@ -166,7 +166,9 @@ async def _broadcast(
     while time.monotonic() < deadline:
         pub.write(message)
         sent += batch
-        while min(c.frames for c in counters) < sent and time.monotonic() < deadline + 5:
+        # up to ``window`` batches in flight (1: the next batch waits for the last one)
+        behind = sent - batch * (window - 1)
+        while min(c.frames for c in counters) < behind and time.monotonic() < deadline + 5:
             progress.clear()
             try:
                 await asyncio.wait_for(progress.wait(), 5)
@@ -188,7 +190,7 @@ def client_main(args: argparse.Namespace) -> None:
         rate = asyncio.run(_echo(args.port, args.duration, 16, 8, 32))
     else:
         ports = [int(p) for p in str(args.ports or args.port).split(",")]
-        rate = asyncio.run(_broadcast(ports, args.duration, 32, 100, 32))
+        rate = asyncio.run(_broadcast(ports, args.duration, 32, 100, 32, args.window))
     print(json.dumps({"rate": rate}))
 
 
@@ -270,6 +272,7 @@ def main() -> None:
     parser.add_argument("--client", choices=SCENARIOS)
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--ports", default="", help=argparse.SUPPRESS)
+    parser.add_argument("--window", type=int, default=1, help=argparse.SUPPRESS)
     parser.add_argument("--scale-only", action="store_true", help="only the pub/sub scaling table")
     args = parser.parse_args()
     if args.client:
@@ -308,6 +311,7 @@ def main() -> None:
 
 
 # ---- pub/sub beyond one process -----------------------------------------------------------------
+SCALE_WINDOW = int(os.environ.get("BENCH_WS_WINDOW", "8"))  # batches in flight: hops add latency
 SCALE_SETUPS = {
     "single": "1 process",
     "relay": "2 workers + embedded relay",
@@ -380,7 +384,8 @@ def scale_table(seconds: float) -> None:
             try:
                 out = subprocess.run(
                     ["taskset", "-c", CLIENT_CPU, sys.executable, __file__, "--client", "broadcast",
-                     "--ports", ",".join(map(str, ports)), "--duration", str(seconds)],
+                     "--ports", ",".join(map(str, ports)), "--duration", str(seconds),
+                     "--window", str(SCALE_WINDOW)],
                     capture_output=True, text=True, timeout=seconds + 60,
                 )  # fmt: skip
                 if out.returncode != 0:

@@ -10,6 +10,7 @@ PUBSUB_URL (a Redis URL; none: the CLI's choice), PUBSUB_PREFIX.
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import sys
@@ -35,6 +36,11 @@ def message(ws, msg, opcode):
     verb, _, rest = msg.partition(":")
     if verb == "pid":
         ws.send(f"pid:{os.getpid()}", OpCode.TEXT)
+    elif verb == "rss":  # after a full collection, so PyPy's growing heap is not a leak
+        gc.collect()
+        with open("/proc/self/status") as status:
+            kib = next(line.split()[1] for line in status if line.startswith("VmRSS:"))
+        ws.send(f"rss:{kib}", OpCode.TEXT)
     elif verb == "sub":
         ws.subscribe(rest)
         ws.send(f"ok:sub:{rest}", OpCode.TEXT)

@@ -258,6 +258,7 @@ struct sc_loop {
         char date[48]; /* "Date: ...\r\n" */
         size_t date_len;
     } http;
+    int py_batches;                  /* batches Python opened with sc_loop_batch */
     int watch_topics;                /* sc_loop_watch_topics: call sc_py_topic_interest */
     struct sc_ws_loop *wsl;          /* ws_conn.c's per-loop state, NULL until a behavior */
     void (*wsl_free)(sc_loop *loop); /* ws_conn.c: frees wsl with the loop */

@@ -321,6 +321,11 @@ uint32_t sc_loop_num_subscribers(sc_loop *loop, const char *topic, size_t len);
 /* on = 1: call sc_py_topic_interest when a topic gains its first subscriber
  * or loses its last one (a pub/sub backend follows local interest); 0: stop. */
 int sc_loop_watch_topics(sc_loop *loop, int on);
+/* Group calls made outside sc_loop_poll (the messages a pub/sub backend delivers
+ * from one read): on = 1 opens a batch, on = 0 closes it, and what the calls
+ * wrote leaves then, one write per connection.  Nests; SC_ESTATE when closing
+ * a batch that sc_loop_batch did not open. */
+int sc_loop_batch(sc_loop *loop, int on);
 
 /* ---- callbacks into Python (extern "Python" in the cffi build) ------------ */
 

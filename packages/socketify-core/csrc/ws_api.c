@@ -299,6 +299,22 @@ int sc_loop_watch_topics(sc_loop *loop, int on)
     return SC_OK;
 }
 
+int sc_loop_batch(sc_loop *loop, int on)
+{
+    if (!loop)
+        return SC_EINVAL;
+    if (on) {
+        loop->py_batches++;
+        sc_batch_begin(loop);
+        return SC_OK;
+    }
+    if (loop->py_batches <= 0)
+        return SC_ESTATE;
+    loop->py_batches--;
+    sc_batch_end(loop);
+    return SC_OK;
+}
+
 /* ---- publish -------------------------------------------------------------- */
 
 static size_t sc_ws_render(sc_ws_buf *b, unsigned opcode, uint32_t wire, const void *p, size_t n)

@@ -170,7 +170,7 @@ def test_backend_set_too_late_or_shared() -> None:
     app.listen(0)
     try:
         with pytest.raises(RuntimeError, match="before the app listens"):
-            app._use_pubsub(Recorder())
+            app.set_pubsub(Recorder())
     finally:
         app.close()
     backend = Recorder()
@@ -182,3 +182,37 @@ def test_backend_set_too_late_or_shared() -> None:
 def test_password_is_not_shown() -> None:
     backend = RedisBackend("redis://user:secret@127.0.0.1:6379/0")
     assert "secret" not in repr(backend) and "user:***@" in repr(backend)
+
+
+def test_deliveries_in_one_batch_arrive_whole_and_in_order() -> None:
+    backend = Recorder()
+    app = chat_app(backend)
+    with TestClient(app) as client, client.websocket_connect("/ws") as ws:
+        ws.send_text("sub:room")
+        assert ws.receive_text() == "ok"
+        batch = backend._open_batch()
+        for i in range(50):
+            backend._deliver(b"room", f"m{i}".encode(), int(OpCode.TEXT), False)
+        backend._close_batch(batch)
+        assert [ws.receive_text() for _ in range(50)] == [f"m{i}" for i in range(50)]
+
+
+def test_closing_a_batch_that_was_not_opened_is_refused() -> None:
+    from socketify._native import lib
+
+    app = App()
+    native = app.get_native_handle()
+    try:
+        assert lib.sc_loop_batch(native, 0) == lib.SC_ESTATE
+        assert lib.sc_loop_batch(native, 1) == lib.SC_OK
+        assert lib.sc_loop_batch(native, 0) == lib.SC_OK
+        assert lib.sc_loop_batch(native, 0) == lib.SC_ESTATE
+        assert lib.sc_loop_batch(ffi_null(), 1) == lib.SC_EINVAL
+    finally:
+        app.close()
+
+
+def ffi_null() -> Any:
+    from socketify._native import ffi
+
+    return ffi.NULL

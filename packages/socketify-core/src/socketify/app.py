@@ -67,7 +67,7 @@ class App:
         self._router = Router()
         self._rt = Runtime(self, self._router, lambda: self._settings)
         if pubsub is not None:
-            self._use_pubsub(pubsub)
+            self.set_pubsub(pubsub)
         self._start_handlers: list[Handler] = []
         self._shutdown_handlers: list[Handler] = []
         self._listeners: list[AppListenOptions] = []
@@ -209,8 +209,10 @@ class App:
         None (local delivery only).  Its ``stats`` count what was sent, received, dropped."""
         return self._rt.pubsub
 
-    def _use_pubsub(self, spec: Any) -> None:
-        """Set the backend: a URL (redis://, rediss://, unix://), a pubsub.Backend or None."""
+    def set_pubsub(self, spec: Any) -> App:
+        """Carry publishes to other processes through ``spec``: a Redis URL (redis://,
+        rediss://, unix://), a socketify.pubsub Backend, or None (local only).  Same as
+        ``App(pubsub=spec)``; only before the app listens."""
         from . import pubsub
 
         if self._rt.native is not None:
@@ -219,6 +221,7 @@ class App:
         if backend is not None:
             backend.attach(self)
         self._rt.pubsub = backend
+        return self
 
     # ---- the native loop ------------------------------------------------------------------------
     def get_native_handle(self) -> Any:

@@ -30,13 +30,13 @@ import time
 from typing import Any, Optional
 
 from .backend import DEFAULT_MAX_BUFFER, WARN_INTERVAL, Backend, check_max_buffer
-from .wire import COMPRESS, SUB, UNSUB, RelayProtocolError, encode, frames
+from .wire import COMPRESS, SUB, UNSUB, RelayProtocolError, encode, frames, messages
 
 __all__ = ["RelayBackend", "RelayHub"]
 
 logger = logging.getLogger("socketify")
 
-_READ = 1 << 20
+_READ = 256 * 1024
 _GONE = (BrokenPipeError, ConnectionResetError, ConnectionAbortedError)
 
 
@@ -64,6 +64,10 @@ class RelayHub:
         self.channels: dict[int, RelayChannel] = {}  # pid -> channel
         self.forwarded = 0
         self.dropped = 0
+        # PERF: one read buffer for every pair (recv_into): no allocation per read, which
+        # also keeps PyPy's heap from growing with raw buffers between major collections
+        self._rbuf = bytearray(_READ)
+        self._rview = memoryview(self._rbuf)
         self._selector: Optional[selectors.BaseSelector] = None
         self._warned_at = 0.0
         self._warned_dropped = 0
@@ -115,15 +119,15 @@ class RelayHub:
 
     def _read(self, channel: RelayChannel) -> None:
         try:
-            data = channel.sock.recv(_READ)
+            size = channel.sock.recv_into(self._rbuf)
         except (BlockingIOError, InterruptedError):
             return
         except OSError:
-            data = b""
-        if not data:
+            size = 0
+        if not size:
             self.remove(channel.pid)  # the worker is gone; its exit is reaped as usual
             return
-        channel.inbuf += data
+        channel.inbuf += self._rview[:size]
         targets: set[RelayChannel] = set()
         try:
             for kind, topic, frame in frames(channel.inbuf):
@@ -198,6 +202,8 @@ class RelayBackend(Backend):
         self.sock = sock
         self._out = bytearray()
         self._in = bytearray()
+        self._rbuf = bytearray(_READ)  # PERF: recv_into, as the hub
+        self._rview = memoryview(self._rbuf)
         self._aio: Optional[asyncio.AbstractEventLoop] = None
         self._flush_due = False
         self._writing = False
@@ -268,25 +274,30 @@ class RelayBackend(Backend):
 
     def _on_readable(self) -> None:
         try:
-            data = self.sock.recv(_READ)
+            size = self.sock.recv_into(self._rbuf)
         except (BlockingIOError, InterruptedError):
             return
         except OSError as exc:
             self._lost(exc)
             return
-        if not data:
+        if not size:
             self._lost(None)
             return
         buf = self._in
-        buf += data
+        buf += self._rview[:size]
         deliver = self._deliver
         try:
-            for kind, topic, frame in frames(buf):
-                if kind < SUB:
-                    body = frame[7 + len(topic) :]
-                    deliver(topic, body, kind & 0x7F, bool(kind & COMPRESS))
+            received = messages(buf)
         except RelayProtocolError as exc:
             self._lost(exc)
+            return
+        batch = self._open_batch()
+        try:
+            for kind, topic, body in received:
+                if kind < SUB:
+                    deliver(topic, body, kind & 0x7F, bool(kind & COMPRESS))
+        finally:
+            self._close_batch(batch)
 
     def _lost(self, exc: Optional[BaseException]) -> None:
         if not self.connected:

@@ -109,14 +109,14 @@ def _apply_pubsub(app: App, config: ServeConfig) -> None:
     if kind == "redis":
         from ..pubsub import RedisBackend
 
-        app._use_pubsub(RedisBackend(spec.pop("url"), **spec))
+        app.set_pubsub(RedisBackend(spec.pop("url"), **spec))
     elif kind == "none":
-        app._use_pubsub(None)
+        app.set_pubsub(None)
     if config.relay_fd >= 0:
         if app.pubsub is None and kind != "none":
             from ..pubsub.relay import RelayBackend
 
-            app._use_pubsub(RelayBackend.from_fd(config.relay_fd, **spec))
+            app.set_pubsub(RelayBackend.from_fd(config.relay_fd, **spec))
         else:
             os.close(config.relay_fd)
 
