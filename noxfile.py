@@ -120,11 +120,16 @@ def c_sources() -> list[str]:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """ruff check and ruff format --check over the whole tree; clang-format --dry-run over C."""
+    """ruff check and format over the tree; clang-format over C; mypy (mypy.ini)."""
     session.install("ruff", CLANG_FORMAT)
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
     session.run("clang-format", "--dry-run", "--Werror", *c_sources())
+    # mypy (mypy.ini): strict for the pure packages and the TestClient, checked for the core
+    session.install("mypy>=1.10", "pytest>=7")
+    session.run("mypy", "--strict", "-p", "socketify_router", "-p", "socketify_json")
+    session.run("mypy", "--strict", "--follow-imports=silent", "-p", "socketify_testing")
+    session.run("mypy", "-p", "socketify")
 
 
 def ensure_pypy() -> str:

@@ -98,8 +98,8 @@ def _log_error(
     exc: Optional[BaseException],
     tb: Optional[TracebackType],
 ) -> None:
-    if exc_type is not None:
-        _log.error("exception in a socketify core callback", exc_info=(exc_type, exc, tb))
+    if exc is not None:
+        _log.error("exception in a socketify core callback", exc_info=(type(exc), exc, tb))
 
 
 @ffi.def_extern(onerror=_log_error)

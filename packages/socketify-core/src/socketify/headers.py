@@ -94,7 +94,7 @@ def header_kind(rendered: bytes) -> int:
 def pairs(headers: Any) -> Iterable[tuple[Any, Any]]:
     """Accept a mapping or any iterable of (name, value) pairs."""
     if headers is None:
-        return ()
+        return
     items = headers.items() if hasattr(headers, "items") else headers
     for pair in items:
         try:

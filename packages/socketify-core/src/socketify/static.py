@@ -39,7 +39,7 @@ import os
 import stat as stat_module
 from datetime import datetime, timezone
 from email.utils import format_datetime, parsedate_to_datetime
-from typing import Any, Callable, NamedTuple, Optional, Union
+from typing import Any, Callable, NamedTuple, Optional, Union, cast
 from urllib.parse import unquote_to_bytes
 
 __all__ = ["CHUNK", "Plan", "content_type", "etag_for", "plan", "sendfile", "static"]
@@ -178,7 +178,7 @@ def plan(conditions: Conditions, size: int, mtime: float, etag: str, modified: s
         return Plan(200, 0, size)
     if parsed == "unsatisfiable":
         return Plan(416, content_range=f"bytes */{size}")
-    start, end = parsed  # type: ignore[misc]
+    start, end = cast("tuple[int, int]", parsed)
     return Plan(206, start, end - start + 1, f"bytes {start}-{end}/{size}")
 
 

@@ -118,7 +118,7 @@ def render_status(status: StatusLike) -> bytes:
     if kind is int:
         return _RENDERED.get(status) or _from_int(status)  # type: ignore[arg-type]
     if kind is str or kind is bytes:
-        cached = _CACHE.get(status)
+        cached = _CACHE.get(status)  # type: ignore[arg-type]
         if cached is not None:
             return cached
         if kind is str:
@@ -130,7 +130,7 @@ def render_status(status: StatusLike) -> bytes:
             raw = status  # type: ignore[assignment]
         rendered = _from_text(raw)
         if len(_CACHE) < _CACHE_MAX:
-            _CACHE[status] = rendered
+            _CACHE[status] = rendered  # type: ignore[index]
         return rendered
     if isinstance(status, bool):
         raise TypeError("status must be an int, str or bytes, not bool")

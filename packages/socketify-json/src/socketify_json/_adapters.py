@@ -75,6 +75,7 @@ class StdlibAdapter:
     """
 
     __slots__ = ("_encode",)
+    _encode: Callable[[Any], str]
     name = "json"
 
     def __init__(self) -> None:

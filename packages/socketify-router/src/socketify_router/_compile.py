@@ -44,10 +44,10 @@ from ._tree import E_PARAM, E_PATH, Leaf, Node, search
 
 # (node, segment index, next edge, how many values the frame keeps)
 Pending = tuple[tuple[Node, int, int, int], ...]
-First = Callable[[list, int, Any], Any]  # (segs, n, method) -> Match or None
+First = Callable[[list[str], int, Any], Any]  # (segs, n, method) -> Match or None
 # make_match(route, params, resume) -> Match; resume is (cands, index, context, segs,
 # method, token): token is a label (context: the labels) or frames (see Match).
-MakeMatch = Callable[[Any, tuple, tuple], Any]
+MakeMatch = Callable[[Any, tuple[str, ...], tuple[Any, ...]], Any]
 MAX_DEPTH = 24  # segments; about two indentation levels each (the parser stops at 100)
 
 

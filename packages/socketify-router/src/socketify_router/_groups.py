@@ -90,12 +90,13 @@ class RouteGroup(RouteMethods):
                 raise TypeError(f"middleware is not callable: {middleware!r}")
         prefix = prefix.rstrip("/")  # "/api/" + "/x" is "/api/x", "/" is no prefix
         if isinstance(target, RouteGroup):  # nested: one chain, so data flows through all
-            prefix = target.prefix + prefix
-            middlewares = (*target.middlewares, *middlewares)
-            target = target.target
-        self.target = target
-        self.prefix = prefix
-        self.middlewares = tuple(middlewares)
+            outer: RouteGroup = target
+            prefix = outer.prefix + prefix
+            middlewares = (*outer.middlewares, *middlewares)
+            target = outer.target
+        self.target: Any = target
+        self.prefix: str = prefix
+        self.middlewares: tuple[Handler, ...] = tuple(middlewares)
 
     def add(self, method: str, pattern: str, handler: Handler, name: Optional[str] = None) -> Any:
         if not isinstance(pattern, str) or (pattern and not pattern.startswith("/")):

@@ -65,8 +65,9 @@ class Match:
     # PERF: built once per request: four slot stores and one tuple, nothing computed
     # eagerly (``_succ`` is only set by next()).
     __slots__ = ("_resume", "_succ", "handler", "params", "route")
+    _succ: Optional[Match]  # set by next() only (an unset slot means: not walked yet)
 
-    def __init__(self, route: Route, params: tuple[str, ...], resume: tuple) -> None:
+    def __init__(self, route: Route, params: tuple[str, ...], resume: tuple[Any, ...]) -> None:
         self.route = route
         self.handler = route.handler
         self.params = params
@@ -104,7 +105,7 @@ class Match:
         object (the successor is kept: the walk only moves forward).
         """
         try:
-            return self._succ  # type: ignore[no-any-return]
+            return self._succ
         except AttributeError:
             pass
         cands, index, context, segs, method, token = self._resume
@@ -207,13 +208,15 @@ class Router(RouteMethods):
         if segs[0]:  # the path does not start with '/' (e.g. "*" of OPTIONS *)
             return None
         # PERF: the compiled matcher: a plain function that builds the Match itself.
-        return self._first(segs, len(segs), method)
+        found: Optional[Match] = self._first(segs, len(segs), method)
+        return found
 
     def _compile_and_first(self, segs: list[str], n: int, method: Any) -> Optional[Match]:
         # Stands in for the compiled matcher after a change: compile, then delegate.
         build = compiled if self.compile else interpreted
         self._first = build(self._root, Match)
-        return self._first(segs, n, method)
+        found: Optional[Match] = self._first(segs, n, method)
+        return found
 
     def allowed_methods(self, path: str) -> list[str]:
         """Sorted methods that have a route matching ``path``; ``[]`` means 404.

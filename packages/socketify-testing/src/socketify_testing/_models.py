@@ -30,6 +30,7 @@ class Headers(Mapping):  # type: ignore[type-arg]
     """Read-only case-insensitive multi-dict of header fields."""
 
     __slots__ = ("_index", "_raw")
+    _raw: list[tuple[str, str]]
 
     def __init__(self, fields: Any = None) -> None:
         if fields is None:

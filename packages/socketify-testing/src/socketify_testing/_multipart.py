@@ -54,7 +54,7 @@ def _text(value: Any) -> str:
 
 def encode_form(data: Pairs) -> bytes:
     """``application/x-www-form-urlencoded``; a list value repeats the field."""
-    fields = []
+    fields: list[tuple[str, str]] = []
     for name, value in _pairs(data):
         values = value if isinstance(value, (list, tuple)) else [value]
         fields.extend((name, _text(v)) for v in values)
@@ -120,8 +120,8 @@ def encode_multipart(data: Any, files: Pairs, boundary: str = "") -> tuple[bytes
         while any(boundary.encode() in body for _, body in parts):
             boundary = os.urandom(16).hex()
     marker = b"--" + boundary.encode("ascii")
-    out = []
-    for head, body in parts:
-        out += [marker, b"\r\n", head, b"\r\n", body, b"\r\n"]
+    out: list[bytes] = []
+    for head_bytes, body in parts:
+        out += [marker, b"\r\n", head_bytes, b"\r\n", body, b"\r\n"]
     out += [marker, b"--\r\n"]
     return b"".join(out), f"multipart/form-data; boundary={boundary}"

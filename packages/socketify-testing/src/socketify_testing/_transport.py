@@ -84,7 +84,7 @@ class Exchange:
         except ConnectionError:
             pass  # the server closed mid-request (413, 400...): its answer is read next
 
-    async def asend(self, head: bytes, body: AsyncIterable, chunked: bool) -> None:
+    async def asend(self, head: bytes, body: AsyncIterable[Any], chunked: bool) -> None:
         conn = self.conn
         try:
             conn.feed(head)

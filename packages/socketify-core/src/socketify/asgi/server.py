@@ -129,7 +129,7 @@ class ASGI(App):
             "utf-8", "replace"
         )
         items = view.headers
-        headers = []
+        headers: list[Any] = []
         append = headers.append
         for index in range(view.num_headers):
             item = items[index]

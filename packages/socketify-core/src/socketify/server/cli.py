@@ -80,7 +80,14 @@ def _add_flags(group: Any, table: dict[str, limits.Setting], prefix: str, dest: 
             )
 
 
-_SWITCH_VALUES = {"true": True, "on": True, "yes": True, "1": True, "false": False, "off": False}
+_SWITCH_VALUES: dict[str, Optional[bool]] = {
+    "true": True,
+    "on": True,
+    "yes": True,
+    "1": True,
+    "false": False,
+    "off": False,
+}
 _SWITCH_VALUES.update({"no": False, "0": False, "auto": None})
 
 

@@ -282,7 +282,7 @@ class Supervisor:
             if relay is not None:
                 relay[0].close()
                 config = config._replace(relay_fd=relay[1].detach())
-            self._become_worker(blocked)
+            self._become_worker(blocked)  # type: ignore[arg-type]
             worker_exit(config, self.listener, ready_w)
         signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
         os.close(ready_w)

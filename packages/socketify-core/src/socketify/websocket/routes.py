@@ -132,6 +132,15 @@ class _Behavior:
         "subscription",
         "upgrade",
     )
+    # the user's handlers (None when the behavior does not set one)
+    open: Optional[Callable[..., Any]]
+    message: Optional[Callable[..., Any]]
+    close: Optional[Callable[..., Any]]
+    drain: Optional[Callable[..., Any]]
+    ping: Optional[Callable[..., Any]]
+    pong: Optional[Callable[..., Any]]
+    subscription: Optional[Callable[..., Any]]
+    upgrade: Optional[Callable[..., Any]]
 
     def __init__(self, pattern: str, behavior: Any) -> None:
         if behavior is None:

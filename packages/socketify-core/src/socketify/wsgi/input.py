@@ -130,7 +130,7 @@ class RequestInput:
                 self._fill(self._size + 1)
 
     def readlines(self, hint: Any = None) -> list[bytes]:
-        lines = []
+        lines: list[bytes] = []
         total = 0
         while True:
             line = self.readline()
