@@ -184,7 +184,10 @@ static int sc_check_args(const char *head, size_t head_len, const char *body, si
 static int sc_after_write(sc_conn *c, int ended)
 {
     sc_loop *loop = c->loop;
-    if (!loop->in_poll && !(c->flags & SC_CF_USER_CORK))
+    /* Alone (a write from a task: only this call's batch is open) the bytes leave now;
+     * inside a poll, a memory feed or sc_loop_batch (res.cork from a task) they leave
+     * with that batch, one write per connection. */
+    if (loop->batch <= 1 && !(c->flags & SC_CF_USER_CORK))
         sc_conn_flush(c);
     if (c->flags & SC_CF_CLOSED)
         return ended ? SC_OK : SC_EIO;

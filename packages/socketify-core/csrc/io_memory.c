@@ -25,10 +25,11 @@
 
 typedef struct sc_io_memory {
     sc_io io;
-    sc_buf out; /* what the fake socket sent, for sc_mem_output */
-    sc_buf in;  /* fed bytes waiting for a layer above to read them */
-    size_t cap; /* bytes the fake socket holds (0 = no limit) */
-    int gone;   /* the client called sc_mem_close */
+    sc_buf out;      /* what the fake socket sent, for sc_mem_output */
+    sc_buf in;       /* fed bytes waiting for a layer above to read them */
+    size_t cap;      /* bytes the fake socket holds (0 = no limit) */
+    int gone;        /* the client called sc_mem_close */
+    uint64_t writes; /* write calls that took bytes (sc_mem_writes) */
 } sc_io_memory;
 
 static ssize_t sc_mem_write(sc_io *io, const struct iovec *iov, int iovcnt)
@@ -46,6 +47,8 @@ static ssize_t sc_mem_write(sc_io *io, const struct iovec *iov, int iovcnt)
         taken += n;
         room -= n;
     }
+    if (taken)
+        m->writes++;
     return (ssize_t)taken;
 }
 
@@ -187,6 +190,13 @@ int sc_mem_is_open(sc_loop *loop, sc_handle conn)
     sc_conn *c = NULL;
     sc_io_memory *m = sc_mem_of(loop, conn, &c);
     return (m && !(c->flags & SC_CF_CLOSED)) ? 1 : 0;
+}
+
+uint64_t sc_mem_writes(sc_loop *loop, sc_handle conn)
+{
+    sc_conn *c = NULL;
+    sc_io_memory *m = sc_mem_of(loop, conn, &c);
+    return m ? m->writes : 0;
 }
 
 int sc_mem_close(sc_loop *loop, sc_handle conn, int discard)

@@ -213,6 +213,8 @@ int sc_mem_consume(sc_loop *loop, sc_handle conn, size_t n);
 int sc_mem_set_capacity(sc_loop *loop, sc_handle conn, size_t cap);
 /* 1 while open, 0 after the server closed it (output may remain to read). */
 int sc_mem_is_open(sc_loop *loop, sc_handle conn);
+/* How many writes the fake socket took so far (what a socket would see as send calls). */
+uint64_t sc_mem_writes(sc_loop *loop, sc_handle conn);
 /* The client goes away (EOF): aborts a response in flight, frees the slot
  * once the output has been consumed or immediately when discard is 1. */
 int sc_mem_close(sc_loop *loop, sc_handle conn, int discard);

@@ -47,7 +47,11 @@ def test_handler_raising_after_head_sent_closes_connection(wire):
     conn = w.connect()
     conn.feed(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
     assert w.until(lambda: not conn.open)
-    assert b"200 OK" in conn.read()
+    # The written part may or may not have left before the close (inside one batch it is
+    # still corked and dropped, as over a socket); the response is never complete.
+    data = conn.read()
+    assert not data or data.startswith(b"HTTP/1.1 200 OK")
+    assert not data.endswith(b"0\r\n\r\n")
 
 
 def test_custom_error_handler_sync(wire):

@@ -8,9 +8,11 @@
 
 from __future__ import annotations
 
+from . import errors
 from .app import App
 from .asgi import ASGI
 from .enums import CompressOptions, OpCode, SendStatus
+from .errors import *  # noqa: F403 (the whole error tree: errors.__all__)
 from .middleware import MiddlewareRouter, middleware
 from .options import AppListenOptions, AppOptions
 from .request import AppRequest, Request
@@ -22,6 +24,7 @@ from .wsgi import WSGI
 __version__ = "0.1.0"
 
 __all__ = [
+    *errors.__all__,
     "App",
     "ASGI",
     "AppListenOptions",

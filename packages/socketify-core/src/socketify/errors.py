@@ -1,16 +1,31 @@
-"""The exceptions of the socketify package.
+"""Every exception socketify raises, in one place (``socketify.errors``, also ``socketify``).
 
-    SocketifyError                      root of everything raised here
-    ├── InvalidSetting (ValueError)     App(**settings) got a bad value
-    ├── InvalidStatus (ValueError)      write_status/send got something that is not a status
-    ├── InvalidHeader (ValueError)      a header name/value that would break the head
+    SocketifyError                          root of everything raised by socketify
+    ├── InvalidSetting (ValueError)         App(**settings) / app.ws() got a bad value
+    ├── InvalidStatus (ValueError)          write_status/send got something that is not a status
+    ├── InvalidHeader (ValueError)          a header name/value that would break the head
     ├── ResponseStateError (RuntimeError)   header/status after the body started
-    ├── RequestExpired (RuntimeError)   an AppRequest used after its callback, not preserved
-    ├── BodyDecodeError (ValueError)    get_text/get_json/get_form_urlencoded got bad bytes
-    ├── TargetError                     the CLI could not load module:attr (socketify.server.target)
+    ├── RequestExpired (RuntimeError)       an AppRequest used after its callback, not preserved
+    ├── BodyDecodeError (ValueError)    400 get_text/get_json/get_form_urlencoded got bad bytes
+    ├── MultipartError (ValueError)     400 a multipart body that cannot be accepted
+    │   ├── InvalidContentType              not multipart/form-data with a valid boundary
+    │   ├── TruncatedBody                   the body ended before the close delimiter
+    │   ├── InvalidPartHeaders              a part without a usable Content-Disposition
+    │   └── LimitExceeded               413 a size or count limit was passed
+    ├── WebSocketError (RuntimeError)       a WebSocket call the protocol does not allow now
     ├── ASGIProtocolError (RuntimeError)    an ASGI/WSGI app misused send()/start_response
-    ├── ClientDisconnected (OSError)    send() after the client went away (ASGI spec 2.4)
-    └── LifespanFailure (RuntimeError)  lifespan startup/shutdown failed
+    ├── ClientDisconnected (OSError)        send() after the client went away (ASGI spec 2.4)
+    ├── LifespanFailure (RuntimeError)      lifespan startup/shutdown failed
+    ├── InterfaceError (TypeError)          the CLI target is not an app of that interface
+    ├── TargetError                         the CLI could not load module:attr
+    ├── UsageError                          a command line that cannot be served (exit 2)
+    └── RelayProtocolError                  a broken frame between --workers (pub/sub relay)
+
+Re-exported from the packages socketify builds on (each its own root, since those packages
+do not depend on socketify): ``RouterError`` and its ``PatternError``,
+``DuplicateRouteError``, ``URLBuildError``, ``MiddlewareStopped`` (socketify_router), and
+``JSONError``, ``JSONEncodeError``, ``JSONDecodeError`` (socketify_json).  The TestClient's
+errors are socketify_testing's (root ``TestClientError``).
 
 Errors that map to an HTTP status carry it in ``status_hint``: without an error handler
 of the app's own, an error of ours with a 4xx hint is answered with that status and its
@@ -19,6 +34,46 @@ other exception is a 500.
 """
 
 from __future__ import annotations
+
+from socketify_json import JSONDecodeError, JSONEncodeError, JSONError
+from socketify_router import (
+    DuplicateRouteError,
+    MiddlewareStopped,
+    PatternError,
+    RouterError,
+    URLBuildError,
+)
+
+__all__ = [
+    "ASGIProtocolError",
+    "BodyDecodeError",
+    "ClientDisconnected",
+    "DuplicateRouteError",
+    "InterfaceError",
+    "InvalidContentType",
+    "InvalidHeader",
+    "InvalidPartHeaders",
+    "InvalidSetting",
+    "InvalidStatus",
+    "JSONDecodeError",
+    "JSONEncodeError",
+    "JSONError",
+    "LifespanFailure",
+    "LimitExceeded",
+    "MiddlewareStopped",
+    "MultipartError",
+    "PatternError",
+    "RelayProtocolError",
+    "RequestExpired",
+    "ResponseStateError",
+    "RouterError",
+    "SocketifyError",
+    "TargetError",
+    "TruncatedBody",
+    "URLBuildError",
+    "UsageError",
+    "WebSocketError",
+]
 
 
 class SocketifyError(Exception):
@@ -59,3 +114,56 @@ class ClientDisconnected(SocketifyError, OSError):
 
 class LifespanFailure(SocketifyError, RuntimeError):
     """The application's lifespan startup (or shutdown) failed."""
+
+
+class WebSocketError(SocketifyError, RuntimeError):
+    """A WebSocket call the protocol does not allow in the current state."""
+
+
+class MultipartError(SocketifyError, ValueError):
+    """A multipart body that cannot be accepted; ``status_hint`` is the HTTP status."""
+
+    status_hint = 400
+
+    @property
+    def status(self) -> int:
+        return self.status_hint
+
+
+class InvalidContentType(MultipartError):
+    """The Content-Type is not ``multipart/form-data`` with a valid boundary."""
+
+
+class TruncatedBody(MultipartError):
+    """The body ended before the close delimiter."""
+
+
+class InvalidPartHeaders(MultipartError):
+    """A part without a usable Content-Disposition, or with a malformed header line."""
+
+
+class LimitExceeded(MultipartError):
+    """A size or count limit was passed; ``limit`` names it."""
+
+    status_hint = 413
+
+    def __init__(self, limit: str, value: int) -> None:
+        super().__init__(f"multipart body exceeds {limit}={value}")
+        self.limit = limit
+        self.value = value
+
+
+class InterfaceError(SocketifyError, TypeError):
+    """The object is not an application of the interface asked for (or none at all)."""
+
+
+class TargetError(SocketifyError):
+    """The CLI target names a module, attribute or object that cannot be served."""
+
+
+class UsageError(SocketifyError):
+    """A command line that cannot be served (printed as one line, exit code 2)."""
+
+
+class RelayProtocolError(SocketifyError):
+    """A frame that breaks the relay protocol (a broken or foreign peer)."""

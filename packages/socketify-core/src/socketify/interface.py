@@ -15,13 +15,9 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
-from .errors import SocketifyError
+from .errors import InterfaceError
 
 INTERFACES = ("auto", "socketify", "asgi", "wsgi")
-
-
-class InterfaceError(SocketifyError, TypeError):
-    """The object is not an application of the interface asked for (or none at all)."""
 
 
 def _positional_count(function: Any) -> int:

@@ -71,6 +71,11 @@ class MemoryConnection:
         return data
 
     @property
+    def writes(self) -> int:
+        """How many writes the fake socket took (a socket would see as many send calls)."""
+        return int(lib.sc_mem_writes(self._native, self._handle))
+
+    @property
     def open(self) -> bool:
         """False once the server closed the connection."""
         return lib.sc_mem_is_open(self._native, self._handle) == 1

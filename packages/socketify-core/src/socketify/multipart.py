@@ -44,7 +44,14 @@ from tempfile import SpooledTemporaryFile
 from typing import IO, Any, Optional, Union
 from urllib.parse import unquote
 
-from .errors import SocketifyError
+from .errors import (  # noqa: F401 (re-exported: socketify.multipart.MultipartError...)
+    InvalidContentType,
+    InvalidPartHeaders,
+    LimitExceeded,
+    MultipartError,
+    SocketifyError,
+    TruncatedBody,
+)
 
 __all__ = [
     "DEFAULT_LIMITS",
@@ -62,39 +69,6 @@ __all__ = [
 
 
 # ---- errors ------------------------------------------------------------------------------
-class MultipartError(SocketifyError, ValueError):
-    """A multipart body that cannot be accepted; ``status_hint`` is the HTTP status."""
-
-    status_hint = 400
-
-    @property
-    def status(self) -> int:
-        return self.status_hint
-
-
-class InvalidContentType(MultipartError):
-    """The Content-Type is not ``multipart/form-data`` with a valid boundary."""
-
-
-class TruncatedBody(MultipartError):
-    """The body ended before the close delimiter."""
-
-
-class InvalidPartHeaders(MultipartError):
-    """A part without a usable Content-Disposition, or with a malformed header line."""
-
-
-class LimitExceeded(MultipartError):
-    """A size or count limit was passed; ``limit`` names it."""
-
-    status_hint = 413
-
-    def __init__(self, limit: str, value: int) -> None:
-        super().__init__(f"multipart body exceeds {limit}={value}")
-        self.limit = limit
-        self.value = value
-
-
 # ---- limits ------------------------------------------------------------------------------
 DEFAULT_LIMITS: dict[str, int] = {
     "max_parts": 1000,  # fields + files

@@ -64,6 +64,7 @@ _NO_ARG = object()
 # PERF: module-level references to the C functions save two attribute lookups per call.
 _write = lib.sc_res_write
 _try_end = lib.sc_res_try_end
+_batch = lib.sc_loop_batch
 
 
 class _Extras:
@@ -262,12 +263,20 @@ class AppResponse:
     cork_send = send
 
     def cork(self, callback: Callable[[AppResponse], Any]) -> AppResponse:
-        """Run ``callback(res)``; everything it writes leaves in one write."""
-        # Inside a core callback everything is corked by the batch already, and end()/send()
-        # are one C call each.  sc_res_cork is not used: a callback that ends the response
-        # makes the handle stale, so the matching uncork would fail and leave the
-        # connection corked (reported to the core's owner).
-        callback(self)
+        """Run ``callback(res)``; everything it writes leaves in one write, after it."""
+        # Inside a core callback everything is corked by the batch already; from a task or
+        # a call handed to the loop, the callback runs inside a batch of the loop's own
+        # (sc_loop_batch), flushed once when it closes.  Not sc_res_cork: a callback that
+        # ends the response makes its handle stale, so a per-response uncork would fail.
+        native = self._rt.native
+        if native is None or self._state == DONE:
+            callback(self)
+            return self
+        _batch(native, 1)
+        try:
+            callback(self)
+        finally:
+            _batch(native, 0)
         return self
 
     def write_continue(self) -> AppResponse:

@@ -15,6 +15,8 @@ from __future__ import annotations
 import struct
 from collections.abc import Iterator
 
+from ..errors import RelayProtocolError
+
 __all__ = [
     "HEADER",
     "MAX_FRAME",
@@ -35,10 +37,6 @@ _KINDS = frozenset((1, 2, 1 | COMPRESS, 2 | COMPRESS, SUB, UNSUB))
 _pack = HEADER.pack
 _unpack_from = HEADER.unpack_from
 _HLEN = HEADER.size
-
-
-class RelayProtocolError(Exception):
-    """A frame that breaks the relay protocol (a broken or foreign peer)."""
 
 
 def encode(kind: int, topic: bytes, message: bytes = b"") -> bytes:

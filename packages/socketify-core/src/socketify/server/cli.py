@@ -27,6 +27,7 @@ from collections.abc import Sequence
 from typing import Any, Optional
 
 from .. import limits
+from ..errors import UsageError
 from .target import TargetError, load_target
 from .worker import EXIT_USAGE, ServeConfig, serve, usage_error
 
@@ -38,10 +39,6 @@ INTERFACES = ("auto", "socketify", "asgi", "wsgi")
 _METAVARS = {"bytes": "BYTES", "count": "N", "seconds": "SECONDS", "minutes": "MINUTES"}
 _SETTING_PREFIX = "setting_"
 _WS_PREFIX = "ws_"
-
-
-class UsageError(Exception):
-    """A command line that cannot be served (printed as one line, exit code 2)."""
 
 
 def _version() -> str:

@@ -26,13 +26,9 @@ import inspect
 from typing import Any, Optional
 
 from ..app import App
-from ..errors import SocketifyError
+from ..errors import TargetError
 
 __all__ = ["TargetError", "load_behavior", "load_target"]
-
-
-class TargetError(SocketifyError):
-    """The CLI target names a module, attribute or object that cannot be served."""
 
 
 def _import(module_name: str) -> Any:

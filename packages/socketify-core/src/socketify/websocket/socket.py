@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from .._native import ffi, lib
 from ..enums import OpCode, SendStatus
-from ..errors import SocketifyError
+from ..errors import WebSocketError
 
 if TYPE_CHECKING:
     from ..runtime import Runtime
@@ -30,10 +30,6 @@ _publish = lib.sc_loop_publish
 _STATUS = (SendStatus.BACKPRESSURE, SendStatus.SUCCESS, SendStatus.DROPPED)
 _OPCODES = {int(op): op for op in OpCode}
 _DROPPED = SendStatus.DROPPED
-
-
-class WebSocketError(SocketifyError, RuntimeError):
-    """A WebSocket call the protocol does not allow in the current state."""
 
 
 def _as_bytes(value: Any, what: str) -> bytes:
