@@ -61,7 +61,7 @@
 
 #include "socketify.h"
 
-#define SC_HTTP_INCOMPLETE (-2)
+#define SC_HTTP_INCOMPLETE (-100) /* its own value: not an sc_error, not -status */
 
 /* Fixed bounds of the parser (not settings). */
 #define SC_HTTP_MAX_EMPTY_LINES 4 /* CRLFs skipped before a request line */

@@ -101,7 +101,8 @@ static int sc_bind_listen(int family, const struct sockaddr *sa, socklen_t len, 
     return 0;
 }
 
-int sc_listen_tcp(sc_loop *loop, const char *host, uint16_t port, int flags, uint16_t *out_port)
+static int sc_listen_tcp_errno(sc_loop *loop, const char *host, uint16_t port, int flags,
+                               uint16_t *out_port)
 {
     int fd = -1, rc;
     if (!host || !*host || strcmp(host, "::") == 0) {
@@ -156,7 +157,7 @@ int sc_listen_tcp(sc_loop *loop, const char *host, uint16_t port, int flags, uin
     return rc;
 }
 
-int sc_listen_unix(sc_loop *loop, const char *path, int flags)
+static int sc_listen_unix_errno(sc_loop *loop, const char *path, int flags)
 {
     (void)flags;
     struct sockaddr_un sun;
@@ -193,7 +194,7 @@ int sc_listen_unix(sc_loop *loop, const char *path, int flags)
     return rc;
 }
 
-int sc_listen_fd(sc_loop *loop, int fd)
+static int sc_listen_fd_errno(sc_loop *loop, int fd)
 {
     struct sockaddr_storage ss;
     socklen_t sl = sizeof ss;
@@ -283,4 +284,22 @@ void sc_listeners_arm(sc_loop *loop, int on)
     }
     loop->accept_paused = !on;
     sc_timer_update(loop);
+}
+
+int sc_listen_tcp(sc_loop *loop, const char *host, uint16_t port, int flags, uint16_t *out_port)
+{
+    int rc = sc_listen_tcp_errno(loop, host, port, flags, out_port);
+    return rc < 0 ? SC_EOS(-rc) : rc;
+}
+
+int sc_listen_unix(sc_loop *loop, const char *path, int flags)
+{
+    int rc = sc_listen_unix_errno(loop, path, flags);
+    return rc < 0 ? SC_EOS(-rc) : rc;
+}
+
+int sc_listen_fd(sc_loop *loop, int fd)
+{
+    int rc = sc_listen_fd_errno(loop, fd);
+    return rc < 0 ? SC_EOS(-rc) : rc;
 }

@@ -25,8 +25,12 @@
  * connection's read buffer and is valid only during sc_py_on_request.  Header
  * names are lower-cased in place by the parser.
  *
- * Errors are negative return codes from enum sc_error; listen calls return
- * -errno on failure.
+ * Return codes, one scheme for every call of this header: >= 0 is success (a
+ * count, an id or SC_OK); -1 .. -99 are the core's own errors (enum sc_error);
+ * SC_EOS(errno) = -1000 - errno is an operating-system error (the listen
+ * calls), so the two ranges never collide.  The parser's internal statuses
+ * (http_parser.h: SC_HTTP_INCOMPLETE, -400 .. -599) never cross this header.
+ * Python maps each code to one exception class (socketify.errors.core_error).
  */
 #ifndef SOCKETIFY_H
 #define SOCKETIFY_H
@@ -46,6 +50,8 @@ enum sc_error {
     SC_EAGAIN = -5, /* past max_backpressure: the data is buffered, on_writable will fire */
     SC_EIO = -6     /* socket error; the connection is closed */
 };
+#define SC_EOS_BASE (-1000)
+#define SC_EOS(e) (SC_EOS_BASE - (e)) /* an errno, out of the range of enum sc_error */
 
 /* Limits and timeouts; sc_settings_default fills the safe defaults. */
 typedef struct sc_settings {
@@ -85,7 +91,7 @@ void sc_loop_drain(sc_loop *loop);
  * 0.0.0.0).  port 0 picks one.  Returns a listener id >= 0 and stores the
  * bound port in *out_port, or -errno. */
 int sc_listen_tcp(sc_loop *loop, const char *host, uint16_t port, int flags, uint16_t *out_port);
-int sc_listen_unix(sc_loop *loop, const char *path, int flags); /* id >= 0 or -errno */
+int sc_listen_unix(sc_loop *loop, const char *path, int flags); /* id >= 0 or SC_EOS(errno) */
 /* Adopt an already-bound listening fd (workers share a socket). */
 int sc_listen_fd(sc_loop *loop, int fd);
 

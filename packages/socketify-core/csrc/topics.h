@@ -21,9 +21,11 @@
  * close connections while it sends should use sc_pubsub_collect, which
  * copies the ids out, and then send.)
  *
- * sc_shared_msg: a refcounted byte buffer, so a message published to many
- * subscribers is encoded once and queued on every connection by reference.
- * Single-threaded: the loop owns it.
+ * sc_shared_msg: a refcounted byte buffer, meant for queueing one published
+ * frame on every subscriber by reference.  Not used yet: today sc_loop_publish
+ * (ws_api.c) encodes (and compresses) a message once and copies that frame into
+ * each subscriber's output buffer; sharing it needs a queue of buffers in the
+ * I/O layer.  Single-threaded: the loop owns it.
  */
 #ifndef SC_PUBSUB_H
 #define SC_PUBSUB_H

@@ -53,3 +53,50 @@ def test_errors_keep_their_builtin_bases_and_status_hints() -> None:
     assert errors.BodyDecodeError.status_hint == 400
     assert errors.LimitExceeded("max_parts", 3).status_hint == 413
     assert issubclass(errors.MiddlewareStopped, errors.RouterError)
+
+
+def test_each_core_return_code_maps_to_one_exception_class() -> None:
+    from socketify._native import lib
+
+    assert lib.SC_EOS_BASE == errors.SC_EOS_BASE == -1000
+    expected = {
+        lib.SC_ESTALE: errors.StaleHandleError,
+        lib.SC_EINVAL: errors.InvalidArgumentError,
+        lib.SC_ENOMEM: errors.CoreMemoryError,
+        lib.SC_ESTATE: errors.ResponseStateError,
+        lib.SC_EAGAIN: errors.BackpressureError,
+        lib.SC_EIO: errors.ConnectionClosedError,
+    }
+    for code, kind in expected.items():
+        error = errors.core_error(code, "a call")
+        assert type(error) is kind and isinstance(error, errors.SocketifyError)
+    # the ranges cannot collide: an errno is never an sc_error code
+    import errno as errno_module
+
+    for number in (errno_module.EPERM, errno_module.ENOENT, errno_module.EADDRINUSE):
+        os_error = errors.core_error(lib.SC_EOS_BASE - number, "cannot listen")
+        assert isinstance(os_error, OSError) and os_error.errno == number
+        assert lib.SC_EOS_BASE - number not in expected
+    assert isinstance(errors.core_error(-77, "x"), errors.CoreError)
+
+
+def test_listen_on_a_taken_port_is_an_oserror_with_its_errno() -> None:
+    import errno as errno_module
+    import socket
+
+    import pytest
+
+    from socketify import App
+
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen(1)
+    app = App()
+    try:
+        with pytest.raises(OSError) as info:
+            app.listen({"port": taken.getsockname()[1], "host": "127.0.0.1", "options": 1})
+        assert info.value.errno == errno_module.EADDRINUSE
+        assert "cannot listen on 127.0.0.1" in str(info.value)
+    finally:
+        app.close()
+        taken.close()

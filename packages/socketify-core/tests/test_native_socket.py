@@ -219,19 +219,22 @@ def test_exclusive_port_in_use_returns_minus_errno(make: Any) -> None:
     server = make()
     out = ffi.new("uint16_t *")
     rc = lib.sc_listen_tcp(server.loop, b"127.0.0.1", port, lib.SC_LISTEN_EXCLUSIVE_PORT, out)
-    assert rc == -errno.EADDRINUSE
+    assert rc == lib.SC_EOS_BASE - errno.EADDRINUSE
     taken.close()
 
     first = make()
     port = first.listen()
     rc = lib.sc_listen_tcp(server.loop, b"127.0.0.1", port, lib.SC_LISTEN_EXCLUSIVE_PORT, out)
-    assert rc == -errno.EADDRINUSE
+    assert rc == lib.SC_EOS_BASE - errno.EADDRINUSE
 
 
 def test_listen_on_an_address_not_here_fails(make: Any) -> None:
     server = make()
     out = ffi.new("uint16_t *")
-    assert lib.sc_listen_tcp(server.loop, b"203.0.113.1", 0, 0, out) == -errno.EADDRNOTAVAIL
+    assert (
+        lib.sc_listen_tcp(server.loop, b"203.0.113.1", 0, 0, out)
+        == lib.SC_EOS_BASE - errno.EADDRNOTAVAIL
+    )
 
 
 def test_reuseport_lets_two_loops_share_a_port(make: Any) -> None:
@@ -266,7 +269,7 @@ def test_listen_fd_adopts_a_listening_socket(make: Any) -> None:
     client.send(server, GET)
     assert client.responses(server, 1).endswith(b"path=/")
     client.close()
-    assert lib.sc_listen_fd(server.loop, -1) == -errno.EBADF
+    assert lib.sc_listen_fd(server.loop, -1) == lib.SC_EOS_BASE - errno.EBADF
 
 
 def test_close_listeners_refuses_new_but_serves_open_connections(make: Any) -> None:
@@ -310,10 +313,10 @@ def test_unix_stale_file_is_replaced_but_a_live_one_is_not(make: Any, tmp_path: 
     server = make()
     assert lib.sc_listen_unix(server.loop, path.encode(), 0) >= 0
     other = make()
-    assert lib.sc_listen_unix(other.loop, path.encode(), 0) == -errno.EADDRINUSE
+    assert lib.sc_listen_unix(other.loop, path.encode(), 0) == lib.SC_EOS_BASE - errno.EADDRINUSE
     too_long = ("/tmp/" + "x" * 200).encode()
-    assert lib.sc_listen_unix(other.loop, too_long, 0) == -errno.ENAMETOOLONG
-    assert lib.sc_listen_unix(other.loop, b"", 0) == -errno.EINVAL
+    assert lib.sc_listen_unix(other.loop, too_long, 0) == lib.SC_EOS_BASE - errno.ENAMETOOLONG
+    assert lib.sc_listen_unix(other.loop, b"", 0) == lib.SC_EOS_BASE - errno.EINVAL
 
 
 # ---- lifecycle ------------------------------------------------------------------------

@@ -24,6 +24,7 @@ from . import limits
 from . import websocket as _ws
 from ._native import ffi, lib
 from .enums import OpCode
+from .errors import core_error
 from .memory import ExceptionSink, MemoryConnection
 from .options import AppListenOptions, AppOptions
 from .response import AppResponse
@@ -290,7 +291,7 @@ class App:
             where = f"{config.host or '*'}:{config.port}"
             bound = AppListenOptions(int(out_port[0]), config.host, config.options)
         if rc < 0:
-            raise OSError(-rc, f"cannot listen on {where}: {os.strerror(-rc)}")
+            raise core_error(rc, f"cannot listen on {where}")
         self._listeners.append(bound)
         if handler is not None:
             _call_listen_handler(handler, bound)

@@ -19,7 +19,14 @@
     ├── InterfaceError (TypeError)          the CLI target is not an app of that interface
     ├── TargetError                         the CLI could not load module:attr
     ├── UsageError                          a command line that cannot be served (exit 2)
-    └── RelayProtocolError                  a broken frame between --workers (pub/sub relay)
+    ├── RelayProtocolError                  a broken frame between --workers (pub/sub relay)
+    └── CoreError (RuntimeError)            the C core refused a call; one class per code:
+        ├── StaleHandleError                SC_ESTALE  closed connection / finished response
+        ├── InvalidArgumentError (ValueError)   SC_EINVAL
+        ├── CoreMemoryError (MemoryError)   SC_ENOMEM
+        ├── BackpressureError               SC_EAGAIN  (backpressure, not a fault)
+        └── ConnectionClosedError (ConnectionError)  SC_EIO
+    (SC_ESTATE is ResponseStateError; SC_EOS(errno) is an OSError: ``core_error`` maps them)
 
 Re-exported from the packages socketify builds on (each its own root, since those packages
 do not depend on socketify): ``RouterError`` and its ``PatternError``,
@@ -35,6 +42,8 @@ other exception is a 500.
 
 from __future__ import annotations
 
+import os
+
 from socketify_json import JSONDecodeError, JSONEncodeError, JSONError
 from socketify_router import (
     DuplicateRouteError,
@@ -46,6 +55,13 @@ from socketify_router import (
 
 __all__ = [
     "ASGIProtocolError",
+    "BackpressureError",
+    "ConnectionClosedError",
+    "CoreError",
+    "CoreMemoryError",
+    "InvalidArgumentError",
+    "StaleHandleError",
+    "core_error",
     "BodyDecodeError",
     "ClientDisconnected",
     "DuplicateRouteError",
@@ -167,3 +183,62 @@ class UsageError(SocketifyError):
 
 class RelayProtocolError(SocketifyError):
     """A frame that breaks the relay protocol (a broken or foreign peer)."""
+
+
+class CoreError(SocketifyError, RuntimeError):
+    """The C core refused a call; ``code`` is its return code (socketify.h)."""
+
+    code = 0
+
+
+class StaleHandleError(CoreError):
+    """SC_ESTALE: the handle names a closed connection or a finished response."""
+
+    code = -1
+
+
+class InvalidArgumentError(CoreError, ValueError):
+    """SC_EINVAL: the core refused an argument."""
+
+    code = -2
+
+
+class CoreMemoryError(CoreError, MemoryError):
+    """SC_ENOMEM: the core could not allocate."""
+
+    code = -3
+
+
+class BackpressureError(CoreError):
+    """SC_EAGAIN: past max_backpressure (callers treat it as backpressure, not a fault)."""
+
+    code = -5
+
+
+class ConnectionClosedError(CoreError, ConnectionError):
+    """SC_EIO: a socket error closed the connection."""
+
+    code = -6
+
+
+SC_EOS_BASE = -1000  # socketify.h: SC_EOS(errno) = SC_EOS_BASE - errno
+_BY_CODE: dict[int, type[BaseException]] = {
+    -1: StaleHandleError,
+    -2: InvalidArgumentError,
+    -3: CoreMemoryError,
+    -4: ResponseStateError,
+    -5: BackpressureError,
+    -6: ConnectionClosedError,
+}
+
+
+def core_error(rc: int, what: str) -> BaseException:
+    """The exception for a negative return code of the core (one class per code); an
+    operating-system error (``SC_EOS(errno)``) is an ``OSError`` with that errno."""
+    if rc <= SC_EOS_BASE:
+        errno = SC_EOS_BASE - rc
+        return OSError(errno, f"{what}: {os.strerror(errno)}")
+    kind = _BY_CODE.get(rc)
+    if kind is None:
+        return CoreError(f"{what}: unknown core return code {rc}")
+    return kind(f"{what}: the core refused the call (code {rc})")

@@ -32,7 +32,7 @@ from urllib.parse import parse_qsl
 
 from ._native import ffi, lib
 from .cookies import render_set_cookie
-from .errors import BodyDecodeError, ResponseStateError
+from .errors import BodyDecodeError, ResponseStateError, core_error
 from .headers import header_kind, pairs, render_header
 from .status import render_status
 
@@ -54,7 +54,6 @@ _LINES_MAX = 4096
 _CACHED = (str, bytes)
 REQ_EXPECT_100 = 8
 
-_ERROR_NAMES = {-1: "ESTALE", -2: "EINVAL", -3: "ENOMEM", -4: "ESTATE", -5: "EAGAIN", -6: "EIO"}
 _JSON_TYPE = b"Content-Type: application/json\r\n"
 _TEXT_TYPE = b"Content-Type: text/plain\r\n"
 _HTML_TYPE = b"Content-Type: text/html; charset=utf-8\r\n"
@@ -157,7 +156,7 @@ class AppResponse:
         if rc == SC_ESTALE or rc == SC_EIO:
             self._mark_aborted()
             return
-        raise RuntimeError(f"socketify core refused the call: {_ERROR_NAMES.get(rc, rc)}")
+        raise core_error(rc, "the response")
 
     def _finished(self) -> None:
         self._state = DONE

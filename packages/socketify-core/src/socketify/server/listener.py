@@ -133,6 +133,7 @@ class Listener:
             app.listen({"port": self.port, "host": self.host or None})
             return
         from .._native import lib
+        from ..errors import core_error
 
         assert self.sock is not None
         native = app.get_native_handle()
@@ -141,7 +142,7 @@ class Listener:
         rc = lib.sc_listen_fd(native, fd)
         if rc < 0:
             os.close(fd)
-            raise OSError(-rc, f"cannot adopt the socket of {self.path}: {os.strerror(-rc)}")
+            raise core_error(rc, f"cannot adopt the socket of {self.path}")
 
     def forget(self) -> None:
         """In a worker: drop the supervisor's copy (TCP; the worker has its own socket)."""
