@@ -53,6 +53,17 @@ CONN_SOURCES = (
     "tokens.c",
 )
 
+WS_CONN_SOURCES = (
+    *CONN_SOURCES,
+    "ws_conn.c",
+    "ws_api.c",
+    "ws_frame.c",
+    "ws_handshake.c",
+    "ws_deflate.c",
+    "utf8.c",
+    "topics.c",
+)
+
 TARGETS: dict[str, Target] = {
     "fuzz_http_parser": Target(("http_parser.c", "tokens.c"), "http", "http.dict"),
     "fuzz_http_conn": Target(CONN_SOURCES, "conn", "http.dict"),
@@ -60,6 +71,8 @@ TARGETS: dict[str, Target] = {
     "fuzz_utf8": Target(("utf8.c",), "ws/utf8", ""),
     "fuzz_ws_handshake": Target(("ws_handshake.c", "tokens.c"), "ws/handshake", ""),
     "fuzz_ws_deflate": Target(("ws_deflate.c", "ws_frame.c", "utf8.c"), "ws/deflate", "", ("-lz",)),
+    "fuzz_topics": Target(("topics.c",), "topics", ""),
+    "fuzz_ws_conn": Target(WS_CONN_SOURCES, "wsconn", "", ("-lz",)),
 }
 
 CFLAGS = [

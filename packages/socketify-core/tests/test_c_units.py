@@ -69,6 +69,31 @@ FUZZ_TARGETS: dict[str, tuple[list[str], str]] = {
     "fuzz_utf8.c": (["utf8.c"], "ws/utf8"),
     "fuzz_ws_handshake.c": (["ws_handshake.c", "tokens.c"], "ws/handshake"),
     "fuzz_ws_deflate.c": (["ws_deflate.c", "ws_frame.c", "utf8.c"], "ws/deflate"),
+    "fuzz_topics.c": (["topics.c"], "topics"),
+    "fuzz_ws_conn.c": (
+        [
+            "loop.c",
+            "listen.c",
+            "io.c",
+            "io_socket.c",
+            "io_memory.c",
+            "buf.c",
+            "addr.c",
+            "http_conn.c",
+            "http_response.c",
+            "http_proxy.c",
+            "http_parser.c",
+            "tokens.c",
+            "ws_conn.c",
+            "ws_api.c",
+            "ws_frame.c",
+            "ws_handshake.c",
+            "ws_deflate.c",
+            "utf8.c",
+            "topics.c",
+        ],
+        "wsconn",
+    ),
 }
 
 # csrc file -> what a program linking it must also link (as build_native.py does)
