@@ -35,6 +35,30 @@ if TYPE_CHECKING:
 FILE_CHUNK = 256 * 1024  # bytes read per step when serving pathsend/zerocopysend
 
 
+def message_type(message: Any) -> str:
+    """The ``type`` of a message an app sent, or a clear error for anything else."""
+    try:
+        return str(message["type"])
+    except (TypeError, KeyError):
+        raise ASGIProtocolError(
+            f"an ASGI message must be a dict with a 'type': {message!r}"
+        ) from None
+
+
+async def wait(cycle: Any, res: Any, track: bool) -> None:
+    """Wait on a new ``cycle.waiter`` until the core resolves it; with ``track`` it is
+    cancelled when the client goes away (a cancellation then just ends the wait)."""
+    waiter = res._rt.aio().create_future()
+    cycle.waiter = waiter
+    if track:
+        res._track(waiter)
+    try:
+        await waiter
+    except asyncio.CancelledError:
+        if not res.aborted:
+            raise
+
+
 class HTTPCycle:
     __slots__ = (
         "body_done",
@@ -103,24 +127,11 @@ class HTTPCycle:
                 return {"type": "http.request", "body": b"", "more_body": False}
             if self.wants_body:
                 res._continue_if_expected()  # the app asks for the body: let it come
-            waiter = res._rt.aio().create_future()
-            self.waiter = waiter
-            if res._state != DONE:
-                res._track(waiter)  # cancelled when the client goes away
-            try:
-                await waiter
-            except asyncio.CancelledError:
-                if not res.aborted:
-                    raise
+            await wait(self, res, track=res._state != DONE)
 
     # ---- response ------------------------------------------------------------------------
     async def send(self, message: Any) -> None:
-        try:
-            kind = message["type"]
-        except (TypeError, KeyError):
-            raise ASGIProtocolError(
-                f"an ASGI message must be a dict with a 'type': {message!r}"
-            ) from None
+        kind = message_type(message)
         res = self.res
         if kind == "http.response.body":
             if not self.started:

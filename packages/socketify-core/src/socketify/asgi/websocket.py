@@ -23,7 +23,7 @@ from ..enums import SendStatus
 from ..errors import ASGIProtocolError, ClientDisconnected
 from ..response import DONE
 from ..websocket import WebSocket, upgrade
-from .http import HTTPCycle
+from .http import HTTPCycle, message_type, wait
 
 if TYPE_CHECKING:
     from ..response import AppResponse
@@ -114,24 +114,11 @@ class WebSocketCycle:
             if self.state == CONNECTING and res.aborted:
                 self.state = CLOSED
                 return self._disconnect()
-            waiter = res._rt.aio().create_future()
-            self.waiter = waiter
-            if self.state == CONNECTING and res._state != DONE:
-                res._track(waiter)  # cancelled when the client leaves before accept
-            try:
-                await waiter
-            except asyncio.CancelledError:
-                if not res.aborted:
-                    raise
+            await wait(self, res, track=self.state == CONNECTING and res._state != DONE)
 
     # ---- send ----------------------------------------------------------------------------
     async def send(self, message: Any) -> None:
-        try:
-            kind = message["type"]
-        except (TypeError, KeyError):
-            raise ASGIProtocolError(
-                f"an ASGI message must be a dict with a 'type': {message!r}"
-            ) from None
+        kind = message_type(message)
         state = self.state
         if kind == "websocket.send":
             if state == CONNECTING:
