@@ -148,6 +148,7 @@ typedef struct sc_conn_io {
     uint64_t last_active_ms;
     sc_buf in;  /* plaintext not yet consumed by the protocol */
     sc_buf out; /* corked or unsent bytes (backpressure) */
+    size_t backlog_below; /* SC_CF_BACKLOG: input resumes once out is at most this */
     sc_addr remote;
 } sc_conn_io;
 
@@ -295,7 +296,9 @@ int sc_out_append(sc_conn *c, const void *p, size_t n); /* corked until the batc
 int sc_conn_cork(sc_conn *c, int on);
 void sc_conn_touch(sc_conn *c);          /* restart the idle clock */
 void sc_conn_pause(sc_conn *c, int on);  /* stop / restart reading and parsing */
-void sc_conn_backlog(sc_conn *c);        /* input waits until the output drains below the limit */
+/* Input waits until the output has drained to resume_below bytes (a client
+ * that sends but does not read answers: HTTP pipelining, WebSocket pings). */
+void sc_conn_backlog(sc_conn *c, size_t resume_below);
 void sc_conn_on_readable(sc_conn *c);    /* the reactor: descriptor readable */
 void sc_conn_on_writable_ev(sc_conn *c); /* the reactor (or memory client): writable */
 void sc_conn_process(sc_conn *c);        /* offer buffered input to the protocol */

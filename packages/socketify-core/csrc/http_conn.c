@@ -241,10 +241,10 @@ static size_t sc_http_on_data(sc_conn *c, char *buf, size_t *lenp)
             c->http.head_start_ms = 0;
             break;
         }
-        if (sc_buf_size(&c->io.out) > loop->settings.max_backpressure) {
+        if (sc_buf_size(&c->io.out) > loop->settings.max_pipelined_output) {
             /* The client sends requests but does not read the answers: leave
              * the rest in the (bounded) read buffer until the output drains. */
-            sc_conn_backlog(c);
+            sc_conn_backlog(c, loop->settings.max_pipelined_output);
             break;
         }
         if (loop->draining) {

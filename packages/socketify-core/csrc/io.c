@@ -144,9 +144,10 @@ void sc_conn_pause(sc_conn *c, int on)
     sc_conn_update_events(c);
 }
 
-void sc_conn_backlog(sc_conn *c)
+void sc_conn_backlog(sc_conn *c, size_t resume_below)
 {
     c->flags |= SC_CF_BACKLOG;
+    c->io.backlog_below = resume_below;
 }
 
 /* Cork or uncork a connection (responses and WebSockets alike). */
@@ -248,8 +249,7 @@ ssize_t sc_conn_write_now(sc_conn *c, const char *p, size_t n, int buffer_rest)
         c->flags |= SC_CF_DRAIN_DUE;
         sc_mark_pending(c);
     }
-    if ((c->flags & SC_CF_BACKLOG) &&
-        sc_buf_size(&c->io.out) <= c->loop->settings.max_backpressure) {
+    if ((c->flags & SC_CF_BACKLOG) && sc_buf_size(&c->io.out) <= c->io.backlog_below) {
         c->flags &= ~SC_CF_BACKLOG; /* drained enough: offer the held input again */
         sc_mark_pending(c);
     }

@@ -42,6 +42,7 @@ void sc_settings_default(sc_settings *s)
     s->header_timeout_ms = 10000;
     s->max_backpressure = 16u * 1024u * 1024u;
     s->proxy_protocol = 0;
+    s->max_pipelined_output = 64u * 1024u;
 }
 
 uint64_t sc_now_ms(void)

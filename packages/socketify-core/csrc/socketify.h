@@ -63,6 +63,8 @@ typedef struct sc_settings {
     uint32_t header_timeout_ms; /* a request head must be complete within (default 10000) */
     uint32_t max_backpressure; /* bytes buffered per connection before SC_EAGAIN (default 16 MiB) */
     uint32_t proxy_protocol;   /* 1: accept a PROXY v1/v2 header first on every connection */
+    /* answered bytes waiting unread past which pipelined requests wait (default 64 KiB) */
+    uint32_t max_pipelined_output;
 } sc_settings;
 
 void sc_settings_default(sc_settings *s);

@@ -73,6 +73,7 @@ class _Extras:
         "aborted_handler",
         "body_done",
         "chunks",
+        "held",
         "data_handler",
         "waiters",
         "writable_handler",
@@ -84,6 +85,7 @@ class _Extras:
         self.writable_handler: Optional[Callable[..., Any]] = None
         self.chunks: list[bytes] = []
         self.body_done = False
+        self.held = 0  # body bytes buffered while nobody asked; -1: reading paused for them
         self.waiters: list[asyncio.Future[Any]] = []
 
 
@@ -488,6 +490,14 @@ class AppResponse:
             if is_end:
                 ext.body_done = True
                 self._wake()
+            elif not ext.waiters and ext.held >= 0:
+                # Nobody asked for the body yet (an async handler awaiting something
+                # first): past a small window the core stops reading until on_data() or
+                # get_data() asks, so slow handlers cannot make uploads pile up here.
+                ext.held += len(chunk)
+                if ext.held > self._rt.body_window:
+                    ext.held = -1
+                    lib.sc_res_pause(self._rt.native, self._h)
             return
         if is_end:
             ext.body_done = True
@@ -502,6 +512,13 @@ class AppResponse:
             if not waiter.done():
                 waiter.set_result(None)
 
+    def _claim_body(self, ext: _Extras) -> None:
+        """Someone asks for the body now: reading resumes if _receive paused it."""
+        if ext.held < 0:
+            if self._state != DONE:
+                lib.sc_res_resume(self._rt.native, self._h)
+        ext.held = 0
+
     def _has_body(self) -> bool:
         return bool(self._reqflags & REQ_HAS_BODY)
 
@@ -512,6 +529,7 @@ class AppResponse:
         if ext is None:  # ended before any body arrived: nothing will come
             ext = _Extras()
         ext.data_handler = handler
+        self._claim_body(ext)
         self._continue_if_expected()
         buffered, ext.chunks = ext.chunks, []
         if not self._has_body() and not buffered:
@@ -530,6 +548,7 @@ class AppResponse:
         ext = self._rt.track(self) if self._state != DONE else (self._ext or _Extras())
         if ext.data_handler is not None:
             raise RuntimeError("get_data() cannot be used after on_data() took the body")
+        self._claim_body(ext)
         self._continue_if_expected()
         while not ext.body_done:
             if self.aborted:

@@ -87,6 +87,7 @@ class Runtime:
         self.match = router.match  # PERF: one bound method, not two lookups
         self._settings = settings
         self.native: Any = None
+        self.body_window = 0  # bytes of a body nobody asked for yet before reading stops
         self.owner = 0
         self.view: Any = None
         self.event: Any = None
@@ -151,7 +152,9 @@ class Runtime:
         if native is None:
             c_settings = ffi.new("sc_settings *")
             lib.sc_settings_default(c_settings)
-            limits.apply(self._settings(), c_settings)
+            resolved = self._settings()
+            limits.apply(resolved, c_settings)
+            self.body_window = resolved["body_window"]
             owner = _bridge.register(self)
             native = lib.sc_loop_new(c_settings, owner)
             if native == ffi.NULL:
