@@ -43,6 +43,8 @@ void sc_settings_default(sc_settings *s)
     s->max_backpressure = 16u * 1024u * 1024u;
     s->proxy_protocol = 0;
     s->max_pipelined_output = 64u * 1024u;
+    s->lingering_timeout_ms = 5000;
+    s->max_lingering_bytes = 64u * 1024u * 1024u;
 }
 
 uint64_t sc_now_ms(void)
@@ -361,7 +363,11 @@ static void sc_on_tick(sc_loop *loop)
         sc_listeners_arm(loop, 1);
     for (uint32_t i = 0; i < loop->num_slots; i++) {
         sc_conn *c = loop->slots[i];
-        if (c && !(c->flags & SC_CF_CLOSED))
+        if (!c || (c->flags & SC_CF_CLOSED))
+            continue;
+        if (c->flags & SC_CF_LINGERING)
+            sc_conn_linger_tick(c, now);
+        else
             c->proto->on_tick(c, now);
     }
 }
@@ -374,6 +380,8 @@ void sc_conn_update_events(sc_conn *c)
         return;
     uint32_t want = 0;
     size_t in_limit = c->loop->max_held_input;
+    if (c->flags & SC_CF_LINGERING)
+        want = EPOLLIN; /* only the reads that drop input: CLOSING keeps the rest off */
     if (!(c->flags & (SC_CF_PAUSED | SC_CF_CLOSING)) && sc_buf_size(&c->io.in) < in_limit)
         want |= EPOLLIN;
     /* PERF: EPOLLOUT only once the socket refused bytes.  Output queued during a

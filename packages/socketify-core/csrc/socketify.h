@@ -65,6 +65,10 @@ typedef struct sc_settings {
     uint32_t proxy_protocol;   /* 1: accept a PROXY v1/v2 header first on every connection */
     /* answered bytes waiting unread past which pipelined requests wait (default 64 KiB) */
     uint32_t max_pipelined_output;
+    /* after an error answer or a close the server asked for, input is read and dropped
+     * this long (default 5000; 0 = close at once) or until this many bytes (64 MiB) */
+    uint32_t lingering_timeout_ms;
+    uint32_t max_lingering_bytes;
 } sc_settings;
 
 void sc_settings_default(sc_settings *s);

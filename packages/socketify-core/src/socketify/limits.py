@@ -64,6 +64,17 @@ SETTINGS: dict[str, Setting] = {
         "max_pipelined_output",
         "answered bytes unread before pipelined requests wait",
     ),
+    "lingering_timeout": Setting(
+        "seconds",
+        0,
+        U32 // 1000,
+        5,
+        "lingering_timeout_ms",
+        "after an error answer, read and drop input this long (0 = close at once)",
+    ),
+    "max_lingering_bytes": Setting(
+        "bytes", 0, U32, 64 * 1024 * 1024, "max_lingering_bytes", "... or this many bytes"
+    ),
     "proxy_protocol": Setting("bool", 0, 1, False, "proxy_protocol", "accept PROXY v1/v2"),
     "lifespan": Setting("bool", 0, 1, True, None, "run on_start/on_shutdown handlers"),
     "shutdown_timeout": Setting(
