@@ -33,7 +33,15 @@ from urllib.parse import parse_qsl
 from ._native import ffi, lib
 from .cookies import render_set_cookie
 from .errors import BodyDecodeError, ResponseStateError, core_error
-from .headers import header_kind, pairs, render_header
+from .headers import (
+    KIND_CLOSE,
+    KIND_CONTENT_LENGTH,
+    KIND_CONTENT_TYPE,
+    KIND_DROP,
+    header_kind,
+    pairs,
+    render_header,
+)
 from .status import render_status
 
 if TYPE_CHECKING:
@@ -41,7 +49,8 @@ if TYPE_CHECKING:
     from .runtime import Runtime
 
 FRESH, STREAMING, DONE = 0, 1, 2
-HAS_CONTENT_TYPE, HAS_CONTENT_LENGTH = 1, 2
+HAS_CONTENT_TYPE, HAS_CONTENT_LENGTH = KIND_CONTENT_TYPE, KIND_CONTENT_LENGTH
+WANTS_CLOSE = KIND_CLOSE  # the handler wrote "Connection: close"
 
 SC_OK = 0
 SC_ESTALE = -1
@@ -64,6 +73,14 @@ _NO_ARG = object()
 _write = lib.sc_res_write
 _try_end = lib.sc_res_try_end
 _batch = lib.sc_loop_batch
+
+
+def head_flags(hflags: int) -> int:
+    """The write flags the written headers ask for (Content-Length, Connection: close)."""
+    flags = W_HAS_LENGTH if hflags & HAS_CONTENT_LENGTH else 0
+    if hflags & WANTS_CLOSE:
+        flags |= W_CLOSE
+    return flags
 
 
 class _Extras:
@@ -184,8 +201,12 @@ class AppResponse:
         flags = W_END
         if end_connection:
             flags = W_END | W_CLOSE
-        if self._hflags & HAS_CONTENT_LENGTH:
-            flags |= W_HAS_LENGTH
+        hflags = self._hflags
+        if hflags:
+            if hflags & HAS_CONTENT_LENGTH:
+                flags |= W_HAS_LENGTH
+            if hflags & WANTS_CLOSE:
+                flags |= W_CLOSE
         # PERF: a fresh response with nothing written passes an empty head (the core's
         # precomputed "200 OK"); nothing is rendered in Python.
         head = b"" if state else self._head()
@@ -212,6 +233,8 @@ class AppResponse:
         flags = W_END | W_NO_BODY | (W_CLOSE if end_connection else 0)
         if self._hflags & HAS_CONTENT_LENGTH:
             flags |= W_HAS_LENGTH
+        if self._hflags & WANTS_CLOSE:
+            flags |= W_CLOSE
         head = b"" if self._state else self._head()
         rc = _write(self._rt.native, self._h, head, len(head), b"", 0, flags)
         self._finished()
@@ -225,7 +248,7 @@ class AppResponse:
         if state == DONE:
             return self
         body = self._coerce(message)
-        flags = W_HAS_LENGTH if self._hflags & HAS_CONTENT_LENGTH else 0
+        flags = head_flags(self._hflags)
         head = b"" if state else self._head()
         self._state = STREAMING
         rc = _write(self._rt.native, self._h, head, len(head), body, len(body), flags)
@@ -313,14 +336,16 @@ class AppResponse:
         return self
 
     def _add_header(self, line: bytes) -> None:
+        kind = header_kind(line)
+        if kind:
+            self._hflags |= kind
+            if kind & KIND_DROP:
+                return
         headers = self._headers
         if headers is None:
             self._headers = [line]
         else:
             headers.append(line)
-        kind = header_kind(line)
-        if kind:
-            self._hflags |= kind
 
     def write_header(self, name: Any, value: Any) -> AppResponse:
         """Add a header line; value may be str, bytes or int."""
@@ -329,19 +354,25 @@ class AppResponse:
         # PERF: apps write the same few headers over and over: a rendered line is one
         # dict lookup (keys are str/bytes pairs only; anything else renders each time).
         try:
-            line, kind = _LINES[name, value]
-        except (KeyError, TypeError):
+            cached = _LINES.get((name, value))
+        except TypeError:  # unhashable: rendered below (and refused there if it is bad)
+            cached = None
+        if cached is None:
             line = render_header(name, value)
             kind = header_kind(line)
             if type(value) in _CACHED and type(name) in _CACHED and len(_LINES) < _LINES_MAX:
                 _LINES[name, value] = (line, kind)
+        else:
+            line, kind = cached
+        if kind:
+            self._hflags |= kind
+            if kind & KIND_DROP:
+                return self  # framing and Connection are the core's (headers.py)
         headers = self._headers
         if headers is None:
             self._headers = [line]
         else:
             headers.append(line)
-        if kind:
-            self._hflags |= kind
         return self
 
     def write_headers(self, headers: Any) -> AppResponse:
@@ -382,7 +413,7 @@ class AppResponse:
         body = message if type(message) is bytes else self._body(message)
         head = b"" if self._state else self._head()
         self._state = STREAMING
-        flags = W_CLOSE if end_connection else 0
+        flags = W_CLOSE if end_connection or self._hflags & WANTS_CLOSE else 0
         rc = _try_end(self._rt.native, self._h, head, len(head), body, len(body), total_size, flags)
         if rc < 0:
             self._fail(rc)

@@ -72,6 +72,17 @@ def _publish_from(
     return rc > 0
 
 
+def _check_text(data: Any, what: str) -> None:
+    """RFC 6455 requires UTF-8 in TEXT messages and close reasons: refuse to send others."""
+    try:
+        bytes(data).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(
+            f"{what} must be valid UTF-8 ({exc.reason} at byte {exc.start}); "
+            "send bytes as BINARY instead"
+        ) from None
+
+
 class WebSocket:
     """One open WebSocket.  After its close every method is a safe no-op."""
 
@@ -108,6 +119,8 @@ class WebSocket:
             op = 2 if opcode is None else opcode
         else:
             data, op = _message(self._rt, message, opcode)
+        if op == 1 and kind is not str and fin:
+            _check_text(data, "a TEXT message")
         flags = SEND_COMPRESS if compress else 0
         if not fin:
             flags |= SEND_MORE
@@ -167,6 +180,10 @@ class WebSocket:
         if not h:
             return
         reason = _as_bytes(message, "close reason")
+        if reason:
+            _check_text(reason, "a close reason")
+            if len(reason) > 123:  # the frame's limit: cut on a character boundary
+                reason = reason[:123].decode("utf-8", "ignore").encode()
         rc = lib.sc_ws_end(self._native, h, code, reason, len(reason))
         if rc == SC_EINVAL:
             raise ValueError(f"{code} is not a close code that may be sent")
