@@ -29,6 +29,7 @@
 #endif
 
 #include <stddef.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <sys/socket.h>
 #include <sys/types.h>
@@ -221,8 +222,19 @@ typedef struct sc_listener {
 
 /* ---- the loop ------------------------------------------------------------- */
 
+/* The core has no lock: every call that changes a connection must come from
+ * the thread driving the loop (sc_loop_poll / the memory transport's calls
+ * set it).  Entry points that mutate return SC_ETHREAD from any other thread,
+ * and Python says to use loop.call_soon_threadsafe. */
+#define SC_ON_LOOP_THREAD(loop)                                                                    \
+    do {                                                                                           \
+        if (__builtin_expect((loop) && !pthread_equal((loop)->thread, pthread_self()), 0))         \
+            return SC_ETHREAD;                                                                     \
+    } while (0)
+
 struct sc_loop {
     sc_settings settings;
+    pthread_t thread; /* the thread driving the loop: creator, then whoever polls or feeds */
     uint32_t owner;
     int epfd;
     int timerfd;

@@ -73,6 +73,7 @@ sc_loop *sc_loop_create(const sc_settings *settings, uint32_t owner_id, const sc
     else
         sc_settings_default(&loop->settings);
     loop->owner = owner_id;
+    loop->thread = pthread_self();
     loop->proto = proto;
     /* a request head never needs more, and the protocols consume the rest
      * as it arrives (bodies, WebSocket frames) */
@@ -413,7 +414,8 @@ void sc_conn_update_events(sc_conn *c)
 int sc_loop_poll(sc_loop *loop, int timeout_ms)
 {
     if (loop->batch || loop->in_poll)
-        return SC_ESTATE; /* called from inside a callback */
+        return SC_ESTATE;          /* called from inside a callback */
+    loop->thread = pthread_self(); /* the loop's thread from now on (SC_ON_LOOP_THREAD) */
     struct epoll_event events[SC_MAX_EVENTS];
     if (loop->pending)
         timeout_ms = 0;

@@ -48,7 +48,8 @@ enum sc_error {
     SC_ENOMEM = -3, /* allocation failed */
     SC_ESTATE = -4, /* not allowed now (header after body started, ...) */
     SC_EAGAIN = -5, /* past max_backpressure: the data is buffered, on_writable will fire */
-    SC_EIO = -6     /* socket error; the connection is closed */
+    SC_EIO = -6,    /* socket error; the connection is closed */
+    SC_ETHREAD = -7 /* called from a thread that is not the loop's (the one polling it) */
 };
 #define SC_EOS_BASE (-1000)
 #define SC_EOS(e) (SC_EOS_BASE - (e)) /* an errno, out of the range of enum sc_error */

@@ -195,6 +195,7 @@ int sc_ws_upgrade(sc_loop *loop, sc_handle res, const char *key, size_t key_len,
                   size_t extensions_len, const char *headers, size_t headers_len, int behavior,
                   sc_handle *out_ws)
 {
+    SC_ON_LOOP_THREAD(loop);
     sc_conn *c = sc_res_by_handle(loop, res);
     if (!c)
         return SC_ESTALE;

@@ -32,7 +32,7 @@ from urllib.parse import parse_qsl
 
 from ._native import ffi, lib
 from .cookies import render_set_cookie
-from .errors import BodyDecodeError, ResponseStateError, core_error
+from .errors import BodyDecodeError, ResponseStateError, core_error, wrong_thread
 from .headers import (
     KIND_CLOSE,
     KIND_CONTENT_LENGTH,
@@ -56,6 +56,7 @@ SC_OK = 0
 SC_ESTALE = -1
 SC_EAGAIN = -5
 SC_EIO = -6
+SC_ETHREAD = -7
 W_END, W_CLOSE, W_HAS_LENGTH, W_NO_BODY = 1, 2, 4, 8
 REQ_HAS_BODY = 2
 _LINES: dict[tuple[Any, Any], tuple[bytes, int]] = {}  # (name, value) -> (line, kind)
@@ -211,6 +212,8 @@ class AppResponse:
         # precomputed "200 OK"); nothing is rendered in Python.
         head = b"" if state else self._head()
         rc = _write(self._rt.native, self._h, head, len(head), body, len(body), flags)
+        if rc == SC_ETHREAD:
+            raise wrong_thread("res.end()")  # nothing happened: the response is still open
         self._state = DONE
         if self._ext is not None:
             self._rt.untrack(self)
@@ -237,6 +240,8 @@ class AppResponse:
             flags |= W_CLOSE
         head = b"" if self._state else self._head()
         rc = _write(self._rt.native, self._h, head, len(head), b"", 0, flags)
+        if rc == SC_ETHREAD:
+            raise wrong_thread("res.end_without_body()")
         self._finished()
         if rc < 0 and rc != SC_EAGAIN:
             self._fail(rc)
@@ -250,8 +255,10 @@ class AppResponse:
         body = self._coerce(message)
         flags = head_flags(self._hflags)
         head = b"" if state else self._head()
-        self._state = STREAMING
         rc = _write(self._rt.native, self._h, head, len(head), body, len(body), flags)
+        if rc == SC_ETHREAD:
+            raise wrong_thread("res.write()")
+        self._state = STREAMING
         if rc < 0 and rc != SC_EAGAIN:
             self._fail(rc)
         return self
@@ -412,9 +419,11 @@ class AppResponse:
             return (False, True)
         body = message if type(message) is bytes else self._body(message)
         head = b"" if self._state else self._head()
-        self._state = STREAMING
         flags = W_CLOSE if end_connection or self._hflags & WANTS_CLOSE else 0
         rc = _try_end(self._rt.native, self._h, head, len(head), body, len(body), total_size, flags)
+        if rc == SC_ETHREAD:
+            raise wrong_thread("res.try_end()")
+        self._state = STREAMING
         if rc < 0:
             self._fail(rc)
             return (False, True)
@@ -628,19 +637,20 @@ class AppResponse:
     # ---- connection ------------------------------------------------------------------------------
     def pause(self) -> AppResponse:
         """Stop reading the socket (real backpressure for uploads)."""
-        if self._state != DONE:
-            lib.sc_res_pause(self._rt.native, self._h)
+        if self._state != DONE and lib.sc_res_pause(self._rt.native, self._h) == SC_ETHREAD:
+            raise wrong_thread("res.pause()")
         return self
 
     def resume(self) -> AppResponse:
-        if self._state != DONE:
-            lib.sc_res_resume(self._rt.native, self._h)
+        if self._state != DONE and lib.sc_res_resume(self._rt.native, self._h) == SC_ETHREAD:
+            raise wrong_thread("res.resume()")
         return self
 
     def close(self) -> AppResponse:
         """Close the connection now (the response is abandoned)."""
         if self._state != DONE:
-            lib.sc_res_close(self._rt.native, self._h)
+            if lib.sc_res_close(self._rt.native, self._h) == SC_ETHREAD:
+                raise wrong_thread("res.close()")
             self._mark_aborted()
         return self
 
