@@ -40,6 +40,7 @@ BIG = b"x" * (1024 * 1024)
 
 app.get("/", lambda res, req: res.end("ok"))
 app.get("/big", lambda res, req: res.end(BIG))
+app.get("/huge", lambda res, req: res.end(BIG * int(req.get_query("mb"))))
 
 
 def collect(res, req):
@@ -264,3 +265,64 @@ def test_a_ping_flood_that_never_reads_does_not_grow_the_server(serve: Any) -> N
         other.close()
     finally:
         flood.close()
+
+
+def fetch_without_reading(server: Server, path: str) -> socket.socket:
+    sock = server.connect()  # default buffers: reading it all later stays fast
+    sock.sendall(f"GET {path} HTTP/1.1\r\nHost: t\r\n\r\n".encode())
+    return sock
+
+
+def stderr_after_stop(server: Server) -> str:
+    server.proc.terminate()
+    server.proc.wait(timeout=15)
+    assert server.proc.stderr is not None
+    return server.proc.stderr.read()
+
+
+def test_max_buffered_bytes_closes_the_largest_holders_first_and_logs(serve: Any) -> None:
+    server = serve(max_buffered_bytes=24 * MIB, idle_timeout=30)
+    small = [fetch_without_reading(server, "/huge?mb=1") for _ in range(3)]
+    large = [fetch_without_reading(server, "/huge?mb=32") for _ in range(4)]
+    time.sleep(2.5)  # two ticks at least, nobody reading
+    try:
+        # each 32 MiB answer leaves far more than the kernel takes in the server: over
+        # the cap, the largest holders are closed first; the 1 MiB ones stay
+        def closed(sock: socket.socket) -> bool:
+            sock.setblocking(False)
+            try:
+                while True:
+                    chunk = sock.recv(1 << 20)
+                    if not chunk:
+                        return True
+            except BlockingIOError:
+                return False
+            except ConnectionResetError:
+                return True
+
+        assert sum(closed(s) for s in large) >= 2
+        assert not any(closed(s) for s in small)
+        assert http(server, "/") == b"ok"
+    finally:
+        for sock in small + large:
+            sock.close()
+    log = stderr_after_stop(server)
+    assert "max_buffered_bytes" in log and "closed" in log
+
+
+def test_under_max_buffered_bytes_nothing_is_closed(serve: Any) -> None:
+    server = serve(max_buffered_bytes=256 * MIB, idle_timeout=30)
+    clients = [fetch_without_reading(server, "/huge?mb=32") for _ in range(4)]
+    try:
+        time.sleep(2.5)  # two ticks at least
+        for sock in clients:
+            sock.setblocking(True)
+            sock.settimeout(10)
+            got = 0
+            while got < 16 * MIB:
+                chunk = sock.recv(1 << 20)
+                assert chunk, "closed under the cap"
+                got += len(chunk)
+    finally:
+        for sock in clients:
+            sock.close()

@@ -64,6 +64,7 @@ typedef struct sc_buf {
     size_t len;
     size_t cap;
 } sc_buf;
+#define SC_BUF_KEEP (64u * 1024u) /* an emptied buffer larger than this is freed (buf.c) */
 
 int sc_buf_reserve(sc_buf *b, size_t extra); /* room for extra bytes after len */
 int sc_buf_append(sc_buf *b, const void *p, size_t n);
@@ -234,7 +235,8 @@ typedef struct sc_listener {
 
 struct sc_loop {
     sc_settings settings;
-    pthread_t thread; /* the thread driving the loop: creator, then whoever polls or feeds */
+    pthread_t thread;       /* the thread driving the loop: creator, then whoever polls or feeds */
+    uint64_t budget_closed; /* connections closed by max_buffered_bytes */
     uint32_t owner;
     int epfd;
     int timerfd;

@@ -70,6 +70,9 @@ typedef struct sc_settings {
      * this long (default 5000; 0 = close at once) or until this many bytes (64 MiB) */
     uint32_t lingering_timeout_ms;
     uint32_t max_lingering_bytes;
+    /* bytes all connections may buffer together (0 = no cap): past it, at the next tick,
+     * the connections holding the most are closed first (sc_loop_budget_closed counts) */
+    uint64_t max_buffered_bytes;
 } sc_settings;
 
 void sc_settings_default(sc_settings *s);
@@ -84,6 +87,8 @@ int sc_loop_fd(sc_loop *loop);    /* the epoll fd to watch for readability */
  * Returns the number of events handled, or a negative sc_error. */
 int sc_loop_poll(sc_loop *loop, int timeout_ms);
 uint32_t sc_loop_num_connections(sc_loop *loop);
+/* Connections closed so far because max_buffered_bytes was exceeded. */
+uint64_t sc_loop_budget_closed(sc_loop *loop);
 /* Graceful stop, step 1: close all listening sockets. */
 void sc_loop_close_listeners(sc_loop *loop);
 /* Graceful stop, step 2: idle keep-alive connections are closed now; busy ones

@@ -187,4 +187,3 @@ def test_max_pipelined_output_is_a_checked_setting():
         App(max_pipelined_output=-1)
     with pytest.raises(TypeError):
         App(max_pipelined_output="64k")
-

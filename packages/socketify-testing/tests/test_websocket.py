@@ -85,7 +85,10 @@ class _Wrapped:
 
 
 def test_echo_text_bytes_json_and_receive_tuple() -> None:
-    with TestClient(echo_app(max_payload_length=1 << 20)) as client, client.websocket_connect("/ws") as ws:
+    with (
+        TestClient(echo_app(max_payload_length=1 << 20)) as client,
+        client.websocket_connect("/ws") as ws,
+    ):
         assert ws.response_headers["upgrade"] == "websocket"
         assert ws.subprotocol is None and ws.extensions == []
         ws.send_text("héllo")

@@ -75,6 +75,14 @@ SETTINGS: dict[str, Setting] = {
     "max_lingering_bytes": Setting(
         "bytes", 0, U32, 64 * 1024 * 1024, "max_lingering_bytes", "... or this many bytes"
     ),
+    "max_buffered_bytes": Setting(
+        "bytes",
+        0,
+        U64,
+        0,
+        "max_buffered_bytes",
+        "all connections together (0 = no cap); past it the largest holders close",
+    ),
     "proxy_protocol": Setting("bool", 0, 1, False, "proxy_protocol", "accept PROXY v1/v2"),
     "lifespan": Setting("bool", 0, 1, True, None, "run on_start/on_shutdown handlers"),
     "shutdown_timeout": Setting(

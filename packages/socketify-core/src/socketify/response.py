@@ -91,8 +91,8 @@ class _Extras:
         "aborted_handler",
         "body_done",
         "chunks",
-        "held",
         "data_handler",
+        "held",
         "waiters",
         "writable_handler",
     )
