@@ -37,6 +37,7 @@ TEST_DEPS = [
     "flask",
     "requests",  # a client that sends a whole upload before reading (lingering close)
     "redis>=5",  # the pub/sub backend's client (socketify-core[redis]); redis-server via apt
+    "watchfiles",  # --reload on file events (socketify-core[reload]); polling is tested too
 ]
 PYTEST_TARGETS = [
     "packages/socketify-router/tests",
@@ -239,7 +240,8 @@ def wheels(session: nox.Session) -> None:
             session.run(interpreter, "-m", "venv", str(venv), external=True)
             py = str(venv / "bin" / "python")
             session.run(py, "-m", "pip", "install", "-q", "--upgrade", "pip", external=True)
-            session.run(py, "-m", "pip", "install", "-q", *deps, external=True)
+            # the index serves the test tools and the core's one dependency that is not ours
+            session.run(py, "-m", "pip", "install", "-q", "cffi>=1.15", *deps, external=True)
             find = ["--find-links", str(DIST)]
             if label == "pypy":
                 # PyPy's build of the core, from the sdist (dist/ holds CPython's wheel)

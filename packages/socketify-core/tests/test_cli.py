@@ -211,6 +211,8 @@ def test_main_is_the_console_script_entry_point(capsys):
         (["--workers", "0"], "--workers must be at least 1, not 0"),
         (["--port", "70000"], "--port must be between 0 and 65535"),
         (["--reload-dir", "/no/such/dir"], "--reload-dir '/no/such/dir' is not a directory"),
+        (["--reload-include", "*.html"], "--reload-include only applies with --reload"),
+        (["--reload", "--reload-exclude", " "], "--reload-exclude needs a pattern"),
     ],
 )
 def test_bad_options_are_one_line_and_exit_2(args, message):
@@ -573,3 +575,13 @@ def test_ws_module_attr_serves_that_behavior_on_every_path(tmp_path, monkeypatch
 
 def test_interface_asgi3_is_asgi():
     assert main(["m:app", "--interface", "asgi3", "--port", "70000"]) == 2  # parsed, then refused
+
+
+def test_reload_patterns_reach_the_config():
+    config = make_config(
+        build_parser().parse_args(
+            ["m:app", "--reload", "--reload-include", "*.html", "--reload-exclude", "tmp_*"]
+        )
+    )
+    assert config.reload_includes == ("*.py", "*.html")
+    assert config.reload_excludes == (".*", ".py[cod]", ".sw.*", "~*", "tmp_*")

@@ -388,3 +388,31 @@ def test_reload_serves_the_changed_file(tmp_path):
         app_file.write_text(VERSIONED.format(version="v3"))
         until(lambda: service.get(timeout=2) == (200, "v3"), timeout=10)
         assert service.stop() == 0
+
+
+TEMPLATED = """
+from pathlib import Path
+from socketify import App
+
+app = App()
+page = (Path(__file__).parent / "page.html").read_text()
+app.get("/", lambda res, req: res.end(page))
+"""
+
+
+def test_reload_include_restarts_on_a_template_change(tmp_path):
+    (tmp_path / "page.html").write_text("first")
+    (tmp_path / "draft.html").write_text("excluded")
+    with start(
+        tmp_path,
+        "--port", "0", "--reload", "--reload-include", "*.html", "--reload-exclude", "draft*",
+        source=TEMPLATED,
+    ) as service:
+        service.wait_listening()
+        assert service.get() == (200, "first")
+        (tmp_path / "draft.html").write_text("still excluded")
+        time.sleep(1.5)  # three polls or the events of the change: no restart
+        assert "reloading" not in service.stderr()
+        (tmp_path / "page.html").write_text("second")
+        until(lambda: service.get(timeout=2) == (200, "second"), timeout=10)
+        assert service.stop() == 0
