@@ -232,8 +232,10 @@ def wheels(session: nox.Session) -> None:
     venvs on CPython and on PyPy (the core's wheel built from its sdist there)."""
     build_artifacts(session)
     tmp = Path(tempfile.mkdtemp(prefix="socketify-wheels-"))
-    runs = [("cpython", sys.executable, TEST_DEPS)]
-    runs.append(("pypy", ensure_pypy(), [dep for dep in TEST_DEPS if dep != "fastapi"]))
+    # the same extras as the tests and tests_pypy sessions (the JSON adapters, uvloop...)
+    runs = [("cpython", sys.executable, [*TEST_DEPS, "orjson", "ujson", "uvloop", "hiredis"])]
+    pypy_deps = [dep for dep in TEST_DEPS if dep != "fastapi"]
+    runs.append(("pypy", ensure_pypy(), [*pypy_deps, "ujson"]))
     try:
         for label, interpreter, deps in runs:
             venv = tmp / label
