@@ -360,8 +360,14 @@ static void sc_on_tick(sc_loop *loop)
         sc_listeners_arm(loop, 1);
     for (uint32_t i = 0; i < loop->num_slots; i++) {
         sc_conn *c = loop->slots[i];
-        if (c && !(c->flags & SC_CF_CLOSED))
-            c->proto->on_tick(c, now);
+        if (!c || (c->flags & SC_CF_CLOSED))
+            continue;
+        if (c->io.top != c->io.bottom) {
+            sc_io_tick(c, now); /* a layer's own deadlines (TLS handshake) */
+            if (c->flags & SC_CF_CLOSED)
+                continue;
+        }
+        c->proto->on_tick(c, now);
     }
 }
 
