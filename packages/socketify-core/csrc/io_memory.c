@@ -25,11 +25,11 @@
 
 typedef struct sc_io_memory {
     sc_io io;
-    sc_buf out;      /* what the fake socket sent, for sc_mem_output */
-    sc_buf in;       /* fed bytes waiting for a layer above to read them */
-    size_t cap;      /* bytes the fake socket holds (0 = no limit) */
-    int gone;        /* the client called sc_mem_close */
-    uint64_t writes; /* write calls that took bytes (sc_mem_writes) */
+    sc_buf out;                      /* what the fake socket sent, for sc_mem_output */
+    sc_buf in;                       /* fed bytes waiting for a layer above to read them */
+    size_t cap;                      /* bytes the fake socket holds (0 = no limit) */
+    int gone;                        /* the client called sc_mem_close */
+    uint64_t writes;                 /* write calls that took bytes (sc_mem_writes) */
     sc_buf tls[SC_TLS_INFO_MAX + 1]; /* sc_mem_set_tls: what the client says TLS gave it */
     uint8_t tls_set[SC_TLS_INFO_MAX + 1];
 } sc_io_memory;
@@ -96,8 +96,8 @@ static ssize_t sc_mem_info(sc_io *io, int key, char *buf, size_t cap)
 }
 
 const sc_io_ops sc_io_memory_ops = {
-    "memory",       sc_mem_read, sc_mem_write, NULL, NULL, sc_mem_close_layer, sc_mem_release,
-    NULL,           sc_mem_info,
+    "memory",           sc_mem_read,    sc_mem_write, NULL,        NULL,
+    sc_mem_close_layer, sc_mem_release, NULL,         sc_mem_info,
 };
 
 /* The memory layer of a handle's connection, or NULL. */

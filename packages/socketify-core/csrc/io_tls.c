@@ -304,10 +304,12 @@ static int sc_tls_load_key(SSL_CTX *ctx, const char *path, const char *cert, con
     BIO_free(b);
     if (!k) {
         if (p.asked && !p.pass)
-            sc_tls_msg(err, cap, "key_file_name '%s': the key is encrypted and no passphrase was given",
+            sc_tls_msg(err, cap,
+                       "key_file_name '%s': the key is encrypted and no passphrase was given",
                        path);
         else if (p.asked)
-            sc_tls_msg(err, cap, "key_file_name '%s': wrong passphrase (%s)", path, sc_tls_reason());
+            sc_tls_msg(err, cap, "key_file_name '%s': wrong passphrase (%s)", path,
+                       sc_tls_reason());
         else
             sc_tls_msg(err, cap, "key_file_name '%s': not a PEM private key (%s)", path,
                        sc_tls_reason());
@@ -505,8 +507,8 @@ static char *sc_tls_name_norm(const char *name, char *err, size_t cap)
         int ok = !ch || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '-' ||
                  ch == '.' || (ch == '*' && i == 0 && name[1] == '.' && n > 2);
         if (!ok) {
-            sc_tls_msg(err, cap, "server name '%s': only letters, digits, '-', '.' and a leading '*.'",
-                       name);
+            sc_tls_msg(err, cap,
+                       "server name '%s': only letters, digits, '-', '.' and a leading '*.'", name);
             free(out);
             return NULL;
         }
@@ -975,11 +977,9 @@ typedef struct sc_cd {
 static void sc_cd_put(sc_cd *d, int kind, const char *a, size_t an, const char *b, size_t bn)
 {
     size_t total = an + (b ? 1 + bn : 0);
-    unsigned char head[5] = {(unsigned char)kind,
-                             (unsigned char)(total & 0xff),
-                             (unsigned char)((total >> 8) & 0xff),
-                             (unsigned char)((total >> 16) & 0xff),
-                             (unsigned char)((total >> 24) & 0xff)};
+    unsigned char head[5] = {
+        (unsigned char)kind, (unsigned char)(total & 0xff), (unsigned char)((total >> 8) & 0xff),
+        (unsigned char)((total >> 16) & 0xff), (unsigned char)((total >> 24) & 0xff)};
     const char *parts[3] = {(const char *)head, a, b};
     size_t lens[3] = {5, an, b ? bn : 0};
     for (int i = 0; i < 3; i++) {

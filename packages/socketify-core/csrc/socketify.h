@@ -119,14 +119,14 @@ typedef struct sc_tls sc_tls;
 #define SC_TLS_VERIFY_REQUIRED 2 /* the handshake fails without a valid one */
 
 typedef struct sc_tls_config {
-    const char *key_file;       /* PEM private key (NULL or "" with cert_file: both needed) */
-    const char *cert_file;      /* PEM certificate chain, leaf first */
-    const char *passphrase;     /* for an encrypted key, or NULL */
-    const char *dh_params_file; /* PEM DH parameters, or NULL (built-in groups) */
-    const char *ca_file;        /* PEM CAs for client certificates, or NULL */
-    const char *ciphers;        /* TLS 1.2 cipher list (OpenSSL syntax), or NULL: safe default */
-    uint32_t verify;            /* SC_TLS_VERIFY_*; OPTIONAL/REQUIRED need ca_file */
-    uint32_t low_memory;        /* 1: release idle connections' buffers */
+    const char *key_file;          /* PEM private key (NULL or "" with cert_file: both needed) */
+    const char *cert_file;         /* PEM certificate chain, leaf first */
+    const char *passphrase;        /* for an encrypted key, or NULL */
+    const char *dh_params_file;    /* PEM DH parameters, or NULL (built-in groups) */
+    const char *ca_file;           /* PEM CAs for client certificates, or NULL */
+    const char *ciphers;           /* TLS 1.2 cipher list (OpenSSL syntax), or NULL: safe default */
+    uint32_t verify;               /* SC_TLS_VERIFY_*; OPTIONAL/REQUIRED need ca_file */
+    uint32_t low_memory;           /* 1: release idle connections' buffers */
     uint32_t handshake_timeout_ms; /* accept to finished handshake (default 10000; 0 = off) */
 } sc_tls_config;
 

@@ -81,7 +81,7 @@ def _path_bytes(option: str, value: Any) -> Optional[bytes]:
 class _Config:
     """An ``sc_tls_config`` and the bytes it points to (kept alive together)."""
 
-    __slots__ = ("c", "_keep")
+    __slots__ = ("_keep", "c")
 
     def __init__(self, options: Any, handshake_timeout: float) -> None:
         c = ffi.new("sc_tls_config *")
@@ -148,12 +148,16 @@ class ServerTLS:
             raise TypeError(f"server name must be a str, not {type(hostname).__name__}")
         config = _Config(options, self._handshake_timeout)
         err = ffi.new("char[]", _ERR_CAP)
-        name = hostname.encode("idna") if not hostname.startswith("*.") else (
-            b"*." + hostname[2:].encode("idna")
+        name = (
+            hostname.encode("idna")
+            if not hostname.startswith("*.")
+            else (b"*." + hostname[2:].encode("idna"))
         )
         rc = lib.sc_tls_add_server_name(self.native, name, config.c, err, _ERR_CAP)
         if rc < 0:
-            raise TLSConfigError(f"server name {hostname!r}: {ffi.string(err).decode('utf-8', 'replace')}")
+            raise TLSConfigError(
+                f"server name {hostname!r}: {ffi.string(err).decode('utf-8', 'replace')}"
+            )
         self.names[hostname.lower()] = options
 
     def remove_server_name(self, hostname: str) -> bool:
@@ -161,8 +165,10 @@ class ServerTLS:
             raise TypeError(f"server name must be a str, not {type(hostname).__name__}")
         self.names.pop(hostname.lower(), None)
         try:
-            name = hostname.encode("idna") if not hostname.startswith("*.") else (
-                b"*." + hostname[2:].encode("idna")
+            name = (
+                hostname.encode("idna")
+                if not hostname.startswith("*.")
+                else (b"*." + hostname[2:].encode("idna"))
             )
         except UnicodeError:
             return False
