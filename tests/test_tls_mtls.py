@@ -16,10 +16,10 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from tls_support import Certs, body_of, https_get, listen_port, make_certs, serving  # noqa: E402
+from tls_support import Certs, body_of, https_get, listen_port, make_certs, serving
 
-from socketify import App, AppOptions  # noqa: E402
-from socketify.tls import describe_cert  # noqa: E402
+from socketify import App, AppOptions
+from socketify.tls import describe_cert
 
 pytestmark = pytest.mark.skipif(
     not sys.platform.startswith("linux"), reason="the epoll core and the openssl CLI"
@@ -127,7 +127,7 @@ def test_peer_certificate_dict_and_der(certs, alice):
         data, _ = https_get(port, certs.client_context(cert=alice), path="/der")
         assert body_of(data) == der_of(alice[1])
         data, _ = https_get(port, certs.client_context(cert=alice), path="/cert")
-        cert = eval(body_of(data).decode())  # noqa: S307 - our own repr
+        cert = eval(body_of(data).decode())
     assert cert["subject"] == ((("organizationName", "socketify"),), (("commonName", "alice"),))
     assert cert["issuer"] == (
         (("organizationName", "socketify tests"),),

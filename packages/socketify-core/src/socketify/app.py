@@ -258,7 +258,7 @@ class App:
 
     # ---- TLS -------------------------------------------------------------------------------
     @property
-    def is_tls(self) -> bool:
+    def is_ssl(self) -> bool:
         """True when the App serves HTTPS (AppOptions with TLS files)."""
         return self._options is not None and self._options.wants_tls()
 
@@ -284,20 +284,42 @@ class App:
             self._tls = tls
         return tls
 
+    def configure_tls(self, options: Optional[AppOptions]) -> App:
+        """Replace the App's AppOptions (the CLI's --ssl-* flags) before it listens;
+        None serves plain HTTP."""
+        if options is not None and not isinstance(options, AppOptions):
+            raise TypeError(f"options must be an AppOptions or None, not {options!r}")
+        if self._listeners or self._tls is not None:
+            raise RuntimeError("TLS options can only change before the app listens")
+        self._options = options
+        return self
+
+    @property
+    def app_options(self) -> Optional[AppOptions]:
+        """The AppOptions the App was made with (or configure_tls set), or None."""
+        return self._options
+
     def add_server_name(self, hostname: str, options: AppOptions) -> App:
         """Serve ``options``' certificate to clients asking for ``hostname`` (SNI);
         ``"*.example.com"`` matches one label.  Raises TLSConfigError for a bad file."""
         if not isinstance(options, AppOptions):
             raise TypeError(f"options must be an AppOptions, not {options!r}")
-        if not self.is_tls:
+        if not self.is_ssl:
             raise TLSConfigError(
                 "add_server_name needs an App serving TLS: App(AppOptions(key_file_name=..., "
                 "cert_file_name=...))"
             )
         if self._tls is not None:
             self._tls.add_server_name(hostname, options)
-        else:
-            ServerTLS(options, 0).free()  # check the files now, not at listen()
+        else:  # check the name and files now, not at listen()
+            try:
+                probe = ServerTLS(options, 0)
+            except TLSConfigError as exc:
+                raise TLSConfigError(f"server name {hostname!r}: {exc}") from None
+            try:
+                probe.add_server_name(hostname, options)
+            finally:
+                probe.free()
         self._sni.append((hostname, options))
         return self
 
@@ -360,7 +382,7 @@ class App:
         address.  A failure raises OSError."""
         config = AppListenOptions.coerce(port_or_options)
         native = self._rt.native_loop()
-        tls = self._server_tls() if self.is_tls else None  # TLSConfigError before binding
+        tls = self._server_tls() if self.is_ssl else None  # TLSConfigError before binding
         if config.domain is not None:
             rc = lib.sc_listen_unix(native, os.fsencode(config.domain), config.options)
             where = config.domain
@@ -378,6 +400,18 @@ class App:
         self._listeners.append(bound)
         if handler is not None:
             _call_listen_handler(handler, bound)
+        return self
+
+    def adopt_listener(self, fd: int) -> App:
+        """Accept on an already listening descriptor (the CLI's workers share one); the
+        core owns ``fd`` from now on.  TLS applies as to ``listen()``."""
+        native = self._rt.native_loop()
+        tls = self._server_tls() if self.is_ssl else None
+        rc = lib.sc_listen_fd(native, fd)
+        if rc < 0:
+            raise core_error(rc, f"cannot adopt listening descriptor {fd}")
+        if tls is not None:
+            tls.attach(native, rc)
         return self
 
     # ---- running -----------------------------------------------------------------------------------

@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import os
 import struct
-from typing import Any, Callable, Optional, Union
+from typing import Any, Callable, NamedTuple, Optional, Union
 
 from ._native import ffi, lib
 from .errors import TLSConfigError
 
 __all__ = [
+    "TLS_FLAGS",
     "CERT_NONE",
     "CERT_OPTIONAL",
     "CERT_REQUIRED",
@@ -42,6 +43,32 @@ _CERT_REQS_NAMES = {
     "cert_optional": CERT_OPTIONAL,
     "required": CERT_REQUIRED,
     "cert_required": CERT_REQUIRED,
+}
+
+
+class TLSFlag(NamedTuple):
+    option: str  # the AppOptions field it sets
+    metavar: str
+    doc: str
+
+
+# The command line's TLS flags (uvicorn's names), generated from this table by server/cli.py;
+# each sets one AppOptions field.
+TLS_FLAGS: dict[str, TLSFlag] = {
+    "ssl-keyfile": TLSFlag("key_file_name", "FILE", "TLS private key (PEM): serve HTTPS"),
+    "ssl-certfile": TLSFlag("cert_file_name", "FILE", "TLS certificate chain (PEM), leaf first"),
+    "ssl-keyfile-password": TLSFlag("passphrase", "PASSWORD", "passphrase of an encrypted key"),
+    "ssl-ca-certs": TLSFlag(
+        "ca_file_name", "FILE", "CA certificates (PEM) for client certificates (mutual TLS)"
+    ),
+    "ssl-cert-reqs": TLSFlag(
+        "cert_reqs",
+        "0|1|2",
+        "client certificates: 0 none, 1 optional (verified when sent), 2 required "
+        "(default: 2 with --ssl-ca-certs)",
+    ),
+    "ssl-ciphers": TLSFlag("ssl_ciphers", "LIST", "TLS 1.2 ciphers, OpenSSL syntax"),
+    "ssl-dh-params": TLSFlag("dh_params_file_name", "FILE", "DH parameters (PEM)"),
 }
 
 _ERR_CAP = 512
@@ -122,6 +149,18 @@ class _Config:
         self._keep = keep
 
 
+def _name_bytes(hostname: str) -> bytes:
+    """A server name as the core stores it: IDNA (ASCII), "*." kept in front.  What IDNA
+    refuses goes to the core as is (ASCII): it names the precise reason."""
+    wildcard = hostname.startswith("*.")
+    rest = hostname[2:] if wildcard else hostname
+    try:
+        name = rest.encode("idna")
+    except UnicodeError:
+        name = rest.encode("ascii", "replace")
+    return b"*." + name if wildcard else name
+
+
 class ServerTLS:
     """The native TLS setup of one App: default certificate + SNI names."""
 
@@ -148,11 +187,7 @@ class ServerTLS:
             raise TypeError(f"server name must be a str, not {type(hostname).__name__}")
         config = _Config(options, self._handshake_timeout)
         err = ffi.new("char[]", _ERR_CAP)
-        name = (
-            hostname.encode("idna")
-            if not hostname.startswith("*.")
-            else (b"*." + hostname[2:].encode("idna"))
-        )
+        name = _name_bytes(hostname)
         rc = lib.sc_tls_add_server_name(self.native, name, config.c, err, _ERR_CAP)
         if rc < 0:
             raise TLSConfigError(
@@ -164,14 +199,7 @@ class ServerTLS:
         if not isinstance(hostname, str):
             raise TypeError(f"server name must be a str, not {type(hostname).__name__}")
         self.names.pop(hostname.lower(), None)
-        try:
-            name = (
-                hostname.encode("idna")
-                if not hostname.startswith("*.")
-                else (b"*." + hostname[2:].encode("idna"))
-            )
-        except UnicodeError:
-            return False
+        name = _name_bytes(hostname)
         return bool(lib.sc_tls_remove_server_name(self.native, name) == 1)
 
     def watch_server_names(self, on: bool) -> None:
