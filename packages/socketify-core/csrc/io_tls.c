@@ -1106,3 +1106,81 @@ int sc_tls_describe_cert(const char *der, size_t len, char *buf, size_t cap)
     ERR_clear_error();
     return d.len > INT32_MAX ? SC_EINVAL : (int)d.len;
 }
+
+/* ---- a certificate for an identity (the TestClient's client_cert=) ------------- */
+
+static int sc_tls_subject(X509_NAME *name, const char *subject)
+{
+    const char *p = subject;
+    while (*p) {
+        const char *end = strchr(p, '\n');
+        size_t n = end ? (size_t)(end - p) : strlen(p);
+        const char *eq = memchr(p, '=', n);
+        if (!eq || eq == p)
+            return 0;
+        char field[128];
+        size_t fn = (size_t)(eq - p);
+        if (fn >= sizeof field)
+            return 0;
+        memcpy(field, p, fn);
+        field[fn] = 0;
+        if (!X509_NAME_add_entry_by_txt(name, field, MBSTRING_UTF8, (const unsigned char *)eq + 1,
+                                        (int)(n - fn - 1), -1, 0))
+            return 0;
+        p += n;
+        if (*p == '\n')
+            p++;
+    }
+    return 1;
+}
+
+int sc_tls_identity_cert(const char *subject, const char *sans, uint32_t days, char *buf,
+                         size_t cap)
+{
+    if (!subject || !*subject || !days)
+        return SC_EINVAL;
+    int rc = SC_EINVAL;
+    EVP_PKEY *key = NULL;
+    X509 *x = X509_new();
+    EVP_PKEY_CTX *kctx = EVP_PKEY_CTX_new_id(EVP_PKEY_EC, NULL);
+    unsigned char *der = NULL;
+    if (!x || !kctx || EVP_PKEY_keygen_init(kctx) <= 0 ||
+        EVP_PKEY_CTX_set_ec_paramgen_curve_nid(kctx, NID_X9_62_prime256v1) <= 0 ||
+        EVP_PKEY_keygen(kctx, &key) <= 0)
+        goto done;
+    X509_set_version(x, 2);
+    ASN1_INTEGER_set(X509_get_serialNumber(x), (long)(sc_now_ms() & 0x7fffffff));
+    X509_gmtime_adj(X509_getm_notBefore(x), -60);
+    X509_gmtime_adj(X509_getm_notAfter(x), (long)days * 86400L);
+    X509_set_pubkey(x, key);
+    if (!sc_tls_subject(X509_get_subject_name(x), subject) ||
+        !X509_set_issuer_name(x, X509_get_subject_name(x)))
+        goto done;
+    if (sans && *sans) {
+        X509V3_CTX v3;
+        X509V3_set_ctx_nodb(&v3);
+        X509V3_set_ctx(&v3, x, x, NULL, NULL, 0);
+        X509_EXTENSION *ext = X509V3_EXT_conf_nid(NULL, &v3, NID_subject_alt_name, sans);
+        if (!ext)
+            goto done;
+        int added = X509_add_ext(x, ext, -1);
+        X509_EXTENSION_free(ext);
+        if (!added)
+            goto done;
+    }
+    if (!X509_sign(x, key, EVP_sha256()))
+        goto done;
+    int len = i2d_X509(x, &der);
+    if (len <= 0)
+        goto done;
+    if (buf && (size_t)len <= cap)
+        memcpy(buf, der, (size_t)len);
+    rc = len;
+done:
+    OPENSSL_free(der);
+    EVP_PKEY_CTX_free(kctx);
+    EVP_PKEY_free(key);
+    X509_free(x);
+    ERR_clear_error();
+    return rc;
+}

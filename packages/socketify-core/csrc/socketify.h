@@ -157,6 +157,13 @@ int sc_ws_tls_info(sc_loop *loop, sc_handle ws, int key, char *buf, size_t cap);
  * see io_tls.c sc_x509_describe; returns the length needed (copies what fits) or
  * SC_EINVAL for bytes that are not a certificate. */
 int sc_tls_describe_cert(const char *der, size_t len, char *buf, size_t cap);
+/* A self-signed certificate (fresh EC P-256 key) for an identity, DER into buf (the length
+ * needed is returned; copied when it fits), or SC_EINVAL with what was wrong unsaid:
+ * subject is "name=value" lines ("commonName=alice\norganizationName=acme"), sans the
+ * OpenSSL subjectAltName syntax ("DNS:a.test,email:a@b.test,URI:spiffe://x") or "".
+ * The TestClient plays a client certificate with it (no handshake in memory). */
+int sc_tls_identity_cert(const char *subject, const char *sans, uint32_t days, char *buf,
+                         size_t cap);
 
 /* ---- the request view ----------------------------------------------------- */
 

@@ -29,6 +29,8 @@ __all__ = [
     "TLSFacts",
     "cert_reqs_value",
     "describe_cert",
+    "identity_certificate",
+    "to_der",
 ]
 
 # The values of ssl.CERT_NONE / CERT_OPTIONAL / CERT_REQUIRED (and uvicorn's --ssl-cert-reqs),
@@ -365,3 +367,69 @@ def describe_cert(der: bytes) -> dict[str, Any]:
     if san:
         cert["subjectAltName"] = tuple(san)
     return cert
+
+
+def identity_certificate(identity: dict[str, Any], days: int = 30) -> bytes:
+    """A real, self-signed DER certificate for an identity dict shaped like the subject
+    of ``getpeercert()`` flattened: ``{"commonName": "alice", "organizationName": "acme",
+    "subjectAltName": [("DNS", "alice.test"), ("email", "a@acme.test")]}``.  Made by
+    OpenSSL in the core (a fresh key each time): what the TestClient presents as a client
+    certificate, so the app reads it exactly as over a real handshake."""
+    if not isinstance(identity, dict) or not identity:
+        raise ValueError("an identity is a non-empty dict: {'commonName': ..., ...}")
+    lines = []
+    sans = []
+    for key, value in identity.items():
+        if key == "subjectAltName":
+            for kind, text in value:
+                if "," in str(text) or "\n" in str(text):
+                    raise ValueError(f"subjectAltName entry {text!r} contains ',' or a newline")
+                sans.append(f"{kind}:{text}")
+            continue
+        if not isinstance(key, str) or not isinstance(value, str) or "\n" in value:
+            raise ValueError(f"identity field {key!r}: a name and a one-line str value")
+        lines.append(f"{key}={value}")
+    if not lines:
+        raise ValueError("an identity needs at least one subject field, e.g. commonName")
+    subject = "\n".join(lines).encode("utf-8")
+    san_text = ",".join(sans).encode("utf-8")
+    cap = 16384  # each call makes a new key and signature: one buffer that surely fits
+    while True:
+        buf = ffi.new("char[]", cap)
+        n = lib.sc_tls_identity_cert(subject, san_text, days, buf, cap)
+        if n < 0:
+            raise ValueError(f"OpenSSL refused the identity {identity!r} (unknown field name?)")
+        if n <= cap:
+            return ffi.unpack(buf, n)
+        cap = n * 2
+
+
+def to_der(cert: Any) -> bytes:
+    """A certificate as DER: DER bytes, PEM text or bytes, a path to a PEM or DER file,
+    or an identity dict (``identity_certificate``).  ValueError when it is none of them."""
+    import ssl
+
+    if isinstance(cert, dict):
+        return identity_certificate(cert)
+    data: Union[str, bytes]
+    if isinstance(cert, os.PathLike) or (
+        isinstance(cert, str) and "-----BEGIN" not in cert and os.path.exists(cert)
+    ):
+        with open(cert, "rb") as handle:
+            data = handle.read()
+    elif isinstance(cert, (str, bytes, bytearray, memoryview)):
+        data = cert if isinstance(cert, str) else bytes(cert)
+    else:
+        raise ValueError(f"a certificate is DER, PEM, a file path or a dict, not {cert!r}")
+    if isinstance(data, bytes) and b"-----BEGIN CERTIFICATE-----" in data:
+        data = data.decode("ascii", "replace")
+    if isinstance(data, str):
+        if "-----BEGIN CERTIFICATE-----" not in data:
+            raise ValueError("not a PEM certificate (no BEGIN CERTIFICATE line)")
+        start = data.index("-----BEGIN CERTIFICATE-----")
+        end = data.find("-----END CERTIFICATE-----", start)
+        if end < 0:
+            raise ValueError("not a PEM certificate (no END CERTIFICATE line)")
+        data = ssl.PEM_cert_to_DER_cert(data[start : end + len("-----END CERTIFICATE-----")])
+    describe_cert(data)  # ValueError when it does not parse
+    return data

@@ -106,7 +106,9 @@ def prepare_app(config: ServeConfig) -> App:
 
 def tls_options(current: Optional[AppOptions], given: dict[str, Any]) -> AppOptions:
     """The app's own AppOptions with the --ssl-* flags given on the command line over them."""
-    fields = {name: getattr(current, name) if current else None for name in AppOptions.__slots__}
+    fields: dict[str, Any] = {
+        name: getattr(current, name) if current else None for name in AppOptions.__slots__
+    }
     fields["ssl_prefer_low_memory_usage"] = fields["ssl_prefer_low_memory_usage"] or 0
     fields.update(given)
     return AppOptions(**fields)
