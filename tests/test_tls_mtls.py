@@ -165,7 +165,12 @@ def test_describe_cert_ip_and_errors(certs):
 
 
 def test_websocket_sees_the_client_certificate(certs, alice):
-    from websockets.sync.client import connect
+    import asyncio
+    import time
+
+    from websockets.asyncio.client import (
+        connect,  # one thread per connection: see test_tls_ws_files
+    )
 
     seen: list[Any] = []
     app = mtls_app(certs, cert_reqs="optional")
@@ -184,22 +189,20 @@ def test_websocket_sees_the_client_certificate(certs, alice):
 
     app.ws("/ws", {"open": on_open, "message": on_message, "close": on_close})
     port = listen_port(app)
-    with serving(app):
-        ctx = certs.client_context(cert=alice)
-        with connect(f"wss://localhost:{port}/ws", ssl=ctx, ping_interval=None) as ws:
-            ws.send("hi")
-            assert ws.recv(timeout=10) == f"hi:{len(der_of(alice[1]))}"
-        with connect(
-            f"wss://localhost:{port}/ws", ssl=certs.client_context(), ping_interval=None
-        ) as ws:
-            ws.send("anon")
-            assert ws.recv(timeout=10) == "anon:0"
-        deadline = 50
-        while len(seen) < 4 and deadline:
-            import time
 
-            time.sleep(0.1)
-            deadline -= 1
+    async def talk(ctx: ssl.SSLContext, text: str) -> str:
+        async with connect(f"wss://localhost:{port}/ws", ssl=ctx, ping_interval=None) as ws:
+            await ws.send(text)
+            return str(await asyncio.wait_for(ws.recv(), 10))
+
+    with serving(app):
+        assert asyncio.run(talk(certs.client_context(cert=alice), "hi")) == (
+            f"hi:{len(der_of(alice[1]))}"
+        )
+        assert asyncio.run(talk(certs.client_context(), "anon")) == "anon:0"
+        deadline = time.monotonic() + 10
+        while len(seen) < 4 and time.monotonic() < deadline:
+            time.sleep(0.01)
     assert seen[0] == (
         "open",
         True,
