@@ -451,6 +451,45 @@ def test_stalled_handshake_times_out(certs, setting):
         assert wait_for(lambda: open_connections(app) == 0)
 
 
+def test_slow_handshake_within_the_timeout_is_served(certs):
+    """Below the limit: a ClientHello sent in two halves 0.3 s apart, timeout 2 s."""
+    app = tls_app(certs, tls_handshake_timeout=2)
+    app.get("/", lambda res, req: res.end("ok"))
+    port = listen_port(app)
+    with serving(app):
+        raw = socket.create_connection(("127.0.0.1", port), timeout=10)
+        incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        client = certs.client_context().wrap_bio(incoming, outgoing, server_hostname="localhost")
+        with pytest.raises(ssl.SSLWantReadError):
+            client.do_handshake()
+        hello = outgoing.read()
+        raw.sendall(hello[:40])
+        time.sleep(0.3)
+        raw.sendall(hello[40:])
+        while True:
+            try:
+                client.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                if outgoing.pending:
+                    raw.sendall(outgoing.read())
+                incoming.write(raw.recv(65536))
+        client.write(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        raw.sendall(outgoing.read())
+        plain = b""
+        while not plain.endswith(b"ok"):
+            chunk = raw.recv(65536)
+            if not chunk:
+                break
+            incoming.write(chunk)
+            try:
+                plain += client.read(65536)
+            except ssl.SSLWantReadError:
+                pass
+        raw.close()
+        assert plain.startswith(b"HTTP/1.1 200") and plain.endswith(b"ok")
+
+
 def test_handshake_timeout_zero_keeps_waiting(certs):
     app = tls_app(certs, tls_handshake_timeout=0, idle_timeout=0, header_timeout=0)
     port = listen_port(app)
