@@ -33,8 +33,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import run_http as base  # noqa: E402
-from run_http import APPS, HERE, OURS, Server  # noqa: E402
+import run_http as base
+from run_http import APPS, HERE, OURS, Server
 
 CLIENT_CPU = base.CLIENT_CPU
 SERVER_CPU = base.SERVER_CPU
@@ -58,21 +58,49 @@ SERVERS = [
         "uvicorn",
         ["uvicorn", "httptools", "uvloop"],
         [
-            "{py}", "-m", "uvicorn", "asgi_raw:app", "--port", "{port}", "--http", "httptools",
-            "--loop", "uvloop", "--no-access-log", "--log-level", "warning",
-            "--ssl-keyfile", "{key}", "--ssl-certfile", "{cert}",
+            "{py}",
+            "-m",
+            "uvicorn",
+            "asgi_raw:app",
+            "--port",
+            "{port}",
+            "--http",
+            "httptools",
+            "--loop",
+            "uvloop",
+            "--no-access-log",
+            "--log-level",
+            "warning",
+            "--ssl-keyfile",
+            "{key}",
+            "--ssl-certfile",
+            "{cert}",
         ],
-    ),  # fmt: skip
+    ),
     Server(
         "granian raw ASGI",
         "granian",
         ["granian"],
         [
-            "{bin}/granian", "--interface", "asgi", "--host", "127.0.0.1", "--port", "{port}",
-            "--workers", "1", "--runtime-threads", "1", "--no-ws",
-            "--ssl-keyfile", "{key}", "--ssl-certificate", "{cert}", "asgi_raw:app",
+            "{bin}/granian",
+            "--interface",
+            "asgi",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "{port}",
+            "--workers",
+            "1",
+            "--runtime-threads",
+            "1",
+            "--no-ws",
+            "--ssl-keyfile",
+            "{key}",
+            "--ssl-certificate",
+            "{cert}",
+            "asgi_raw:app",
         ],
-    ),  # fmt: skip
+    ),
     Server("nginx (C ceiling)", None, [], ["nginx"]),
 ]
 
