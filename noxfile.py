@@ -35,6 +35,7 @@ TEST_DEPS = [
     "starlette",
     "fastapi",
     "flask",
+    "requests",  # a client that sends a whole upload before reading (lingering close)
     "redis>=5",  # the pub/sub backend's client (socketify-core[redis]); redis-server via apt
 ]
 PYTEST_TARGETS = [

@@ -10,8 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define SC_BUF_KEEP (64u * 1024u) /* an emptied buffer larger than this is freed */
-
 int sc_buf_reserve(sc_buf *b, size_t extra)
 {
     if (b->len + extra <= b->cap)

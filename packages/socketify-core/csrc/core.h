@@ -29,6 +29,7 @@
 #endif
 
 #include <stddef.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <sys/socket.h>
 #include <sys/types.h>
@@ -63,6 +64,7 @@ typedef struct sc_buf {
     size_t len;
     size_t cap;
 } sc_buf;
+#define SC_BUF_KEEP (64u * 1024u) /* an emptied buffer larger than this is freed (buf.c) */
 
 int sc_buf_reserve(sc_buf *b, size_t extra); /* room for extra bytes after len */
 int sc_buf_append(sc_buf *b, const void *p, size_t n);
@@ -138,6 +140,8 @@ extern const sc_proto_ops sc_http_proto; /* http_conn.c */
 #define SC_CF_BACKLOG 0x400u      /* input waits until the output drains: sc_conn_backlog */
 #define SC_CF_HAS_FD 0x800u       /* the bottom layer holds a descriptor (accept accounting) */
 #define SC_CF_DRAIN_DUE 0x1000u   /* output wanted (WANT_WRITABLE) drained: on_writable next */
+#define SC_CF_LINGER 0x2000u /* close after flush with a lingering close: sc_conn_close_lingering */
+#define SC_CF_LINGERING 0x4000u /* sending side shut down: input is read and dropped, then closed */
 
 /* The I/O part (io.c). */
 typedef struct sc_conn_io {
@@ -146,8 +150,11 @@ typedef struct sc_conn_io {
     int fd;           /* the descriptor loop.c watches, -1 for none */
     uint32_t ep_mask; /* events registered with epoll (loop.c) */
     uint64_t last_active_ms;
-    sc_buf in;  /* plaintext not yet consumed by the protocol */
-    sc_buf out; /* corked or unsent bytes (backpressure) */
+    sc_buf in;                /* plaintext not yet consumed by the protocol */
+    sc_buf out;               /* corked or unsent bytes (backpressure) */
+    size_t backlog_below;     /* SC_CF_BACKLOG: input resumes once out is at most this */
+    uint64_t linger_until_ms; /* SC_CF_LINGERING: closed at this time ... */
+    uint64_t linger_left;     /* ... or once this many more bytes arrived, or at EOF */
     sc_addr remote;
 } sc_conn_io;
 
@@ -217,8 +224,20 @@ typedef struct sc_listener {
 
 /* ---- the loop ------------------------------------------------------------- */
 
+/* The core has no lock: every call that changes a connection must come from
+ * the thread driving the loop (sc_loop_poll / the memory transport's calls
+ * set it).  Entry points that mutate return SC_ETHREAD from any other thread,
+ * and Python says to use loop.call_soon_threadsafe. */
+#define SC_ON_LOOP_THREAD(loop)                                                                    \
+    do {                                                                                           \
+        if (__builtin_expect((loop) && !pthread_equal((loop)->thread, pthread_self()), 0))         \
+            return SC_ETHREAD;                                                                     \
+    } while (0)
+
 struct sc_loop {
     sc_settings settings;
+    pthread_t thread;       /* the thread driving the loop: creator, then whoever polls or feeds */
+    uint64_t budget_closed; /* connections closed by max_buffered_bytes */
     uint32_t owner;
     int epfd;
     int timerfd;
@@ -294,13 +313,21 @@ void sc_conn_flush(sc_conn *c);             /* write out what is buffered */
 ssize_t sc_conn_write_now(sc_conn *c, const char *p, size_t n, int buffer_rest);
 int sc_out_append(sc_conn *c, const void *p, size_t n); /* corked until the batch ends */
 int sc_conn_cork(sc_conn *c, int on);
-void sc_conn_touch(sc_conn *c);          /* restart the idle clock */
-void sc_conn_pause(sc_conn *c, int on);  /* stop / restart reading and parsing */
-void sc_conn_backlog(sc_conn *c);        /* input waits until the output drains below the limit */
-void sc_conn_on_readable(sc_conn *c);    /* the reactor: descriptor readable */
-void sc_conn_on_writable_ev(sc_conn *c); /* the reactor (or memory client): writable */
-void sc_conn_process(sc_conn *c);        /* offer buffered input to the protocol */
-void sc_conn_resume_input(sc_conn *c);   /* the pending list: buffered, then held input */
+void sc_conn_touch(sc_conn *c);         /* restart the idle clock */
+void sc_conn_pause(sc_conn *c, int on); /* stop / restart reading and parsing */
+/* Input waits until the output has drained to resume_below bytes (a client
+ * that sends but does not read answers: HTTP pipelining, WebSocket pings). */
+void sc_conn_backlog(sc_conn *c, size_t resume_below);
+/* Close after the output is flushed, lingering: the sending side is shut
+ * down and input is read and dropped (bounded by lingering_timeout_ms and
+ * max_lingering_bytes) so the client reads the answer instead of a reset
+ * when it was still sending (an early 413, a handler's end_connection). */
+void sc_conn_close_lingering(sc_conn *c);
+void sc_conn_linger_tick(sc_conn *c, uint64_t now); /* loop.c: the time bound */
+void sc_conn_on_readable(sc_conn *c);               /* the reactor: descriptor readable */
+void sc_conn_on_writable_ev(sc_conn *c);            /* the reactor (or memory client): writable */
+void sc_conn_process(sc_conn *c);                   /* offer buffered input to the protocol */
+void sc_conn_resume_input(sc_conn *c); /* the pending list: buffered, then held input */
 void sc_conn_feed(sc_conn *c, char *buf, size_t len); /* offer buf, keep what is left */
 uint32_t sc_io_stack_wants(sc_conn *c);               /* SC_IO_WANT_* of the layers */
 void sc_io_release(sc_conn *c);                       /* the connection is being freed */

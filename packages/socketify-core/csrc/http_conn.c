@@ -65,7 +65,7 @@ void sc_http_send_error(sc_conn *c, int status)
         sc_conn_close(c);
         return;
     }
-    sc_conn_close_after_flush(c);
+    sc_conn_close_lingering(c);
 }
 
 static void sc_http_on_tick(sc_conn *c, uint64_t now)
@@ -123,7 +123,7 @@ void sc_http_response_ended(sc_conn *c)
     c->http.res.gen = 0;
     sc_conn_want_writable(c, 0);
     if (c->http.res.flags & SC_RF_CLOSE) {
-        sc_conn_close_after_flush(c);
+        sc_conn_close_lingering(c);
         return;
     }
     if (c->http.phase == SC_PH_BODY)
@@ -241,10 +241,10 @@ static size_t sc_http_on_data(sc_conn *c, char *buf, size_t *lenp)
             c->http.head_start_ms = 0;
             break;
         }
-        if (sc_buf_size(&c->io.out) > loop->settings.max_backpressure) {
+        if (sc_buf_size(&c->io.out) > loop->settings.max_pipelined_output) {
             /* The client sends requests but does not read the answers: leave
              * the rest in the (bounded) read buffer until the output drains. */
-            sc_conn_backlog(c);
+            sc_conn_backlog(c, loop->settings.max_pipelined_output);
             break;
         }
         if (loop->draining) {

@@ -203,6 +203,7 @@ static int sc_after_write(sc_conn *c, int ended)
 int sc_res_write(sc_loop *loop, sc_handle res, const char *head, size_t head_len, const char *body,
                  size_t body_len, uint32_t flags)
 {
+    SC_ON_LOOP_THREAD(loop);
     sc_conn *c = sc_res_by_handle(loop, res);
     if (!c)
         return SC_ESTALE;
@@ -274,6 +275,7 @@ out:
 int sc_res_try_end(sc_loop *loop, sc_handle res, const char *head, size_t head_len,
                    const char *body, size_t body_len, uint64_t total_size, uint32_t flags)
 {
+    SC_ON_LOOP_THREAD(loop);
     sc_conn *c = sc_res_by_handle(loop, res);
     if (!c)
         return SC_ESTALE;
@@ -333,6 +335,7 @@ uint64_t sc_res_write_offset(sc_loop *loop, sc_handle res)
 
 int sc_res_override_write_offset(sc_loop *loop, sc_handle res, uint64_t offset)
 {
+    SC_ON_LOOP_THREAD(loop);
     sc_conn *c = sc_res_by_handle(loop, res);
     if (!c)
         return SC_ESTALE;
@@ -342,6 +345,7 @@ int sc_res_override_write_offset(sc_loop *loop, sc_handle res, uint64_t offset)
 
 int sc_res_write_continue(sc_loop *loop, sc_handle res)
 {
+    SC_ON_LOOP_THREAD(loop);
     static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
     sc_conn *c = sc_res_by_handle(loop, res);
     if (!c)
@@ -358,6 +362,7 @@ int sc_res_write_continue(sc_loop *loop, sc_handle res)
 
 int sc_res_want_writable(sc_loop *loop, sc_handle res, int on)
 {
+    SC_ON_LOOP_THREAD(loop);
     sc_conn *c = sc_res_by_handle(loop, res);
     if (!c)
         return SC_ESTALE;
@@ -368,12 +373,14 @@ int sc_res_want_writable(sc_loop *loop, sc_handle res, int on)
 
 int sc_res_cork(sc_loop *loop, sc_handle res, int on)
 {
+    SC_ON_LOOP_THREAD(loop);
     sc_conn *c = sc_res_by_handle(loop, res);
     return c ? sc_conn_cork(c, on) : SC_ESTALE;
 }
 
 int sc_res_pause(sc_loop *loop, sc_handle res)
 {
+    SC_ON_LOOP_THREAD(loop);
     sc_conn *c = sc_res_by_handle(loop, res);
     if (!c)
         return SC_ESTALE;
@@ -383,6 +390,7 @@ int sc_res_pause(sc_loop *loop, sc_handle res)
 
 int sc_res_resume(sc_loop *loop, sc_handle res)
 {
+    SC_ON_LOOP_THREAD(loop);
     sc_conn *c = sc_res_by_handle(loop, res);
     if (!c)
         return SC_ESTALE;
@@ -392,6 +400,7 @@ int sc_res_resume(sc_loop *loop, sc_handle res)
 
 int sc_res_close(sc_loop *loop, sc_handle res)
 {
+    SC_ON_LOOP_THREAD(loop);
     sc_conn *c = sc_res_by_handle(loop, res);
     if (!c)
         return SC_ESTALE;

@@ -31,6 +31,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 /* ---- the layer stack ------------------------------------------------------ */
 
@@ -146,6 +147,60 @@ void sc_conn_close(sc_conn *c)
         sc_conn_bury(c); /* else the bottom layer buries it (memory: sc_mem_close) */
 }
 
+void sc_conn_close_lingering(sc_conn *c)
+{
+    if (c->flags & SC_CF_CLOSED)
+        return;
+    /* A plain socket only: a layer above it (TLS) ends with its own close. */
+    if (c->io.fd >= 0 && c->io.top == c->io.bottom && c->loop->settings.lingering_timeout_ms)
+        c->flags |= SC_CF_LINGER;
+    sc_conn_close_after_flush(c);
+}
+
+/* The output is out and the connection is closing: close it, or start lingering. */
+static void sc_conn_output_done(sc_conn *c)
+{
+    if (!(c->flags & SC_CF_LINGER)) {
+        sc_conn_close(c);
+        return;
+    }
+    if (c->flags & SC_CF_LINGERING)
+        return;
+    const sc_settings *s = &c->loop->settings;
+    if (shutdown(c->io.fd, SHUT_WR) < 0) {
+        sc_conn_close(c);
+        return;
+    }
+    c->flags |= SC_CF_LINGERING;
+    c->flags &= ~(SC_CF_PAUSED | SC_CF_BACKLOG | SC_CF_WANT_WRITABLE | SC_CF_BLOCKED);
+    c->io.linger_until_ms = c->loop->now_ms + s->lingering_timeout_ms;
+    c->io.linger_left = s->max_lingering_bytes;
+    sc_buf_free(&c->io.in); /* never parsed now */
+    sc_conn_update_events(c);
+}
+
+/* Lingering: read and drop until EOF, the byte bound or an error. */
+static void sc_conn_linger_read(sc_conn *c)
+{
+    sc_loop *loop = c->loop;
+    for (int i = 0; i < 16; i++) {
+        ssize_t r = c->io.top->ops->read(c->io.top, loop->scratch, SC_SCRATCH_SIZE);
+        if (r == SC_IO_AGAIN)
+            return;
+        if (r <= 0 || (uint64_t)r >= c->io.linger_left) {
+            sc_conn_close(c);
+            return;
+        }
+        c->io.linger_left -= (uint64_t)r;
+    }
+}
+
+void sc_conn_linger_tick(sc_conn *c, uint64_t now)
+{
+    if (now >= c->io.linger_until_ms)
+        sc_conn_close(c);
+}
+
 void sc_conn_close_after_flush(sc_conn *c)
 {
     if (c->flags & SC_CF_CLOSED)
@@ -172,9 +227,10 @@ void sc_conn_pause(sc_conn *c, int on)
     sc_conn_update_events(c);
 }
 
-void sc_conn_backlog(sc_conn *c)
+void sc_conn_backlog(sc_conn *c, size_t resume_below)
 {
     c->flags |= SC_CF_BACKLOG;
+    c->io.backlog_below = resume_below;
 }
 
 /* Cork or uncork a connection (responses and WebSockets alike). */
@@ -265,7 +321,7 @@ ssize_t sc_conn_write_now(sc_conn *c, const char *p, size_t n, int buffer_rest)
         taken = n;
     }
     if (!sc_buf_size(&c->io.out) && (c->flags & SC_CF_CLOSING) && !sc_io_layers_hold(c)) {
-        sc_conn_close(c);
+        sc_conn_output_done(c);
         return (ssize_t)taken;
     }
     if (held && !sc_buf_size(&c->io.out) &&
@@ -276,8 +332,7 @@ ssize_t sc_conn_write_now(sc_conn *c, const char *p, size_t n, int buffer_rest)
         c->flags |= SC_CF_DRAIN_DUE;
         sc_mark_pending(c);
     }
-    if ((c->flags & SC_CF_BACKLOG) &&
-        sc_buf_size(&c->io.out) <= c->loop->settings.max_backpressure) {
+    if ((c->flags & SC_CF_BACKLOG) && sc_buf_size(&c->io.out) <= c->io.backlog_below) {
         c->flags &= ~SC_CF_BACKLOG; /* drained enough: offer the held input again */
         sc_mark_pending(c);
     }
@@ -291,7 +346,7 @@ void sc_conn_flush(sc_conn *c)
         return;
     if (!sc_buf_size(&c->io.out)) {
         if ((c->flags & SC_CF_CLOSING) && !sc_io_layers_hold(c))
-            sc_conn_close(c); /* else the writable event closes once a layer let go */
+            sc_conn_output_done(c); /* else the writable event does, once a layer let go */
         return;
     }
     sc_conn_write_now(c, NULL, 0, 1);
@@ -319,7 +374,7 @@ void sc_conn_on_writable_ev(sc_conn *c)
             return;
     }
     if (c->flags & SC_CF_CLOSING) {
-        sc_conn_close(c);
+        sc_conn_output_done(c);
         return;
     }
     c->proto->on_writable(c);
@@ -415,6 +470,10 @@ static void sc_conn_read_once(sc_conn *c)
 {
     sc_loop *loop = c->loop;
     sc_io *top = c->io.top;
+    if (c->flags & SC_CF_LINGERING) {
+        sc_conn_linger_read(c);
+        return;
+    }
     if (c->flags & (SC_CF_PAUSED | SC_CF_CLOSING)) {
         sc_conn_update_events(c);
         return;

@@ -116,6 +116,7 @@ sc_handle sc_mem_open(sc_loop *loop, const char *remote_ip, uint16_t remote_port
 {
     if (!loop)
         return 0;
+    loop->thread = pthread_self(); /* the memory transport drives the loop here */
     sc_conn *c = sc_conn_new(loop, &sc_io_memory_ops, sizeof(sc_io_memory), -1);
     if (!c)
         return 0;
@@ -125,6 +126,8 @@ sc_handle sc_mem_open(sc_loop *loop, const char *remote_ip, uint16_t remote_port
 
 int sc_mem_feed(sc_loop *loop, sc_handle conn, const char *data, size_t len)
 {
+    if (loop)
+        loop->thread = pthread_self(); /* the memory transport drives the loop here */
     sc_conn *c = NULL;
     sc_io_memory *m = sc_mem_of(loop, conn, &c);
     if (!m || (c->flags & SC_CF_CLOSED))
@@ -171,6 +174,8 @@ size_t sc_mem_output(sc_loop *loop, sc_handle conn, const char **data)
 
 int sc_mem_consume(sc_loop *loop, sc_handle conn, size_t n)
 {
+    if (loop)
+        loop->thread = pthread_self(); /* the memory transport drives the loop here */
     sc_conn *c = NULL;
     sc_io_memory *m = sc_mem_of(loop, conn, &c);
     if (!m)
@@ -234,6 +239,8 @@ int sc_mem_set_tls(sc_loop *loop, sc_handle conn, int key, const char *value, si
 
 int sc_mem_close(sc_loop *loop, sc_handle conn, int discard)
 {
+    if (loop)
+        loop->thread = pthread_self(); /* the memory transport drives the loop here */
     sc_conn *c = NULL;
     sc_io_memory *m = sc_mem_of(loop, conn, &c);
     if (!m || m->gone)

@@ -42,6 +42,9 @@ void sc_settings_default(sc_settings *s)
     s->header_timeout_ms = 10000;
     s->max_backpressure = 16u * 1024u * 1024u;
     s->proxy_protocol = 0;
+    s->max_pipelined_output = 64u * 1024u;
+    s->lingering_timeout_ms = 5000;
+    s->max_lingering_bytes = 64u * 1024u * 1024u;
 }
 
 uint64_t sc_now_ms(void)
@@ -70,6 +73,7 @@ sc_loop *sc_loop_create(const sc_settings *settings, uint32_t owner_id, const sc
     else
         sc_settings_default(&loop->settings);
     loop->owner = owner_id;
+    loop->thread = pthread_self();
     loop->proto = proto;
     /* a request head never needs more, and the protocols consume the rest
      * as it arrives (bodies, WebSocket frames) */
@@ -350,6 +354,69 @@ void sc_timer_tick_at_most(sc_loop *loop, uint32_t ms)
     sc_timer_update(loop);
 }
 
+/* ---- the process-wide buffer budget (max_buffered_bytes) ------------------ */
+
+typedef struct sc_holder {
+    size_t held;
+    sc_conn *c;
+} sc_holder;
+
+/* What a connection makes the process hold: a large buffer's allocation, a
+ * small kept one's contents (every idle connection keeps one of those). */
+static size_t sc_buf_held(const sc_buf *b)
+{
+    return b->cap > SC_BUF_KEEP ? b->cap : sc_buf_size(b);
+}
+
+static size_t sc_conn_held(const sc_conn *c)
+{
+    return sc_buf_held(&c->io.in) + sc_buf_held(&c->io.out);
+}
+
+static int sc_holder_cmp(const void *a, const void *b)
+{
+    size_t x = ((const sc_holder *)a)->held, y = ((const sc_holder *)b)->held;
+    return x < y ? 1 : x > y ? -1 : 0;
+}
+
+/* Over the cap: close the connections holding the most until under it. */
+static void sc_budget_enforce(sc_loop *loop)
+{
+    uint64_t cap = loop->settings.max_buffered_bytes;
+    uint64_t total = 0;
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < loop->num_slots; i++) {
+        sc_conn *c = loop->slots[i];
+        if (c && !(c->flags & SC_CF_CLOSED) && sc_conn_held(c)) {
+            total += sc_conn_held(c);
+            n++;
+        }
+    }
+    if (total <= cap)
+        return;
+    sc_holder *h = malloc((size_t)n * sizeof *h);
+    if (!h)
+        return; /* the next tick tries again */
+    uint32_t k = 0;
+    for (uint32_t i = 0; i < loop->num_slots && k < n; i++) {
+        sc_conn *c = loop->slots[i];
+        if (c && !(c->flags & SC_CF_CLOSED) && sc_conn_held(c))
+            h[k++] = (sc_holder){sc_conn_held(c), c};
+    }
+    qsort(h, k, sizeof *h, sc_holder_cmp);
+    for (uint32_t i = 0; i < k && total > cap; i++) {
+        total -= h[i].held;
+        sc_conn_close(h[i].c); /* a response in flight is aborted; a WebSocket hears 1006 */
+        loop->budget_closed++;
+    }
+    free(h);
+}
+
+uint64_t sc_loop_budget_closed(sc_loop *loop)
+{
+    return loop ? loop->budget_closed : 0;
+}
+
 static void sc_on_tick(sc_loop *loop)
 {
     uint64_t expirations;
@@ -367,8 +434,13 @@ static void sc_on_tick(sc_loop *loop)
             if (c->flags & SC_CF_CLOSED)
                 continue;
         }
-        c->proto->on_tick(c, now);
+        if (c->flags & SC_CF_LINGERING)
+            sc_conn_linger_tick(c, now);
+        else
+            c->proto->on_tick(c, now);
     }
+    if (loop->settings.max_buffered_bytes)
+        sc_budget_enforce(loop);
 }
 
 /* ---- poll ----------------------------------------------------------------- */
@@ -379,6 +451,8 @@ void sc_conn_update_events(sc_conn *c)
         return;
     uint32_t want = 0;
     size_t in_limit = c->loop->max_held_input;
+    if (c->flags & SC_CF_LINGERING)
+        want = EPOLLIN; /* only the reads that drop input: CLOSING keeps the rest off */
     if (!(c->flags & (SC_CF_PAUSED | SC_CF_CLOSING)) && sc_buf_size(&c->io.in) < in_limit)
         want |= EPOLLIN;
     /* PERF: EPOLLOUT only once the socket refused bytes.  Output queued during a
@@ -410,7 +484,8 @@ void sc_conn_update_events(sc_conn *c)
 int sc_loop_poll(sc_loop *loop, int timeout_ms)
 {
     if (loop->batch || loop->in_poll)
-        return SC_ESTATE; /* called from inside a callback */
+        return SC_ESTATE;          /* called from inside a callback */
+    loop->thread = pthread_self(); /* the loop's thread from now on (SC_ON_LOOP_THREAD) */
     struct epoll_event events[SC_MAX_EVENTS];
     if (loop->pending)
         timeout_ms = 0;

@@ -48,7 +48,8 @@ enum sc_error {
     SC_ENOMEM = -3, /* allocation failed */
     SC_ESTATE = -4, /* not allowed now (header after body started, ...) */
     SC_EAGAIN = -5, /* past max_backpressure: the data is buffered, on_writable will fire */
-    SC_EIO = -6     /* socket error; the connection is closed */
+    SC_EIO = -6,    /* socket error; the connection is closed */
+    SC_ETHREAD = -7 /* called from a thread that is not the loop's (the one polling it) */
 };
 #define SC_EOS_BASE (-1000)
 #define SC_EOS(e) (SC_EOS_BASE - (e)) /* an errno, out of the range of enum sc_error */
@@ -63,6 +64,15 @@ typedef struct sc_settings {
     uint32_t header_timeout_ms; /* a request head must be complete within (default 10000) */
     uint32_t max_backpressure; /* bytes buffered per connection before SC_EAGAIN (default 16 MiB) */
     uint32_t proxy_protocol;   /* 1: accept a PROXY v1/v2 header first on every connection */
+    /* answered bytes waiting unread past which pipelined requests wait (default 64 KiB) */
+    uint32_t max_pipelined_output;
+    /* after an error answer or a close the server asked for, input is read and dropped
+     * this long (default 5000; 0 = close at once) or until this many bytes (64 MiB) */
+    uint32_t lingering_timeout_ms;
+    uint32_t max_lingering_bytes;
+    /* bytes all connections may buffer together (0 = no cap): past it, at the next tick,
+     * the connections holding the most are closed first (sc_loop_budget_closed counts) */
+    uint64_t max_buffered_bytes;
 } sc_settings;
 
 void sc_settings_default(sc_settings *s);
@@ -77,6 +87,8 @@ int sc_loop_fd(sc_loop *loop);    /* the epoll fd to watch for readability */
  * Returns the number of events handled, or a negative sc_error. */
 int sc_loop_poll(sc_loop *loop, int timeout_ms);
 uint32_t sc_loop_num_connections(sc_loop *loop);
+/* Connections closed so far because max_buffered_bytes was exceeded. */
+uint64_t sc_loop_budget_closed(sc_loop *loop);
 /* Graceful stop, step 1: close all listening sockets. */
 void sc_loop_close_listeners(sc_loop *loop);
 /* Graceful stop, step 2: idle keep-alive connections are closed now; busy ones

@@ -80,6 +80,7 @@ static const void *sc_ws_maybe_compress(sc_conn *c, const char *data, size_t *le
 int sc_ws_send(sc_loop *loop, sc_handle h, uint32_t opcode, const char *data, size_t len,
                uint32_t flags)
 {
+    SC_ON_LOOP_THREAD(loop);
     sc_conn *c = sc_ws_conn(loop, h);
     if (!c)
         return SC_WS_STATUS_DROPPED;
@@ -148,6 +149,7 @@ int sc_ws_send(sc_loop *loop, sc_handle h, uint32_t opcode, const char *data, si
 
 int sc_ws_end(sc_loop *loop, sc_handle h, uint32_t code, const char *reason, size_t reason_len)
 {
+    SC_ON_LOOP_THREAD(loop);
     sc_conn *c = sc_ws_conn(loop, h);
     if (!c)
         return SC_ESTALE;
@@ -166,6 +168,7 @@ int sc_ws_end(sc_loop *loop, sc_handle h, uint32_t code, const char *reason, siz
 
 int sc_ws_close(sc_loop *loop, sc_handle h)
 {
+    SC_ON_LOOP_THREAD(loop);
     sc_conn *c = sc_conn_by_handle(loop, h);
     if (!c || !c->ws || (c->flags & SC_CF_CLOSED))
         return SC_ESTALE;
@@ -177,6 +180,7 @@ int sc_ws_close(sc_loop *loop, sc_handle h)
 
 int sc_ws_cork(sc_loop *loop, sc_handle h, int on)
 {
+    SC_ON_LOOP_THREAD(loop);
     sc_conn *c = sc_ws_conn(loop, h);
     return c ? sc_conn_cork(c, on) : SC_ESTALE;
 }
@@ -242,6 +246,7 @@ sc_pubsub *sc_ws_pubsub(sc_loop *loop)
 
 int sc_ws_subscribe(sc_loop *loop, sc_handle h, const char *topic, size_t len)
 {
+    SC_ON_LOOP_THREAD(loop);
     if (!sc_ws_conn(loop, h))
         return SC_ESTALE;
     if (len && !topic)
@@ -252,6 +257,7 @@ int sc_ws_subscribe(sc_loop *loop, sc_handle h, const char *topic, size_t len)
 
 int sc_ws_unsubscribe(sc_loop *loop, sc_handle h, const char *topic, size_t len)
 {
+    SC_ON_LOOP_THREAD(loop);
     if (!sc_ws_conn(loop, h))
         return SC_ESTALE;
     if (len && !topic)
@@ -301,6 +307,7 @@ int sc_loop_watch_topics(sc_loop *loop, int on)
 
 int sc_loop_batch(sc_loop *loop, int on)
 {
+    SC_ON_LOOP_THREAD(loop);
     if (!loop)
         return SC_EINVAL;
     if (on) {
@@ -347,6 +354,7 @@ static int sc_ws_collect(struct sc_ws_loop *w, const char *topic, size_t tlen, s
 int sc_loop_publish(sc_loop *loop, sc_handle sender, const char *topic, size_t topic_len,
                     const char *data, size_t len, uint32_t opcode, uint32_t flags)
 {
+    SC_ON_LOOP_THREAD(loop);
     if (!loop || (topic_len && !topic) || (len && !data) ||
         (opcode != SC_WS_OP_TEXT && opcode != SC_WS_OP_BINARY))
         return SC_EINVAL;

@@ -45,6 +45,10 @@ static void sc_ws_free_loop(sc_loop *loop);
 
 /* The protocol of an upgraded connection (core.h); HTTP swaps it in when
  * the 101 is queued (sc_http_upgraded). */
+/* Pongs are queued in order while at most this much output waits unread; past
+ * it only the latest ping is answered, once the output drains. */
+#define SC_WS_PONG_WINDOW 4096u
+
 static const sc_proto_ops sc_ws_proto = {
     "websocket",   sc_ws_on_open, sc_ws_feed,       sc_ws_tick,
     sc_ws_drained, sc_ws_closed,  sc_ws_going_away, sc_ws_free_conn,
@@ -58,8 +62,9 @@ static void sc_ws_on_open(sc_conn *c)
 void sc_ws_settings_default(sc_ws_settings *s)
 {
     memset(s, 0, sizeof *s);
-    s->max_payload_length = 16u * 1024u * 1024u;
-    s->max_backpressure = 16u * 1024u * 1024u;
+    /* uWebSockets' defaults: a crowd of slow or hostile clients stays small */
+    s->max_payload_length = 16u * 1024u;
+    s->max_backpressure = 64u * 1024u;
     s->idle_timeout_ms = 120000;
     s->flags = SC_WSS_AUTO_PING;
 }
@@ -190,6 +195,7 @@ int sc_ws_upgrade(sc_loop *loop, sc_handle res, const char *key, size_t key_len,
                   size_t extensions_len, const char *headers, size_t headers_len, int behavior,
                   sc_handle *out_ws)
 {
+    SC_ON_LOOP_THREAD(loop);
     sc_conn *c = sc_res_by_handle(loop, res);
     if (!c)
         return SC_ESTALE;
@@ -312,6 +318,11 @@ static void sc_ws_drained(sc_conn *c)
 {
     sc_ws *ws = c->ws;
     sc_conn_want_writable(c, 0); /* asked again by the next send or buffered amount */
+    if (ws->pong_due) {
+        ws->pong_due = 0;
+        if (!ws->sent_close && !ws->told)
+            sc_ws_put_frame(c, SC_WS_OP_PONG, SC_WS_W_FIN, ws->pong, ws->pong_len);
+    }
     if (!ws->told && (sc_ws_behavior_of(c)->s.flags & SC_WSS_ON_DRAIN))
         sc_py_ws_drain(c->loop->owner, sc_ws_handle(c));
 }
@@ -467,7 +478,16 @@ static void sc_ws_control(sc_conn *c, const sc_ws_chunk *ch)
     case SC_WS_OP_PING:
         if (ws->sent_close || ws->told)
             return;
-        sc_ws_put_frame(c, SC_WS_OP_PONG, SC_WS_W_FIN, ch->data, ch->len);
+        if (sc_buf_size(&c->io.out) <= SC_WS_PONG_WINDOW) {
+            sc_ws_put_frame(c, SC_WS_OP_PONG, SC_WS_W_FIN, ch->data, ch->len);
+        } else {
+            /* The client does not read: hold one pong, the latest ping's, until the
+             * output drains (sc_ws_drained), so a ping flood queues nothing more. */
+            memcpy(ws->pong, ch->data, ch->len);
+            ws->pong_len = (uint8_t)ch->len;
+            ws->pong_due = 1;
+            sc_conn_want_writable(c, 1);
+        }
         if (flags & SC_WSS_ON_PING) {
             ev->data = (const char *)ch->data, ev->len = ch->len, ev->is_end = 1;
             sc_py_ws_ping(loop->owner, sc_ws_handle(c));
@@ -500,7 +520,19 @@ static size_t sc_ws_feed(sc_conn *c, char *buf, size_t *lenp)
     sc_ws_chunk ch;
     ws->last_active_ms = c->loop->now_ms;
     ws->ping_sent = 0;
+    uint64_t limit = sc_ws_behavior_of(c)->s.max_backpressure;
     for (;;) {
+        if (limit && sc_buf_size(&c->io.out) > limit) {
+            /* The client does not read what we send: stop reading it (its pings,
+             * messages and pongs wait in the bounded input buffer and the kernel)
+             * or close it when the route says so. */
+            if (sc_ws_behavior_of(c)->s.flags & SC_WSS_CLOSE_ON_BACKPRESSURE) {
+                sc_conn_close(c);
+                return len;
+            }
+            sc_conn_backlog(c, (size_t)limit);
+            return pos;
+        }
         int r = sc_ws_parse(&ws->parser, (uint8_t *)buf + pos, len - pos, &used, &ch);
         pos += used;
         if (r == SC_WS_NEED_MORE)

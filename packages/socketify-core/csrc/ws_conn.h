@@ -45,6 +45,9 @@ typedef struct sc_ws {
     uint8_t compress;  /* SC_WZ_* for sending on this connection (negotiated) */
     uint8_t frag_out;  /* we are sending a fragmented message */
     uint8_t ping_sent; /* automatic ping out, no input since */
+    uint8_t pong_due;  /* a pong waits for the output to drain (pong holds its payload) */
+    uint8_t pong_len;
+    uint8_t pong[125]; /* the latest ping's payload: RFC 6455 5.5.3 lets us answer only it */
     uint64_t last_active_ms;
     uint64_t opened_ms;
     uint64_t close_deadline_ms;

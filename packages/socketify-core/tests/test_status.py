@@ -16,7 +16,19 @@ def test_int_gets_the_standard_reason_phrase():
 
 def test_unknown_int_gets_an_empty_reason():
     assert render_status(299) == b"299 \r\n"
-    assert render_status(799) == b"799 \r\n"
+    assert render_status(599) == b"599 \r\n"
+
+
+@pytest.mark.parametrize("bad", [600, 799, 999, "600 X", "700 X", b"999 Why"])
+def test_codes_past_599_are_refused_at_the_call(bad):
+    with pytest.raises(InvalidStatus, match="200-599"):
+        render_status(bad)
+
+
+@pytest.mark.parametrize("informational", [100, 101, 102, 103, 150, "103 Early Hints"])
+def test_a_1xx_is_not_a_final_status(informational):
+    with pytest.raises(InvalidStatus, match="informational"):
+        render_status(informational)
 
 
 def test_str_and_bytes_are_kept_as_written():
@@ -32,7 +44,8 @@ def test_bare_code_text_gets_the_reason_phrase():
 
 def test_every_reason_in_the_table_renders():
     for code, reason in REASONS.items():
-        assert render_status(code) == f"{code} {reason}\r\n".encode()
+        if code >= 200:
+            assert render_status(code) == f"{code} {reason}\r\n".encode()
 
 
 @pytest.mark.parametrize("bad", [99, 1000, -1, "abc", "20 OK", "200OK", "", b"0200 x"])

@@ -226,7 +226,7 @@ def test_send_types_str_is_text_bytes_binary_objects_json(wire):
 
 
 def test_large_message_in_many_pieces(wire):
-    app, _events = echo_app()
+    app, _events = echo_app(max_payload_length=1 << 20)  # past the 16 KiB default
     peer = Peer(wire(app))
     data = bytes(range(256)) * 1000
     raw = frame(2, data)

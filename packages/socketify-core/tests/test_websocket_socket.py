@@ -38,7 +38,7 @@ def chat_app(closes=None, **options):
 
 
 def test_echo_with_a_real_client(serve):
-    with serve(chat_app()) as port:
+    with serve(chat_app(max_payload_length=1 << 20)) as port:
 
         async def main():
             async with websockets.connect(f"ws://127.0.0.1:{port}/ws", compression=None) as ws:

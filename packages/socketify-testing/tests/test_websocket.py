@@ -85,7 +85,10 @@ class _Wrapped:
 
 
 def test_echo_text_bytes_json_and_receive_tuple() -> None:
-    with TestClient(echo_app()) as client, client.websocket_connect("/ws") as ws:
+    with (
+        TestClient(echo_app(max_payload_length=1 << 20)) as client,
+        client.websocket_connect("/ws") as ws,
+    ):
         assert ws.response_headers["upgrade"] == "websocket"
         assert ws.subprotocol is None and ws.extensions == []
         ws.send_text("héllo")
@@ -431,10 +434,10 @@ def test_a_protocol_violation_by_the_client_gets_1002() -> None:
 
 def test_a_broken_server_frame_is_a_protocol_error() -> None:
     def on_message(ws: Any, message: Any, opcode: Any) -> None:
-        ws.send(b"\xff\xfe", OpCode.TEXT)  # the core does not check what the app sends
+        ws.send(b"\xff\xfe", OpCode.BINARY)
 
     app = echo_app(message=on_message)
-    Recorder(app, lambda data: data.replace(b"\x81\x02\xff\xfe", b"\x81\x82\xff\xfe"))
+    Recorder(app, lambda data: data.replace(b"\x82\x02\xff\xfe", b"\x82\x82\xff\xfe"))
     with TestClient(app) as client, client.websocket_connect("/ws") as ws:
         ws.send_text("x")
         with pytest.raises(ProtocolError, match=r"masked a frame .* \[WebSocket /ws\]"):

@@ -138,11 +138,13 @@ class App:
         _ws.set_ws_defaults(self._rt, defaults)
         return self
 
-    def static(self, route: str, directory: str) -> App:
-        """Serve the files under ``directory`` at ``route`` (GET/HEAD, ranges, caching)."""
+    def static(self, route: str, directory: str, dotfiles: bool = False) -> App:
+        """Serve the files under ``directory`` at ``route`` (GET/HEAD, ranges, caching).
+
+        Names starting with a dot (``.env``, ``.git/``) are 404 unless ``dotfiles=True``."""
         from .static import static
 
-        static(self, route, directory)
+        static(self, route, directory, dotfiles=dotfiles)
         return self
 
     # ---- configuration ----------------------------------------------------------------------

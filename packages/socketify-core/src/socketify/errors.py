@@ -26,7 +26,8 @@
         ├── InvalidArgumentError (ValueError)   SC_EINVAL
         ├── CoreMemoryError (MemoryError)   SC_ENOMEM
         ├── BackpressureError               SC_EAGAIN  (backpressure, not a fault)
-        └── ConnectionClosedError (ConnectionError)  SC_EIO
+        ├── ConnectionClosedError (ConnectionError)  SC_EIO
+        └── WrongThreadError                         SC_ETHREAD
     (SC_ESTATE is ResponseStateError; SC_EOS(errno) is an OSError: ``core_error`` maps them)
 
 Re-exported from the packages socketify builds on (each its own root, since those packages
@@ -58,6 +59,7 @@ __all__ = [
     "ASGIProtocolError",
     "BackpressureError",
     "ConnectionClosedError",
+    "WrongThreadError",
     "CoreError",
     "CoreMemoryError",
     "InvalidArgumentError",
@@ -228,6 +230,25 @@ class ConnectionClosedError(CoreError, ConnectionError):
     code = -6
 
 
+class WrongThreadError(CoreError):
+    """SC_ETHREAD: a response or WebSocket was used from a thread that is not its loop's.
+
+    The core has no lock; hand the call to the loop's thread instead:
+    ``app.loop.call_soon_threadsafe(res.end, data)`` (or ``asyncio.run_coroutine_threadsafe``
+    for a coroutine)."""
+
+    code = -7
+
+
+def wrong_thread(what: str) -> WrongThreadError:
+    return WrongThreadError(
+        f"{what} was called from a thread that is not the event loop's; the core is not "
+        "thread-safe: hand the call to the loop with app.loop.call_soon_threadsafe(...) "
+        "(or asyncio.run_coroutine_threadsafe(coro, app.loop))"
+    )
+
+
+SC_ETHREAD = -7
 SC_EOS_BASE = -1000  # socketify.h: SC_EOS(errno) = SC_EOS_BASE - errno
 _BY_CODE: dict[int, type[BaseException]] = {
     -1: StaleHandleError,
@@ -236,6 +257,7 @@ _BY_CODE: dict[int, type[BaseException]] = {
     -4: ResponseStateError,
     -5: BackpressureError,
     -6: ConnectionClosedError,
+    -7: WrongThreadError,
 }
 
 
@@ -245,6 +267,8 @@ def core_error(rc: int, what: str) -> BaseException:
     if rc <= SC_EOS_BASE:
         errno = SC_EOS_BASE - rc
         return OSError(errno, f"{what}: {os.strerror(errno)}")
+    if rc == SC_ETHREAD:
+        return wrong_thread(what)
     kind = _BY_CODE.get(rc)
     if kind is None:
         return CoreError(f"{what}: unknown core return code {rc}")

@@ -1,8 +1,15 @@
 """Rendering response header lines, and refusing the ones that would break the head.
 
 A rendered header is ``b"Name: value\\r\\n"``.  Names must be RFC 9110 tokens; values may
-be str (latin-1, as HTTP defines), bytes or int, and must not contain CR, LF or NUL (that
-would let a value inject headers or split the response).
+be str (latin-1, as HTTP defines), bytes or int, and must not contain control bytes other
+than HTAB (CR, LF or NUL would let a value inject headers or split the response; the others
+are refused by strict clients).
+
+The framing headers are the core's: ``Content-Length`` must be a number (checked here, at the
+call that writes it), ``Transfer-Encoding: chunked`` and ``Connection`` lines are dropped
+(the core frames the response and writes ``Connection`` itself; ``Connection: close``
+closes the connection after the response, as it says), and another ``Transfer-Encoding``
+is refused: the core cannot apply it.
 """
 
 from __future__ import annotations
@@ -16,7 +23,14 @@ from .errors import InvalidHeader
 HeaderValue = Union[str, bytes, bytearray, memoryview, int]
 
 _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
-_BAD_VALUE = re.compile(rb"[\r\n\x00]")
+_BAD_VALUE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
+_LENGTH = re.compile(rb"[0-9]{1,19}\Z")
+
+# header_kind() bits
+KIND_CONTENT_TYPE = 1
+KIND_CONTENT_LENGTH = 2
+KIND_CLOSE = 4  # Connection: close: the connection closes after this response
+KIND_DROP = 8  # not written: the core frames the response and owns Connection
 
 # PERF: validated names are kept rendered ("Name: ") so a repeated header name costs one
 # dict lookup; bounded so hostile code paths cannot grow it forever.
@@ -69,7 +83,9 @@ def value_bytes(value: Any) -> bytes:
     else:
         raise TypeError(f"header value must be str, bytes or int, not {kind.__name__}")
     if _BAD_VALUE.search(raw):
-        raise InvalidHeader(f"header value {value!r} contains CR, LF or NUL")
+        raise InvalidHeader(
+            f"header value {value!r} contains a control character (only HTAB is allowed)"
+        )
     return raw
 
 
@@ -79,15 +95,34 @@ def render_header(name: Any, value: Any) -> bytes:
 
 
 def header_kind(rendered: bytes) -> int:
-    """Which framing-relevant header a rendered line is: 1 Content-Type, 2 Content-Length."""
+    """Which framing-relevant header a rendered line is (the KIND_* bits; 0 for the rest).
+
+    Raises InvalidHeader for a Content-Length that is not a number and a Transfer-Encoding
+    other than chunked."""
     first = rendered[:1]
-    if first not in (b"c", b"C"):
+    if first in (b"c", b"C"):
+        lowered = rendered[:15].lower()
+        if lowered.startswith(b"content-type:"):
+            return KIND_CONTENT_TYPE
+        if lowered == b"content-length:":
+            value = rendered[15:-2].strip(b" \t")
+            if not _LENGTH.match(value):
+                raise InvalidHeader(
+                    f"Content-Length must be a non-negative integer, not {value.decode('latin-1')!r}"
+                )
+            return KIND_CONTENT_LENGTH
+        if lowered[:11] == b"connection:":
+            tokens = {t.strip(b" \t") for t in rendered[11:-2].lower().split(b",")}
+            return KIND_DROP | (KIND_CLOSE if b"close" in tokens else 0)
         return 0
-    lowered = rendered[:15].lower()
-    if lowered.startswith(b"content-type:"):
-        return 1
-    if lowered == b"content-length:":
-        return 2
+    if first in (b"t", b"T") and rendered[:18].lower() == b"transfer-encoding:":
+        value = rendered[18:-2].strip(b" \t").lower()
+        if value in (b"chunked", b"identity", b""):
+            return KIND_DROP  # the core frames the body itself (length or chunked)
+        raise InvalidHeader(
+            f"Transfer-Encoding {value.decode('latin-1')!r} cannot be sent: the core frames "
+            "responses itself (Content-Length or chunked); compress with Content-Encoding"
+        )
     return 0
 
 

@@ -48,6 +48,41 @@ SETTINGS: dict[str, Setting] = {
     "max_backpressure": Setting(
         "bytes", 1, U32, 16 * 1024 * 1024, "max_backpressure", "bytes buffered per connection"
     ),
+    "body_window": Setting(
+        "bytes",
+        0,
+        U64,
+        64 * 1024,
+        None,
+        "body bytes read before a handler asks for them",
+    ),
+    "max_pipelined_output": Setting(
+        "bytes",
+        0,
+        U32,
+        64 * 1024,
+        "max_pipelined_output",
+        "answered bytes unread before pipelined requests wait",
+    ),
+    "lingering_timeout": Setting(
+        "seconds",
+        0,
+        U32 // 1000,
+        5,
+        "lingering_timeout_ms",
+        "after an error answer, read and drop input this long (0 = close at once)",
+    ),
+    "max_lingering_bytes": Setting(
+        "bytes", 0, U32, 64 * 1024 * 1024, "max_lingering_bytes", "... or this many bytes"
+    ),
+    "max_buffered_bytes": Setting(
+        "bytes",
+        0,
+        U64,
+        0,
+        "max_buffered_bytes",
+        "all connections together (0 = no cap); past it the largest holders close",
+    ),
     "proxy_protocol": Setting("bool", 0, 1, False, "proxy_protocol", "accept PROXY v1/v2"),
     "lifespan": Setting("bool", 0, 1, True, None, "run on_start/on_shutdown handlers"),
     "shutdown_timeout": Setting(
@@ -60,16 +95,18 @@ SETTINGS: dict[str, Setting] = {
 }
 
 
+KIB = 1024
 MIB = 1024 * 1024
-# app.ws() options: defaults near the original's; the CLI's --ws-* flags set them for every
+# app.ws() options: defaults are uWebSockets' (16 KiB messages, 64 KiB buffered), small enough
+# that a crowd of slow or hostile clients cannot make the process large; a route raises them; the CLI's --ws-* flags set them for every
 # route that does not set them itself.
 WS_SETTINGS: dict[str, Setting] = {
     "compression": Setting(
         "compression", 0, 0, 0, None, "permessage-deflate, shared contexts", "per-message-deflate"
     ),
-    "max_payload_length": Setting("bytes", 1, 2**40, 16 * MIB, None, "largest message", "max-size"),
+    "max_payload_length": Setting("bytes", 1, 2**40, 16 * KIB, None, "largest message", "max-size"),
     "idle_timeout": Setting("seconds", 0, 960, 120, None, "close after this long without traffic"),
-    "max_backpressure": Setting("bytes", 0, 2**40, 16 * MIB, None, "buffered bytes per connection"),
+    "max_backpressure": Setting("bytes", 0, 2**40, 64 * KIB, None, "buffered bytes per connection"),
     "max_lifetime": Setting("minutes", 0, 240, 0, None, "close connections older than this"),
     "close_on_backpressure_limit": Setting(
         "bool", 0, 1, False, None, "close instead of dropping past the limit"

@@ -32,8 +32,16 @@ from urllib.parse import parse_qsl
 
 from ._native import ffi, lib
 from .cookies import render_set_cookie
-from .errors import BodyDecodeError, ResponseStateError, core_error
-from .headers import header_kind, pairs, render_header
+from .errors import BodyDecodeError, ResponseStateError, core_error, wrong_thread
+from .headers import (
+    KIND_CLOSE,
+    KIND_CONTENT_LENGTH,
+    KIND_CONTENT_TYPE,
+    KIND_DROP,
+    header_kind,
+    pairs,
+    render_header,
+)
 from .status import render_status
 
 if TYPE_CHECKING:
@@ -41,12 +49,14 @@ if TYPE_CHECKING:
     from .runtime import Runtime
 
 FRESH, STREAMING, DONE = 0, 1, 2
-HAS_CONTENT_TYPE, HAS_CONTENT_LENGTH = 1, 2
+HAS_CONTENT_TYPE, HAS_CONTENT_LENGTH = KIND_CONTENT_TYPE, KIND_CONTENT_LENGTH
+WANTS_CLOSE = KIND_CLOSE  # the handler wrote "Connection: close"
 
 SC_OK = 0
 SC_ESTALE = -1
 SC_EAGAIN = -5
 SC_EIO = -6
+SC_ETHREAD = -7
 W_END, W_CLOSE, W_HAS_LENGTH, W_NO_BODY = 1, 2, 4, 8
 REQ_HAS_BODY = 2
 _LINES: dict[tuple[Any, Any], tuple[bytes, int]] = {}  # (name, value) -> (line, kind)
@@ -66,6 +76,14 @@ _try_end = lib.sc_res_try_end
 _batch = lib.sc_loop_batch
 
 
+def head_flags(hflags: int) -> int:
+    """The write flags the written headers ask for (Content-Length, Connection: close)."""
+    flags = W_HAS_LENGTH if hflags & HAS_CONTENT_LENGTH else 0
+    if hflags & WANTS_CLOSE:
+        flags |= W_CLOSE
+    return flags
+
+
 class _Extras:
     """State only responses that outlive their callback need (allocated on demand)."""
 
@@ -74,6 +92,7 @@ class _Extras:
         "body_done",
         "chunks",
         "data_handler",
+        "held",
         "waiters",
         "writable_handler",
     )
@@ -84,6 +103,7 @@ class _Extras:
         self.writable_handler: Optional[Callable[..., Any]] = None
         self.chunks: list[bytes] = []
         self.body_done = False
+        self.held = 0  # body bytes buffered while nobody asked; -1: reading paused for them
         self.waiters: list[asyncio.Future[Any]] = []
 
 
@@ -182,12 +202,18 @@ class AppResponse:
         flags = W_END
         if end_connection:
             flags = W_END | W_CLOSE
-        if self._hflags & HAS_CONTENT_LENGTH:
-            flags |= W_HAS_LENGTH
+        hflags = self._hflags
+        if hflags:
+            if hflags & HAS_CONTENT_LENGTH:
+                flags |= W_HAS_LENGTH
+            if hflags & WANTS_CLOSE:
+                flags |= W_CLOSE
         # PERF: a fresh response with nothing written passes an empty head (the core's
         # precomputed "200 OK"); nothing is rendered in Python.
         head = b"" if state else self._head()
         rc = _write(self._rt.native, self._h, head, len(head), body, len(body), flags)
+        if rc == SC_ETHREAD:
+            raise wrong_thread("res.end()")  # nothing happened: the response is still open
         self._state = DONE
         if self._ext is not None:
             self._rt.untrack(self)
@@ -210,8 +236,12 @@ class AppResponse:
         flags = W_END | W_NO_BODY | (W_CLOSE if end_connection else 0)
         if self._hflags & HAS_CONTENT_LENGTH:
             flags |= W_HAS_LENGTH
+        if self._hflags & WANTS_CLOSE:
+            flags |= W_CLOSE
         head = b"" if self._state else self._head()
         rc = _write(self._rt.native, self._h, head, len(head), b"", 0, flags)
+        if rc == SC_ETHREAD:
+            raise wrong_thread("res.end_without_body()")
         self._finished()
         if rc < 0 and rc != SC_EAGAIN:
             self._fail(rc)
@@ -223,10 +253,12 @@ class AppResponse:
         if state == DONE:
             return self
         body = self._coerce(message)
-        flags = W_HAS_LENGTH if self._hflags & HAS_CONTENT_LENGTH else 0
+        flags = head_flags(self._hflags)
         head = b"" if state else self._head()
-        self._state = STREAMING
         rc = _write(self._rt.native, self._h, head, len(head), body, len(body), flags)
+        if rc == SC_ETHREAD:
+            raise wrong_thread("res.write()")
+        self._state = STREAMING
         if rc < 0 and rc != SC_EAGAIN:
             self._fail(rc)
         return self
@@ -311,14 +343,16 @@ class AppResponse:
         return self
 
     def _add_header(self, line: bytes) -> None:
+        kind = header_kind(line)
+        if kind:
+            self._hflags |= kind
+            if kind & KIND_DROP:
+                return
         headers = self._headers
         if headers is None:
             self._headers = [line]
         else:
             headers.append(line)
-        kind = header_kind(line)
-        if kind:
-            self._hflags |= kind
 
     def write_header(self, name: Any, value: Any) -> AppResponse:
         """Add a header line; value may be str, bytes or int."""
@@ -327,19 +361,25 @@ class AppResponse:
         # PERF: apps write the same few headers over and over: a rendered line is one
         # dict lookup (keys are str/bytes pairs only; anything else renders each time).
         try:
-            line, kind = _LINES[name, value]
-        except (KeyError, TypeError):
+            cached = _LINES.get((name, value))
+        except TypeError:  # unhashable: rendered below (and refused there if it is bad)
+            cached = None
+        if cached is None:
             line = render_header(name, value)
             kind = header_kind(line)
             if type(value) in _CACHED and type(name) in _CACHED and len(_LINES) < _LINES_MAX:
                 _LINES[name, value] = (line, kind)
+        else:
+            line, kind = cached
+        if kind:
+            self._hflags |= kind
+            if kind & KIND_DROP:
+                return self  # framing and Connection are the core's (headers.py)
         headers = self._headers
         if headers is None:
             self._headers = [line]
         else:
             headers.append(line)
-        if kind:
-            self._hflags |= kind
         return self
 
     def write_headers(self, headers: Any) -> AppResponse:
@@ -379,9 +419,11 @@ class AppResponse:
             return (False, True)
         body = message if type(message) is bytes else self._body(message)
         head = b"" if self._state else self._head()
-        self._state = STREAMING
-        flags = W_CLOSE if end_connection else 0
+        flags = W_CLOSE if end_connection or self._hflags & WANTS_CLOSE else 0
         rc = _try_end(self._rt.native, self._h, head, len(head), body, len(body), total_size, flags)
+        if rc == SC_ETHREAD:
+            raise wrong_thread("res.try_end()")
+        self._state = STREAMING
         if rc < 0:
             self._fail(rc)
             return (False, True)
@@ -488,6 +530,14 @@ class AppResponse:
             if is_end:
                 ext.body_done = True
                 self._wake()
+            elif not ext.waiters and ext.held >= 0:
+                # Nobody asked for the body yet (an async handler awaiting something
+                # first): past a small window the core stops reading until on_data() or
+                # get_data() asks, so slow handlers cannot make uploads pile up here.
+                ext.held += len(chunk)
+                if ext.held > self._rt.body_window:
+                    ext.held = -1
+                    lib.sc_res_pause(self._rt.native, self._h)
             return
         if is_end:
             ext.body_done = True
@@ -502,6 +552,13 @@ class AppResponse:
             if not waiter.done():
                 waiter.set_result(None)
 
+    def _claim_body(self, ext: _Extras) -> None:
+        """Someone asks for the body now: reading resumes if _receive paused it."""
+        if ext.held < 0:
+            if self._state != DONE:
+                lib.sc_res_resume(self._rt.native, self._h)
+        ext.held = 0
+
     def _has_body(self) -> bool:
         return bool(self._reqflags & REQ_HAS_BODY)
 
@@ -512,6 +569,7 @@ class AppResponse:
         if ext is None:  # ended before any body arrived: nothing will come
             ext = _Extras()
         ext.data_handler = handler
+        self._claim_body(ext)
         self._continue_if_expected()
         buffered, ext.chunks = ext.chunks, []
         if not self._has_body() and not buffered:
@@ -530,6 +588,7 @@ class AppResponse:
         ext = self._rt.track(self) if self._state != DONE else (self._ext or _Extras())
         if ext.data_handler is not None:
             raise RuntimeError("get_data() cannot be used after on_data() took the body")
+        self._claim_body(ext)
         self._continue_if_expected()
         while not ext.body_done:
             if self.aborted:
@@ -578,19 +637,20 @@ class AppResponse:
     # ---- connection ------------------------------------------------------------------------------
     def pause(self) -> AppResponse:
         """Stop reading the socket (real backpressure for uploads)."""
-        if self._state != DONE:
-            lib.sc_res_pause(self._rt.native, self._h)
+        if self._state != DONE and lib.sc_res_pause(self._rt.native, self._h) == SC_ETHREAD:
+            raise wrong_thread("res.pause()")
         return self
 
     def resume(self) -> AppResponse:
-        if self._state != DONE:
-            lib.sc_res_resume(self._rt.native, self._h)
+        if self._state != DONE and lib.sc_res_resume(self._rt.native, self._h) == SC_ETHREAD:
+            raise wrong_thread("res.resume()")
         return self
 
     def close(self) -> AppResponse:
         """Close the connection now (the response is abandoned)."""
         if self._state != DONE:
-            lib.sc_res_close(self._rt.native, self._h)
+            if lib.sc_res_close(self._rt.native, self._h) == SC_ETHREAD:
+                raise wrong_thread("res.close()")
             self._mark_aborted()
         return self
 

@@ -87,6 +87,10 @@ class Runtime:
         self.match = router.match  # PERF: one bound method, not two lookups
         self._settings = settings
         self.native: Any = None
+        self.body_window = 0  # bytes of a body nobody asked for yet before reading stops
+        self.buffer_cap = 0  # max_buffered_bytes (0: no cap)
+        self._budget_seen = 0
+        self._budget_timer: Optional[asyncio.TimerHandle] = None
         self.owner = 0
         self.view: Any = None
         self.event: Any = None
@@ -151,7 +155,10 @@ class Runtime:
         if native is None:
             c_settings = ffi.new("sc_settings *")
             lib.sc_settings_default(c_settings)
-            limits.apply(self._settings(), c_settings)
+            resolved = self._settings()
+            limits.apply(resolved, c_settings)
+            self.body_window = resolved["body_window"]
+            self.buffer_cap = resolved["max_buffered_bytes"]
             owner = _bridge.register(self)
             native = lib.sc_loop_new(c_settings, owner)
             if native == ffi.NULL:
@@ -164,6 +171,7 @@ class Runtime:
             self.event = lib.sc_loop_event_view(native)
             if self.aio_loop is not None:
                 self.reactor = Reactor(native, self.aio_loop)
+                self._watch_budget()
             if self.pubsub is not None:
                 self.pubsub.bind_loop(native, owner)
         return native
@@ -176,9 +184,37 @@ class Runtime:
         self.aio_loop = aio_loop
         if self.native is not None:
             self.reactor = Reactor(self.native, aio_loop)
+            self._watch_budget()
+
+    def _watch_budget(self) -> None:
+        """With max_buffered_bytes, say (once per second at most) when the core closed
+        connections to stay under it."""
+        if not self.buffer_cap or self._budget_timer is not None or self.aio_loop is None:
+            return
+        self._budget_timer = self.aio_loop.call_later(1.0, self._check_budget)
+
+    def _check_budget(self) -> None:
+        self._budget_timer = None
+        native = self.native
+        if native is None or self.reactor is None:
+            return
+        closed = int(lib.sc_loop_budget_closed(native))
+        if closed > self._budget_seen:
+            logger.warning(
+                "max_buffered_bytes (%d) exceeded: closed %d connection(s) holding the most "
+                "buffered bytes (%d so far)",
+                self.buffer_cap,
+                closed - self._budget_seen,
+                closed,
+            )
+            self._budget_seen = closed
+        self._watch_budget()
 
     def unbind_loop(self) -> None:
         """Stop watching the core's fd (until the next ``bind_loop``)."""
+        if self._budget_timer is not None:
+            self._budget_timer.cancel()
+            self._budget_timer = None
         if self.reactor is not None:
             self.reactor.detach()
             self.reactor = None

@@ -28,7 +28,8 @@ kept) is split on ``/`` *before* decoding; a segment that is ``.``/``..``, conta
 ``\\`` once decoded (``%2f``, ``%5c``), or is not UTF-8 gives 404; a NUL (``%00``) gives 400.
 The joined path is resolved (``realpath``) and must stay under the resolved root, so a
 symlink pointing outside is 404 too.  A directory serves its ``index.html``.  Anything that
-is not a regular file under the root is 404.
+is not a regular file under the root is 404.  So is any name starting with a dot (``.env``,
+``.git/config``, also when a symlink leads there) unless ``dotfiles=True``.
 """
 
 from __future__ import annotations
@@ -145,17 +146,23 @@ def parse_range(header: str, size: int) -> Union[tuple[int, int], str, None]:
     if first == "":
         if last == "":
             return None
-        suffix = int(last)
+        suffix = _position(last)
         if suffix == 0:
             return "unsatisfiable"
         return (max(0, size - suffix), size - 1)
-    start = int(first)
-    if last and int(last) < start:
+    start = _position(first)
+    if last and _position(last) < start:
         return None  # invalid range-spec: the whole header is ignored
     if start >= size:
         return "unsatisfiable"
-    end = min(int(last), size - 1) if last else size - 1
+    end = min(_position(last), size - 1) if last else size - 1
     return (start, end)
+
+
+def _position(digits: str) -> int:
+    # Past 19 digits a position is beyond any file (and int() of thousands of digits is
+    # refused by Python): it counts as "far past the end".
+    return int(digits) if len(digits) <= 19 else 1 << 64
 
 
 def plan(conditions: Conditions, size: int, mtime: float, etag: str, modified: str) -> Plan:
@@ -326,10 +333,16 @@ def _inside(root: str, path: str) -> bool:
     return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
 
 
-def resolve(root: str, relative_raw: str) -> str:
+def _hidden(names: Any) -> bool:
+    return any(name.startswith(".") for name in names)
+
+
+def resolve(root: str, relative_raw: str, dotfiles: bool = False) -> str:
     """The real path of a raw relative URL path under ``root`` (already a realpath);
-    _Rejected(status) when it is unsafe or escapes the root."""
+    _Rejected(status) when it is unsafe, escapes the root or is a hidden name."""
     names = _segments(relative_raw)
+    if not dotfiles and _hidden(names):
+        raise _Rejected(404)
     path = os.path.realpath(os.path.join(root, *names))
     if os.path.isdir(path):
         path = os.path.realpath(os.path.join(path, "index.html"))
@@ -337,10 +350,14 @@ def resolve(root: str, relative_raw: str) -> str:
         raise _Rejected(404)  # "file.txt/" is not a file
     if not _inside(root, path):
         raise _Rejected(404)
+    if not dotfiles and _hidden(os.path.relpath(path, root).split(os.sep)):
+        raise _Rejected(404)  # a symlink with a plain name leading to a hidden one
     return path
 
 
-def static_handler(prefix: str, directory: Union[str, os.PathLike[str]]) -> Callable[..., Any]:
+def static_handler(
+    prefix: str, directory: Union[str, os.PathLike[str]], dotfiles: bool = False
+) -> Callable[..., Any]:
     """A GET handler serving ``prefix + "/<path>"`` from ``directory``."""
     root = os.path.realpath(directory)
     if not os.path.isdir(root):
@@ -352,7 +369,7 @@ def static_handler(prefix: str, directory: Union[str, os.PathLike[str]]) -> Call
         try:
             if "\x00" in url:
                 raise _Rejected(400)
-            path = resolve(root, url[len(prefix) :])
+            path = resolve(root, url[len(prefix) :], dotfiles)
         except _Rejected as rejected:
             text = "Bad Request" if rejected.status == 400 else "Not Found"
             return (
@@ -366,8 +383,11 @@ def static_handler(prefix: str, directory: Union[str, os.PathLike[str]]) -> Call
     return serve_static
 
 
-def static(app: Any, route: str, directory: Union[str, os.PathLike[str]]) -> Any:
-    """Serve the files under ``directory`` at ``route`` (GET and HEAD); returns ``app``."""
+def static(
+    app: Any, route: str, directory: Union[str, os.PathLike[str]], dotfiles: bool = False
+) -> Any:
+    """Serve the files under ``directory`` at ``route`` (GET and HEAD); returns ``app``.
+    Hidden names (a leading dot) are 404 unless ``dotfiles=True``."""
     prefix = route.rstrip("/")
-    app.get(prefix + "/*", static_handler(prefix, directory))
+    app.get(prefix + "/*", static_handler(prefix, directory, dotfiles))
     return app

@@ -80,16 +80,25 @@ REASONS: dict[int, str] = {
 
 # PERF: every known status is rendered once at import; write_status(int) is a dict lookup.
 _RENDERED: dict[int, bytes] = {
-    code: f"{code} {reason}\r\n".encode("ascii") for code, reason in REASONS.items()
+    code: f"{code} {reason}\r\n".encode("ascii") for code, reason in REASONS.items() if code >= 200
 }
 OK_200 = _RENDERED[200]
 _CACHE: dict[Union[str, bytes], bytes] = {}
 _CACHE_MAX = 256
 
 
+def _check_code(code: int) -> None:
+    if 100 <= code <= 199:
+        raise InvalidStatus(
+            f"status {code} is informational (1xx) and cannot be a response's final status: "
+            "use 200-599 (the core sends 100 Continue and 101 itself)"
+        )
+    if not 200 <= code <= 599:
+        raise InvalidStatus(f"status code {code} is out of range: HTTP allows 200-599 here")
+
+
 def _from_int(code: int) -> bytes:
-    if not 100 <= code <= 999:
-        raise InvalidStatus(f"status code {code} is out of range (100-999)")
+    _check_code(code)
     return _RENDERED.get(code) or f"{code} \r\n".encode("ascii")
 
 
@@ -102,6 +111,7 @@ def _from_text(text: bytes) -> bytes:
         return _from_int(int(code))
     if text[3:4] != b" ":
         raise InvalidStatus(f"status {text!r}: the code must be followed by a space")
+    _check_code(int(code))
     for byte in text[4:]:
         if (byte < 0x20 and byte != 0x09) or byte == 0x7F:
             raise InvalidStatus(f"status {text!r} contains a control character")

@@ -26,7 +26,7 @@ import os
 from typing import TYPE_CHECKING, Any, Optional
 
 from ..errors import ASGIProtocolError, ClientDisconnected
-from ..response import DONE, HAS_CONTENT_LENGTH, SC_EAGAIN, STREAMING, W_HAS_LENGTH, _write
+from ..response import DONE, HAS_CONTENT_LENGTH, SC_EAGAIN, STREAMING, _write, head_flags
 from ..status import render_status
 
 if TYPE_CHECKING:
@@ -186,7 +186,7 @@ class HTTPCycle:
     async def _write(self, body: bytes) -> None:
         """Stream one chunk; wait for drain when the core is past backpressure."""
         res = self.res
-        flags = W_HAS_LENGTH if res._hflags & HAS_CONTENT_LENGTH else 0
+        flags = head_flags(res._hflags)
         head = res._head() if res._state == 0 else b""
         res._state = STREAMING
         rc = _write(res._rt.native, res._h, head, len(head), body, len(body), flags)

@@ -39,6 +39,9 @@ _remote_port = lib.sc_res_remote_port
 _ADDRESS = ffi.new("char[64]")  # PERF: one buffer, used on the loop thread only
 _HTTP_VERSIONS = ("1.0", "1.1")
 _NO_SERVER = object()
+# ASGI apps are written for uvicorn's WebSocket limits (16 MiB messages, ws_max_size), not
+# the small defaults of app.ws(); a route's output still waits past the same 64 KiB.
+ASGI_WS_DEFAULTS = {"max_payload_length": 16 * 1024 * 1024}
 
 
 class ASGI(App):
@@ -77,6 +80,9 @@ class ASGI(App):
         options = dict(websocket or {})
         _ws.validate_ws_options(options)
         self._ws_spec = _ws._Behavior("/*", {**HANDLERS, **options})
+        for name, value in ASGI_WS_DEFAULTS.items():
+            if name not in options:  # still below the CLI's --ws-* flags (apply_defaults)
+                self._ws_spec.options[name] = value
         hub = _ws._hub(self._rt)
         self._ws_spec.apply_defaults(hub.defaults)
         hub.specs.append(self._ws_spec)  # the CLI's --ws-* defaults reach it

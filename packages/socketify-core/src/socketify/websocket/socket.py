@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from .._native import ffi, lib
 from ..enums import OpCode, SendStatus
-from ..errors import WebSocketError
+from ..errors import WebSocketError, wrong_thread
 from ..tls import TLSFacts
 
 if TYPE_CHECKING:
@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 __all__ = ["WebSocket", "WebSocketError"]
 
 SC_ESTALE, SC_EINVAL, SC_ENOMEM, SC_ESTATE = -1, -2, -3, -4
+SC_ETHREAD = -7
 SEND_COMPRESS, SEND_MORE = 1, 2
 DONE = 2  # AppResponse._state of an ended response
 
@@ -67,10 +68,23 @@ def _publish_from(
     if op not in (1, 2):
         raise ValueError(f"publish sends TEXT or BINARY messages, not opcode {op}")
     rc = _publish(native, sender, topic_b, len(topic_b), data, len(data), op, 1 if compress else 0)
+    if rc == SC_ETHREAD:
+        raise wrong_thread("publish()")
     backend = rt.pubsub
     if backend is not None and rc >= 0:
         backend.publish(topic_b, data, op, compress)  # other processes (socketify.pubsub)
     return rc > 0
+
+
+def _check_text(data: Any, what: str) -> None:
+    """RFC 6455 requires UTF-8 in TEXT messages and close reasons: refuse to send others."""
+    try:
+        bytes(data).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(
+            f"{what} must be valid UTF-8 ({exc.reason} at byte {exc.start}); "
+            "send bytes as BINARY instead"
+        ) from None
 
 
 class WebSocket:
@@ -110,6 +124,8 @@ class WebSocket:
             op = 2 if opcode is None else opcode
         else:
             data, op = _message(self._rt, message, opcode)
+        if op == 1 and kind is not str and fin:
+            _check_text(data, "a TEXT message")
         flags = SEND_COMPRESS if compress else 0
         if not fin:
             flags |= SEND_MORE
@@ -119,6 +135,8 @@ class WebSocket:
         return self._refused(rc, op)
 
     def _refused(self, rc: int, op: Any) -> SendStatus:
+        if rc == SC_ETHREAD:
+            raise wrong_thread("ws.send()")
         if rc == SC_ESTATE:
             if op == 0:
                 raise WebSocketError("send_fragment() without a send_first_fragment()")
@@ -169,7 +187,13 @@ class WebSocket:
         if not h:
             return
         reason = _as_bytes(message, "close reason")
+        if reason:
+            _check_text(reason, "a close reason")
+            if len(reason) > 123:  # the frame's limit: cut on a character boundary
+                reason = reason[:123].decode("utf-8", "ignore").encode()
         rc = lib.sc_ws_end(self._native, h, code, reason, len(reason))
+        if rc == SC_ETHREAD:
+            raise wrong_thread("ws.end()")
         if rc == SC_EINVAL:
             raise ValueError(f"{code} is not a close code that may be sent")
 
@@ -177,8 +201,8 @@ class WebSocket:
         """Close the connection now, without a closing handshake (the close handler gets
         1006)."""
         h = self._h
-        if h:
-            lib.sc_ws_close(self._native, h)
+        if h and lib.sc_ws_close(self._native, h) == SC_ETHREAD:
+            raise wrong_thread("ws.close()")
 
     # ---- topics ---------------------------------------------------------------------------------
     def _topic_call(self, fn: Any, topic: Any) -> bool:
@@ -187,6 +211,8 @@ class WebSocket:
             return False
         topic_b = _as_bytes(topic, "topic")
         rc = fn(self._native, h, topic_b, len(topic_b))
+        if rc == SC_ETHREAD:
+            raise wrong_thread("ws.subscribe()/unsubscribe()")
         if rc == SC_ESTATE:
             raise WebSocketError("topics cannot change inside a subscription handler")
         if rc == SC_ENOMEM:

@@ -37,16 +37,16 @@ from .._native import ffi, lib
 from ..adapter import AdapterRuntime
 from ..app import App
 from ..errors import ASGIProtocolError, ClientDisconnected
-from ..headers import header_kind, render_header
+from ..headers import KIND_DROP, header_kind, render_header
 from ..response import (
     DONE,
     FRESH,
     HAS_CONTENT_LENGTH,
     SC_EAGAIN,
     STREAMING,
-    W_HAS_LENGTH,
     AppResponse,
     _write,
+    head_flags,
 )
 from ..runtime import _METHOD_NAMES
 from ..status import render_status
@@ -143,8 +143,10 @@ class _Cycle:
             if not isinstance(name, str) or not isinstance(value, str):
                 raise ASGIProtocolError(f"WSGI header names and values must be str: {pair!r}")
             line = render_header(name, value)
-            flags |= header_kind(line)
-            lines.append(line)
+            kind = header_kind(line)
+            flags |= kind
+            if not kind & KIND_DROP:
+                lines.append(line)
         self.status = render_status(status)
         self.head_lines = lines
         self.hflags = flags
@@ -190,7 +192,7 @@ class _Cycle:
         else:
             head = b""
         res._state = STREAMING
-        flags = W_HAS_LENGTH if res._hflags & HAS_CONTENT_LENGTH else 0
+        flags = head_flags(res._hflags)
         rc = _write(res._rt.native, res._h, head, len(head), data, len(data), flags)
         if rc == SC_EAGAIN:
             ready = self.ready
