@@ -326,3 +326,20 @@ def test_under_max_buffered_bytes_nothing_is_closed(serve: Any) -> None:
     finally:
         for sock in clients:
             sock.close()
+
+
+def test_an_8_mib_message_to_20_subscribers_that_never_read_is_held_once(serve: Any) -> None:
+    server = serve(_ws={"max_backpressure": 64 * MIB})
+    before = settled_rss(server)
+    clients = [non_reading(server) for _ in range(20)]
+    try:
+        for sock in clients:
+            ws_handshake(sock)
+        assert http(server, "/publish?size=16&count=1") == b"20"
+        http(server, f"/publish?size={8 * MIB}&count=1")
+        held = settled_rss(server) - before
+        # one shared frame for all twenty (a copy each held ~168 MiB)
+        assert held < 40 * MIB, f"{held / MIB:.0f} MiB held for one 8 MiB message to 20"
+    finally:
+        for sock in clients:
+            sock.close()

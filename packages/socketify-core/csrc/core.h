@@ -38,6 +38,7 @@
 
 #include "http_parser.h"
 #include "io.h"
+#include "shared.h"
 #include "socketify.h"
 
 #define SC_SLOT_BITS 24
@@ -150,8 +151,12 @@ typedef struct sc_conn_io {
     int fd;           /* the descriptor loop.c watches, -1 for none */
     uint32_t ep_mask; /* events registered with epoll (loop.c) */
     uint64_t last_active_ms;
-    sc_buf in;                /* plaintext not yet consumed by the protocol */
-    sc_buf out;               /* corked or unsent bytes (backpressure) */
+    sc_buf in;  /* plaintext not yet consumed by the protocol */
+    sc_buf out; /* corked or unsent bytes (backpressure) */
+    /* A frame shared with other connections (a publish), sent BEFORE out: it is
+     * only queued when out is empty, and what comes later goes to out. */
+    sc_shared_msg *shared;
+    size_t shared_off;        /* bytes of it already sent */
     size_t backlog_below;     /* SC_CF_BACKLOG: input resumes once out is at most this */
     uint64_t linger_until_ms; /* SC_CF_LINGERING: closed at this time ... */
     uint64_t linger_left;     /* ... or once this many more bytes arrived, or at EOF */
@@ -312,6 +317,13 @@ void sc_conn_close_after_flush(sc_conn *c); /* once the output is out */
 void sc_conn_flush(sc_conn *c);             /* write out what is buffered */
 ssize_t sc_conn_write_now(sc_conn *c, const char *p, size_t n, int buffer_rest);
 int sc_out_append(sc_conn *c, const void *p, size_t n); /* corked until the batch ends */
+/* Queue m by reference when nothing waits (else copy it into out). */
+int sc_out_append_shared(sc_conn *c, sc_shared_msg *m);
+/* Bytes queued on the connection and not written yet: out and a shared frame. */
+static inline size_t sc_conn_pending(const sc_conn *c)
+{
+    return sc_buf_size(&c->io.out) + (c->io.shared ? c->io.shared->len - c->io.shared_off : 0);
+}
 int sc_conn_cork(sc_conn *c, int on);
 void sc_conn_touch(sc_conn *c);         /* restart the idle clock */
 void sc_conn_pause(sc_conn *c, int on); /* stop / restart reading and parsing */

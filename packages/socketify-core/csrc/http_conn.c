@@ -241,7 +241,7 @@ static size_t sc_http_on_data(sc_conn *c, char *buf, size_t *lenp)
             c->http.head_start_ms = 0;
             break;
         }
-        if (sc_buf_size(&c->io.out) > loop->settings.max_pipelined_output) {
+        if (sc_conn_pending(c) > loop->settings.max_pipelined_output) {
             /* The client sends requests but does not read the answers: leave
              * the rest in the (bounded) read buffer until the output drains. */
             sc_conn_backlog(c, loop->settings.max_pipelined_output);
@@ -315,7 +315,7 @@ static void sc_http_on_going_away(sc_conn *c)
 {
     if (c->http.res.gen || c->http.phase == SC_PH_BODY || c->http.phase == SC_PH_WAIT)
         c->http.res.flags |= SC_RF_CLOSE; /* Connection: close on the current response */
-    else if (sc_buf_size(&c->io.out))
+    else if (sc_conn_pending(c))
         sc_conn_close_after_flush(c);
     else
         sc_conn_close(c);

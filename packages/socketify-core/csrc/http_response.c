@@ -191,7 +191,7 @@ static int sc_after_write(sc_conn *c, int ended)
         sc_conn_flush(c);
     if (c->flags & SC_CF_CLOSED)
         return ended ? SC_OK : SC_EIO;
-    if (sc_buf_size(&c->io.out) > loop->settings.max_backpressure) {
+    if (sc_conn_pending(c) > loop->settings.max_backpressure) {
         if (!ended)
             sc_conn_want_writable(c, 1);
         sc_conn_update_events(c);

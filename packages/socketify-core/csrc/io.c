@@ -117,6 +117,8 @@ void sc_io_release(sc_conn *c)
     c->io.top = NULL;
     sc_buf_free(&c->io.in);
     sc_buf_free(&c->io.out);
+    sc_shared_msg_release(c->io.shared);
+    c->io.shared = NULL;
 }
 
 /* ---- closing -------------------------------------------------------------- */
@@ -244,7 +246,7 @@ int sc_conn_cork(sc_conn *c, int on)
     }
     sc_batch_begin(loop);
     c->flags &= ~SC_CF_USER_CORK;
-    if (sc_buf_size(&c->io.out))
+    if (sc_conn_pending(c))
         sc_mark_dirty(c);
     sc_batch_end(loop);
     return SC_OK;
@@ -266,16 +268,40 @@ int sc_out_append(sc_conn *c, const void *p, size_t n)
     return SC_OK;
 }
 
-/* Write c->io.out then p[0..n) in one call.  Bytes of p the layers did not
- * take are appended to out when buffer_rest, else dropped.  Returns the
- * bytes of p taken (or buffered), or -1 when the connection failed. */
+int sc_out_append_shared(sc_conn *c, sc_shared_msg *m)
+{
+    if (c->io.shared || sc_buf_size(&c->io.out) || !sc_shared_msg_acquire(m))
+        return sc_out_append(c, m->data, m->len); /* something waits: keep the order */
+    c->io.shared = m;
+    c->io.shared_off = 0;
+    sc_mark_dirty(c);
+    return SC_OK;
+}
+
+/* The shared frame went out, or the connection is freed. */
+static void sc_conn_drop_shared(sc_conn *c)
+{
+    sc_shared_msg_release(c->io.shared);
+    c->io.shared = NULL;
+    c->io.shared_off = 0;
+}
+
+/* Write the shared frame, c->io.out, then p[0..n) in one call.  Bytes of p
+ * the layers did not take are appended to out when buffer_rest, else
+ * dropped.  Returns the bytes of p taken (or buffered), or -1 when the
+ * connection failed. */
 ssize_t sc_conn_write_now(sc_conn *c, const char *p, size_t n, int buffer_rest)
 {
     if (c->flags & SC_CF_CLOSED)
         return -1;
     size_t held = sc_buf_size(&c->io.out);
-    struct iovec iov[2];
+    size_t sh = c->io.shared ? c->io.shared->len - c->io.shared_off : 0;
+    struct iovec iov[3];
     int cnt = 0;
+    if (sh) {
+        iov[cnt].iov_base = c->io.shared->data + c->io.shared_off;
+        iov[cnt++].iov_len = sh;
+    }
     if (held) {
         iov[cnt].iov_base = c->io.out.data + c->io.out.off;
         iov[cnt++].iov_len = held;
@@ -303,6 +329,15 @@ ssize_t sc_conn_write_now(sc_conn *c, const char *p, size_t n, int buffer_rest)
     }
     if (w > 0)
         c->io.last_active_ms = c->loop->now_ms;
+    if (c->io.shared) {
+        if ((size_t)w >= sh) {
+            sc_conn_drop_shared(c);
+            w -= (ssize_t)sh;
+        } else {
+            c->io.shared_off += (size_t)w;
+            w = 0;
+        }
+    }
     size_t taken;
     if ((size_t)w >= held) {
         sc_buf_consume(&c->io.out, held);
@@ -311,7 +346,7 @@ ssize_t sc_conn_write_now(sc_conn *c, const char *p, size_t n, int buffer_rest)
         sc_buf_consume(&c->io.out, (size_t)w);
         taken = 0;
     }
-    if (taken < n || sc_buf_size(&c->io.out))
+    if (taken < n || sc_conn_pending(c))
         c->flags |= SC_CF_BLOCKED;
     if (taken < n && buffer_rest) {
         if (sc_buf_append(&c->io.out, p + taken, n - taken) < 0) {
@@ -320,11 +355,11 @@ ssize_t sc_conn_write_now(sc_conn *c, const char *p, size_t n, int buffer_rest)
         }
         taken = n;
     }
-    if (!sc_buf_size(&c->io.out) && (c->flags & SC_CF_CLOSING) && !sc_io_layers_hold(c)) {
+    if (!sc_conn_pending(c) && (c->flags & SC_CF_CLOSING) && !sc_io_layers_hold(c)) {
         sc_conn_output_done(c);
         return (ssize_t)taken;
     }
-    if (held && !sc_buf_size(&c->io.out) &&
+    if ((held || sh) && !sc_conn_pending(c) &&
         (c->flags & (SC_CF_WANT_WRITABLE | SC_CF_BLOCKED)) == SC_CF_WANT_WRITABLE) {
         /* Output the protocol waits on (bytes corked in a callback count as buffered)
          * left without the socket ever refusing: on_writable still fires, from the
@@ -332,7 +367,7 @@ ssize_t sc_conn_write_now(sc_conn *c, const char *p, size_t n, int buffer_rest)
         c->flags |= SC_CF_DRAIN_DUE;
         sc_mark_pending(c);
     }
-    if ((c->flags & SC_CF_BACKLOG) && sc_buf_size(&c->io.out) <= c->io.backlog_below) {
+    if ((c->flags & SC_CF_BACKLOG) && sc_conn_pending(c) <= c->io.backlog_below) {
         c->flags &= ~SC_CF_BACKLOG; /* drained enough: offer the held input again */
         sc_mark_pending(c);
     }
@@ -344,7 +379,7 @@ void sc_conn_flush(sc_conn *c)
 {
     if (c->flags & SC_CF_CLOSED)
         return;
-    if (!sc_buf_size(&c->io.out)) {
+    if (!sc_conn_pending(c)) {
         if ((c->flags & SC_CF_CLOSING) && !sc_io_layers_hold(c))
             sc_conn_output_done(c); /* else the writable event does, once a layer let go */
         return;
@@ -368,9 +403,9 @@ void sc_conn_on_writable_ev(sc_conn *c)
             return;
         }
     }
-    if (sc_buf_size(&c->io.out)) {
+    if (sc_conn_pending(c)) {
         sc_conn_write_now(c, NULL, 0, 1);
-        if ((c->flags & SC_CF_CLOSED) || sc_buf_size(&c->io.out))
+        if ((c->flags & SC_CF_CLOSED) || sc_conn_pending(c))
             return;
     }
     if (c->flags & SC_CF_CLOSING) {
@@ -436,7 +471,7 @@ void sc_conn_resume_input(sc_conn *c)
 {
     if (c->flags & SC_CF_DRAIN_DUE) {
         c->flags &= ~SC_CF_DRAIN_DUE;
-        if (!sc_buf_size(&c->io.out) && (c->flags & SC_CF_WANT_WRITABLE))
+        if (!sc_conn_pending(c) && (c->flags & SC_CF_WANT_WRITABLE))
             c->proto->on_writable(c);
         if (c->flags & SC_CF_CLOSED)
             return;

@@ -186,7 +186,7 @@ int sc_mem_consume(sc_loop *loop, sc_handle conn, size_t n)
     if (c->flags & SC_CF_CLOSED) {
         if (m->gone && !sc_buf_size(&m->out))
             sc_conn_bury(c);
-    } else if (sc_buf_size(&c->io.out) || (c->flags & (SC_CF_BLOCKED | SC_CF_WANT_WRITABLE))) {
+    } else if (sc_conn_pending(c) || (c->flags & (SC_CF_BLOCKED | SC_CF_WANT_WRITABLE))) {
         sc_conn_on_writable_ev(c);
     }
     sc_batch_end(loop);
@@ -200,7 +200,7 @@ int sc_mem_set_capacity(sc_loop *loop, sc_handle conn, size_t cap)
     if (!m)
         return SC_ESTALE;
     m->cap = cap;
-    if (!(c->flags & SC_CF_CLOSED) && (sc_buf_size(&c->io.out) || (c->flags & SC_CF_BLOCKED))) {
+    if (!(c->flags & SC_CF_CLOSED) && (sc_conn_pending(c) || (c->flags & SC_CF_BLOCKED))) {
         sc_batch_begin(loop);
         sc_conn_on_writable_ev(c);
         sc_batch_end(loop);

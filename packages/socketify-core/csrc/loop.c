@@ -458,11 +458,11 @@ void sc_conn_update_events(sc_conn *c)
     /* PERF: EPOLLOUT only once the socket refused bytes.  Output queued during a
      * batch leaves at its end anyway; arming and disarming EPOLLOUT around it
      * cost two epoll_ctl calls per request. */
-    if ((c->flags & SC_CF_BLOCKED) && (sc_buf_size(&c->io.out) || (c->flags & SC_CF_WANT_WRITABLE)))
+    if ((c->flags & SC_CF_BLOCKED) && (sc_conn_pending(c) || (c->flags & SC_CF_WANT_WRITABLE)))
         want |= EPOLLOUT;
     /* Asked for on_writable after the socket already took everything (a write past
      * max_backpressure whose batch then flushed whole): the next writable event says so. */
-    if ((c->flags & SC_CF_WANT_WRITABLE) && !sc_buf_size(&c->io.out))
+    if ((c->flags & SC_CF_WANT_WRITABLE) && !sc_conn_pending(c))
         want |= EPOLLOUT;
     if (c->io.top != c->io.bottom) {
         uint32_t layers = sc_io_stack_wants(c); /* e.g. TLS mid-handshake */

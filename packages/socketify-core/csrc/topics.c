@@ -462,34 +462,3 @@ uint32_t sc_pubsub_collect(const sc_pubsub *ps, const char *topic, size_t len, u
     }
     return n;
 }
-
-/* ---- shared messages ------------------------------------------------------ */
-
-sc_shared_msg *sc_shared_msg_new(const void *data, size_t len)
-{
-    if (len > SIZE_MAX - sizeof(sc_shared_msg))
-        return NULL;
-    sc_shared_msg *m = malloc(sizeof *m + len);
-    if (!m)
-        return NULL;
-    m->refs = 1;
-    m->tag = 0;
-    m->len = len;
-    if (data && len)
-        memcpy(m->data, data, len);
-    return m;
-}
-
-sc_shared_msg *sc_shared_msg_acquire(sc_shared_msg *m)
-{
-    if (m->refs == UINT32_MAX)
-        return NULL;
-    m->refs++;
-    return m;
-}
-
-void sc_shared_msg_release(sc_shared_msg *m)
-{
-    if (m && --m->refs == 0)
-        free(m);
-}

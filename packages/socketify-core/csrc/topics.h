@@ -1,4 +1,4 @@
-/* topics.h - pub/sub: topics, subscribers and shared published messages.
+/* topics.h - pub/sub: topics and subscribers.
  *
  * Internal to the core (not seen by cffi).  One sc_pubsub per loop.
  *
@@ -21,11 +21,10 @@
  * close connections while it sends should use sc_pubsub_collect, which
  * copies the ids out, and then send.)
  *
- * sc_shared_msg: a refcounted byte buffer, meant for queueing one published
- * frame on every subscriber by reference.  Not used yet: today sc_loop_publish
- * (ws_api.c) encodes (and compresses) a message once and copies that frame into
- * each subscriber's output buffer; sharing it needs a queue of buffers in the
- * I/O layer.  Single-threaded: the loop owns it.
+ * sc_loop_publish (ws_api.c) encodes (and compresses) a message once; a large
+ * frame is then queued by reference on every subscriber whose output is empty
+ * (sc_shared_msg, shared.h; io.c sends it before anything queued after it) and
+ * copied only into the buffers of subscribers that already have output waiting.
  */
 #ifndef SC_PUBSUB_H
 #define SC_PUBSUB_H
@@ -33,6 +32,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "shared.h"
 #include "socketify.h"
 
 typedef struct sc_pubsub sc_pubsub;
@@ -72,22 +72,5 @@ uint32_t sc_pubsub_for_each(sc_pubsub *ps, const char *topic, size_t len, uint64
  * again with a larger out when that is more than cap). */
 uint32_t sc_pubsub_collect(const sc_pubsub *ps, const char *topic, size_t len, uint64_t except,
                            uint64_t *out, uint32_t cap);
-
-/* ---- shared messages ------------------------------------------------------ */
-
-typedef struct sc_shared_msg {
-    uint32_t refs;
-    uint32_t tag; /* free for the caller (opcode, flags) */
-    size_t len;
-    uint8_t data[];
-} sc_shared_msg;
-
-/* refs = 1; copies data when it is not NULL (else data is uninitialised).
- * NULL when out of memory. */
-sc_shared_msg *sc_shared_msg_new(const void *data, size_t len);
-/* One more reference; returns m (NULL when the count would overflow). */
-sc_shared_msg *sc_shared_msg_acquire(sc_shared_msg *m);
-/* Drop a reference; frees on the last one.  NULL is ignored. */
-void sc_shared_msg_release(sc_shared_msg *m);
 
 #endif

@@ -112,7 +112,7 @@ int sc_ws_send(sc_loop *loop, sc_handle h, uint32_t opcode, const char *data, si
         return SC_EINVAL;
     }
     const sc_ws_behavior *b = sc_ws_behavior_of(c);
-    if (b->s.max_backpressure && sc_buf_size(&c->io.out) > b->s.max_backpressure &&
+    if (b->s.max_backpressure && sc_conn_pending(c) > b->s.max_backpressure &&
         opcode != SC_WS_OP_CONTINUATION) {
         if (b->s.flags & SC_WSS_CLOSE_ON_BACKPRESSURE) {
             sc_batch_begin(loop);
@@ -140,7 +140,7 @@ int sc_ws_send(sc_loop *loop, sc_handle h, uint32_t opcode, const char *data, si
     c = sc_conn_by_handle(loop, h);
     if (!c || (c->flags & SC_CF_CLOSED))
         return SC_WS_STATUS_DROPPED;
-    if ((c->flags & SC_CF_BLOCKED) && sc_buf_size(&c->io.out)) {
+    if ((c->flags & SC_CF_BLOCKED) && sc_conn_pending(c)) {
         sc_conn_want_writable(c, 1); /* drain fires once it is out */
         return SC_WS_STATUS_BACKPRESSURE;
     }
@@ -190,7 +190,7 @@ size_t sc_ws_buffered(sc_loop *loop, sc_handle h)
     sc_conn *c = sc_ws_conn(loop, h);
     if (!c)
         return 0;
-    size_t held = sc_buf_size(&c->io.out);
+    size_t held = sc_conn_pending(c);
     if (held)
         sc_conn_want_writable(c, 1); /* whoever asks waits for drain: it will fire */
     return held;
@@ -324,6 +324,8 @@ int sc_loop_batch(sc_loop *loop, int on)
 
 /* ---- publish -------------------------------------------------------------- */
 
+#define SC_SHARE_MIN 16384u /* published frames this big are shared, not copied */
+
 static size_t sc_ws_render(sc_ws_buf *b, unsigned opcode, uint32_t wire, const void *p, size_t n)
 {
     size_t start = b->len;
@@ -379,6 +381,14 @@ int sc_loop_publish(sc_loop *loop, sc_handle sender, const char *topic, size_t t
             packed = sc_ws_render(&w->frame, opcode, SC_WS_W_FIN | SC_WS_W_RSV1, w->zbuf.data,
                                   w->zbuf.len);
     }
+    /* A large frame is shared by reference among the subscribers whose output is
+     * empty (one allocation for all of them) instead of copied into each. */
+    sc_shared_msg *shared[2] = {NULL, NULL}; /* plain, compressed */
+    if (n > 1 && plain >= SC_SHARE_MIN) {
+        shared[0] = sc_shared_msg_new(w->frame.data, plain);
+        if (packed)
+            shared[1] = sc_shared_msg_new(w->frame.data + plain, packed);
+    }
     sc_batch_begin(loop);
     int sent = 0, nclose = 0;
     for (int i = 0; i < n; i++) {
@@ -387,16 +397,17 @@ int sc_loop_publish(sc_loop *loop, sc_handle sender, const char *topic, size_t t
             (c->flags & (SC_CF_CLOSED | SC_CF_CLOSING)))
             continue;
         const sc_ws_behavior *b = sc_ws_behavior_of(c);
-        if (b->s.max_backpressure && sc_buf_size(&c->io.out) > b->s.max_backpressure) {
+        if (b->s.max_backpressure && sc_conn_pending(c) > b->s.max_backpressure) {
             if (b->s.flags & SC_WSS_CLOSE_ON_BACKPRESSURE)
                 w->ids[nclose++] = w->ids[i]; /* i >= nclose: a visited slot */
             continue;
         }
         const char *frame = (const char *)w->frame.data;
         size_t size = plain;
+        sc_shared_msg *m = shared[0];
         if (packed && c->ws->compress == SC_WZ_SHARED)
-            frame += plain, size = packed;
-        if (sc_out_append(c, frame, size) < 0)
+            frame += plain, size = packed, m = shared[1];
+        if ((m ? sc_out_append_shared(c, m) : sc_out_append(c, frame, size)) < 0)
             continue;
         if (b->s.flags & SC_WSS_RESET_IDLE_ON_SEND)
             c->ws->last_active_ms = loop->now_ms;
@@ -415,6 +426,8 @@ int sc_loop_publish(sc_loop *loop, sc_handle sender, const char *topic, size_t t
             free(doomed);
         }
     }
-    sc_batch_end(loop);
+    sc_batch_end(loop); /* flushes: most subscribers send the shared frame right here */
+    sc_shared_msg_release(shared[0]);
+    sc_shared_msg_release(shared[1]);
     return sent;
 }

@@ -478,7 +478,7 @@ static void sc_ws_control(sc_conn *c, const sc_ws_chunk *ch)
     case SC_WS_OP_PING:
         if (ws->sent_close || ws->told)
             return;
-        if (sc_buf_size(&c->io.out) <= SC_WS_PONG_WINDOW) {
+        if (sc_conn_pending(c) <= SC_WS_PONG_WINDOW) {
             sc_ws_put_frame(c, SC_WS_OP_PONG, SC_WS_W_FIN, ch->data, ch->len);
         } else {
             /* The client does not read: hold one pong, the latest ping's, until the
@@ -522,7 +522,7 @@ static size_t sc_ws_feed(sc_conn *c, char *buf, size_t *lenp)
     ws->ping_sent = 0;
     uint64_t limit = sc_ws_behavior_of(c)->s.max_backpressure;
     for (;;) {
-        if (limit && sc_buf_size(&c->io.out) > limit) {
+        if (limit && sc_conn_pending(c) > limit) {
             /* The client does not read what we send: stop reading it (its pings,
              * messages and pongs wait in the bounded input buffer and the kernel)
              * or close it when the route says so. */

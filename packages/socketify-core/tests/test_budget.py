@@ -187,3 +187,44 @@ def test_max_pipelined_output_is_a_checked_setting():
         App(max_pipelined_output=-1)
     with pytest.raises(TypeError):
         App(max_pipelined_output="64k")
+
+
+# ---- published frames are shared, not copied per subscriber ---------------------------------
+def test_a_large_publish_reaches_slow_subscribers_whole_and_in_order(wire):
+    app = App().ws(
+        "/ws",
+        {"open": lambda ws: ws.subscribe("room"), "max_backpressure": 1 << 24},
+    )
+    w = wire(app)
+    peers = [Peer(w) for _ in range(3)]
+    for peer in peers:
+        peer.conn.set_capacity(1000)  # each takes a little, then stops reading
+    big = bytes(range(256)) * 400  # 100 KiB: shared by reference
+    assert app.publish("room", big, OpCode.BINARY)
+    app.publish("room", "small after", OpCode.TEXT)  # queued behind the shared frame
+    w.spin(0.02)
+    for peer in peers:
+        peer.conn.set_capacity(0)
+    for peer in peers:
+        frames = drain(peer, 2)
+        assert [(f[2], f[3]) for f in frames] == [(2, big), (1, b"small after")]
+
+
+def test_a_subscriber_closing_mid_frame_does_not_disturb_the_others(wire):
+    app = App().ws(
+        "/ws",
+        {"open": lambda ws: ws.subscribe("room"), "max_backpressure": 1 << 24},
+    )
+    w = wire(app)
+    peers = [Peer(w) for _ in range(4)]
+    for peer in peers:
+        peer.conn.set_capacity(1000)
+    big = b"s" * 200_000
+    app.publish("room", big, OpCode.BINARY)
+    w.spin(0.01)
+    peers[0].conn.close()  # drops its reference half-way
+    peers[1].conn.close()
+    w.spin(0.01)
+    for peer in peers[2:]:
+        peer.conn.set_capacity(0)
+        assert drain(peer, 1)[0][3] == big
