@@ -94,14 +94,14 @@ def test_wss_pubsub_between_clients(certs):
     def on_message(ws: Any, message: Any, opcode: Any) -> None:
         ws.publish("room", message, opcode)
 
-    app.ws("/room", {"open": on_open, "message": on_message})
+    app.ws("/room", {"open": on_open, "message": on_message, "max_payload_length": 1 << 20})
     port = listen_port(app)
 
     async def clients() -> None:
         ctx = certs.client_context()
         url = f"wss://localhost:{port}/room"
-        async with connect(url, ssl=ctx, ping_interval=None) as a:
-            async with connect(url, ssl=ctx, ping_interval=None) as b:
+        async with connect(url, ssl=ctx, ping_interval=None, max_size=None) as a:
+            async with connect(url, ssl=ctx, ping_interval=None, max_size=None) as b:
                 deadline = time.monotonic() + 10
                 while app.num_subscribers("room") < 2 and time.monotonic() < deadline:
                     await asyncio.sleep(0.01)
@@ -109,6 +109,11 @@ def test_wss_pubsub_between_clients(certs):
                 assert await asyncio.wait_for(b.recv(), 10) == "from a"
                 await b.send(b"\x00\x01 from b")
                 assert await asyncio.wait_for(a.recv(), 10) == b"\x00\x01 from b"
+                # a large message: one frame shared by the subscribers (published once),
+                # encrypted per connection by each one's TLS layer
+                big = os.urandom(200_000)
+                await a.send(big)
+                assert await asyncio.wait_for(b.recv(), 20) == big
 
     with serving(app):
         asyncio.run(clients())
