@@ -324,6 +324,24 @@ def bench(session: nox.Session) -> None:
 
 
 @nox.session(venv_backend="none")
+def bench_tls(session: nox.Session) -> None:
+    """HTTPS load against socketify 0.0.31, uvicorn and granian with TLS, and nginx (the C
+    ceiling): keep-alive plaintext/json with wrk, TLS 1.3 handshakes per second with
+    ``openssl s_time`` (new sessions, then resumed with tickets).  The same harness as
+    ``bench``; pass options after ``--``, e.g. ``nox -s bench_tls -- --duration 10``.
+    """
+    for tool, package in (
+        ("wrk", "wrk"),
+        ("nginx", "nginx-light"),
+        ("taskset", "util-linux"),
+        ("openssl", "openssl"),
+    ):
+        if not shutil.which(tool) and os.geteuid() == 0:
+            session.run("apt-get", "install", "-y", "-qq", package, external=True)
+    session.run(sys.executable, "bench/run_tls.py", *session.posargs, external=True)
+
+
+@nox.session(venv_backend="none")
 def fuzz(session: nox.Session) -> None:
     """Build every libFuzzer target with clang and run each for SECONDS (default 60).
 

@@ -9,7 +9,10 @@ Used by setuptools (``cffi_modules=["build_native.py:ffibuilder"]``); run direct
 (``python build_native.py``) it builds the module in place into src/socketify/.
 
 Environment: ``SOCKETIFY_CFLAGS`` adds compiler flags (tests use ``-Werror``);
-``SOCKETIFY_SANITIZE=1`` builds with AddressSanitizer and UndefinedBehaviorSanitizer.
+``SOCKETIFY_SANITIZE=1`` builds with AddressSanitizer and UndefinedBehaviorSanitizer;
+``SOCKETIFY_OPENSSL_DIR`` names an OpenSSL prefix (``include/``, ``lib/``) when pkg-config
+does not know it.  TLS (csrc/io_tls.c) links libssl and libcrypto: without them the build
+stops with a message saying what to install.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import os
 import re
 import shlex
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -38,6 +42,7 @@ CALLBACKS = (
     "sc_py_ws_pong",
     "sc_py_ws_subscription",
     "sc_py_topic_interest",
+    "sc_py_tls_server_name",
 )
 # C files that are not part of the core yet (e.g. work in progress) are listed here.
 EXCLUDED_SOURCES: frozenset[str] = frozenset()
@@ -106,16 +111,67 @@ def _flags() -> tuple[list[str], list[str]]:
     return compile_args, link_args
 
 
+OPENSSL_MISSING = (
+    "socketify-core needs OpenSSL 1.1.1 or newer (headers and libraries) for TLS and could not "
+    "find it{detail}. Install it (Debian/Ubuntu: apt-get install libssl-dev; Fedora: dnf "
+    "install openssl-devel; Alpine: apk add openssl-dev; macOS: brew install openssl) or set "
+    "SOCKETIFY_OPENSSL_DIR to its prefix."
+)
+
+
+class OpenSSLNotFound(RuntimeError):
+    """The build cannot find OpenSSL's headers or libraries."""
+
+
+def _openssl_prefix_flags(prefix: Path) -> tuple[list[str], list[str]]:
+    header = prefix / "include" / "openssl" / "ssl.h"
+    if not header.is_file():
+        raise OpenSSLNotFound(OPENSSL_MISSING.format(detail=f" ({header} does not exist)"))
+    lib_dirs = [str(p) for p in (prefix / "lib", prefix / "lib64") if p.is_dir()]
+    return [str(prefix / "include")], lib_dirs
+
+
+def openssl_flags() -> tuple[list[str], list[str], list[str]]:
+    """(include dirs, library dirs, libraries) for OpenSSL: SOCKETIFY_OPENSSL_DIR, then
+    pkg-config, then the usual system paths; OpenSSLNotFound with what to install."""
+    libraries = ["ssl", "crypto"]
+    prefix = os.environ.get("SOCKETIFY_OPENSSL_DIR")
+    if prefix:
+        includes, lib_dirs = _openssl_prefix_flags(Path(prefix))
+        return includes, lib_dirs, libraries
+    pkg_config = shutil.which("pkg-config")
+    if pkg_config:
+        found = subprocess.run(
+            [pkg_config, "--cflags-only-I", "--libs-only-L", "openssl"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if found.returncode == 0:
+            words = shlex.split(found.stdout)
+            includes = [w[2:] for w in words if w.startswith("-I")]
+            lib_dirs = [w[2:] for w in words if w.startswith("-L")]
+            return includes, lib_dirs, libraries
+    for prefix_dir in ("/usr", "/usr/local", "/opt/homebrew/opt/openssl", "/usr/local/opt/openssl"):
+        if (Path(prefix_dir) / "include" / "openssl" / "ssl.h").is_file():
+            includes, lib_dirs = _openssl_prefix_flags(Path(prefix_dir))
+            return ([] if prefix_dir == "/usr" else includes), lib_dirs, libraries
+    raise OpenSSLNotFound(OPENSSL_MISSING.format(detail=" (no pkg-config entry, no openssl/ssl.h)"))
+
+
 def make_ffibuilder(absolute: bool = False) -> FFI:
     ffi = FFI()
     ffi.cdef(cdef_from_header(HEADER.read_text()))
     compile_args, link_args = _flags()
+    ssl_includes, ssl_lib_dirs, ssl_libraries = openssl_flags()
     ffi.set_source(
         "socketify._native",
         PREAMBLE,
         sources=_sources(absolute),
-        include_dirs=[_path(CSRC, absolute)],
-        libraries=["z"],  # permessage-deflate (ws_deflate.c)
+        include_dirs=[_path(CSRC, absolute), *ssl_includes],
+        library_dirs=ssl_lib_dirs,
+        # permessage-deflate (ws_deflate.c); TLS (io_tls.c)
+        libraries=["z", *ssl_libraries],
         depends=sorted(_path(p, absolute) for p in CSRC.glob("*.h")),
         extra_compile_args=compile_args,
         extra_link_args=link_args,

@@ -225,6 +225,7 @@ typedef struct sc_listener {
     char *unix_path; /* unlinked on close when it is still ours */
     dev_t dev;
     ino_t ino;
+    struct sc_tls *tls; /* sc_listen_set_tls: its connections get a TLS layer (a reference) */
 } sc_listener;
 
 /* ---- the loop ------------------------------------------------------------- */

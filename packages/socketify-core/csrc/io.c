@@ -58,6 +58,28 @@ uint32_t sc_io_stack_wants(sc_conn *c)
     return w;
 }
 
+ssize_t sc_io_info(sc_conn *c, int key, char *buf, size_t cap)
+{
+    for (sc_io *io = c->io.top; io; io = io->lower) {
+        if (!io->ops->info)
+            continue;
+        ssize_t r = io->ops->info(io, key, buf, cap);
+        if (r >= 0)
+            return r;
+    }
+    return 0;
+}
+
+void sc_io_tick(sc_conn *c, uint64_t now_ms)
+{
+    for (sc_io *io = c->io.top; io && io != c->io.bottom; io = io->lower) {
+        if (io->ops->tick)
+            io->ops->tick(io, now_ms);
+        if (c->flags & SC_CF_CLOSED)
+            return;
+    }
+}
+
 /* Flush the layers above the bottom, top-down: 0 nothing held, 1 some layer
  * still holds bytes, SC_IO_ERROR. */
 static int sc_io_flush_stack(sc_conn *c)
@@ -72,6 +94,12 @@ static int sc_io_flush_stack(sc_conn *c)
         held |= r;
     }
     return held;
+}
+
+/* A layer above the bottom holds bytes it could not pass down yet. */
+static inline int sc_io_layers_hold(sc_conn *c)
+{
+    return c->io.top != c->io.bottom && (sc_io_stack_wants(c) & SC_IO_WANT_WRITE);
 }
 
 /* The connection is freed: release the layers top-down (loop.c). */
@@ -327,7 +355,7 @@ ssize_t sc_conn_write_now(sc_conn *c, const char *p, size_t n, int buffer_rest)
         }
         taken = n;
     }
-    if (!sc_conn_pending(c) && (c->flags & SC_CF_CLOSING)) {
+    if (!sc_conn_pending(c) && (c->flags & SC_CF_CLOSING) && !sc_io_layers_hold(c)) {
         sc_conn_output_done(c);
         return (ssize_t)taken;
     }
@@ -352,8 +380,8 @@ void sc_conn_flush(sc_conn *c)
     if (c->flags & SC_CF_CLOSED)
         return;
     if (!sc_conn_pending(c)) {
-        if (c->flags & SC_CF_CLOSING)
-            sc_conn_output_done(c);
+        if ((c->flags & SC_CF_CLOSING) && !sc_io_layers_hold(c))
+            sc_conn_output_done(c); /* else the writable event does, once a layer let go */
         return;
     }
     sc_conn_write_now(c, NULL, 0, 1);

@@ -70,6 +70,13 @@
  *   release(io)         Free everything the layer holds except the sc_io
  *                       struct itself (buffers, SSL objects, descriptors).
  *                       Called once, top-down, when the connection is freed.
+ *   tick(io, now)       The loop's timer: a layer's own deadlines (the TLS
+ *                       handshake timeout).  NULL for most layers.
+ *   info(io, key, ...)  Facts about the connection that only a layer knows
+ *                       (TLS version, cipher, ALPN, server name, the peer's
+ *                       certificate), asked top-down by sc_io_info (io.c);
+ *                       the memory bottom answers with what its client set
+ *                       (sc_mem_set_tls), so the TestClient can play TLS.
  *
  * Pushing a layer: allocate the layer's struct (malloc/calloc; the
  * connection free()s it after release), then sc_io_push(c, &layer->io,
@@ -118,6 +125,15 @@ typedef struct sc_io_ops {
     uint32_t (*wants)(sc_io *io); /* may be NULL */
     int (*close)(sc_io *io);      /* bottom: 1 free at batch end, 0 the layer keeps it */
     void (*release)(sc_io *io);   /* may be NULL */
+    /* The loop's timer tick (loop.c, every connection whose stack has layers
+     * above the bottom): a layer's own deadlines, e.g. the TLS handshake
+     * timeout.  May close the connection.  May be NULL. */
+    void (*tick)(sc_io *io, uint64_t now_ms);
+    /* What the layer knows about the connection (SC_TLS_INFO_* keys of
+     * socketify.h): the value's full length with min(length, cap) bytes copied
+     * into buf, 0 known to be absent, -1 not this layer's business (ask the
+     * layer below).  May be NULL (= -1). */
+    ssize_t (*info)(sc_io *io, int key, char *buf, size_t cap);
 } sc_io_ops;
 
 struct sc_io {
@@ -141,9 +157,24 @@ static inline ssize_t sc_io_write(sc_io *io, const struct iovec *iov, int iovcnt
 void sc_io_push(sc_conn *c, sc_io *layer, const sc_io_ops *ops); /* new top */
 void sc_io_wants_changed(sc_conn *c);                            /* re-ask the reactor for events */
 void sc_conn_bury(sc_conn *c);                                   /* free at the end of the batch */
+/* Ask the stack top-down (io->ops->info): length >= 0 as info() says, 0 when no layer knows. */
+ssize_t sc_io_info(sc_conn *c, int key, char *buf, size_t cap);
+void sc_io_tick(sc_conn *c, uint64_t now_ms); /* the tick of every layer above the bottom */
 
 /* io_socket.c / io_memory.c: the two bottoms */
 extern const sc_io_ops sc_io_socket_ops;
 extern const sc_io_ops sc_io_memory_ops;
+
+/* io_tls.c: push a TLS server layer on a new connection (before its first
+ * read); the listener's TLS setup is `tls` (struct sc_tls, socketify.h).
+ * Returns 0, or -1 when out of memory (the connection is then closed by the
+ * caller). */
+struct sc_tls;
+int sc_io_tls_push(sc_conn *c, struct sc_tls *tls);
+void sc_tls_ref(struct sc_tls *tls);
+uint32_t sc_tls_handshake_timeout(struct sc_tls *tls); /* ms, 0 = none */
+/* Called during a handshake for a server name the SNI table lacks; it may add it. */
+typedef void (*sc_tls_ask_fn)(sc_conn *c, const char *name);
+void sc_tls_set_ask(struct sc_tls *tls, sc_tls_ask_fn ask);
 
 #endif

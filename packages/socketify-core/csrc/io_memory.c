@@ -25,11 +25,13 @@
 
 typedef struct sc_io_memory {
     sc_io io;
-    sc_buf out;      /* what the fake socket sent, for sc_mem_output */
-    sc_buf in;       /* fed bytes waiting for a layer above to read them */
-    size_t cap;      /* bytes the fake socket holds (0 = no limit) */
-    int gone;        /* the client called sc_mem_close */
-    uint64_t writes; /* write calls that took bytes (sc_mem_writes) */
+    sc_buf out;                      /* what the fake socket sent, for sc_mem_output */
+    sc_buf in;                       /* fed bytes waiting for a layer above to read them */
+    size_t cap;                      /* bytes the fake socket holds (0 = no limit) */
+    int gone;                        /* the client called sc_mem_close */
+    uint64_t writes;                 /* write calls that took bytes (sc_mem_writes) */
+    sc_buf tls[SC_TLS_INFO_MAX + 1]; /* sc_mem_set_tls: what the client says TLS gave it */
+    uint8_t tls_set[SC_TLS_INFO_MAX + 1];
 } sc_io_memory;
 
 static ssize_t sc_mem_write(sc_io *io, const struct iovec *iov, int iovcnt)
@@ -76,10 +78,26 @@ static void sc_mem_release(sc_io *io)
     sc_io_memory *m = (sc_io_memory *)io;
     sc_buf_free(&m->out);
     sc_buf_free(&m->in);
+    for (int i = 0; i <= SC_TLS_INFO_MAX; i++)
+        sc_buf_free(&m->tls[i]);
+}
+
+/* The TLS facts the client set (sc_mem_set_tls); a memory connection with no
+ * version set is plaintext and knows nothing. */
+static ssize_t sc_mem_info(sc_io *io, int key, char *buf, size_t cap)
+{
+    sc_io_memory *m = (sc_io_memory *)io;
+    if (key < 1 || key > SC_TLS_INFO_MAX || !m->tls_set[key])
+        return 0;
+    size_t n = sc_buf_size(&m->tls[key]);
+    if (buf && n)
+        memcpy(buf, m->tls[key].data + m->tls[key].off, n < cap ? n : cap);
+    return (ssize_t)n;
 }
 
 const sc_io_ops sc_io_memory_ops = {
-    "memory", sc_mem_read, sc_mem_write, NULL, NULL, sc_mem_close_layer, sc_mem_release,
+    "memory",           sc_mem_read,    sc_mem_write, NULL,        NULL,
+    sc_mem_close_layer, sc_mem_release, NULL,         sc_mem_info,
 };
 
 /* The memory layer of a handle's connection, or NULL. */
@@ -202,6 +220,21 @@ uint64_t sc_mem_writes(sc_loop *loop, sc_handle conn)
     sc_conn *c = NULL;
     sc_io_memory *m = sc_mem_of(loop, conn, &c);
     return m ? m->writes : 0;
+}
+
+int sc_mem_set_tls(sc_loop *loop, sc_handle conn, int key, const char *value, size_t len)
+{
+    sc_conn *c = NULL;
+    sc_io_memory *m = sc_mem_of(loop, conn, &c);
+    if (!m || (c->flags & SC_CF_CLOSED))
+        return SC_ESTALE;
+    if (key < 1 || key > SC_TLS_INFO_MAX || (len && !value))
+        return SC_EINVAL;
+    m->tls[key].off = m->tls[key].len = 0;
+    if (sc_buf_append(&m->tls[key], value, len) < 0)
+        return SC_ENOMEM;
+    m->tls_set[key] = 1;
+    return SC_OK;
 }
 
 int sc_mem_close(sc_loop *loop, sc_handle conn, int discard)

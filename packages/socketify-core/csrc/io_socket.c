@@ -80,7 +80,7 @@ static void sc_sock_release(sc_io *io)
 }
 
 const sc_io_ops sc_io_socket_ops = {
-    "socket", sc_sock_read, sc_sock_write, NULL, NULL, sc_sock_close, sc_sock_release,
+    "socket", sc_sock_read, sc_sock_write, NULL, NULL, sc_sock_close, sc_sock_release, NULL, NULL,
 };
 
 /* A connection over an accepted descriptor, watched by the reactor; takes

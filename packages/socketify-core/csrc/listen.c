@@ -1,8 +1,9 @@
 /* listen.c - listening sockets and accept.
  *
  * An accepted descriptor becomes a connection over the socket layer
- * (sc_io_socket_open) speaking the loop's protocol; a TLS listener would
- * push its layer right there, before the first read.
+ * (sc_io_socket_open) speaking the loop's protocol; a TLS listener
+ * (sc_listen_set_tls) pushes its layer (io_tls.c) right there, before the
+ * first read.
  *
  * TCP listeners get SO_REUSEADDR always and SO_REUSEPORT unless
  * SC_LISTEN_EXCLUSIVE_PORT (so several loops, threads or processes can share
@@ -251,6 +252,8 @@ void sc_loop_close_listeners(sc_loop *loop)
         epoll_ctl(loop->epfd, EPOLL_CTL_DEL, l->fd, NULL);
         close(l->fd);
         l->fd = -1;
+        sc_tls_free(l->tls); /* the listener's reference; connections keep theirs */
+        l->tls = NULL;
         if (l->unix_path) {
             struct stat st;
             if (stat(l->unix_path, &st) == 0 && st.st_dev == l->dev && st.st_ino == l->ino)
@@ -291,8 +294,13 @@ void sc_listener_accept(sc_loop *loop, uint32_t index)
             setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
             sc_addr_from_sockaddr(&remote, &ss, sl);
         }
-        if (!sc_io_socket_open(loop, fd, &remote))
+        sc_conn *c = sc_io_socket_open(loop, fd, &remote);
+        if (!c)
             continue; /* out of memory or slots: fd was closed */
+        if (l->tls && sc_io_tls_push(c, l->tls) < 0) {
+            sc_conn_abandon(c); /* never read: freed (and fd closed) now */
+            continue;
+        }
         if (l->shared) {
             /* Level-triggered: the rest of the backlog wakes us or a sibling. */
             struct timespec pause = {0, 1000};
@@ -311,6 +319,24 @@ void sc_listeners_arm(sc_loop *loop, int on)
             sc_listener_watch(loop, i, on);
     loop->accept_paused = !on;
     sc_timer_update(loop);
+}
+
+int sc_listen_set_tls(sc_loop *loop, int listener, sc_tls *tls)
+{
+    if (!loop || !tls || listener < 0 || (uint32_t)listener >= loop->num_listeners ||
+        loop->listeners[listener].fd < 0)
+        return SC_EINVAL;
+    sc_listener *l = &loop->listeners[listener];
+    sc_tls_ref(tls);
+    sc_tls_free(l->tls);
+    l->tls = tls;
+    uint32_t limit = sc_tls_handshake_timeout(tls);
+    if (limit) { /* the handshake deadline is checked on the loop's tick */
+        loop->always_tick = 1;
+        sc_timer_tick_at_most(loop, limit / 4);
+        sc_timer_update(loop);
+    }
+    return SC_OK;
 }
 
 int sc_listen_tcp(sc_loop *loop, const char *host, uint16_t port, int flags, uint16_t *out_port)

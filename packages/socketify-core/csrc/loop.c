@@ -429,6 +429,11 @@ static void sc_on_tick(sc_loop *loop)
         sc_conn *c = loop->slots[i];
         if (!c || (c->flags & SC_CF_CLOSED))
             continue;
+        if (c->io.top != c->io.bottom) {
+            sc_io_tick(c, now); /* a layer's own deadlines (TLS handshake) */
+            if (c->flags & SC_CF_CLOSED)
+                continue;
+        }
         if (c->flags & SC_CF_LINGERING)
             sc_conn_linger_tick(c, now);
         else

@@ -107,6 +107,76 @@ int sc_listen_unix(sc_loop *loop, const char *path, int flags); /* id >= 0 or SC
 /* Adopt an already-bound listening fd (workers share a socket). */
 int sc_listen_fd(sc_loop *loop, int fd);
 
+/* ---- TLS (io_tls.c, OpenSSL) ----------------------------------------------- *
+ *
+ * An sc_tls is a server's TLS setup: a default certificate (and everything
+ * else of sc_tls_config) plus SNI names, each with its own configuration.
+ * sc_listen_set_tls makes a listener's connections speak TLS: a TLS layer is
+ * pushed on each right after accept and the protocols above see plaintext.
+ * An sc_tls is reference counted: the caller's reference (sc_tls_new), one
+ * per listener and one per connection, so sc_tls_free may be called while
+ * listeners or connections still use it.  Configuration errors come back as
+ * NULL / a negative code with a message in err (the file and the reason).
+ *
+ * TLS 1.2 and 1.3 only; session tickets on; ALPN selects "http/1.1" (a client
+ * that offers ALPN without it is refused with no_application_protocol); client
+ * renegotiation refused.  A client name unknown to the SNI table calls
+ * sc_py_tls_server_name (when sc_tls_watch_server_names is on; the name is in
+ * sc_loop_event_view), which may add it; else the default certificate
+ * answers.  Names may start with "*." (one label, as in certificates). */
+typedef struct sc_tls sc_tls;
+
+#define SC_TLS_VERIFY_NONE 0     /* no client certificate asked for */
+#define SC_TLS_VERIFY_OPTIONAL 1 /* asked for; verified when presented */
+#define SC_TLS_VERIFY_REQUIRED 2 /* the handshake fails without a valid one */
+
+typedef struct sc_tls_config {
+    const char *key_file;          /* PEM private key (NULL or "" with cert_file: both needed) */
+    const char *cert_file;         /* PEM certificate chain, leaf first */
+    const char *passphrase;        /* for an encrypted key, or NULL */
+    const char *dh_params_file;    /* PEM DH parameters, or NULL (built-in groups) */
+    const char *ca_file;           /* PEM CAs for client certificates, or NULL */
+    const char *ciphers;           /* TLS 1.2 cipher list (OpenSSL syntax), or NULL: safe default */
+    uint32_t verify;               /* SC_TLS_VERIFY_*; OPTIONAL/REQUIRED need ca_file */
+    uint32_t low_memory;           /* 1: release idle connections' buffers */
+    uint32_t handshake_timeout_ms; /* accept to finished handshake (default 10000; 0 = off) */
+} sc_tls_config;
+
+sc_tls *sc_tls_new(const sc_tls_config *config, char *err, size_t err_cap);
+void sc_tls_free(sc_tls *tls); /* drops the caller's reference */
+/* SNI: SC_OK, or an sc_error with a message in err; remove: 1 removed, 0 unknown. */
+int sc_tls_add_server_name(sc_tls *tls, const char *name, const sc_tls_config *config, char *err,
+                           size_t err_cap);
+int sc_tls_remove_server_name(sc_tls *tls, const char *name);
+uint32_t sc_tls_num_server_names(sc_tls *tls);
+int sc_tls_watch_server_names(sc_tls *tls, int on); /* call sc_py_tls_server_name */
+/* The listener's connections speak TLS (listener: an id from sc_listen_*). */
+int sc_listen_set_tls(sc_loop *loop, int listener, sc_tls *tls);
+
+/* What a connection's TLS gave it, by response or WebSocket handle: the
+ * value's length (0: none, e.g. plaintext or no client certificate), with
+ * min(length, cap) bytes copied to buf; SC_ESTALE for a stale handle. */
+#define SC_TLS_INFO_VERSION 1     /* "TLSv1.3"; empty on a plaintext connection */
+#define SC_TLS_INFO_CIPHER 2      /* OpenSSL's name of the cipher suite */
+#define SC_TLS_INFO_ALPN 3        /* "http/1.1" or nothing */
+#define SC_TLS_INFO_SERVER_NAME 4 /* the SNI name the client sent */
+#define SC_TLS_INFO_PEER_CERT 5   /* the verified client certificate, DER */
+#define SC_TLS_INFO_CIPHER_BITS 6 /* secret bits of the cipher, decimal text */
+#define SC_TLS_INFO_MAX 6
+int sc_res_tls_info(sc_loop *loop, sc_handle res, int key, char *buf, size_t cap);
+int sc_ws_tls_info(sc_loop *loop, sc_handle ws, int key, char *buf, size_t cap);
+/* A certificate (DER) described for Python: records of [kind u8][len u32 LE][bytes],
+ * see io_tls.c sc_x509_describe; returns the length needed (copies what fits) or
+ * SC_EINVAL for bytes that are not a certificate. */
+int sc_tls_describe_cert(const char *der, size_t len, char *buf, size_t cap);
+/* A self-signed certificate (fresh EC P-256 key) for an identity, DER into buf (the length
+ * needed is returned; copied when it fits), or SC_EINVAL with what was wrong unsaid:
+ * subject is "name=value" lines ("commonName=alice\norganizationName=acme"), sans the
+ * OpenSSL subjectAltName syntax ("DNS:a.test,email:a@b.test,URI:spiffe://x") or "".
+ * The TestClient plays a client certificate with it (no handshake in memory). */
+int sc_tls_identity_cert(const char *subject, const char *sans, uint32_t days, char *buf,
+                         size_t cap);
+
 /* ---- the request view ----------------------------------------------------- */
 
 typedef struct sc_header {
@@ -233,6 +303,9 @@ int sc_mem_set_capacity(sc_loop *loop, sc_handle conn, size_t cap);
 int sc_mem_is_open(sc_loop *loop, sc_handle conn);
 /* How many writes the fake socket took so far (what a socket would see as send calls). */
 uint64_t sc_mem_writes(sc_loop *loop, sc_handle conn);
+/* Play TLS on a memory connection (the TestClient's https): the value
+ * sc_res_tls_info(key) reports; setting SC_TLS_INFO_VERSION makes it "secure". */
+int sc_mem_set_tls(sc_loop *loop, sc_handle conn, int key, const char *value, size_t len);
 /* The client goes away (EOF): aborts a response in flight, frees the slot
  * once the output has been consumed or immediately when discard is 1. */
 int sc_mem_close(sc_loop *loop, sc_handle conn, int discard);
@@ -370,5 +443,8 @@ void sc_py_ws_subscription(uint32_t owner, sc_handle ws, uint32_t new_count, uin
 /* With sc_loop_watch_topics: a topic (in sc_loop_event_view) gained its first
  * local subscriber (active = 1) or lost its last one (active = 0). */
 void sc_py_topic_interest(uint32_t owner, uint32_t active);
+/* TLS: a client asked for a server name (in sc_loop_event_view) that the SNI
+ * table does not have; Python may add it now (sc_tls_add_server_name). */
+void sc_py_tls_server_name(uint32_t owner);
 
 #endif

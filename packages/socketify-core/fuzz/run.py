@@ -44,6 +44,7 @@ CONN_SOURCES = (
     "io.c",
     "io_socket.c",
     "io_memory.c",
+    "io_tls.c",
     "buf.c",
     "addr.c",
     "http_conn.c",
@@ -52,6 +53,8 @@ CONN_SOURCES = (
     "http_parser.c",
     "tokens.c",
 )
+
+TLS_LIBS = ("-lssl", "-lcrypto")  # io_tls.c (listen.c pushes the TLS layer)
 
 WS_CONN_SOURCES = (
     *CONN_SOURCES,
@@ -66,13 +69,13 @@ WS_CONN_SOURCES = (
 
 TARGETS: dict[str, Target] = {
     "fuzz_http_parser": Target(("http_parser.c", "tokens.c"), "http", "http.dict"),
-    "fuzz_http_conn": Target(CONN_SOURCES, "conn", "http.dict"),
+    "fuzz_http_conn": Target(CONN_SOURCES, "conn", "http.dict", TLS_LIBS),
     "fuzz_ws_frame": Target(("ws_frame.c", "utf8.c"), "ws/frame", ""),
     "fuzz_utf8": Target(("utf8.c",), "ws/utf8", ""),
     "fuzz_ws_handshake": Target(("ws_handshake.c", "tokens.c"), "ws/handshake", ""),
     "fuzz_ws_deflate": Target(("ws_deflate.c", "ws_frame.c", "utf8.c"), "ws/deflate", "", ("-lz",)),
     "fuzz_topics": Target(("topics.c",), "topics", ""),
-    "fuzz_ws_conn": Target(WS_CONN_SOURCES, "wsconn", "", ("-lz",)),
+    "fuzz_ws_conn": Target(WS_CONN_SOURCES, "wsconn", "", ("-lz", *TLS_LIBS)),
 }
 
 CFLAGS = [

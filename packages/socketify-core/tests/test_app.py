@@ -225,9 +225,14 @@ def test_settings_are_validated_at_construction():
     assert App(idle_timeout=3).settings["idle_timeout"] == 3
 
 
-def test_options_with_tls_files_is_not_silently_plain():
-    with pytest.raises(NotImplementedError, match="TLS"):
-        App(AppOptions(key_file_name="k.pem", cert_file_name="c.pem"))
+def test_options_with_tls_files_is_not_silently_plain(tmp_path):
+    from socketify import TLSConfigError
+
+    app = App(AppOptions(key_file_name=str(tmp_path / "k.pem"), cert_file_name="c.pem"))
+    assert app.is_ssl
+    with pytest.raises(TLSConfigError, match=r"cert_file_name .c\.pem.: No such file"):
+        app.listen(0)  # files are checked before anything is bound
+    app.close()
     with pytest.raises(TypeError):
         App(options={"key_file_name": "x"})
     App(AppOptions())

@@ -44,6 +44,7 @@ C_UNITS: dict[str, list[str]] = {
         "io.c",
         "io_socket.c",
         "io_memory.c",
+        "io_tls.c",
         "buf.c",
         "addr.c",
     ],
@@ -53,6 +54,7 @@ C_UNITS: dict[str, list[str]] = {
         "io.c",
         "io_socket.c",
         "io_memory.c",
+        "io_tls.c",
         "buf.c",
         "addr.c",
         "http_conn.c",
@@ -83,6 +85,7 @@ FUZZ_TARGETS = _fuzz_targets()
 # csrc file -> what a program linking it must also link (as build_native.py does)
 C_LIBS: dict[str, list[str]] = {
     "ws_deflate.c": ["-lz"],
+    "io_tls.c": ["-lssl", "-lcrypto"],
 }
 
 CFLAGS = ["-std=c11", "-Wall", "-Wextra", "-Werror", "-O1", "-g"]

@@ -205,7 +205,8 @@ def test_main_is_the_console_script_entry_point(capsys):
         (["--threads", "0"], "--threads must be from 1 to 1024, not 0"),
         (["--threads", "2", "--interface", "asgi"], "--threads is for WSGI apps"),
         (["--root-path", "api"], "--root-path must start with '/'"),
-        (["--ssl-keyfile", "k.pem"], "TLS is not supported yet"),
+        (["--ssl-keyfile", "k.pem"], "TLS needs both key_file_name and cert_file_name"),
+        (["--ssl-cert-reqs", "3"], "--ssl-cert-reqs: cert_reqs must be none, optional or required"),
         (["--max-headers", "0"], "--max-headers must be between 1 and 65535, not 0"),
         (["--idle-timeout", "-1"], "--idle-timeout must be between"),
         (["--workers", "0"], "--workers must be at least 1, not 0"),
@@ -532,8 +533,6 @@ def test_a_bad_switch_value_is_a_usage_error(capsys):
         ("--req-res-factory-maxitems=10", "no object pools"),
         ("--ws-factory-maxitems", "no object pools"),
         ("--task-factory-maxitems", "no object pools"),
-        ("--ssl-ciphers", "TLS is not supported yet"),
-        ("--ssl-ca-certs", "TLS is not supported yet"),
     ],
 )
 def test_the_originals_other_flags_name_our_equivalent(capsys, flag, hint):

@@ -27,7 +27,7 @@ def test_cdef_is_generated_from_the_header() -> None:
     build = _builder()
     cdef = build.cdef_from_header(build.HEADER.read_text())
     assert "#include" not in cdef and "#ifndef" not in cdef
-    assert cdef.count('extern "Python+C"') == len(build.CALLBACKS) == 11
+    assert cdef.count('extern "Python+C"') == len(build.CALLBACKS) == 12
     assert "#define SC_W_END ..." in cdef
 
 

@@ -17,6 +17,9 @@ WebSocket routes; ``hub`` has ``_on_message(ws, opcode)``, ``_on_close(ws, code)
 topic (in the event view) gains its first or loses its last local subscriber, for the
 pub/sub backend (socketify.pubsub) that follows local interest.
 
+``register_tls(owner_id, fn)`` routes ``sc_py_tls_server_name``: ``fn()`` when a TLS client
+asks for a server name (in the event view) the SNI table lacks (App.missing_server_name).
+
 No exception ever escapes into C: cffi's ``onerror`` logs it with its traceback on the
 ``socketify`` logger, and the callback returns its default (``on_writable``: 1, stop
 asking).
@@ -31,7 +34,7 @@ from typing import Any, Callable, Optional
 
 from socketify._native import ffi
 
-__all__ = ["register", "register_topics", "register_ws", "unregister"]
+__all__ = ["register", "register_tls", "register_topics", "register_ws", "unregister"]
 
 _log = logging.getLogger("socketify")
 
@@ -48,6 +51,7 @@ _ws_ping: dict[int, Callable[[int], Any]] = {}
 _ws_pong: dict[int, Callable[[int], Any]] = {}
 _ws_subscription: dict[int, Callable[[int, int, int], Any]] = {}
 _topic_interest: dict[int, Callable[[int], Any]] = {}
+_tls_server_name: dict[int, Callable[[], Any]] = {}
 _WS_TABLES = (
     _ws_message,
     _ws_close,
@@ -56,6 +60,7 @@ _WS_TABLES = (
     _ws_pong,
     _ws_subscription,
     _topic_interest,
+    _tls_server_name,
 )
 _ids = itertools.count(1)
 
@@ -85,6 +90,12 @@ def register_ws(owner_id: int, hub: Any) -> None:
 def register_topics(owner_id: int, fn: Callable[[int], Any]) -> None:
     """Route the topic interest changes of loop ``owner_id`` to ``fn(active)``."""
     _topic_interest[owner_id] = fn
+
+
+def register_tls(owner_id: int, fn: Callable[[], Any]) -> None:
+    """Route ``sc_py_tls_server_name`` of loop ``owner_id`` to ``fn()`` (the unknown server
+    name is in the loop's event view)."""
+    _tls_server_name[owner_id] = fn
 
 
 def unregister(owner_id: int) -> None:
@@ -157,3 +168,10 @@ def sc_py_topic_interest(owner: int, active: int) -> None:
     fn = _topic_interest.get(owner)
     if fn is not None:
         fn(active)
+
+
+@ffi.def_extern(onerror=_log_error)
+def sc_py_tls_server_name(owner: int) -> None:
+    fn = _tls_server_name.get(owner)
+    if fn is not None:
+        fn()

@@ -20,15 +20,16 @@ from typing import Any, Callable, Optional
 
 from socketify_router import RouteGroup, Router
 
-from . import limits
+from . import _bridge, limits
 from . import websocket as _ws
 from ._native import ffi, lib
 from .enums import OpCode
-from .errors import core_error
+from .errors import TLSConfigError, core_error
 from .memory import ExceptionSink, MemoryConnection
 from .options import AppListenOptions, AppOptions
 from .response import AppResponse
 from .runtime import Finished, Runtime
+from .tls import ServerTLS
 
 logger = logging.getLogger("socketify")
 
@@ -60,8 +61,6 @@ class App:
         if options is not None:
             if not isinstance(options, AppOptions):
                 raise TypeError(f"options must be an AppOptions or None, not {options!r}")
-            if options.wants_tls():
-                raise NotImplementedError("TLS is not built yet: serve plain HTTP behind a proxy")
         pubsub = settings.pop("pubsub", None)
         self._settings = limits.validate(settings)
         self._options = options
@@ -76,6 +75,9 @@ class App:
         self._stop_requested = False
         self._running = False
         self._memory_host: Optional[AppMemoryHost] = None
+        self._tls: Optional[ServerTLS] = None  # built from options at the first listen()
+        self._sni: list[tuple[str, Optional[AppOptions]]] = []  # add/remove before listen
+        self._missing_server_name: Optional[Handler] = None
 
     @property
     def settings(self) -> dict[str, Any]:
@@ -252,6 +254,106 @@ class App:
         """Free the native loop: every connection closes, tracked responses abort."""
         self._rt.release()
         self._listeners.clear()
+        if self._tls is not None:
+            self._tls.free()  # after the loop: listeners and connections dropped theirs
+            self._tls = None
+
+    # ---- TLS -------------------------------------------------------------------------------
+    @property
+    def is_ssl(self) -> bool:
+        """True when the App serves HTTPS (AppOptions with TLS files)."""
+        return self._options is not None and self._options.wants_tls()
+
+    def _server_tls(self) -> ServerTLS:
+        """The core's TLS setup, built (and every file checked) on first use."""
+        tls = self._tls
+        if tls is None:
+            assert self._options is not None
+            tls = ServerTLS(self._options, self._settings["tls_handshake_timeout"])
+            try:
+                for hostname, options in self._sni:
+                    if options is None:
+                        tls.remove_server_name(hostname)
+                    else:
+                        tls.add_server_name(hostname, options)
+            except BaseException:
+                tls.free()
+                raise
+            if self._missing_server_name is not None:
+                tls.watch_server_names(True)
+            self._rt.native_loop()
+            _bridge.register_tls(self._rt.owner, self._on_missing_server_name)
+            self._tls = tls
+        return tls
+
+    def configure_tls(self, options: Optional[AppOptions]) -> App:
+        """Replace the App's AppOptions (the CLI's --ssl-* flags) before it listens;
+        None serves plain HTTP."""
+        if options is not None and not isinstance(options, AppOptions):
+            raise TypeError(f"options must be an AppOptions or None, not {options!r}")
+        if self._listeners or self._tls is not None:
+            raise RuntimeError("TLS options can only change before the app listens")
+        self._options = options
+        return self
+
+    @property
+    def app_options(self) -> Optional[AppOptions]:
+        """The AppOptions the App was made with (or configure_tls set), or None."""
+        return self._options
+
+    def add_server_name(self, hostname: str, options: AppOptions) -> App:
+        """Serve ``options``' certificate to clients asking for ``hostname`` (SNI);
+        ``"*.example.com"`` matches one label.  Raises TLSConfigError for a bad file."""
+        if not isinstance(options, AppOptions):
+            raise TypeError(f"options must be an AppOptions, not {options!r}")
+        if not self.is_ssl:
+            raise TLSConfigError(
+                "add_server_name needs an App serving TLS: App(AppOptions(key_file_name=..., "
+                "cert_file_name=...))"
+            )
+        if self._tls is not None:
+            self._tls.add_server_name(hostname, options)
+        else:  # check the name and files now, not at listen()
+            try:
+                probe = ServerTLS(options, 0)
+            except TLSConfigError as exc:
+                raise TLSConfigError(f"server name {hostname!r}: {exc}") from None
+            try:
+                probe.add_server_name(hostname, options)
+            finally:
+                probe.free()
+        self._sni.append((hostname, options))
+        return self
+
+    def remove_server_name(self, hostname: str) -> App:
+        """Forget an SNI name: its clients get the default certificate again."""
+        if self._tls is not None:
+            self._tls.remove_server_name(hostname)
+        self._sni.append((hostname, None))
+        return self
+
+    def missing_server_name(self, handler: Callable[[str], Any]) -> Callable[[str], Any]:
+        """``handler(hostname)`` runs during a handshake whose server name is unknown; it
+        may ``add_server_name`` it (used at once).  Without it, the default certificate."""
+        if not callable(handler):
+            raise TypeError(f"missing_server_name handler is not callable: {handler!r}")
+        self._missing_server_name = handler
+        if self._tls is not None:
+            self._tls.watch_server_names(True)
+        return handler
+
+    def _on_missing_server_name(self) -> None:
+        handler = self._missing_server_name
+        event = self._rt.event
+        if handler is None or event is None:
+            return
+        hostname = ffi.unpack(event.data, event.len).decode("latin-1")
+        try:
+            result = handler(hostname)
+            if result is not None and hasattr(result, "__await__"):
+                raise TypeError("missing_server_name handlers must be plain functions")
+        except Exception as exc:
+            self._rt.report(exc, None, None)
 
     # ---- lifespan ----------------------------------------------------------------------------------
     async def _run_hooks(self, hooks: list[Handler]) -> None:
@@ -282,6 +384,7 @@ class App:
         address.  A failure raises OSError."""
         config = AppListenOptions.coerce(port_or_options)
         native = self._rt.native_loop()
+        tls = self._server_tls() if self.is_ssl else None  # TLSConfigError before binding
         if config.domain is not None:
             rc = lib.sc_listen_unix(native, os.fsencode(config.domain), config.options)
             where = config.domain
@@ -294,9 +397,23 @@ class App:
             bound = AppListenOptions(int(out_port[0]), config.host, config.options)
         if rc < 0:
             raise core_error(rc, f"cannot listen on {where}")
+        if tls is not None:
+            tls.attach(native, rc)
         self._listeners.append(bound)
         if handler is not None:
             _call_listen_handler(handler, bound)
+        return self
+
+    def adopt_listener(self, fd: int) -> App:
+        """Accept on an already listening descriptor (the CLI's workers share one); the
+        core owns ``fd`` from now on.  TLS applies as to ``listen()``."""
+        native = self._rt.native_loop()
+        tls = self._server_tls() if self.is_ssl else None
+        rc = lib.sc_listen_fd(native, fd)
+        if rc < 0:
+            raise core_error(rc, f"cannot adopt listening descriptor {fd}")
+        if tls is not None:
+            tls.attach(native, rc)
         return self
 
     # ---- running -----------------------------------------------------------------------------------

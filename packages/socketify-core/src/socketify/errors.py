@@ -19,6 +19,7 @@
     ├── InterfaceError (TypeError)          the CLI target is not an app of that interface
     ├── TargetError                         the CLI could not load module:attr
     ├── UsageError                          a command line that cannot be served (exit 2)
+    ├── TLSConfigError (ValueError)         AppOptions/--ssl-* that cannot serve TLS (names the file)
     ├── RelayProtocolError                  a broken frame between --workers (pub/sub relay)
     └── CoreError (RuntimeError)            the C core refused a call; one class per code:
         ├── StaleHandleError                SC_ESTALE  closed connection / finished response
@@ -77,6 +78,7 @@ __all__ = [
     "JSONEncodeError",
     "JSONError",
     "LifespanFailure",
+    "TLSConfigError",
     "LimitExceeded",
     "MiddlewareStopped",
     "MultipartError",
@@ -181,6 +183,11 @@ class TargetError(SocketifyError):
 
 class UsageError(SocketifyError):
     """A command line that cannot be served (printed as one line, exit code 2)."""
+
+
+class TLSConfigError(SocketifyError, ValueError):
+    """A TLS configuration that cannot be served: a missing or unreadable file, a wrong
+    passphrase, a key that does not match its certificate, an expired certificate..."""
 
 
 class RelayProtocolError(SocketifyError):

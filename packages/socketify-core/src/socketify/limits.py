@@ -89,6 +89,9 @@ SETTINGS: dict[str, Setting] = {
         "seconds", 0, 86400, 10, None, "close() waits this long for in-flight responses"
     ),
     "use_uvloop": Setting("bool", 0, 1, True, None, "run() uses uvloop when it is installed"),
+    "tls_handshake_timeout": Setting(
+        "seconds", 0, U32 // 1000, 10, None, "a TLS handshake must finish in (0 = no limit)"
+    ),
 }
 
 

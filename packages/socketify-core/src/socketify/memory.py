@@ -86,6 +86,36 @@ class MemoryConnection:
             raise ValueError(f"capacity must be a non-negative int, not {capacity!r}")
         lib.sc_mem_set_capacity(self._native, self._handle, capacity)
 
+    def set_tls(
+        self,
+        *,
+        version: str = "TLSv1.3",
+        cipher: str = "TLS_AES_256_GCM_SHA384",
+        cipher_bits: int = 256,
+        alpn: Optional[str] = "http/1.1",
+        server_name: Optional[str] = None,
+        peer_cert: Optional[bytes] = None,
+    ) -> None:
+        """Play TLS on this connection (no handshake, no crypto): the app sees https and
+        these facts, and ``peer_cert`` (DER) as the verified client certificate.  Call it
+        before the first feed()."""
+        values: list[tuple[int, Optional[bytes]]] = [
+            (1, version.encode("ascii")),
+            (2, cipher.encode("ascii")),
+            (6, str(int(cipher_bits)).encode("ascii")),
+            (3, alpn.encode("ascii") if alpn else None),
+            (4, server_name.encode("idna") if server_name else None),
+            (5, bytes(peer_cert) if peer_cert else None),
+        ]
+        for key, value in values:
+            if value is None:
+                continue
+            rc = lib.sc_mem_set_tls(self._native, self._handle, key, value, len(value))
+            if rc == SC_ESTALE:
+                raise ConnectionError("the server closed this connection")
+            if rc < 0:
+                raise OSError(f"sc_mem_set_tls failed with {rc}")
+
     def close(self) -> None:
         """The client goes away (EOF): a response in flight is aborted."""
         if self._handle:

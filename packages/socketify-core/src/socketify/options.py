@@ -1,7 +1,10 @@
 """AppOptions (TLS files, for App) and AppListenOptions (where to listen).
 
-TLS is not built yet: an AppOptions naming a key or certificate makes ``App()`` raise
-NotImplementedError instead of silently serving plain HTTP.
+``App(AppOptions(key_file_name=..., cert_file_name=...))`` serves HTTPS on every listener
+(socketify/tls.py builds the core's TLS setup from it at ``listen()``; a bad file raises
+TLSConfigError there).  ``ca_file_name`` turns on client certificates (mutual TLS):
+``cert_reqs`` says whether one is required (the default with ``ca_file_name``) or only
+verified when the client presents one ("optional"); see docs/deploying.md.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ class AppOptions:
     __slots__ = (
         "ca_file_name",
         "cert_file_name",
+        "cert_reqs",
         "dh_params_file_name",
         "key_file_name",
         "passphrase",
@@ -31,6 +35,7 @@ class AppOptions:
         ca_file_name: Optional[str] = None,
         ssl_ciphers: Optional[str] = None,
         ssl_prefer_low_memory_usage: int = 0,
+        cert_reqs: Any = None,
     ) -> None:
         self.key_file_name = key_file_name
         self.cert_file_name = cert_file_name
@@ -39,8 +44,11 @@ class AppOptions:
         self.ca_file_name = ca_file_name
         self.ssl_ciphers = ssl_ciphers
         self.ssl_prefer_low_memory_usage = ssl_prefer_low_memory_usage
+        # None: required with ca_file_name, else none; 0/1/2, ssl.CERT_*, or the names
+        self.cert_reqs = cert_reqs
 
     def wants_tls(self) -> bool:
+        """True when any TLS file is named: the App serves HTTPS (or refuses to listen)."""
         return bool(self.key_file_name or self.cert_file_name or self.ca_file_name)
 
     def __repr__(self) -> str:

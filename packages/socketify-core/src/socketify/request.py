@@ -19,9 +19,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Callable, Optional
 from urllib.parse import parse_qs
 
-from ._native import ffi
+from ._native import ffi, lib
 from .cookies import parse_cookie_header
 from .errors import RequestExpired
+from .tls import TLSFacts
 
 if TYPE_CHECKING:
     from .runtime import Runtime
@@ -36,9 +37,10 @@ _EXPIRED = (
 class _Copied:
     """What a request has read out of the view so far (all of it after preserve())."""
 
-    __slots__ = ("cookies", "headers", "minor", "queries", "target")
+    __slots__ = ("cookies", "headers", "minor", "queries", "target", "tls")
 
     def __init__(self) -> None:
+        self.tls: Optional[TLSFacts] = None
         self.target: Optional[str] = None
         self.headers: Optional[list[tuple[str, str]]] = None
         self.queries: Optional[dict[str, list[str]]] = None
@@ -83,6 +85,7 @@ class AppRequest:
         self.get_full_url()
         self._header_pairs()
         self.is_ancient()
+        self._tls()
         self._token = _PRESERVED
         self._view = None
         return self
@@ -115,6 +118,52 @@ class AppRequest:
         if copied.minor < 0:
             copied.minor = self._view.http_minor
         return copied.minor == 0
+
+    # ---- TLS --------------------------------------------------------------------
+    def _tls(self) -> TLSFacts:
+        copied = self._cache()
+        facts = copied.tls
+        if facts is None:
+            facts = copied.tls = TLSFacts.read(lib.sc_res_tls_info, self._rt.native, self._view.res)
+        return facts
+
+    def is_secure(self) -> bool:
+        """True when the request came over TLS."""
+        self._check()
+        return self._tls().secure
+
+    def get_scheme(self) -> str:
+        """``"https"`` over TLS, else ``"http"``."""
+        self._check()
+        return "https" if self._tls().secure else "http"
+
+    def get_peer_certificate(self, binary_form: bool = False) -> Any:
+        """The client's verified certificate (mutual TLS) as the dict
+        ``ssl.SSLSocket.getpeercert()`` gives (subject, issuer, serialNumber, notBefore,
+        notAfter, subjectAltName), or its DER bytes with ``binary_form=True``; None without
+        a client certificate (or TLS)."""
+        self._check()
+        return self._tls().certificate(binary_form)
+
+    def get_tls_version(self) -> Optional[str]:
+        """The negotiated protocol (``"TLSv1.3"``), None on a plaintext connection."""
+        self._check()
+        return self._tls().version
+
+    def get_cipher(self) -> Optional[tuple[str, str, int]]:
+        """(cipher name, protocol version, secret bits), as ``ssl.SSLSocket.cipher()``."""
+        self._check()
+        return self._tls().cipher_tuple()
+
+    def get_alpn_protocol(self) -> Optional[str]:
+        """The protocol chosen with ALPN (``"http/1.1"``), None when the client sent none."""
+        self._check()
+        return self._tls().alpn
+
+    def get_server_name(self) -> Optional[str]:
+        """The server name the client asked for in its TLS handshake (SNI), or None."""
+        self._check()
+        return self._tls().server_name
 
     # ---- headers ----------------------------------------------------------------
     def _header_pairs(self) -> list[tuple[str, str]]:

@@ -207,7 +207,7 @@ static void flip_release(sc_io *io)
 }
 
 static const sc_io_ops flip_ops = {
-    "flip", flip_read, flip_write, flip_flush, flip_wants, flip_close, flip_release,
+    "flip", flip_read, flip_write, flip_flush, flip_wants, flip_close, flip_release, NULL, NULL,
 };
 
 static void flip_bytes(char *p, size_t n)

@@ -163,7 +163,8 @@ static void chunky_release(sc_io *io)
 }
 
 static const sc_io_ops chunky_ops = {
-    "chunky", chunky_read, chunky_write, chunky_flush, chunky_wants, chunky_close, chunky_release,
+    "chunky",     chunky_read,    chunky_write, chunky_flush, chunky_wants,
+    chunky_close, chunky_release, NULL,         NULL,
 };
 
 static int count(const char *hay, const char *needle);

@@ -147,7 +147,10 @@ class AsyncTestClient(BaseClient):
         self, prepared: Prepared, timeout: float, head_only: bool, conn: Any = None
     ) -> Exchange:
         exchange = Exchange(
-            conn or self._connection(), prepared.request.method, prepared.target.target, timeout
+            conn or self._connection(prepared.target.scheme),
+            prepared.request.method,
+            prepared.target.target,
+            timeout,
         )
         parser = exchange.parser
         failure: Optional[Exception] = None

@@ -36,6 +36,7 @@ from datetime import timedelta
 from typing import Any, Optional
 
 from socketify.memory import host_for
+from socketify.tls import to_der
 
 from ._cookies import CookieJar
 from ._errors import InvalidRequest, LifespanWarning, TooManyRedirects
@@ -129,6 +130,7 @@ class BaseClient:
         max_redirects: int = 20,
         headers: Any = None,
         cookies: Any = None,
+        client_cert: Any = None,
     ) -> None:
         if not (isinstance(timeout, (int, float)) and timeout > 0):
             raise InvalidRequest(f"timeout must be a positive number of seconds, got {timeout!r}")
@@ -141,6 +143,12 @@ class BaseClient:
             raise InvalidRequest(f"client must be a (host, port) tuple, got {client!r}")
         if not isinstance(max_redirects, int) or max_redirects < 0:
             raise InvalidRequest(f"max_redirects must be an int >= 0, got {max_redirects!r}")
+        self._client_cert: Optional[bytes] = None
+        if client_cert is not None:
+            try:
+                self._client_cert = to_der(client_cert)
+            except (ValueError, OSError) as exc:
+                raise InvalidRequest(f"client_cert: {exc}") from None
         self.app = as_app(app)
         self._host = host_for(self.app)  # the in-memory transport seam (socketify.memory)
         self.base_url = base_url
@@ -155,6 +163,7 @@ class BaseClient:
         for name, value in _header_pairs(cookies):
             self.cookies.set(name, _text_value(value))
         self._conn: Any = None  # the keep-alive connection for the next request
+        self._conn_secure = False  # it plays TLS (https)
         self._lent: set[Any] = set()  # connections of streamed responses still being read
         self._sessions: set[Any] = set()  # open WebSocket sessions (each its own connection)
         self._errors: list[BaseException] = []
@@ -198,12 +207,22 @@ class BaseClient:
             stacklevel=stacklevel + 1,
         )
 
-    def _connection(self) -> Any:
+    def open_connection(self, scheme: str) -> Any:
+        """A new memory connection; for https/wss it plays TLS (socketify.memory
+        MemoryConnection.set_tls): the app sees https, the server name and ``client_cert``."""
+        conn = self._host.open_connection(self.client)
+        if scheme in ("https", "wss"):
+            conn.set_tls(server_name=self._base.host or None, peer_cert=self._client_cert)
+        return conn
+
+    def _connection(self, scheme: str = "") -> Any:
         conn = self._conn
-        if conn is None or not conn.open:
+        secure = (scheme or self._base.scheme) in ("https", "wss")
+        if conn is None or not conn.open or secure != self._conn_secure:
             if conn is not None:
                 conn.close()
-            conn = self._conn = self._host.open_connection(self.client)
+            conn = self._conn = self.open_connection("https" if secure else "http")
+            self._conn_secure = secure
         return conn
 
     def _drop_connection(self) -> None:

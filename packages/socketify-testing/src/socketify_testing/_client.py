@@ -162,7 +162,10 @@ class TestClient(BaseClient):
         if self.body_is_async(prepared):
             raise InvalidRequest("an async iterable body needs AsyncTestClient")
         exchange = Exchange(
-            conn or self._connection(), prepared.request.method, prepared.target.target, timeout
+            conn or self._connection(prepared.target.scheme),
+            prepared.request.method,
+            prepared.target.target,
+            timeout,
         )
         parser = exchange.parser
         failure: Optional[Exception] = None

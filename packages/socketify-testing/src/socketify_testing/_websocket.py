@@ -184,7 +184,8 @@ class _Session:
 
     def _new_connection(self) -> Any:
         client = self._client
-        return client._host.open_connection(client.client)
+        scheme = self._prepared.target.scheme if self._prepared is not None else ""
+        return client.open_connection(scheme or client._base.scheme)
 
     def _accept(self, exchange: Exchange) -> None:
         """Check the server's answer; on a 101 the session is open."""

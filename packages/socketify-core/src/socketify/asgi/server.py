@@ -176,7 +176,8 @@ class ASGI(App):
             if flags & REQ_UPGRADE and method == "GET" and _wants_websocket(view):
                 self._websocket(res, view)
             else:
-                scope = self._scope(view, "http", "http", method)
+                secure = lib.sc_res_tls_info(rt.native, handle, 1, ffi.NULL, 0) > 0
+                scope = self._scope(view, "http", "https" if secure else "http", method)
                 cycle = HTTPCycle(res, bool(flags & REQ_HAS_BODY))
                 self._rt.handler_result(self._run_http(scope, cycle), res, None)
         except Exception as exc:
@@ -217,7 +218,8 @@ class ASGI(App):
                 res.write_header(name, value)
             res.write_header(b"Content-Type", b"text/plain").end(body)
             return
-        scope = self._scope(view, "websocket", "ws", "GET")
+        secure = lib.sc_res_tls_info(self._rt.native, view.res, 1, ffi.NULL, 0) > 0
+        scope = self._scope(view, "websocket", "wss" if secure else "ws", "GET")
         key = extensions = b""
         protocols: list[str] = []
         for name, value in scope["headers"]:

@@ -27,8 +27,13 @@ from collections.abc import Sequence
 from typing import Any, Optional
 
 from .. import limits
+<<<<<<< HEAD
 from ..errors import UsageError
 from .reload import DEFAULT_EXCLUDES, DEFAULT_INCLUDES
+=======
+from ..errors import TLSConfigError, UsageError
+from ..tls import TLS_FLAGS, cert_reqs_value
+>>>>>>> main
 from .target import TargetError, load_target
 from .worker import EXIT_USAGE, ServeConfig, serve, usage_error
 
@@ -40,6 +45,7 @@ INTERFACES = ("auto", "socketify", "asgi", "wsgi")
 _METAVARS = {"bytes": "BYTES", "count": "N", "seconds": "SECONDS", "minutes": "MINUTES"}
 _SETTING_PREFIX = "setting_"
 _WS_PREFIX = "ws_"
+_TLS_PREFIX = "tls_"
 
 
 def _version() -> str:
@@ -105,9 +111,6 @@ _ORIGINAL_ONLY = {
     "--req-res-factory-maxitems": "not needed: there are no object pools to size; drop it",
     "--ws-factory-maxitems": "not needed: there are no object pools to size; drop it",
     "--task-factory-maxitems": "not needed: there are no object pools to size; drop it",
-    "--ssl-keyfile-password": "TLS is not supported yet: serve plain HTTP behind a TLS proxy",
-    "--ssl-ca-certs": "TLS is not supported yet: serve plain HTTP behind a TLS proxy",
-    "--ssl-ciphers": "TLS is not supported yet: serve plain HTTP behind a TLS proxy",
 }
 
 
@@ -233,10 +236,11 @@ def build_parser() -> argparse.ArgumentParser:
         default=False,
         help="log every response on stdout (default off)",
     )
-    parser.add_argument("--ssl-keyfile", metavar="FILE", help="TLS key (not supported yet)")
-    parser.add_argument(
-        "--ssl-certfile", metavar="FILE", help="TLS certificate (not supported yet)"
-    )
+    tls = parser.add_argument_group("TLS (serve HTTPS; uvicorn's names)")
+    for flag, spec in TLS_FLAGS.items():
+        tls.add_argument(
+            "--" + flag, dest=_TLS_PREFIX + spec.option, metavar=spec.metavar, help=spec.doc
+        )
     parser.add_argument(
         "--ws",
         default="auto",
@@ -274,8 +278,6 @@ def make_config(args: argparse.Namespace) -> ServeConfig:
         raise UsageError(f"--threads must be from 1 to 1024, not {args.threads}")
     if args.threads is not None and args.interface in ("asgi", "socketify"):
         raise UsageError(f"--threads is for WSGI apps, not --interface {args.interface}")
-    if args.ssl_keyfile or args.ssl_certfile:
-        raise UsageError("TLS is not supported yet: serve plain HTTP behind a TLS proxy")
     if not 0 <= args.port <= 65535:
         raise UsageError(f"--port must be between 0 and 65535, not {args.port}")
     if args.uds == "":
@@ -307,6 +309,7 @@ def make_config(args: argparse.Namespace) -> ServeConfig:
         raise UsageError(f"--ws expects auto, none or module:attr, not {args.ws!r}")
     workers = _workers(args.workers)
     pubsub = _pubsub(args, workers)
+    tls = _tls(args)
     return ServeConfig(
         target=args.target,
         factory=args.factory,
@@ -329,7 +332,34 @@ def make_config(args: argparse.Namespace) -> ServeConfig:
         lifespan={True: "on", False: "off"}.get(settings.get("lifespan"), "auto"),  # type: ignore[arg-type]
         pubsub=pubsub,
         ws_behavior=ws_behavior,
+        tls=tls,
     )
+
+
+def _tls(args: argparse.Namespace) -> dict[str, Any]:
+    """The --ssl-* flags given, as AppOptions fields.  With a key and a certificate the files
+    are checked here, once, so a bad one exits 2 before any worker starts."""
+    given = {
+        key[len(_TLS_PREFIX) :]: value
+        for key, value in vars(args).items()
+        if key.startswith(_TLS_PREFIX) and value is not None
+    }
+    if not given:
+        return given
+    from ..options import AppOptions
+    from ..tls import ServerTLS
+
+    if "cert_reqs" in given:
+        try:
+            given["cert_reqs"] = cert_reqs_value(given["cert_reqs"])
+        except TLSConfigError as exc:
+            raise UsageError(f"--ssl-cert-reqs: {exc}") from None
+    if "key_file_name" in given or "cert_file_name" in given:
+        try:
+            ServerTLS(AppOptions(**given), 0).free()
+        except TLSConfigError as exc:
+            raise UsageError(str(exc)) from None
+    return given
 
 
 def _pubsub(args: argparse.Namespace, workers: int) -> Optional[dict[str, Any]]:

@@ -105,12 +105,16 @@ class Listener:
 
     @property
     def url(self) -> str:
+        return self.url_for("http")
+
+    def url_for(self, scheme: str) -> str:
+        """Where clients connect: ``scheme://host:port`` or ``unix:path``."""
         if self.path is not None:
             return f"unix:{self.path}"
         host = self.host or "::"
         if ":" in host:
             host = f"[{host}]"
-        return f"http://{host}:{self.port}"
+        return f"{scheme}://{host}:{self.port}"
 
     def close(self) -> None:
         if self.sock is not None:
@@ -132,17 +136,14 @@ class Listener:
         if self.path is None:
             app.listen({"port": self.port, "host": self.host or None})
             return
-        from .._native import lib
-        from ..errors import core_error
-
         assert self.sock is not None
-        native = app.get_native_handle()
         fd = self.sock.detach()  # the core owns it now and closes it when the app stops
         self.sock = None
-        rc = lib.sc_listen_fd(native, fd)
-        if rc < 0:
+        try:
+            app.adopt_listener(fd)
+        except OSError as exc:
             os.close(fd)
-            raise core_error(rc, f"cannot adopt the socket of {self.path}")
+            raise OSError(exc.errno, f"cannot adopt the socket of {self.path}: {exc}") from None
 
     def forget(self) -> None:
         """In a worker: drop the supervisor's copy (TCP; the worker has its own socket)."""

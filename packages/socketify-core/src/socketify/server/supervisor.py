@@ -427,7 +427,8 @@ class Supervisor:
             assert self.listener is not None
             pids = ", ".join(str(w.pid) for w in active)
             logger.info("%d worker(s) ready: %s", len(active), pids)
-            print(f"socketify: listening on {self.listener.url}", flush=True)
+            scheme = "https" if self.config.tls else "http"
+            print(f"socketify: listening on {self.listener.url_for(scheme)}", flush=True)
 
     def _retire(self, worker: _Worker, deadline: float) -> None:
         if worker.retiring:

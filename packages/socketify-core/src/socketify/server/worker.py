@@ -21,8 +21,8 @@ import traceback
 from typing import TYPE_CHECKING, Any, NamedTuple, Optional
 
 from ..app import App
-from ..errors import LifespanFailure
-from ..options import LISTEN_EXCLUSIVE_PORT
+from ..errors import LifespanFailure, TLSConfigError
+from ..options import LISTEN_EXCLUSIVE_PORT, AppOptions
 from . import accesslog
 from .target import TargetError, load_behavior, load_target
 
@@ -59,6 +59,7 @@ class ServeConfig(NamedTuple):
     pubsub: Optional[dict[str, Any]] = None  # cli._pubsub: {"kind": relay|redis|none, ...}
     relay_fd: int = -1  # a worker's end of the supervisor's relay (pubsub/relay.py)
     ws_behavior: Optional[str] = None  # --ws module:attr: app.ws("/*", that dict)
+    tls: dict[str, Any] = {}  # --ssl-*: AppOptions fields given on the command line
 
     def adapter_options(self) -> dict[str, Any]:
         """What ASGI()/WSGI() get for a target that is not an App."""
@@ -100,7 +101,19 @@ def prepare_app(config: ServeConfig) -> App:
     if config.access_log:
         accesslog.enable(app)
     _apply_pubsub(app, config)
+    if config.tls:
+        app.configure_tls(tls_options(getattr(app, "app_options", None), config.tls))
     return app
+
+
+def tls_options(current: Optional[AppOptions], given: dict[str, Any]) -> AppOptions:
+    """The app's own AppOptions with the --ssl-* flags given on the command line over them."""
+    fields: dict[str, Any] = {
+        name: getattr(current, name) if current else None for name in AppOptions.__slots__
+    }
+    fields["ssl_prefer_low_memory_usage"] = fields["ssl_prefer_low_memory_usage"] or 0
+    fields.update(given)
+    return AppOptions(**fields)
 
 
 def _apply_pubsub(app: App, config: ServeConfig) -> None:
@@ -146,7 +159,11 @@ def serve(config: ServeConfig) -> int:
             bound: list[int] = []
             app.listen(listen, lambda options: bound.append(options.port))
             host = config.host or "::"
-            url = f"http://{'[' + host + ']' if ':' in host else host}:{bound[0]}"
+            scheme = "https" if config.tls else "http"
+            url = f"{scheme}://{'[' + host + ']' if ':' in host else host}:{bound[0]}"
+    except TLSConfigError as exc:
+        app.close()
+        return usage_error(str(exc))
     except OSError as exc:
         print(f"socketify: error: {exc.strerror or exc}", file=sys.stderr, flush=True)
         app.close()
@@ -175,6 +192,9 @@ def serve_worker(config: ServeConfig, listener: Listener, ready_fd: int) -> int:
         return EXIT_APP_ERROR
     try:
         listener.attach(app)
+    except TLSConfigError as exc:
+        logger.error("worker %d: %s", os.getpid(), exc)
+        return EXIT_USAGE
     except OSError as exc:
         logger.error("worker %d: %s", os.getpid(), exc)
         return EXIT_APP_ERROR

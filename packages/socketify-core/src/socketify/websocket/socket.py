@@ -7,11 +7,12 @@ Routes, behaviors, the upgrade and ``app.publish`` live in ``routes.py``.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from .._native import ffi, lib
 from ..enums import OpCode, SendStatus
 from ..errors import WebSocketError, wrong_thread
+from ..tls import TLSFacts
 
 if TYPE_CHECKING:
     from ..runtime import Runtime
@@ -89,7 +90,7 @@ def _check_text(data: Any, what: str) -> None:
 class WebSocket:
     """One open WebSocket.  After its close every method is a safe no-op."""
 
-    __slots__ = ("__weakref__", "_behavior", "_h", "_native", "_rt", "_user_data")
+    __slots__ = ("__weakref__", "_behavior", "_h", "_native", "_rt", "_tls", "_user_data")
 
     def __init__(self, rt: Runtime, handle: int, behavior: _Behavior, user_data: Any) -> None:
         self._rt = rt
@@ -97,6 +98,7 @@ class WebSocket:
         self._native = rt.native
         self._behavior = behavior
         self._user_data = user_data
+        self._tls = TLSFacts.read(lib.sc_ws_tls_info, self._native, handle)
 
     @property
     def app(self) -> Any:
@@ -275,6 +277,27 @@ class WebSocket:
 
     def get_remote_address(self) -> str:
         return self._address(lib.sc_ws_remote_address).decode("ascii", "replace")
+
+    # ---- TLS: captured at the upgrade, so still there in the close handler -------------
+    def is_secure(self) -> bool:
+        """True for a WebSocket over TLS (wss://)."""
+        return self._tls.secure
+
+    def get_peer_certificate(self, binary_form: bool = False) -> Any:
+        """The client's verified certificate, as ``AppRequest.get_peer_certificate``."""
+        return self._tls.certificate(binary_form)
+
+    def get_tls_version(self) -> Optional[str]:
+        return self._tls.version
+
+    def get_cipher(self) -> Optional[tuple[str, str, int]]:
+        return self._tls.cipher_tuple()
+
+    def get_alpn_protocol(self) -> Optional[str]:
+        return self._tls.alpn
+
+    def get_server_name(self) -> Optional[str]:
+        return self._tls.server_name
 
     def get_remote_address_bytes(self) -> bytes:
         return self._address(lib.sc_ws_remote_bytes)

@@ -299,6 +299,7 @@ class WSGI(App):
         query = _unpack(target + size + 1, total - size - 1) if total > size else b""
         path = unquote_to_bytes(raw_path) if b"%" in raw_path else raw_path
         native = self._rt.native
+        secure = lib.sc_res_tls_info(native, handle, 1, ffi.NULL, 0) > 0  # SC_TLS_INFO_VERSION
         n = lib.sc_res_remote_address(native, handle, _ADDRESS, 64)
         remote = _unpack(_ADDRESS, n).decode("ascii") if n > 0 else ""
         environ: dict[str, Any] = {
@@ -310,7 +311,7 @@ class WSGI(App):
             "REMOTE_ADDR": remote,
             "REMOTE_PORT": str(lib.sc_res_remote_port(native, handle)) if remote else "",
             "wsgi.version": (1, 0),
-            "wsgi.url_scheme": "http",
+            "wsgi.url_scheme": "https" if secure else "http",
             "wsgi.errors": sys.stderr,
             "wsgi.multithread": True,
             "wsgi.multiprocess": self._multiprocess,
