@@ -27,13 +27,9 @@ from collections.abc import Sequence
 from typing import Any, Optional
 
 from .. import limits
-<<<<<<< HEAD
-from ..errors import UsageError
-from .reload import DEFAULT_EXCLUDES, DEFAULT_INCLUDES
-=======
 from ..errors import TLSConfigError, UsageError
 from ..tls import TLS_FLAGS, cert_reqs_value
->>>>>>> main
+from .reload import DEFAULT_EXCLUDES, DEFAULT_INCLUDES
 from .target import TargetError, load_target
 from .worker import EXIT_USAGE, ServeConfig, serve, usage_error
 
