@@ -174,6 +174,13 @@ def demo(session: nox.Session) -> None:
 
 
 @nox.session
+def bench_workers(session: nox.Session) -> None:
+    """How evenly two workers share bursts of connections on one Unix socket."""
+    install_all(session)
+    session.run("python", "bench/workers_balance.py", *session.posargs)
+
+
+@nox.session
 def bench_router(session: nox.Session) -> None:
     """Route matching against falcon's CompiledRouter and Starlette's Router."""
     session.install(ROUTER, "falcon", "starlette")

@@ -221,6 +221,7 @@ typedef struct sc_listener {
     int fd; /* -1 once closed */
     int is_unix;
     int shared;      /* adopted by sc_listen_fd: other processes accept on it too */
+    int watched;     /* registered with the loop's epoll */
     char *unix_path; /* unlinked on close when it is still ours */
     dev_t dev;
     ino_t ino;
