@@ -38,7 +38,9 @@ def pytest_configure(config: Any) -> None:
         importlib.import_module(name)
     found = _from_source()
     if found:
-        raise pytest.UsageError("imported from the source tree, not the wheels: " + "; ".join(found))
+        raise pytest.UsageError(
+            "imported from the source tree, not the wheels: " + "; ".join(found)
+        )
 
 
 def pytest_sessionfinish(session: Any, exitstatus: int) -> None:

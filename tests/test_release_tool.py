@@ -16,7 +16,9 @@ TODAY = datetime.date(2026, 12, 5)
 
 
 def load_release():
-    spec = importlib.util.spec_from_file_location("socketify_release_tool", ROOT / "tools" / "release.py")
+    spec = importlib.util.spec_from_file_location(
+        "socketify_release_tool", ROOT / "tools" / "release.py"
+    )
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module

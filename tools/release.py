@@ -35,7 +35,7 @@ def current_version(root: Path, package: str) -> Version:
     text = (root / "packages" / package / "pyproject.toml").read_text()
     found = _VERSION_LINE.search(text)
     if not found:
-        raise ReleaseError(f"{package}: no version = \"...\" line in pyproject.toml")
+        raise ReleaseError(f'{package}: no version = "..." line in pyproject.toml')
     return Version(found.group(1))
 
 
@@ -106,7 +106,8 @@ def prepare(root: Path, package: str, version: str, today: datetime.date) -> Ver
     refusing = dependents_refusing(root, package, new)
     if refusing:
         raise ReleaseError(
-            f"{package} {new} is outside the range of: " + "; ".join(refusing)
+            f"{package} {new} is outside the range of: "
+            + "; ".join(refusing)
             + " (widen those ranges first)"
         )
     changelog = (root / "packages" / package / "CHANGELOG.md").read_text()
