@@ -54,3 +54,19 @@ def test_page_examples_run(page: Path) -> None:
         close = getattr(obj, "close", None)
         if type(obj).__name__ in {"TestClient", "AsyncTestClient"} and callable(close):
             close()
+
+
+def site_nav_pages() -> list[str]:
+    """The pages the `nav` of mkdocs.yml lists (``Title: page.md`` lines)."""
+    config = (DOCS.parent / "mkdocs.yml").read_text(encoding="utf-8")
+    nav = config.split("\nnav:\n", 1)[1].split("\n\n", 1)[0]
+    return re.findall(r":\s+(\S+\.md)\s*$", nav, re.MULTILINE)
+
+
+def test_every_page_is_in_the_site_nav() -> None:
+    # `nox -s docs` fails on a page left out of the nav (mkdocs --strict); this says so early
+    listed = site_nav_pages()
+    pages = [p.relative_to(DOCS).as_posix() for p in PAGES]
+    assert sorted(set(pages) - set(listed)) == [], "add these pages to the nav of mkdocs.yml"
+    assert sorted(set(listed) - set(pages)) == [], "the nav of mkdocs.yml lists missing pages"
+    assert len(listed) == len(set(listed)), "a page is listed twice in the nav of mkdocs.yml"
