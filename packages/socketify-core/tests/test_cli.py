@@ -595,7 +595,7 @@ def test_reload_patterns_reach_the_config():
 @pytest.mark.parametrize(
     "name, text, message",
     [
-        ("bad.json", "{not json", "Expecting property name"),
+        ("bad.json", "{not json", "bad.json': "),  # json's own message differs by interpreter
         ("list.json", "[1, 2]", "needs a mapping with 'version': 1"),
         ("bad.ini", "[nothing]\n", "needs a [loggers] section"),
     ],
