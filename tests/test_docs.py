@@ -8,6 +8,7 @@ out of the way.  Blocks assert their own results.  Non-Python blocks (```text,
 
 from __future__ import annotations
 
+import importlib
 import re
 from pathlib import Path
 
@@ -54,3 +55,41 @@ def test_page_examples_run(page: Path) -> None:
         close = getattr(obj, "close", None)
         if type(obj).__name__ in {"TestClient", "AsyncTestClient"} and callable(close):
             close()
+
+
+def site_nav_pages() -> list[str]:
+    """The pages the `nav` of mkdocs.yml lists (``Title: page.md`` lines)."""
+    config = (DOCS.parent / "mkdocs.yml").read_text(encoding="utf-8")
+    nav = config.split("\nnav:\n", 1)[1].split("\n\n", 1)[0]
+    return re.findall(r":\s+(\S+\.md)\s*$", nav, re.MULTILINE)
+
+
+def test_every_page_is_in_the_site_nav() -> None:
+    # `nox -s docs` fails on a page left out of the nav (mkdocs --strict); this says so early
+    listed = site_nav_pages()
+    pages = [p.relative_to(DOCS).as_posix() for p in PAGES]
+    assert sorted(set(pages) - set(listed)) == [], "add these pages to the nav of mkdocs.yml"
+    assert sorted(set(listed) - set(pages)) == [], "the nav of mkdocs.yml lists missing pages"
+    assert len(listed) == len(set(listed)), "a page is listed twice in the nav of mkdocs.yml"
+
+
+# names documented in prose on their reference page instead of by a `::: name` directive
+PROSE_DOCUMENTED = {
+    "socketify": {"Request", "Response"},  # aliases of AppRequest/AppResponse
+    "socketify_json": {"dumps", "loads"},
+}
+
+
+@pytest.mark.parametrize(
+    "package", ["socketify", "socketify_router", "socketify_json", "socketify_testing"]
+)
+def test_api_reference_covers_every_public_name(package: str) -> None:
+    module = importlib.import_module(package)
+    page = (DOCS / "reference" / f"{package}.md").read_text(encoding="utf-8")
+    directives = set(re.findall(rf"^::: {package}\.(\w+)\s*$", page, re.MULTILINE))
+    covered = set(directives) | PROSE_DOCUMENTED.get(package, set())
+    if "errors" in directives:  # `::: socketify.errors` documents the whole error tree
+        covered |= set(importlib.import_module(f"{package}.errors").__all__)
+    public = set(module.__all__) - {"__version__"}
+    assert sorted(public - covered) == [], f"add these to docs/reference/{package}.md"
+    assert sorted(directives - set(dir(module)) - {"errors"}) == []
