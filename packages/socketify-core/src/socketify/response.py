@@ -206,9 +206,14 @@ class AppResponse:
         else:
             body = self._body(message)
         hflags = self._hflags
-        if not state and self._headers is None and self._status is None and not end_connection:
-            # PERF: a fresh response with nothing written (so no header flags either): the
-            # core's precomputed "200 OK" and this body, in a four-argument crossing.
+        if (
+            not (state or hflags or end_connection)
+            and self._headers is None
+            and self._status is None
+        ):
+            # PERF: a fresh response with nothing written (no header, no header flag such as
+            # a dropped "Connection: close"): the core's precomputed "200 OK" and this body,
+            # in a four-argument crossing.
             rc = _end(self._rt.native, self._h, body, len(body))
         else:
             flags = W_END
