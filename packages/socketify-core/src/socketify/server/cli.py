@@ -37,7 +37,13 @@ __all__ = ["TargetError", "UsageError", "build_parser", "load_target", "main", "
 USAGE_ERROR = EXIT_USAGE
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
 INTERFACES = ("auto", "socketify", "asgi", "wsgi")
-_METAVARS = {"bytes": "BYTES", "count": "N", "seconds": "SECONDS", "minutes": "MINUTES"}
+_METAVARS = {
+    "bytes": "BYTES",
+    "count": "N",
+    "seconds": "SECONDS",
+    "minutes": "MINUTES",
+    "text": "LIST",
+}
 _SETTING_PREFIX = "setting_"
 _WS_PREFIX = "ws_"
 _TLS_PREFIX = "tls_"
@@ -70,10 +76,11 @@ def _add_flags(group: Any, table: dict[str, limits.Setting], prefix: str, dest: 
                 "--no-" + flag[2:], dest=dest + name, action="store_const", const=False
             )
         else:
+            kinds = {"seconds": float, "minutes": float, "text": str}
             group.add_argument(
                 flag,
                 dest=dest + name,
-                type=float if spec.kind in ("seconds", "minutes") else int,
+                type=kinds.get(spec.kind, int),
                 metavar=_METAVARS[spec.kind],
                 help=help_text,
             )
@@ -216,6 +223,17 @@ def build_parser() -> argparse.ArgumentParser:
         default=False,
         help="log every response on stdout (default off)",
     )
+    parser.add_argument(
+        "--access-log-format",
+        choices=("common", "json"),
+        default="common",
+        help="access log lines: the Common Log Format or JSON objects (default common)",
+    )
+    parser.add_argument(
+        "--log-config",
+        metavar="FILE",
+        help="logging configuration applied last: dictConfig JSON or YAML, or an INI file",
+    )
     tls = parser.add_argument_group("TLS (serve HTTPS; uvicorn's names)")
     for flag, spec in TLS_FLAGS.items():
         tls.add_argument(
@@ -301,6 +319,8 @@ def make_config(args: argparse.Namespace) -> ServeConfig:
         reload_dirs=tuple(args.reload_dir),
         log_level=args.log_level,
         access_log=args.access_log,
+        access_log_format=args.access_log_format,
+        log_config=_log_config(args.log_config),
         settings=settings,
         ws_defaults=_ws_defaults(args),
         interface=args.interface,
@@ -374,8 +394,62 @@ def _pubsub(args: argparse.Namespace, workers: int) -> Optional[dict[str, Any]]:
     return {"kind": "redis", "url": kind, **options}
 
 
+def _log_config(path: Optional[str]) -> Optional[str]:
+    """--log-config: the file must exist and parse now (one-line error, before workers)."""
+    if path is None:
+        return None
+    if not os.path.isfile(path):
+        raise UsageError(f"--log-config {path!r}: no such file")
+    try:
+        load_log_config(path)
+    except Exception as exc:
+        raise UsageError(f"--log-config {path!r}: {exc}") from None
+    return os.path.abspath(path)
+
+
+def load_log_config(path: str) -> Optional[dict[str, Any]]:
+    """A dictConfig dict for a .json/.yaml/.yml file; None for an INI file (fileConfig)."""
+    import configparser
+    import json
+
+    lowered = path.lower()
+    if lowered.endswith(".json"):
+        with open(path) as file:
+            data = json.load(file)
+    elif lowered.endswith((".yaml", ".yml")):
+        try:
+            import yaml
+        except ImportError:
+            raise ValueError(
+                "a YAML logging configuration needs PyYAML (pip install pyyaml)"
+            ) from None
+        with open(path) as file:
+            data = yaml.safe_load(file)
+    else:
+        parser = configparser.ConfigParser()
+        parser.read(path)
+        if not parser.has_section("loggers"):
+            raise ValueError("an INI logging configuration needs a [loggers] section")
+        return None
+    if not isinstance(data, dict) or "version" not in data:
+        raise ValueError("a dictConfig needs a mapping with 'version': 1")
+    return data
+
+
+def apply_log_config(path: str) -> None:
+    import logging.config
+
+    data = load_log_config(path)
+    if data is None:
+        logging.config.fileConfig(path, disable_existing_loggers=False)
+    else:
+        data.setdefault("disable_existing_loggers", False)
+        logging.config.dictConfig(data)
+
+
 def configure_logging(config: ServeConfig) -> None:
-    """stderr for the ``socketify`` logger, stdout for ``socketify.access``."""
+    """stderr for the ``socketify`` logger, stdout for ``socketify.access``; then
+    ``--log-config`` over them (as uvicorn, the file wins)."""
     formatter = logging.Formatter(
         "%(asctime)s [%(process)d] %(levelname)s: %(message)s", "%Y-%m-%d %H:%M:%S"
     )
@@ -391,6 +465,8 @@ def configure_logging(config: ServeConfig) -> None:
     access.handlers[:] = [lines]
     access.setLevel(logging.INFO if config.access_log else logging.WARNING)
     access.propagate = False
+    if config.log_config:
+        apply_log_config(config.log_config)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

@@ -47,6 +47,8 @@ class ServeConfig(NamedTuple):
     reload_dirs: tuple[str, ...] = ()
     log_level: str = "info"
     access_log: bool = False
+    access_log_format: str = "common"  # or "json" (accesslog.py)
+    log_config: Optional[str] = None  # --log-config: a dictConfig JSON/YAML or an INI file
     settings: dict[str, Any] = {}
     ws_defaults: dict[str, Any] = {}
     interface: str = "auto"
@@ -98,7 +100,7 @@ def prepare_app(config: ServeConfig) -> App:
             raise TargetError("--ws module:attr adds WebSocket routes to a socketify App only")
         app.ws("/*", load_behavior(config.ws_behavior))
     if config.access_log:
-        accesslog.enable(app)
+        accesslog.enable(app, config.access_log_format)
     _apply_pubsub(app, config)
     if config.metrics_path:
         app.metrics_route(config.metrics_path)
