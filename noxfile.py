@@ -3,7 +3,7 @@
 ``nox`` with no arguments runs what CI runs (see ``nox.options.sessions``):
 the whole suite on CPython with the C core built ``-Werror``, the same suite under
 AddressSanitizer + UndefinedBehaviorSanitizer, the pure packages installed alone,
-the whole suite on PyPy, and lint.
+the whole suite on PyPy, lint, and the docs site built strictly and checked in Chromium.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ PYTEST_TARGETS = [
     "tests",
 ]
 
-nox.options.sessions = ["lint", "tests", "isolated", "asan", "tests_pypy"]
+nox.options.sessions = ["lint", "tests", "isolated", "asan", "tests_pypy", "docs"]
 nox.options.reuse_existing_virtualenvs = True
 nox.options.error_on_missing_interpreters = True
 
@@ -287,3 +287,42 @@ def bench_ws(session: nox.Session) -> None:
             (venv / ".installed").write_text("\n".join(packages))
     ours = str(ROOT / "bench" / ".venvs" / "ours" / "bin" / "python")
     session.run(ours, "bench/bench_ws.py", *session.posargs, external=True)
+
+
+# ---- the docs site ------------------------------------------------------------------------
+DOCS_DEPS = [
+    "mkdocs>=1.6,<2",
+    "mkdocs-material>=9.5,<10",
+    "mkdocstrings[python]>=0.26",
+    "ruff",  # mkdocstrings formats the signatures it shows with it
+    "pytest>=7",
+]
+
+
+def ensure_chromium() -> str:
+    """Debian's chromium, installed with apt-get when missing (the site check drives it)."""
+    found = shutil.which("chromium")
+    if not found and os.geteuid() == 0 and shutil.which("apt-get"):
+        subprocess.run(["apt-get", "update", "-qq"], check=False)
+        subprocess.run(
+            ["apt-get", "install", "-y", "-qq", "chromium"],
+            check=True,
+            env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
+        )
+        found = shutil.which("chromium")
+    if not found:
+        raise RuntimeError("chromium is not installed and could not be installed with apt-get")
+    return found
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """Build the site (mkdocs.yml: Material, mkdocstrings API pages) with --strict into site/,
+    then check it in headless Chromium; screenshots of the index and an API page go to
+    artifacts/docs/."""
+    session.install(*DOCS_DEPS)
+    env = {"NO_MKDOCS_2_WARNING": "1"}
+    # never -q with --strict: mkdocs counts the warnings it logs, and -q hides them from it
+    session.run("mkdocs", "build", "--strict", "--clean", env=env)
+    env["SOCKETIFY_CHROMIUM"] = ensure_chromium()
+    session.run("pytest", "-p", "no:cacheprovider", "docs_tests", *session.posargs, env=env)

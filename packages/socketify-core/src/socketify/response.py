@@ -121,6 +121,9 @@ class AppResponse:
         "_status",
         "aborted",
     )
+    # (client, scheme) from trusted proxy headers; set only with proxy_headers (runtime.py),
+    # read with getattr(self, "_fwd", None)
+    _fwd: Optional[tuple[Optional[str], Optional[str]]]
 
     def __init__(self, rt: Runtime, handle: int, request_flags: int = 0) -> None:
         # PERF: seven slot stores; status/headers stay None until written.
