@@ -115,11 +115,13 @@ _SIMPLE = (
 )
 
 
-def _families(
-    stats: dict[str, Any],
-) -> list[tuple[str, str, str, list[tuple[str, dict[str, str], float]]]]:
+_Sample = tuple[str, dict[str, str], float]
+_Family = tuple[str, str, str, list[_Sample]]
+
+
+def _families(stats: dict[str, Any]) -> list[_Family]:
     """(name, type, help, samples) with samples (suffixed name, extra labels, value)."""
-    out = []
+    out: list[_Family] = []
     for name, kind, text, key in _SIMPLE:
         out.append((name, kind, text, [(name, {}, float(stats[key]))]))
     out.append(
