@@ -37,6 +37,7 @@ TEST_DEPS = [
     "flask",
     "requests",  # a client that sends a whole upload before reading (lingering close)
     "redis>=5",  # the pub/sub backend's client (socketify-core[redis]); redis-server via apt
+    "prometheus_client",  # app.metrics_route shares its registry (socketify-core[metrics])
 ]
 PYTEST_TARGETS = [
     "packages/socketify-router/tests",

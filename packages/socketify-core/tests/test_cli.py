@@ -212,6 +212,7 @@ def test_main_is_the_console_script_entry_point(capsys):
         (["--workers", "0"], "--workers must be at least 1, not 0"),
         (["--port", "70000"], "--port must be between 0 and 65535"),
         (["--reload-dir", "/no/such/dir"], "--reload-dir '/no/such/dir' is not a directory"),
+        (["--metrics-path", "metrics"], "--metrics-path must start with '/'"),
         (["--proxy-headers", "--forwarded-allow-ips", "nope"], "--forwarded-allow-ips: 'nope'"),
         (["--log-config", "/no/such.json"], "--log-config '/no/such.json': no such file"),
     ],

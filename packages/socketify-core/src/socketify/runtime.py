@@ -95,6 +95,8 @@ class Runtime:
         self.native: Any = None
         self.body_window = 0  # bytes of a body nobody asked for yet before reading stops
         self.spare: Optional[AppRequest] = None  # a request object nothing holds any more
+        self.handler_errors = 0  # exceptions report() saw (metrics.py)
+        self.metrics_path: Optional[bytes] = None  # app.metrics_route (adapters check it)
         self.proxy: Optional[ProxyHeaders] = None  # proxy_headers: who is trusted
         self.buffer_cap = 0  # max_buffered_bytes (0: no cap)
         self._budget_seen = 0
@@ -466,6 +468,7 @@ class Runtime:
 
     def report(self, exc: BaseException, res: Optional[AppResponse], req: Any) -> Any:
         """Route an exception; returns a Task when an async error handler is still running."""
+        self.handler_errors += 1
         handler = self.error_handler
         if handler is None:
             logger.error("unhandled exception in a socketify handler", exc_info=exc)
