@@ -409,6 +409,9 @@ static SSL_CTX *sc_tls_ctx_build(const sc_tls_config *cfg, char *err, size_t cap
     SSL_CTX_set_session_id_context(ctx, sc_tls_sid_ctx, sizeof sc_tls_sid_ctx - 1);
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
     SSL_CTX_set_read_ahead(ctx, 1);
+    /* The chain is what cert_file holds: never completed from the verify store (which
+     * holds the client CAs with ca_file), and no store walk on every handshake. */
+    SSL_CTX_set_mode(ctx, SSL_MODE_NO_AUTO_CHAIN);
     if (cfg->low_memory)
         SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
     SSL_CTX_set_alpn_select_cb(ctx, sc_tls_alpn, NULL);
