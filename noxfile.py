@@ -3,7 +3,7 @@
 ``nox`` with no arguments runs what CI runs (see ``nox.options.sessions``):
 the whole suite on CPython with the C core built ``-Werror``, the same suite under
 AddressSanitizer + UndefinedBehaviorSanitizer, the pure packages installed alone,
-the whole suite on PyPy, and lint.
+the whole suite on PyPy, lint, and the docs site built strictly and checked in Chromium.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ TEST_DEPS = [
     "flask",
     "requests",  # a client that sends a whole upload before reading (lingering close)
     "redis>=5",  # the pub/sub backend's client (socketify-core[redis]); redis-server via apt
+    "prometheus_client",  # app.metrics_route shares its registry (socketify-core[metrics])
 ]
 PYTEST_TARGETS = [
     "packages/socketify-router/tests",
@@ -46,7 +47,7 @@ PYTEST_TARGETS = [
     "tests",
 ]
 
-nox.options.sessions = ["lint", "tests", "isolated", "asan", "tests_pypy"]
+nox.options.sessions = ["lint", "tests", "isolated", "asan", "tests_pypy", "docs"]
 nox.options.reuse_existing_virtualenvs = True
 nox.options.error_on_missing_interpreters = True
 
@@ -174,6 +175,13 @@ def demo(session: nox.Session) -> None:
 
 
 @nox.session
+def bench_workers(session: nox.Session) -> None:
+    """How evenly two workers share bursts of connections on one Unix socket."""
+    install_all(session)
+    session.run("python", "bench/workers_balance.py", *session.posargs)
+
+
+@nox.session
 def bench_router(session: nox.Session) -> None:
     """Route matching against falcon's CompiledRouter and Starlette's Router."""
     session.install(ROUTER, "falcon", "starlette")
@@ -279,3 +287,42 @@ def bench_ws(session: nox.Session) -> None:
             (venv / ".installed").write_text("\n".join(packages))
     ours = str(ROOT / "bench" / ".venvs" / "ours" / "bin" / "python")
     session.run(ours, "bench/bench_ws.py", *session.posargs, external=True)
+
+
+# ---- the docs site ------------------------------------------------------------------------
+DOCS_DEPS = [
+    "mkdocs>=1.6,<2",
+    "mkdocs-material>=9.5,<10",
+    "mkdocstrings[python]>=0.26",
+    "ruff",  # mkdocstrings formats the signatures it shows with it
+    "pytest>=7",
+]
+
+
+def ensure_chromium() -> str:
+    """Debian's chromium, installed with apt-get when missing (the site check drives it)."""
+    found = shutil.which("chromium")
+    if not found and os.geteuid() == 0 and shutil.which("apt-get"):
+        subprocess.run(["apt-get", "update", "-qq"], check=False)
+        subprocess.run(
+            ["apt-get", "install", "-y", "-qq", "chromium"],
+            check=True,
+            env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
+        )
+        found = shutil.which("chromium")
+    if not found:
+        raise RuntimeError("chromium is not installed and could not be installed with apt-get")
+    return found
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """Build the site (mkdocs.yml: Material, mkdocstrings API pages) with --strict into site/,
+    then check it in headless Chromium; screenshots of the index and an API page go to
+    artifacts/docs/."""
+    session.install(*DOCS_DEPS)
+    env = {"NO_MKDOCS_2_WARNING": "1"}
+    # never -q with --strict: mkdocs counts the warnings it logs, and -q hides them from it
+    session.run("mkdocs", "build", "--strict", "--clean", env=env)
+    env["SOCKETIFY_CHROMIUM"] = ensure_chromium()
+    session.run("pytest", "-p", "no:cacheprovider", "docs_tests", *session.posargs, env=env)

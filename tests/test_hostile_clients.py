@@ -80,7 +80,11 @@ class Server:
 
     def _read_port(self) -> int:
         assert self.proc.stdout is not None
-        ready, _, _ = select.select([self.proc.stdout], [], [], START_TIMEOUT_S)
+        # poll, not select: a long run (PyPy closes dropped sockets only at GC) may hold
+        # descriptors past select()'s FD_SETSIZE of 1024
+        poller = select.poll()
+        poller.register(self.proc.stdout, select.POLLIN)
+        ready = poller.poll(START_TIMEOUT_S * 1000)
         line = self.proc.stdout.readline() if ready else ""
         if not line.startswith("PORT "):
             self.stop()
@@ -223,7 +227,9 @@ def test_slowloris_head_gets_408_at_the_header_timeout(serve: Any) -> None:
             except (BrokenPipeError, ConnectionResetError):
                 closed_at = time.monotonic()
                 break
-            ready, _, _ = select.select([slow], [], [], 0.1)
+            poller = select.poll()
+            poller.register(slow, select.POLLIN)
+            ready = poller.poll(100)
             if ready:
                 got, closed_at = wait_closed(slow, time.monotonic() + 1)
                 break

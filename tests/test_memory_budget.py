@@ -91,6 +91,16 @@ def serve(tmp_path: Path) -> Iterator[Any]:
         server.stop()
 
 
+SANITIZED = os.environ.get("SOCKETIFY_SANITIZE") == "1"
+
+
+def assert_held(held: int, bound_mib: int, what: str) -> None:
+    """The RSS bound; under ASan freed memory sits in the sanitizer's quarantine, so only
+    the scenario runs there (its other checks still apply)."""
+    if not SANITIZED:
+        assert held < bound_mib * MIB, f"{held / MIB:.0f} MiB held {what}"
+
+
 def settled_rss(server: Server) -> int:
     """RSS after a full collection in the server."""
     with server.connect() as sock:
@@ -166,7 +176,7 @@ def test_twenty_pipelining_clients_that_never_read_hold_little(serve: Any) -> No
         held = settled_rss(server) - before
         # 1 MiB answers: each client holds the one answered past the 64 KiB
         # max_pipelined_output, its unparsed requests (bounded) and the kernel's share
-        assert held < 48 * MIB, f"{held / MIB:.0f} MiB held by 20 pipelining clients"
+        assert_held(held, 48, "by 20 pipelining clients")
         assert all(n > 0 for n in sent)
         assert http(server, "/") == b"ok"  # everyone else is still served
     finally:
@@ -193,7 +203,7 @@ def test_uploads_to_handlers_not_asking_yet_are_not_read_past_the_window(serve: 
     try:
         held = settled_rss(server) - before
         # each upload stops at body_window (64 KiB) plus what the kernel buffers
-        assert held < 32 * MIB, f"{held / MIB:.0f} MiB held by 8 parked 16 MiB uploads"
+        assert_held(held, 32, "by 8 parked 16 MiB uploads")
         assert all(n < len(head) + len(body) for n in sent), "the core read whole bodies"
         # the handlers ask after their sleep: every upload then completes, whole
         for sock, n in zip(clients, sent):
@@ -218,7 +228,7 @@ def test_twenty_subscribers_that_never_read_hold_little(serve: Any) -> None:
         http(server, "/publish?size=65536&count=300")  # 18.75 MiB to each subscriber
         held = settled_rss(server) - before
         # each keeps at most max_backpressure (64 KiB) plus one message
-        assert held < 32 * MIB, f"{held / MIB:.0f} MiB held by 20 non-reading subscribers"
+        assert_held(held, 32, "by 20 non-reading subscribers")
     finally:
         for sock in clients:
             sock.close()
@@ -234,7 +244,7 @@ def test_twenty_unfinished_large_messages_are_refused_at_their_header(serve: Any
             ws_handshake(sock)
             push(sock, ws_frame(2, b"m" * MIB, declared=15 * MIB), 1.0)
         held = settled_rss(server) - before
-        assert held < 16 * MIB, f"{held / MIB:.0f} MiB held by 20 unfinished messages"
+        assert_held(held, 16, "by 20 unfinished messages")
         # the 16 KiB default refused each one (1009) and closed the connection
         assert wait_until(lambda: server.fds() <= fds, 10), (server.fds(), fds)
     finally:
@@ -253,7 +263,7 @@ def test_a_ping_flood_that_never_reads_does_not_grow_the_server(serve: Any) -> N
             if push(flood, pings, 0.5) == 0:
                 break
         held = settled_rss(server) - before
-        assert held < 8 * MIB, f"{held / MIB:.0f} MiB held after a ping flood"
+        assert_held(held, 8, "after a ping flood")
         # another WebSocket client is answered meanwhile
         other = server.connect()
         ws_handshake(other)
@@ -339,7 +349,7 @@ def test_an_8_mib_message_to_20_subscribers_that_never_read_is_held_once(serve: 
         http(server, f"/publish?size={8 * MIB}&count=1")
         held = settled_rss(server) - before
         # one shared frame for all twenty (a copy each held ~168 MiB)
-        assert held < 40 * MIB, f"{held / MIB:.0f} MiB held for one 8 MiB message to 20"
+        assert_held(held, 40, "for one 8 MiB message to 20")
     finally:
         for sock in clients:
             sock.close()

@@ -120,6 +120,8 @@ static int sc_render_head(sc_conn *c, const char *head, size_t head_len, uint32_
         head[head_len - 2] != '\r' || head[head_len - 1] != '\n')
         return SC_EINVAL;
     int status = (head[0] - '0') * 100 + (head[1] - '0') * 10 + (head[2] - '0');
+    loop->stats.requests++;
+    loop->stats.responses_by_class[status / 100]++; /* head[0] is 1..5 */
     char *w = sc_out_reserve(c, 9 + head_len + 160);
     if (!w)
         return SC_ENOMEM;

@@ -18,10 +18,14 @@
  * scheduled.  There a wakeup accepts one connection (as nginx does without
  * multi_accept) and then sleeps for the shortest time the kernel grants (its
  * timer slack, ~50 us), which lets a sibling waiting for this CPU run and
- * accept the next one.  Measured with two workers on one Unix socket, 64
- * connections opened at once, 8 runs: accepting until EAGAIN gave the least
- * busy worker 0-30%; one accept then sched_yield() 9-33% (yield does not help
- * a sibling queued on another CPU); one accept then this sleep 40-50%.
+ * accept the next one; and the listener is registered with EPOLLEXCLUSIVE, so
+ * the kernel wakes one waiting process per new connection instead of all of
+ * them.  Either alone leaves bursts where one worker takes nearly everything:
+ * two workers on one Unix socket, bursts of 64 connections, the least busy
+ * worker's share over 8 bursts (loaded 2-core machine, docs/performance.md):
+ * EPOLLEXCLUSIVE alone 0-47%, the sleep alone 25-50%, both 41-50%.
+ * EPOLLEXCLUSIVE can only be given to EPOLL_CTL_ADD, so pausing such a
+ * listener (out of descriptors) removes and re-adds it.
  */
 #include "core.h"
 
@@ -45,7 +49,42 @@
 
 /* ---- listeners ------------------------------------------------------------ */
 
-static int sc_listener_add(sc_loop *loop, int fd, int is_unix, const char *path)
+/* Watch (on) or stop watching listener index.  A shared listener is watched
+ * with EPOLLEXCLUSIVE, which EPOLL_CTL_MOD refuses: it is added and removed. */
+static int sc_listener_watch(sc_loop *loop, uint32_t index, int on)
+{
+    sc_listener *l = &loop->listeners[index];
+    struct epoll_event ev;
+    memset(&ev, 0, sizeof ev);
+    ev.data.u64 = SC_TAG_LISTENER + index;
+    if (!l->shared) {
+        ev.events = on ? EPOLLIN : 0; /* registered once; paused by watching nothing */
+        if (epoll_ctl(loop->epfd, l->watched ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, l->fd, &ev) < 0)
+            return -1;
+        l->watched = 1;
+        return 0;
+    }
+    if (!on) {
+        if (l->watched)
+            epoll_ctl(loop->epfd, EPOLL_CTL_DEL, l->fd, NULL);
+        l->watched = 0;
+        return 0;
+    }
+    if (l->watched)
+        return 0;
+    ev.events = EPOLLIN | EPOLLEXCLUSIVE;
+    if (epoll_ctl(loop->epfd, EPOLL_CTL_ADD, l->fd, &ev) < 0) {
+        if (errno != EINVAL)
+            return -1;
+        ev.events = EPOLLIN; /* a kernel before 4.5: every sibling is woken */
+        if (epoll_ctl(loop->epfd, EPOLL_CTL_ADD, l->fd, &ev) < 0)
+            return -1;
+    }
+    l->watched = 1;
+    return 0;
+}
+
+static int sc_listener_add(sc_loop *loop, int fd, int is_unix, const char *path, int shared)
 {
     sc_listener *l = realloc(loop->listeners, (loop->num_listeners + 1) * sizeof *l);
     if (!l)
@@ -64,11 +103,8 @@ static int sc_listener_add(sc_loop *loop, int fd, int is_unix, const char *path)
             me->ino = st.st_ino;
         }
     }
-    struct epoll_event ev;
-    memset(&ev, 0, sizeof ev);
-    ev.events = EPOLLIN;
-    ev.data.u64 = SC_TAG_LISTENER + index;
-    if (epoll_ctl(loop->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+    me->shared = shared;
+    if (sc_listener_watch(loop, index, 1) < 0) {
         int e = errno;
         free(me->unix_path);
         return -e;
@@ -152,7 +188,7 @@ static int sc_listen_tcp_errno(sc_loop *loop, const char *host, uint16_t port, i
             *out_port = a.port;
         }
     }
-    rc = sc_listener_add(loop, fd, 0, NULL);
+    rc = sc_listener_add(loop, fd, 0, NULL, 0);
     if (rc < 0)
         close(fd);
     return rc;
@@ -189,7 +225,7 @@ static int sc_listen_unix_errno(sc_loop *loop, const char *path, int flags)
     }
     if (rc < 0)
         return rc;
-    rc = sc_listener_add(loop, fd, 1, path);
+    rc = sc_listener_add(loop, fd, 1, path, 0);
     if (rc < 0)
         close(fd);
     return rc;
@@ -204,10 +240,7 @@ static int sc_listen_fd_errno(sc_loop *loop, int fd)
     int fl = fcntl(fd, F_GETFL);
     if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
         return -errno;
-    int rc = sc_listener_add(loop, fd, ss.ss_family == AF_UNIX, NULL);
-    if (rc >= 0)
-        loop->listeners[rc].shared = 1;
-    return rc;
+    return sc_listener_add(loop, fd, ss.ss_family == AF_UNIX, NULL, 1);
 }
 
 void sc_loop_close_listeners(sc_loop *loop)
@@ -269,7 +302,7 @@ void sc_listener_accept(sc_loop *loop, uint32_t index)
             continue;
         }
         if (l->shared) {
-            /* Level-triggered: the rest of the backlog wakes us (or a sibling) again. */
+            /* Level-triggered: the rest of the backlog wakes us or a sibling. */
             struct timespec pause = {0, 1000};
             nanosleep(&pause, NULL);
             return;
@@ -281,15 +314,9 @@ void sc_listeners_arm(sc_loop *loop, int on)
 {
     if (loop->accept_paused == !on)
         return;
-    for (uint32_t i = 0; i < loop->num_listeners; i++) {
-        if (loop->listeners[i].fd < 0)
-            continue;
-        struct epoll_event ev;
-        memset(&ev, 0, sizeof ev);
-        ev.events = on ? EPOLLIN : 0;
-        ev.data.u64 = SC_TAG_LISTENER + i;
-        epoll_ctl(loop->epfd, EPOLL_CTL_MOD, loop->listeners[i].fd, &ev);
-    }
+    for (uint32_t i = 0; i < loop->num_listeners; i++)
+        if (loop->listeners[i].fd >= 0)
+            sc_listener_watch(loop, i, on);
     loop->accept_paused = !on;
     sc_timer_update(loop);
 }

@@ -212,6 +212,9 @@ def test_main_is_the_console_script_entry_point(capsys):
         (["--workers", "0"], "--workers must be at least 1, not 0"),
         (["--port", "70000"], "--port must be between 0 and 65535"),
         (["--reload-dir", "/no/such/dir"], "--reload-dir '/no/such/dir' is not a directory"),
+        (["--metrics-path", "metrics"], "--metrics-path must start with '/'"),
+        (["--proxy-headers", "--forwarded-allow-ips", "nope"], "--forwarded-allow-ips: 'nope'"),
+        (["--log-config", "/no/such.json"], "--log-config '/no/such.json': no such file"),
     ],
 )
 def test_bad_options_are_one_line_and_exit_2(args, message):
@@ -230,6 +233,8 @@ def test_every_app_setting_has_a_flag():
         flag = "--" + name.replace("_", "-")
         if spec.kind == "bool":
             argv.append(flag if not spec.default else "--no-" + flag[2:])
+        elif spec.kind == "text":
+            argv += [flag, "10.0.0.0/8,unix"]
         else:
             argv += [flag, str(spec.high if spec.kind != "seconds" else 1.5)]
     settings = make_config(parser.parse_args(argv)).settings
@@ -237,6 +242,8 @@ def test_every_app_setting_has_a_flag():
     for name, spec in limits.SETTINGS.items():
         if spec.kind == "bool":
             assert settings[name] is (not spec.default)
+        elif spec.kind == "text":
+            assert settings[name] == "10.0.0.0/8,unix"
         elif spec.kind == "seconds":
             assert settings[name] == 1.5
         else:
@@ -572,3 +579,16 @@ def test_ws_module_attr_serves_that_behavior_on_every_path(tmp_path, monkeypatch
 
 def test_interface_asgi3_is_asgi():
     assert main(["m:app", "--interface", "asgi3", "--port", "70000"]) == 2  # parsed, then refused
+
+
+@pytest.mark.parametrize(
+    "name, text, message",
+    [
+        ("bad.json", "{not json", "Expecting property name"),
+        ("list.json", "[1, 2]", "needs a mapping with 'version': 1"),
+        ("bad.ini", "[nothing]\n", "needs a [loggers] section"),
+    ],
+)
+def test_a_broken_log_config_is_one_line_and_exit_2(tmp_path, name, text, message):
+    (tmp_path / name).write_text(text)
+    assert message in one_line_error(run_cli("os:sep", "--log-config", str(tmp_path / name)))

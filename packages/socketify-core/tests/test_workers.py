@@ -8,6 +8,7 @@ wait is bounded; a service left running is killed (its workers follow: PDEATHSIG
 from __future__ import annotations
 
 import collections
+import json
 import os
 import re
 import signal
@@ -387,4 +388,59 @@ def test_reload_serves_the_changed_file(tmp_path):
         assert service.get() == (200, "v2-changed")  # the previous worker keeps serving
         app_file.write_text(VERSIONED.format(version="v3"))
         until(lambda: service.get(timeout=2) == (200, "v3"), timeout=10)
+        assert service.stop() == 0
+
+
+# ---- logging ----------------------------------------------------------------------------------
+def test_json_access_log_lines(tmp_path):
+    with start(tmp_path, "--port", "0", "--access-log", "--access-log-format", "json") as service:
+        service.wait_listening()
+        assert service.get("/?q=1")[0] == 200
+        found = service.wait_line(r'^\{"time": ')
+        entry = json.loads(found.string)
+        assert entry["method"] == "GET" and entry["target"] == "/?q=1"
+        assert entry["status"] == 200 and entry["client"] == "127.0.0.1"
+        assert entry["aborted"] is False and entry["duration_ms"] >= 0
+        assert service.stop() == 0
+
+
+def test_log_config_json_is_applied_last(tmp_path):
+    config = {
+        "version": 1,
+        "formatters": {"tagged": {"format": "TAGGED %(levelname)s %(message)s"}},
+        "handlers": {"err": {"class": "logging.StreamHandler", "formatter": "tagged"}},
+        "loggers": {"socketify": {"handlers": ["err"], "level": "INFO", "propagate": False}},
+    }
+    (tmp_path / "logging.json").write_text(json.dumps(config))
+    args = ("--port", "0", "--workers", "2", "--log-config", "logging.json")
+    with start(tmp_path, *args) as service:
+        until(lambda: "TAGGED INFO 2 worker(s) ready" in service.stderr(), timeout=10)
+        assert service.stop() == 0
+
+
+def test_log_config_ini(tmp_path):
+    (tmp_path / "logging.ini").write_text(
+        "[loggers]\nkeys=root,socketify\n\n[handlers]\nkeys=err\n\n[formatters]\nkeys=plain\n\n"
+        "[logger_root]\nhandlers=\n\n"
+        "[logger_socketify]\nlevel=INFO\nhandlers=err\nqualname=socketify\npropagate=0\n\n"
+        "[handler_err]\nclass=StreamHandler\nformatter=plain\nargs=(sys.stderr,)\n\n"
+        "[formatter_plain]\nformat=INI %(message)s\n"
+    )
+    args = ("--port", "0", "--workers", "2", "--log-config", "logging.ini")
+    with start(tmp_path, *args) as service:
+        until(lambda: "INI 2 worker(s) ready" in service.stderr(), timeout=10)
+        assert service.stop() == 0
+
+
+# ---- metrics ------------------------------------------------------------------------------------
+def test_metrics_path_serves_each_workers_counters(tmp_path):
+    with start(tmp_path, "--port", "0", "--workers", "2", "--metrics-path", "/metrics") as service:
+        service.wait_listening()
+        for _ in range(10):
+            assert service.get()[0] == 200
+        status, text = service.get("/metrics")
+        assert status == 200
+        workers = set(re.findall(r'socketify_connections_total\{worker="(\d+)"\}', text))
+        assert len(workers) == 1  # one process answered the scrape, with its own label
+        assert "socketify_request_duration_seconds_bucket" in text
         assert service.stop() == 0

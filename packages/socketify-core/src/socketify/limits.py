@@ -21,7 +21,8 @@ U64 = 2**64 - 1
 
 
 class Setting(NamedTuple):
-    kind: str  # "bytes"/"count" (int), "seconds"/"minutes" (int or float), "bool", "compression"
+    kind: str  # "bytes"/"count" (int), "seconds"/"minutes" (int or float), "bool", "text",
+    # "compression"
     low: float
     high: float
     default: Any
@@ -84,6 +85,18 @@ SETTINGS: dict[str, Setting] = {
         "all connections together (0 = no cap); past it the largest holders close",
     ),
     "proxy_protocol": Setting("bool", 0, 1, False, "proxy_protocol", "accept PROXY v1/v2"),
+    "proxy_headers": Setting(
+        "bool", 0, 1, False, None, "client address and scheme from trusted X-Forwarded-*/Forwarded"
+    ),
+    "forwarded_allow_ips": Setting(
+        "text",
+        0,
+        0,
+        None,
+        None,
+        "proxies trusted with proxy_headers: IPs, networks, * or unix "
+        "(default $FORWARDED_ALLOW_IPS or 127.0.0.1)",
+    ),
     "lifespan": Setting("bool", 0, 1, True, None, "run on_start/on_shutdown handlers"),
     "shutdown_timeout": Setting(
         "seconds", 0, 86400, 10, None, "close() waits this long for in-flight responses"
@@ -126,6 +139,17 @@ def cli_flag(name: str, spec: Setting) -> str:
 
 
 def _check(name: str, spec: Setting, value: Any) -> Any:
+    if spec.kind == "text":
+        if value is not None and not isinstance(value, str):
+            raise TypeError(f"setting {name!r} must be a str, not {type(value).__name__}")
+        if name == "forwarded_allow_ips":
+            from .proxy import ProxyHeaders
+
+            try:
+                ProxyHeaders(value)
+            except ValueError as exc:
+                raise InvalidSetting(f"setting {name!r}: {exc}") from None
+        return value
     if spec.kind == "bool":
         if not isinstance(value, bool):
             raise TypeError(f"setting {name!r} must be True or False, not {value!r}")

@@ -22,6 +22,7 @@ from urllib.parse import parse_qs
 from ._native import ffi, lib
 from .cookies import parse_cookie_header
 from .errors import RequestExpired
+from .proxy import forwarded
 from .tls import TLSFacts
 
 if TYPE_CHECKING:
@@ -133,8 +134,14 @@ class AppRequest:
         return self._tls().secure
 
     def get_scheme(self) -> str:
-        """``"https"`` over TLS, else ``"http"``."""
+        """``"https"`` over TLS, else ``"http"``; with ``proxy_headers`` and a trusted peer,
+        the scheme its proxy headers name (``X-Forwarded-Proto``, ``Forwarded: proto=``)."""
         self._check()
+        proxy = self._rt.proxy
+        if proxy is not None:
+            fwd = forwarded(proxy, self._rt.native, self._view)
+            if fwd is not None and fwd[1]:
+                return fwd[1]
         return "https" if self._tls().secure else "http"
 
     def get_peer_certificate(self, binary_form: bool = False) -> Any:

@@ -26,6 +26,7 @@ so a handler may ``await`` something before reading the body without losing byte
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 from io import BytesIO
 from typing import TYPE_CHECKING, Any, Callable, Optional
 from urllib.parse import parse_qsl
@@ -110,6 +111,7 @@ class _Extras:
 class AppResponse:
     __slots__ = (
         "_ext",
+        "_fwd",
         "_h",
         "_headers",
         "_hflags",
@@ -119,6 +121,9 @@ class AppResponse:
         "_status",
         "aborted",
     )
+    # (client, scheme) from trusted proxy headers; set only with proxy_headers (runtime.py),
+    # read with getattr(self, "_fwd", None)
+    _fwd: Optional[tuple[Optional[str], Optional[str]]]
 
     def __init__(self, rt: Runtime, handle: int, request_flags: int = 0) -> None:
         # PERF: seven slot stores; status/headers stay None until written.
@@ -669,12 +674,23 @@ class AppResponse:
         raw = ffi.unpack(buf, n)
         return raw.decode("ascii", "replace") if as_text else raw
 
+    def _forwarded_client(self) -> Optional[str]:
+        fwd = getattr(self, "_fwd", None)  # set only with proxy_headers (runtime.py)
+        return fwd[0] if fwd is not None else None
+
     def get_remote_address(self) -> str:
-        """The peer IP as text (``"127.0.0.1"``, ``"::1"``, ``""`` for Unix sockets)."""
+        """The peer IP as text (``"127.0.0.1"``, ``"::1"``, ``""`` for Unix sockets); with
+        ``proxy_headers`` and a trusted peer, the client its proxy headers name."""
+        client = self._forwarded_client()
+        if client:
+            return client
         return self._address(lib.sc_res_remote_address, True)  # type: ignore[no-any-return]
 
     def get_remote_address_bytes(self) -> bytes:
-        """The peer IP as 4 or 16 raw bytes."""
+        """The peer IP as 4 or 16 raw bytes (the forwarded client's, as above)."""
+        client = self._forwarded_client()
+        if client:
+            return ipaddress.ip_address(client).packed
         return self._address(lib.sc_res_remote_bytes, False)  # type: ignore[no-any-return]
 
     def get_proxied_remote_address(self) -> str:

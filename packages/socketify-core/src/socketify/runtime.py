@@ -49,6 +49,7 @@ from ._native import ffi, lib
 from .coroutines import Resume, awaiting, is_coroutine, start
 from .errors import SocketifyError
 from .loop import Reactor
+from .proxy import ProxyHeaders, forwarded
 from .request import AppRequest
 from .response import DONE, FRESH, AppResponse, _Extras
 from .status import REASONS
@@ -88,6 +89,9 @@ class Runtime:
         self._settings = settings
         self.native: Any = None
         self.body_window = 0  # bytes of a body nobody asked for yet before reading stops
+        self.handler_errors = 0  # exceptions report() saw (metrics.py)
+        self.metrics_path: Optional[bytes] = None  # app.metrics_route (adapters check it)
+        self.proxy: Optional[ProxyHeaders] = None  # proxy_headers: who is trusted
         self.buffer_cap = 0  # max_buffered_bytes (0: no cap)
         self._budget_seen = 0
         self._budget_timer: Optional[asyncio.TimerHandle] = None
@@ -158,6 +162,8 @@ class Runtime:
             resolved = self._settings()
             limits.apply(resolved, c_settings)
             self.body_window = resolved["body_window"]
+            if resolved["proxy_headers"]:
+                self.proxy = ProxyHeaders(resolved["forwarded_allow_ips"])
             self.buffer_cap = resolved["max_buffered_bytes"]
             owner = _bridge.register(self)
             native = lib.sc_loop_new(c_settings, owner)
@@ -269,6 +275,8 @@ class Runtime:
         else:
             match = self.match(method, path) or ws_match(method, path)
         res = self.response_type(self, handle, flags)
+        if self.proxy is not None:
+            res._fwd = forwarded(self.proxy, self.native, view)
         self.seq = token = self.seq + 1
         self.token = token
         req = AppRequest(self, token, view, method, path, match)
@@ -439,6 +447,7 @@ class Runtime:
 
     def report(self, exc: BaseException, res: Optional[AppResponse], req: Any) -> Any:
         """Route an exception; returns a Task when an async error handler is still running."""
+        self.handler_errors += 1
         handler = self.error_handler
         if handler is None:
             logger.error("unhandled exception in a socketify handler", exc_info=exc)
@@ -509,7 +518,9 @@ class Finished:
         self.method = method  # "GET"
         self.target = target  # path and query as sent
         self.http_version = http_version  # "1.1"
-        self.client = client  # the peer's address as text ("" when unknown)
+        self.client = (
+            client  # the peer's address as text ("" when unknown; proxy_headers: the client)
+        )
         self.started = started  # time.time() when the request head was dispatched
         self.status = status  # 101 for a WebSocket upgrade; what was sent when aborted
         self.body_bytes = body_bytes  # body bytes handed to the core
@@ -562,7 +573,7 @@ class _ObservedResponse(AppResponse):
             method,
             target,
             version,
-            self._obs_client,
+            self._forwarded_client() or self._obs_client,  # proxy_headers: the client
             self._obs_wall,
             status,
             self._sent,

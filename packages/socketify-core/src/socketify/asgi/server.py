@@ -21,6 +21,7 @@ from .._native import ffi, lib
 from ..adapter import AdapterRuntime
 from ..app import App
 from ..errors import ClientDisconnected
+from ..proxy import forwarded
 from ..response import DONE, AppResponse
 from ..runtime import _METHOD_NAMES
 from ..websocket import routes as _ws
@@ -125,7 +126,9 @@ class ASGI(App):
             return None  # a Unix socket peer has no address
         return (_unpack(_ADDRESS, size).decode("ascii"), _remote_port(native, handle))
 
-    def _scope(self, view: Any, kind: str, scheme: str, method: str) -> dict[str, Any]:
+    def _scope(
+        self, view: Any, kind: str, scheme: str, method: str, fwd: Any = None
+    ) -> dict[str, Any]:
         target = view.target
         total = view.target_len
         size = view.path_len
@@ -151,7 +154,7 @@ class ASGI(App):
             "query_string": query,
             "root_path": root,
             "headers": headers,
-            "client": self._client(view.res),
+            "client": (fwd[0], 0) if fwd is not None and fwd[0] else self._client(view.res),
             "server": self._server(),
             "state": self._lifespan.state.copy(),
         }
@@ -177,7 +180,11 @@ class ASGI(App):
                 self._websocket(res, view)
             else:
                 secure = lib.sc_res_tls_info(rt.native, handle, 1, ffi.NULL, 0) > 0
-                scope = self._scope(view, "http", "https" if secure else "http", method)
+                scheme = "https" if secure else "http"
+                fwd = res._fwd = forwarded(rt.proxy, rt.native, view) if rt.proxy else None
+                if fwd is not None and fwd[1]:
+                    scheme = fwd[1]
+                scope = self._scope(view, "http", scheme, method, fwd)
                 cycle = HTTPCycle(res, bool(flags & REQ_HAS_BODY))
                 self._rt.handler_result(self._run_http(scope, cycle), res, None)
         except Exception as exc:
@@ -218,8 +225,12 @@ class ASGI(App):
                 res.write_header(name, value)
             res.write_header(b"Content-Type", b"text/plain").end(body)
             return
-        secure = lib.sc_res_tls_info(self._rt.native, view.res, 1, ffi.NULL, 0) > 0
-        scope = self._scope(view, "websocket", "wss" if secure else "ws", "GET")
+        rt = self._rt
+        secure = lib.sc_res_tls_info(rt.native, view.res, 1, ffi.NULL, 0) > 0
+        fwd = res._fwd = forwarded(rt.proxy, rt.native, view) if rt.proxy else None
+        if fwd is not None and fwd[1]:
+            secure = fwd[1] == "https"
+        scope = self._scope(view, "websocket", "wss" if secure else "ws", "GET", fwd)
         key = extensions = b""
         protocols: list[str] = []
         for name, value in scope["headers"]:

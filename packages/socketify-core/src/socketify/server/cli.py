@@ -37,7 +37,13 @@ __all__ = ["TargetError", "UsageError", "build_parser", "load_target", "main", "
 USAGE_ERROR = EXIT_USAGE
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
 INTERFACES = ("auto", "socketify", "asgi", "wsgi")
-_METAVARS = {"bytes": "BYTES", "count": "N", "seconds": "SECONDS", "minutes": "MINUTES"}
+_METAVARS = {
+    "bytes": "BYTES",
+    "count": "N",
+    "seconds": "SECONDS",
+    "minutes": "MINUTES",
+    "text": "LIST",
+}
 _SETTING_PREFIX = "setting_"
 _WS_PREFIX = "ws_"
 _TLS_PREFIX = "tls_"
@@ -70,10 +76,11 @@ def _add_flags(group: Any, table: dict[str, limits.Setting], prefix: str, dest: 
                 "--no-" + flag[2:], dest=dest + name, action="store_const", const=False
             )
         else:
+            kinds = {"seconds": float, "minutes": float, "text": str}
             group.add_argument(
                 flag,
                 dest=dest + name,
-                type=float if spec.kind in ("seconds", "minutes") else int,
+                type=kinds.get(spec.kind, int),
                 metavar=_METAVARS[spec.kind],
                 help=help_text,
             )
@@ -216,6 +223,17 @@ def build_parser() -> argparse.ArgumentParser:
         default=False,
         help="log every response on stdout (default off)",
     )
+    parser.add_argument(
+        "--access-log-format",
+        choices=("common", "json"),
+        default="common",
+        help="access log lines: the Common Log Format or JSON objects (default common)",
+    )
+    parser.add_argument(
+        "--log-config",
+        metavar="FILE",
+        help="logging configuration applied last: dictConfig JSON or YAML, or an INI file",
+    )
     tls = parser.add_argument_group("TLS (serve HTTPS; uvicorn's names)")
     for flag, spec in TLS_FLAGS.items():
         tls.add_argument(
@@ -227,6 +245,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="auto|none|module:attr",
         help="module:attr: a dict of WebSocket handlers and options served on /* "
         "(the original's --ws); auto or none: only the app's own ws() routes",
+    )
+    parser.add_argument(
+        "--metrics-path",
+        metavar="PATH",
+        help="serve the server's counters in the Prometheus text format at this path "
+        "(GET; with prometheus_client installed, its registry too)",
     )
     parser.add_argument("--version", action="version", version=_version())
     _add_setting_flags(parser)
@@ -262,6 +286,8 @@ def make_config(args: argparse.Namespace) -> ServeConfig:
         raise UsageError(f"--port must be between 0 and 65535, not {args.port}")
     if args.uds == "":
         raise UsageError("--uds needs a path")
+    if args.metrics_path is not None and not args.metrics_path.startswith("/"):
+        raise UsageError(f"--metrics-path must start with '/', not {args.metrics_path!r}")
     settings: dict[str, Any] = {}
     for key, value in vars(args).items():
         if key.startswith(_SETTING_PREFIX) and value is not None:
@@ -293,6 +319,8 @@ def make_config(args: argparse.Namespace) -> ServeConfig:
         reload_dirs=tuple(args.reload_dir),
         log_level=args.log_level,
         access_log=args.access_log,
+        access_log_format=args.access_log_format,
+        log_config=_log_config(args.log_config),
         settings=settings,
         ws_defaults=_ws_defaults(args),
         interface=args.interface,
@@ -303,6 +331,7 @@ def make_config(args: argparse.Namespace) -> ServeConfig:
         pubsub=pubsub,
         ws_behavior=ws_behavior,
         tls=tls,
+        metrics_path=args.metrics_path,
     )
 
 
@@ -365,8 +394,62 @@ def _pubsub(args: argparse.Namespace, workers: int) -> Optional[dict[str, Any]]:
     return {"kind": "redis", "url": kind, **options}
 
 
+def _log_config(path: Optional[str]) -> Optional[str]:
+    """--log-config: the file must exist and parse now (one-line error, before workers)."""
+    if path is None:
+        return None
+    if not os.path.isfile(path):
+        raise UsageError(f"--log-config {path!r}: no such file")
+    try:
+        load_log_config(path)
+    except Exception as exc:
+        raise UsageError(f"--log-config {path!r}: {exc}") from None
+    return os.path.abspath(path)
+
+
+def load_log_config(path: str) -> Optional[dict[str, Any]]:
+    """A dictConfig dict for a .json/.yaml/.yml file; None for an INI file (fileConfig)."""
+    import configparser
+    import json
+
+    lowered = path.lower()
+    if lowered.endswith(".json"):
+        with open(path) as file:
+            data = json.load(file)
+    elif lowered.endswith((".yaml", ".yml")):
+        try:
+            import yaml
+        except ImportError:
+            raise ValueError(
+                "a YAML logging configuration needs PyYAML (pip install pyyaml)"
+            ) from None
+        with open(path) as file:
+            data = yaml.safe_load(file)
+    else:
+        parser = configparser.ConfigParser()
+        parser.read(path)
+        if not parser.has_section("loggers"):
+            raise ValueError("an INI logging configuration needs a [loggers] section")
+        return None
+    if not isinstance(data, dict) or "version" not in data:
+        raise ValueError("a dictConfig needs a mapping with 'version': 1")
+    return data
+
+
+def apply_log_config(path: str) -> None:
+    import logging.config
+
+    data = load_log_config(path)
+    if data is None:
+        logging.config.fileConfig(path, disable_existing_loggers=False)
+    else:
+        data.setdefault("disable_existing_loggers", False)
+        logging.config.dictConfig(data)
+
+
 def configure_logging(config: ServeConfig) -> None:
-    """stderr for the ``socketify`` logger, stdout for ``socketify.access``."""
+    """stderr for the ``socketify`` logger, stdout for ``socketify.access``; then
+    ``--log-config`` over them (as uvicorn, the file wins)."""
     formatter = logging.Formatter(
         "%(asctime)s [%(process)d] %(levelname)s: %(message)s", "%Y-%m-%d %H:%M:%S"
     )
@@ -382,6 +465,8 @@ def configure_logging(config: ServeConfig) -> None:
     access.handlers[:] = [lines]
     access.setLevel(logging.INFO if config.access_log else logging.WARNING)
     access.propagate = False
+    if config.log_config:
+        apply_log_config(config.log_config)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

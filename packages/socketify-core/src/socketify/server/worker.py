@@ -47,6 +47,8 @@ class ServeConfig(NamedTuple):
     reload_dirs: tuple[str, ...] = ()
     log_level: str = "info"
     access_log: bool = False
+    access_log_format: str = "common"  # or "json" (accesslog.py)
+    log_config: Optional[str] = None  # --log-config: a dictConfig JSON/YAML or an INI file
     settings: dict[str, Any] = {}
     ws_defaults: dict[str, Any] = {}
     interface: str = "auto"
@@ -57,6 +59,7 @@ class ServeConfig(NamedTuple):
     pubsub: Optional[dict[str, Any]] = None  # cli._pubsub: {"kind": relay|redis|none, ...}
     relay_fd: int = -1  # a worker's end of the supervisor's relay (pubsub/relay.py)
     ws_behavior: Optional[str] = None  # --ws module:attr: app.ws("/*", that dict)
+    metrics_path: Optional[str] = None  # --metrics-path: app.metrics_route(path)
     tls: dict[str, Any] = {}  # --ssl-*: AppOptions fields given on the command line
 
     def adapter_options(self) -> dict[str, Any]:
@@ -97,8 +100,10 @@ def prepare_app(config: ServeConfig) -> App:
             raise TargetError("--ws module:attr adds WebSocket routes to a socketify App only")
         app.ws("/*", load_behavior(config.ws_behavior))
     if config.access_log:
-        accesslog.enable(app)
+        accesslog.enable(app, config.access_log_format)
     _apply_pubsub(app, config)
+    if config.metrics_path:
+        app.metrics_route(config.metrics_path)
     if config.tls:
         app.configure_tls(tls_options(getattr(app, "app_options", None), config.tls))
     return app

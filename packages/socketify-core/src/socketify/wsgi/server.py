@@ -38,6 +38,7 @@ from ..adapter import AdapterRuntime
 from ..app import App
 from ..errors import ASGIProtocolError, ClientDisconnected
 from ..headers import KIND_DROP, header_kind, render_header
+from ..proxy import forwarded
 from ..response import (
     DONE,
     FRESH,
@@ -302,6 +303,12 @@ class WSGI(App):
         secure = lib.sc_res_tls_info(native, handle, 1, ffi.NULL, 0) > 0  # SC_TLS_INFO_VERSION
         n = lib.sc_res_remote_address(native, handle, _ADDRESS, 64)
         remote = _unpack(_ADDRESS, n).decode("ascii") if n > 0 else ""
+        proxy = self._rt.proxy
+        fwd = forwarded(proxy, native, view) if proxy is not None else None
+        if fwd is not None:
+            remote = fwd[0] or remote
+            if fwd[1]:
+                secure = fwd[1] == "https"
         environ: dict[str, Any] = {
             "REQUEST_METHOD": method,
             "SCRIPT_NAME": self.root_path,
@@ -319,6 +326,8 @@ class WSGI(App):
             "wsgi.file_wrapper": FileWrapper,
             "wsgi.input_terminated": True,
         }
+        if fwd is not None and fwd[0]:
+            environ["REMOTE_PORT"] = "0"  # the proxy's port is not the client's
         items = view.headers
         for index in range(view.num_headers):
             item = items[index]
