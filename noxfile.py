@@ -38,6 +38,7 @@ TEST_DEPS = [
     "requests",  # a client that sends a whole upload before reading (lingering close)
     "redis>=5",  # the pub/sub backend's client (socketify-core[redis]); redis-server via apt
     "watchfiles",  # --reload on file events (socketify-core[reload]); polling is tested too
+    "prometheus_client",  # app.metrics_route shares its registry (socketify-core[metrics])
 ]
 PYTEST_TARGETS = [
     "packages/socketify-router/tests",

@@ -241,6 +241,9 @@ def ensure_venv(server: Server) -> Path | None:
         venv / ".installed"
     ).exists():
         _FRESH.add(server.venv)  # our code is reinstalled once per run
+        # setuptools reuses a module left in build/ by another session (an ASan build of
+        # `nox -s asan` would be benchmarked): compile from scratch
+        shutil.rmtree(ROOT / "packages" / "socketify-core" / "build", ignore_errors=True)
         subprocess.run([str(py), "-m", "pip", "install", "-q", *server.packages], check=True)
         (venv / ".installed").write_text("\n".join(server.packages))
     return venv

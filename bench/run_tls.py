@@ -5,8 +5,12 @@ the load generator to CPU 1, loopback, bounded runs, servers taking turns per me
 one certificate (EC P-256, made here by the openssl command line) for every server:
 
 - keep-alive HTTPS: wrk over https, ``/plaintext`` and ``/json``;
-- handshakes: new TLS 1.3 connections, one request each (``openssl s_time -new``, several
-  clients at once), and the same resumed with session tickets (``openssl s_time -reuse``).
+- close: wrk sending ``Connection: close``, so every request opens a new connection with a
+  full handshake (wrk does not resume sessions);
+- handshakes: new TLS 1.3 connections, one HTTP/1.0 request each (``openssl s_time -new``,
+  several clients at once), and the same resumed with session tickets (``s_time -reuse``).
+  socketify 0.0.31 keeps an HTTP/1.0 connection open after its answer and s_time waits for
+  the close, so its s_time figures mean nothing: the "close" measure is its handshake rate.
 
 Each line reports req/s (or connections/s) and the server's CPU per request (or per
 handshake), which holds up better than req/s when the machine is shared.  Only ratios
@@ -39,6 +43,7 @@ from run_http import APPS, HERE, OURS, Server
 CLIENT_CPU = base.CLIENT_CPU
 SERVER_CPU = base.SERVER_CPU
 S_TIME_CLIENTS = 4  # parallel handshake clients (all on the client CPU)
+CLOSE_CONNECTIONS = 16  # wrk connections for "close" (one request per connection)
 
 SERVERS = [
     Server(
@@ -104,7 +109,7 @@ SERVERS = [
     Server("nginx (C ceiling)", None, [], ["nginx"]),
 ]
 
-MEASURES = ("plaintext", "json", "handshake", "resumed")
+MEASURES = ("plaintext", "json", "close", "handshake", "resumed")
 
 
 def make_certificate(folder: Path) -> tuple[str, str]:
@@ -179,11 +184,15 @@ class RunningTLS(base.Running):
         raise RuntimeError(f"{self.server.name} did not start:\n{log}")
 
 
-def wrk_https(port: int, path: str, seconds: float, connections: int) -> tuple[float, int, str]:
+def wrk_https(
+    port: int, path: str, seconds: float, connections: int, close: bool = False
+) -> tuple[float, int, str]:
     argv = [
         "taskset", "-c", CLIENT_CPU, "wrk", "-t1", f"-c{connections}",
         f"-d{max(1, round(seconds))}s", "--timeout", "5s", f"https://127.0.0.1:{port}{path}",
     ]  # fmt: skip
+    if close:  # a new connection (a full TLS handshake) for every request
+        argv[-1:-1] = ["-H", "Connection: close"]
     out = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 30).stdout
     rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
     total = re.search(r"(\d+) requests in", out)
@@ -250,11 +259,14 @@ def main() -> int:
         for server in servers:
             running = RunningTLS(server, venvs[server.name])
             try:
-                if measure in ("plaintext", "json"):
-                    wrk_https(running.port, f"/{measure}", 1.0, args.connections)  # warm-up
+                if measure in ("plaintext", "json", "close"):
+                    path = "/json" if measure == "json" else "/plaintext"
+                    close = measure == "close"
+                    conns = CLOSE_CONNECTIONS if close else args.connections
+                    wrk_https(running.port, path, 1.0, conns, close)  # warm-up
                     before = running.cpu_seconds()
                     rate, total, problems = wrk_https(
-                        running.port, f"/{measure}", args.duration, args.connections
+                        running.port, path, args.duration, conns, close
                     )
                 else:
                     reuse = measure == "resumed"

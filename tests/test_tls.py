@@ -586,3 +586,24 @@ def test_session_resumption_with_tickets(certs):
         assert second.recv(4096).startswith(b"HTTP/1.1 200")
         assert second.session_reused
         second.close()
+
+
+def test_preserved_request_keeps_scheme_and_tls_facts(certs):
+    import asyncio
+
+    app = tls_app(certs, proxy_headers=True, forwarded_allow_ips="127.0.0.1")
+
+    async def later(res, req):
+        req.preserve()
+        await asyncio.sleep(0.01)
+        res.end(f"{req.get_scheme()} {req.get_tls_version()} {req.is_secure()}")
+
+    app.get("/later", later)
+    port = listen_port(app)
+    with serving(app):
+        data, _ = https_get(port, certs.client_context(), "/later")
+        assert body_of(data) == b"https TLSv1.3 True"
+        data, _ = https_get(
+            port, certs.client_context(), "/later", extra=b"X-Forwarded-Proto: http\r\n"
+        )
+        assert body_of(data) == b"http TLSv1.3 True"  # the trusted proxy's word for the scheme

@@ -192,6 +192,7 @@ typedef struct sc_conn_http {
     uint64_t body_remaining;
     sc_chunked chunk;
     uint64_t head_start_ms; /* 0 unless a partial head is buffered */
+    uint64_t started_us;    /* the request in flight was dispatched (latency), 0: none */
     sc_addr proxied;        /* from a PROXY header (http_proxy.c) */
     struct {
         uint64_t gen; /* 0 when no response is in flight */
@@ -228,6 +229,14 @@ typedef struct sc_listener {
     struct sc_tls *tls; /* sc_listen_set_tls: its connections get a TLS layer (a reference) */
 } sc_listener;
 
+/* Microseconds on the monotonic clock (request latency). */
+static inline uint64_t sc_now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
 /* ---- the loop ------------------------------------------------------------- */
 
 /* The core has no lock: every call that changes a connection must come from
@@ -244,6 +253,7 @@ struct sc_loop {
     sc_settings settings;
     pthread_t thread;       /* the thread driving the loop: creator, then whoever polls or feeds */
     uint64_t budget_closed; /* connections closed by max_buffered_bytes */
+    sc_stats stats;         /* sc_loop_stats: counters the protocols and io.c keep */
     uint32_t owner;
     int epfd;
     int timerfd;

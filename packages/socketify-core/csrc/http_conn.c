@@ -61,6 +61,8 @@ void sc_http_send_error(sc_conn *c, int status)
             e = i;
     const char *text = sc_err_table[e].text;
     c->http.head_start_ms = 0;
+    c->loop->stats.requests++;
+    c->loop->stats.responses_by_class[sc_err_table[e].status / 100]++;
     if (sc_out_append(c, text, strlen(text)) < 0) {
         sc_conn_close(c);
         return;
@@ -115,11 +117,32 @@ static void sc_start_request(sc_conn *c)
         c->http.phase = SC_PH_WAIT;
     }
     req->res = sc_make_handle(c->http.res.gen, c->slot);
+    c->http.started_us = sc_now_us();
     sc_py_on_request(loop->owner, req->res);
+}
+
+/* Bounds of the latency buckets (sc_stats): microseconds. */
+static const uint64_t sc_latency_bounds_us[SC_LATENCY_BUCKETS - 1] = {
+    100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000};
+
+static void sc_count_latency(sc_conn *c)
+{
+    if (!c->http.started_us)
+        return;
+    uint64_t took = sc_now_us() - c->http.started_us;
+    c->http.started_us = 0;
+    sc_stats *s = &c->loop->stats;
+    int i = 0;
+    while (i < SC_LATENCY_BUCKETS - 1 && took > sc_latency_bounds_us[i])
+        i++;
+    s->latency_buckets[i]++;
+    s->latency_count++;
+    s->latency_us_sum += took;
 }
 
 void sc_http_response_ended(sc_conn *c)
 {
+    sc_count_latency(c);
     c->http.res.gen = 0;
     sc_conn_want_writable(c, 0);
     if (c->http.res.flags & SC_RF_CLOSE) {
@@ -140,6 +163,11 @@ void sc_http_response_ended(sc_conn *c)
  * the rest of the bytes being parsed, go to it. */
 void sc_http_upgraded(sc_conn *c, const sc_proto_ops *next)
 {
+    sc_stats *s = &c->loop->stats;
+    s->requests++;
+    s->responses_by_class[1]++; /* the 101 */
+    s->websockets_total++;
+    sc_count_latency(c);
     c->http.res.gen = 0;
     c->http.res.flags = 0;
     c->http.head_start_ms = 0;

@@ -120,6 +120,8 @@ static int sc_render_head(sc_conn *c, const char *head, size_t head_len, uint32_
         head[head_len - 2] != '\r' || head[head_len - 1] != '\n')
         return SC_EINVAL;
     int status = (head[0] - '0') * 100 + (head[1] - '0') * 10 + (head[2] - '0');
+    loop->stats.requests++;
+    loop->stats.responses_by_class[status / 100]++; /* head[0] is 1..5 */
     char *w = sc_out_reserve(c, 9 + head_len + 160);
     if (!w)
         return SC_ENOMEM;
@@ -198,6 +200,11 @@ static int sc_after_write(sc_conn *c, int ended)
         return SC_EAGAIN;
     }
     return SC_OK;
+}
+
+int sc_res_end(sc_loop *loop, sc_handle res, const char *body, size_t body_len)
+{
+    return sc_res_write(loop, res, NULL, 0, body, body_len, SC_W_END);
 }
 
 int sc_res_write(sc_loop *loop, sc_handle res, const char *head, size_t head_len, const char *body,

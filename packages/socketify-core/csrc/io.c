@@ -327,8 +327,10 @@ ssize_t sc_conn_write_now(sc_conn *c, const char *p, size_t n, int buffer_rest)
         sc_conn_close(c);
         return -1;
     }
-    if (w > 0)
+    if (w > 0) {
         c->io.last_active_ms = c->loop->now_ms;
+        c->loop->stats.bytes_out += (uint64_t)w;
+    }
     if (c->io.shared) {
         if ((size_t)w >= sh) {
             sc_conn_drop_shared(c);
@@ -518,6 +520,7 @@ static void sc_conn_read_once(sc_conn *c)
         r = top->ops->read(top, loop->scratch, SC_SCRATCH_SIZE);
         if (r > 0) {
             c->io.last_active_ms = loop->now_ms;
+            loop->stats.bytes_in += (uint64_t)r;
             sc_conn_feed(c, loop->scratch, (size_t)r);
             return;
         }
@@ -535,6 +538,7 @@ static void sc_conn_read_once(sc_conn *c)
         r = top->ops->read(top, c->io.in.data + c->io.in.len, limit - held);
         if (r > 0) {
             c->io.last_active_ms = loop->now_ms;
+            loop->stats.bytes_in += (uint64_t)r;
             c->io.in.len += (size_t)r;
             sc_conn_process(c);
             return;

@@ -143,6 +143,7 @@ int sc_mem_feed(sc_loop *loop, sc_handle conn, const char *data, size_t len)
     loop->in_feed++;
     c->io.last_active_ms = loop->now_ms;
     if (direct) {
+        loop->stats.bytes_in += len; /* as a read from a socket would count it */
         sc_conn_process(c);
     } else {
         /* pull through the layers above, as a readable socket would be */

@@ -102,9 +102,10 @@ typedef struct sc_io_tls {
     sc_buf cipher; /* encrypted bytes the layer below has not taken yet */
     uint64_t started_ms;
     uint8_t state;
-    uint8_t eof;    /* the layer below reported end of stream */
-    uint8_t failed; /* the layer below reported an error */
-    uint8_t more;   /* the last read filled its buffer: more may be waiting */
+    uint8_t eof;        /* the layer below reported end of stream */
+    uint8_t failed;     /* the layer below reported an error */
+    uint8_t more;       /* the last read filled its buffer: more may be waiting */
+    uint8_t short_read; /* the layer below gave less than OpenSSL asked: it is drained */
 } sc_io_tls;
 
 /* ---- error messages --------------------------------------------------------- */
@@ -149,6 +150,7 @@ static int sc_bio_read(BIO *b, char *buf, size_t cap, size_t *got)
     ssize_t r = sc_io_read(t->io.lower, buf, cap);
     if (r > 0) {
         *got = (size_t)r;
+        t->short_read = (size_t)r < cap;
         return 1;
     }
     if (r == SC_IO_AGAIN)
@@ -407,6 +409,9 @@ static SSL_CTX *sc_tls_ctx_build(const sc_tls_config *cfg, char *err, size_t cap
     SSL_CTX_set_session_id_context(ctx, sc_tls_sid_ctx, sizeof sc_tls_sid_ctx - 1);
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
     SSL_CTX_set_read_ahead(ctx, 1);
+    /* The chain is what cert_file holds: never completed from the verify store (which
+     * holds the client CAs with ca_file), and no store walk on every handshake. */
+    SSL_CTX_set_mode(ctx, SSL_MODE_NO_AUTO_CHAIN);
     if (cfg->low_memory)
         SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
     SSL_CTX_set_alpn_select_cb(ctx, sc_tls_alpn, NULL);
@@ -703,9 +708,16 @@ static ssize_t sc_tls_read(sc_io *io, char *buf, size_t cap)
     while (got < cap) {
         size_t n = 0;
         ERR_clear_error();
+        t->short_read = 0;
         int r = SSL_read_ex(t->ssl, buf + got, cap - got, &n);
         if (r == 1) {
             got += n;
+            /* PERF: the layer below gave less than asked (read-ahead asks for a
+             * whole buffer) and OpenSSL holds nothing more: the socket is drained,
+             * so stop here instead of paying a recv() that says EAGAIN.  If more
+             * arrived meanwhile, the level-triggered reactor says so. */
+            if (t->short_read && !SSL_has_pending(t->ssl))
+                break;
             continue;
         }
         int e = SSL_get_error(t->ssl, r);

@@ -141,6 +141,11 @@ uint32_t sc_loop_num_connections(sc_loop *loop)
     return loop->num_conns;
 }
 
+const sc_stats *sc_loop_stats(sc_loop *loop)
+{
+    return &loop->stats;
+}
+
 sc_event *sc_loop_event_view(sc_loop *loop)
 {
     return &loop->event;
@@ -201,6 +206,7 @@ sc_conn *sc_conn_new(sc_loop *loop, const sc_io_ops *bottom, size_t bottom_size,
     c->io.last_active_ms = sc_now_ms(); /* loop->now_ms may be old outside a batch */
     loop->slots[slot] = c;
     loop->num_conns++;
+    loop->stats.connections_total++;
     sc_timer_update(loop);
     return c;
 }

@@ -87,6 +87,27 @@ int sc_loop_fd(sc_loop *loop);    /* the epoll fd to watch for readability */
  * Returns the number of events handled, or a negative sc_error. */
 int sc_loop_poll(sc_loop *loop, int timeout_ms);
 uint32_t sc_loop_num_connections(sc_loop *loop);
+
+/* Counters of a loop since it was created, kept by the core (a few increments per request).
+ * Latency: from a request's head being parsed to its response ending, in microseconds;
+ * bucket i counts latencies <= SC_LATENCY_BOUNDS_US[i] (not cumulative), the last bucket
+ * the rest. */
+#define SC_LATENCY_BUCKETS 12
+typedef struct sc_stats {
+    uint64_t connections_total;     /* accepted (or opened in memory) */
+    uint64_t requests;              /* responses that sent a status line */
+    uint64_t responses_by_class[6]; /* [1] 1xx .. [5] 5xx, the core's own errors included */
+    uint64_t bytes_in;              /* read from the connection (plaintext under TLS) */
+    uint64_t bytes_out;             /* written to it */
+    uint64_t websockets_total;      /* upgrades */
+    uint64_t websockets_open;       /* open now */
+    uint64_t backpressure_drops;    /* WebSocket messages dropped past max_backpressure */
+    uint64_t pubsub_deliveries;     /* messages queued to subscribers by publish */
+    uint64_t latency_count;         /* requests timed */
+    uint64_t latency_us_sum;
+    uint64_t latency_buckets[12]; /* SC_LATENCY_BUCKETS (cffi needs the number) */
+} sc_stats;
+const sc_stats *sc_loop_stats(sc_loop *loop);
 /* Connections closed so far because max_buffered_bytes was exceeded. */
 uint64_t sc_loop_budget_closed(sc_loop *loop);
 /* Graceful stop, step 1: close all listening sockets. */
@@ -254,6 +275,10 @@ sc_event *sc_loop_event_view(sc_loop *loop);
  * still buffered; on_writable will fire), or an sc_error. */
 int sc_res_write(sc_loop *loop, sc_handle res, const char *head, size_t head_len, const char *body,
                  size_t body_len, uint32_t flags);
+
+/* sc_res_write(loop, res, NULL, 0, body, body_len, SC_W_END): the common "200 OK with
+ * this body" in one crossing of four arguments instead of seven. */
+int sc_res_end(sc_loop *loop, sc_handle res, const char *body, size_t body_len);
 
 /* try_end: send part of a body of total_size bytes (Content-Length:
  * total_size).  Writes what the transport takes now and buffers nothing past

@@ -121,6 +121,7 @@ int sc_ws_send(sc_loop *loop, sc_handle h, uint32_t opcode, const char *data, si
         } else if (more) {
             ws->frag_out = SC_FRAG_DROPPING; /* the rest of this message goes too */
         }
+        loop->stats.backpressure_drops++;
         return SC_WS_STATUS_DROPPED;
     }
     sc_batch_begin(loop);
@@ -398,6 +399,7 @@ int sc_loop_publish(sc_loop *loop, sc_handle sender, const char *topic, size_t t
             continue;
         const sc_ws_behavior *b = sc_ws_behavior_of(c);
         if (b->s.max_backpressure && sc_conn_pending(c) > b->s.max_backpressure) {
+            loop->stats.backpressure_drops++;
             if (b->s.flags & SC_WSS_CLOSE_ON_BACKPRESSURE)
                 w->ids[nclose++] = w->ids[i]; /* i >= nclose: a visited slot */
             continue;
@@ -426,6 +428,7 @@ int sc_loop_publish(sc_loop *loop, sc_handle sender, const char *topic, size_t t
             free(doomed);
         }
     }
+    loop->stats.pubsub_deliveries += (uint64_t)sent;
     sc_batch_end(loop); /* flushes: most subscribers send the shared frame right here */
     sc_shared_msg_release(shared[0]);
     sc_shared_msg_release(shared[1]);

@@ -187,6 +187,7 @@ static int sc_ws_attach(sc_conn *c, int behavior, const sc_ws_deflate_params *z)
     sc_ws_parser_init(&ws->parser, b->s.max_payload_length, options);
     ws->last_active_ms = ws->opened_ms = loop->now_ms ? loop->now_ms : sc_now_ms();
     c->ws = ws;
+    loop->stats.websockets_open++; /* down in sc_ws_free_conn */
     return SC_OK;
 }
 
@@ -358,6 +359,7 @@ static void sc_ws_free_conn(sc_conn *c)
     if (!ws)
         return;
     c->ws = NULL;
+    c->loop->stats.websockets_open--;
     sc_ws_inflater_free(ws->zi);
     sc_ws_deflater_free(ws->zd);
     sc_ws_buf_free(&ws->msg);

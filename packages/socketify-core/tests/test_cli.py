@@ -214,6 +214,7 @@ def test_main_is_the_console_script_entry_point(capsys):
         (["--reload-dir", "/no/such/dir"], "--reload-dir '/no/such/dir' is not a directory"),
         (["--reload-include", "*.html"], "--reload-include only applies with --reload"),
         (["--reload", "--reload-exclude", " "], "--reload-exclude needs a pattern"),
+        (["--metrics-path", "metrics"], "--metrics-path must start with '/'"),
         (["--proxy-headers", "--forwarded-allow-ips", "nope"], "--forwarded-allow-ips: 'nope'"),
         (["--log-config", "/no/such.json"], "--log-config '/no/such.json': no such file"),
     ],

@@ -463,3 +463,17 @@ def test_log_config_ini(tmp_path):
     with start(tmp_path, *args) as service:
         until(lambda: "INI 2 worker(s) ready" in service.stderr(), timeout=10)
         assert service.stop() == 0
+
+
+# ---- metrics ------------------------------------------------------------------------------------
+def test_metrics_path_serves_each_workers_counters(tmp_path):
+    with start(tmp_path, "--port", "0", "--workers", "2", "--metrics-path", "/metrics") as service:
+        service.wait_listening()
+        for _ in range(10):
+            assert service.get()[0] == 200
+        status, text = service.get("/metrics")
+        assert status == 200
+        workers = set(re.findall(r'socketify_connections_total\{worker="(\d+)"\}', text))
+        assert len(workers) == 1  # one process answered the scrape, with its own label
+        assert "socketify_request_duration_seconds_bucket" in text
+        assert service.stop() == 0

@@ -5,9 +5,16 @@ memory transport -- is the App's own, unchanged."""
 
 from __future__ import annotations
 
+from ._native import ffi
 from .runtime import Runtime
 
 
 class AdapterRuntime(Runtime):
     def _on_request(self, handle: int) -> None:
+        path = self.metrics_path
+        if path is not None:  # app.metrics_route: that one path goes to the App's router
+            view = self.view
+            if view.path_len == len(path) and ffi.unpack(view.target, view.path_len) == path:
+                Runtime._on_request(self, handle)
+                return
         self.app._dispatch(handle)  # type: ignore[attr-defined]

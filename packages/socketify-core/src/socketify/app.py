@@ -196,6 +196,26 @@ class App:
         self._rt.on_finished(hook)
         return hook
 
+    # ---- metrics (metrics.py) ---------------------------------------------------------------
+    def stats(self) -> dict[str, Any]:
+        """The core's counters: connections, requests by status class, bytes, WebSockets,
+        backpressure drops, pub/sub deliveries, handler errors and a latency histogram."""
+        from .metrics import stats_of
+
+        return stats_of(self._rt)
+
+    def metrics_route(self, path: str = "/metrics", registry: Any = None) -> App:
+        """Serve the counters in the Prometheus text format at ``GET path``: through
+        ``prometheus_client``'s registry when it is installed (``registry``, default its
+        ``REGISTRY``: the app's own metrics share the endpoint), else written directly."""
+        from .metrics import metrics_handler
+
+        if not isinstance(path, str) or not path.startswith("/"):
+            raise ValueError(f"metrics_route path must start with '/', not {path!r}")
+        self.get(path, metrics_handler(self, registry))
+        self._rt.metrics_path = path.encode("latin-1")
+        return self
+
     # ---- pub/sub (websocket/) -----------------------------------------------------------------
     def publish(
         self, topic: Any, message: Any, opcode: Optional[OpCode] = None, compress: bool = False

@@ -38,10 +38,11 @@ _EXPIRED = (
 class _Copied:
     """What a request has read out of the view so far (all of it after preserve())."""
 
-    __slots__ = ("cookies", "headers", "minor", "queries", "target", "tls")
+    __slots__ = ("cookies", "headers", "minor", "queries", "scheme", "target", "tls")
 
     def __init__(self) -> None:
         self.tls: Optional[TLSFacts] = None
+        self.scheme: Optional[str] = None
         self.target: Optional[str] = None
         self.headers: Optional[list[tuple[str, str]]] = None
         self.queries: Optional[dict[str, list[str]]] = None
@@ -87,6 +88,7 @@ class AppRequest:
         self._header_pairs()
         self.is_ancient()
         self._tls()
+        self.get_scheme()  # the proxy headers are read from the view: before it goes
         self._token = _PRESERVED
         self._view = None
         return self
@@ -137,12 +139,17 @@ class AppRequest:
         """``"https"`` over TLS, else ``"http"``; with ``proxy_headers`` and a trusted peer,
         the scheme its proxy headers name (``X-Forwarded-Proto``, ``Forwarded: proto=``)."""
         self._check()
-        proxy = self._rt.proxy
-        if proxy is not None:
-            fwd = forwarded(proxy, self._rt.native, self._view)
-            if fwd is not None and fwd[1]:
-                return fwd[1]
-        return "https" if self._tls().secure else "http"
+        copied = self._cache()
+        scheme = copied.scheme
+        if scheme is None:
+            scheme = "https" if self._tls().secure else "http"
+            proxy = self._rt.proxy
+            if proxy is not None:
+                fwd = forwarded(proxy, self._rt.native, self._view)
+                if fwd is not None and fwd[1]:
+                    scheme = fwd[1]
+            copied.scheme = scheme
+        return scheme
 
     def get_peer_certificate(self, binary_form: bool = False) -> Any:
         """The client's verified certificate (mutual TLS) as the dict

@@ -262,6 +262,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="module:attr: a dict of WebSocket handlers and options served on /* "
         "(the original's --ws); auto or none: only the app's own ws() routes",
     )
+    parser.add_argument(
+        "--metrics-path",
+        metavar="PATH",
+        help="serve the server's counters in the Prometheus text format at this path "
+        "(GET; with prometheus_client installed, its registry too)",
+    )
     parser.add_argument("--version", action="version", version=_version())
     _add_setting_flags(parser)
     _add_ws_flags(parser)
@@ -296,6 +302,8 @@ def make_config(args: argparse.Namespace) -> ServeConfig:
         raise UsageError(f"--port must be between 0 and 65535, not {args.port}")
     if args.uds == "":
         raise UsageError("--uds needs a path")
+    if args.metrics_path is not None and not args.metrics_path.startswith("/"):
+        raise UsageError(f"--metrics-path must start with '/', not {args.metrics_path!r}")
     settings: dict[str, Any] = {}
     for key, value in vars(args).items():
         if key.startswith(_SETTING_PREFIX) and value is not None:
@@ -352,6 +360,7 @@ def make_config(args: argparse.Namespace) -> ServeConfig:
         pubsub=pubsub,
         ws_behavior=ws_behavior,
         tls=tls,
+        metrics_path=args.metrics_path,
     )
 
 

@@ -61,6 +61,7 @@ class ServeConfig(NamedTuple):
     pubsub: Optional[dict[str, Any]] = None  # cli._pubsub: {"kind": relay|redis|none, ...}
     relay_fd: int = -1  # a worker's end of the supervisor's relay (pubsub/relay.py)
     ws_behavior: Optional[str] = None  # --ws module:attr: app.ws("/*", that dict)
+    metrics_path: Optional[str] = None  # --metrics-path: app.metrics_route(path)
     tls: dict[str, Any] = {}  # --ssl-*: AppOptions fields given on the command line
 
     def adapter_options(self) -> dict[str, Any]:
@@ -103,6 +104,8 @@ def prepare_app(config: ServeConfig) -> App:
     if config.access_log:
         accesslog.enable(app, config.access_log_format)
     _apply_pubsub(app, config)
+    if config.metrics_path:
+        app.metrics_route(config.metrics_path)
     if config.tls:
         app.configure_tls(tls_options(getattr(app, "app_options", None), config.tls))
     return app
