@@ -898,6 +898,25 @@ static ssize_t sc_tls_info(sc_io *io, int key, char *buf, size_t cap)
         int n = snprintf(text, sizeof text, "%d", c ? SSL_CIPHER_get_bits(c, NULL) : 0);
         return sc_tls_copy(buf, cap, text, (size_t)n);
     }
+    case SC_TLS_INFO_VERSION_ID: {
+        char text[16];
+        int n = snprintf(text, sizeof text, "%d", SSL_version(ssl));
+        return sc_tls_copy(buf, cap, text, (size_t)n);
+    }
+    case SC_TLS_INFO_CIPHER_ID: {
+        const SSL_CIPHER *c = SSL_get_current_cipher(ssl);
+        char text[16];
+        int n = snprintf(text, sizeof text, "%u", c ? (unsigned)SSL_CIPHER_get_protocol_id(c) : 0u);
+        return sc_tls_copy(buf, cap, text, (size_t)n);
+    }
+    case SC_TLS_INFO_SERVER_CERT: {
+        X509 *x = SSL_get_certificate(ssl); /* not a new reference */
+        unsigned char *der = NULL;
+        int len = x ? i2d_X509(x, &der) : 0;
+        ssize_t n = len > 0 ? sc_tls_copy(buf, cap, (const char *)der, (size_t)len) : 0;
+        OPENSSL_free(der);
+        return n;
+    }
     case SC_TLS_INFO_ALPN: {
         const unsigned char *p = NULL;
         unsigned int n = 0;
