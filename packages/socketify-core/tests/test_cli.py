@@ -212,6 +212,8 @@ def test_main_is_the_console_script_entry_point(capsys):
         (["--workers", "0"], "--workers must be at least 1, not 0"),
         (["--port", "70000"], "--port must be between 0 and 65535"),
         (["--reload-dir", "/no/such/dir"], "--reload-dir '/no/such/dir' is not a directory"),
+        (["--reload-include", "*.html"], "--reload-include only applies with --reload"),
+        (["--reload", "--reload-exclude", " "], "--reload-exclude needs a pattern"),
         (["--metrics-path", "metrics"], "--metrics-path must start with '/'"),
         (["--proxy-headers", "--forwarded-allow-ips", "nope"], "--forwarded-allow-ips: 'nope'"),
         (["--log-config", "/no/such.json"], "--log-config '/no/such.json': no such file"),
@@ -581,10 +583,20 @@ def test_interface_asgi3_is_asgi():
     assert main(["m:app", "--interface", "asgi3", "--port", "70000"]) == 2  # parsed, then refused
 
 
+def test_reload_patterns_reach_the_config():
+    config = make_config(
+        build_parser().parse_args(
+            ["m:app", "--reload", "--reload-include", "*.html", "--reload-exclude", "tmp_*"]
+        )
+    )
+    assert config.reload_includes == ("*.py", "*.html")
+    assert config.reload_excludes == (".*", ".py[cod]", ".sw.*", "~*", "tmp_*")
+
+
 @pytest.mark.parametrize(
     "name, text, message",
     [
-        ("bad.json", "{not json", "Expecting property name"),
+        ("bad.json", "{not json", "bad.json': "),  # json's own message differs by interpreter
         ("list.json", "[1, 2]", "needs a mapping with 'version': 1"),
         ("bad.ini", "[nothing]\n", "needs a [loggers] section"),
     ],

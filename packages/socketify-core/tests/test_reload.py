@@ -1,11 +1,15 @@
-"""reload: the --reload watcher (mtime scans) and the app directory it watches."""
+"""reload: the --reload watchers (file events with watchfiles, mtime scans without), the
+include/exclude patterns and the app directory they watch."""
 
 from __future__ import annotations
 
 import os
 import sys
+import time
 
-from socketify.server.reload import Watcher, app_directory
+import pytest
+
+from socketify.server.reload import EventWatcher, PathFilter, Watcher, app_directory, make_watcher
 
 
 def test_watcher_sees_changed_new_and_deleted_python_files(tmp_path):
@@ -45,7 +49,7 @@ def test_watcher_is_bounded(tmp_path, caplog):
         (tmp_path / f"m{i}.py").write_text("")
     watcher = Watcher([str(tmp_path)], limit=3)
     assert len(watcher._mtimes) == 3
-    assert "watches only the first 3 Python files" in caplog.text
+    assert "watches only the first 3 files" in caplog.text
 
 
 def test_app_directory(tmp_path, monkeypatch):
@@ -57,3 +61,92 @@ def test_app_directory(tmp_path, monkeypatch):
     assert app_directory("pack.sub") == str(tmp_path)  # a package: its parent
     assert app_directory("no_such_module_xyz") == os.getcwd()
     assert "pack" not in sys.modules  # found, never imported
+
+
+# ---- patterns --------------------------------------------------------------------------------
+def test_the_default_patterns_watch_python_files_only(tmp_path):
+    wanted = PathFilter(roots=[str(tmp_path)])
+    assert wanted(str(tmp_path / "app.py"))
+    assert wanted(str(tmp_path / "pkg" / "mod.py"))
+    for name in ("notes.txt", ".hidden.py", "mod.pyc", ".app.py.swp", "~app.py"):
+        assert not wanted(str(tmp_path / name)), name
+
+
+def test_includes_and_excludes_match_names_and_relative_paths(tmp_path):
+    wanted = PathFilter(
+        ("*.py", "*.html", "conf/*.toml"), (".*", "generated_*.py"), [str(tmp_path)]
+    )
+    assert wanted(str(tmp_path / "templates" / "index.html"))
+    assert wanted(str(tmp_path / "conf" / "app.toml"))
+    assert not wanted(str(tmp_path / "other" / "app.toml"))  # the pattern names conf/
+    assert not wanted(str(tmp_path / "generated_models.py"))
+
+
+def test_an_explicit_include_wins_over_the_same_default_exclude(tmp_path):
+    wanted = PathFilter(("*.py", ".*"), (".*", "~*"), [str(tmp_path)])
+    assert wanted(str(tmp_path / ".env"))
+
+
+@pytest.mark.parametrize("bad", ["", None, 3])
+def test_a_bad_pattern_is_refused(bad):
+    with pytest.raises(ValueError, match="reload pattern"):
+        PathFilter((bad,), ())
+
+
+def test_polling_follows_the_patterns(tmp_path):
+    (tmp_path / "page.html").write_text("<p>1</p>")
+    (tmp_path / "app.py").write_text("")
+    watcher = make_watcher([str(tmp_path)], ("*.html",), (".*",), events=False)
+    assert isinstance(watcher, Watcher) and watcher.kind == "polling"
+    (tmp_path / "app.py").write_text("x = 1")  # not included any more
+    (tmp_path / "page.html").write_text("<p>2</p>")
+    assert watcher.changes() == [str(tmp_path / "page.html")]
+
+
+# ---- file events (watchfiles) ------------------------------------------------------------------
+def wait_for_changes(watcher, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    found = set()
+    while time.monotonic() < deadline:
+        changed = watcher.changes()
+        if changed:
+            found.update(changed)
+            time.sleep(0.3)  # what else belongs to the same burst
+            found.update(watcher.changes() or ())
+            return sorted(found)
+        time.sleep(0.05)
+    return sorted(found)
+
+
+def test_file_events_report_created_modified_and_deleted_files(tmp_path):
+    pytest.importorskip("watchfiles", reason="the [reload] extra")
+    (tmp_path / "app.py").write_text("a = 1\n")
+    (tmp_path / "old.py").write_text("b = 1\n")
+    watcher = make_watcher([str(tmp_path)])
+    try:
+        assert isinstance(watcher, EventWatcher) and watcher.kind == "watchfiles"
+        time.sleep(0.3)  # the watcher thread is set up
+        assert watcher.changes() is None
+        (tmp_path / "app.py").write_text("a = 2\n")
+        (tmp_path / "new.py").write_text("c = 1\n")
+        os.unlink(tmp_path / "old.py")
+        (tmp_path / "notes.txt").write_text("not watched")
+        (tmp_path / "__pycache__").mkdir()
+        (tmp_path / "__pycache__" / "x.py").write_text("skipped dir")
+        changed = wait_for_changes(watcher)
+        assert changed == sorted(str(tmp_path / n) for n in ("app.py", "new.py", "old.py"))
+    finally:
+        watcher.close()
+
+
+def test_file_events_follow_the_patterns(tmp_path):
+    pytest.importorskip("watchfiles", reason="the [reload] extra")
+    watcher = make_watcher([str(tmp_path)], ("*.py", "*.html"), (".*", "draft_*"))
+    try:
+        time.sleep(0.3)
+        (tmp_path / "index.html").write_text("<p>hi</p>")
+        (tmp_path / "draft_page.html").write_text("excluded")
+        (tmp_path / "style.css").write_text("not included")
+        assert wait_for_changes(watcher) == [str(tmp_path / "index.html")]
+    finally:
+        watcher.close()

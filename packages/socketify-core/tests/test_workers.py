@@ -212,21 +212,33 @@ def pids_of_a_burst(service: Service, connections: int = 64) -> collections.Coun
             sock.close()
 
 
-def assert_fair(counts: collections.Counter, workers: int) -> None:
+def fair(counts: collections.Counter, workers: int) -> bool:
+    # Every worker takes a real share: at least a fifth of an equal split.
     total = sum(counts.values())
-    assert len(counts) == workers, counts
-    # Every worker takes a real share: at least a fifth of an equal split.  (Half of one
-    # failed on a loaded machine and under ASan, on the code before the layering too: the
-    # accept pause on a shared Unix socket is timing-bound; EPOLLEXCLUSIVE is #16's fix.)
-    assert min(counts.values()) >= total / workers / 5, counts
+    return len(counts) == workers and min(counts.values()) >= total / workers / 5
+
+
+def assert_fair(measure: Callable[[], collections.Counter], workers: int, rounds: int = 3) -> None:
+    """``measure()`` spreads over every worker in at least one of ``rounds`` equal rounds.
+
+    One round on a loaded machine can go to one worker (its sibling was not scheduled while
+    the connections arrived: that happened under ASan and with other test runs on both
+    cores); a build that does not spread fails every round."""
+    seen = []
+    for _ in range(rounds):
+        counts = measure()
+        if fair(counts, workers):
+            return
+        seen.append(dict(counts))
+    raise AssertionError(f"no round spread over {workers} workers: {seen}")
 
 
 # ---- load spreading ----------------------------------------------------------------------
 def test_tcp_requests_spread_over_two_workers(tmp_path):
     with start(tmp_path, "--port", "0", "--workers", "2") as service:
         service.wait_listening()
-        assert_fair(pids_of_many_requests(service), 2)
-        assert_fair(pids_of_a_burst(service), 2)
+        assert_fair(lambda: pids_of_many_requests(service), 2)
+        assert_fair(lambda: pids_of_a_burst(service), 2)
         assert service.stop() == 0
 
 
@@ -235,8 +247,8 @@ def test_unix_socket_requests_spread_over_two_workers(tmp_path):
     with start(tmp_path, "--uds", path, "--workers", "2") as service:
         service.wait_listening()
         assert service.uds == path
-        assert_fair(pids_of_many_requests(service), 2)
-        assert_fair(pids_of_a_burst(service), 2)
+        assert_fair(lambda: pids_of_many_requests(service), 2)
+        assert_fair(lambda: pids_of_a_burst(service), 2)
         assert service.stop() == 0
     assert not os.path.exists(path)  # the supervisor removed its socket file
 
@@ -244,7 +256,7 @@ def test_unix_socket_requests_spread_over_two_workers(tmp_path):
 def test_three_workers_each_get_a_share(tmp_path):
     with start(tmp_path, "--port", "0", "--workers", "3") as service:
         service.wait_listening()
-        assert_fair(pids_of_many_requests(service, threads=6, each=30), 3)
+        assert_fair(lambda: pids_of_many_requests(service, threads=6, each=30), 3)
         assert service.stop() == 0
 
 
@@ -389,6 +401,39 @@ def test_reload_serves_the_changed_file(tmp_path):
         app_file.write_text(VERSIONED.format(version="v3"))
         until(lambda: service.get(timeout=2) == (200, "v3"), timeout=10)
         assert service.stop() == 0
+
+
+TEMPLATED = """
+from pathlib import Path
+from socketify import App
+
+app = App()
+page = (Path(__file__).parent / "page.html").read_text()
+app.get("/", lambda res, req: res.end(page))
+"""
+
+
+def test_reload_include_restarts_on_a_template_change(tmp_path):
+    (tmp_path / "page.html").write_text("first")
+    (tmp_path / "draft.html").write_text("excluded")
+    with start(
+        tmp_path,
+        "--port",
+        "0",
+        "--reload",
+        "--reload-include",
+        "*.html",
+        "--reload-exclude",
+        "draft*",
+        source=TEMPLATED,
+    ) as service:
+        service.wait_listening()
+        assert service.get() == (200, "first")
+        (tmp_path / "draft.html").write_text("still excluded")
+        time.sleep(1.5)  # three polls or the events of the change: no restart
+        assert "reloading" not in service.stderr()
+        (tmp_path / "page.html").write_text("second")
+        until(lambda: service.get(timeout=2) == (200, "second"), timeout=10)
 
 
 # ---- logging ----------------------------------------------------------------------------------

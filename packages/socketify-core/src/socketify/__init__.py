@@ -8,6 +8,9 @@
 
 from __future__ import annotations
 
+from importlib.metadata import PackageNotFoundError as _NotInstalled
+from importlib.metadata import version as _dist_version
+
 from . import errors
 from .app import App
 from .asgi import ASGI
@@ -21,7 +24,10 @@ from .static import sendfile
 from .websocket import WebSocket
 from .wsgi import WSGI
 
-__version__ = "0.1.0"
+try:  # the installed distribution's version: one source, the package's pyproject.toml
+    __version__ = _dist_version("socketify-core")
+except _NotInstalled:  # imported from a source tree that was never installed
+    __version__ = "0+unknown"
 
 __all__ = [
     *errors.__all__,

@@ -73,6 +73,7 @@ _NO_ARG = object()
 
 # PERF: module-level references to the C functions save two attribute lookups per call.
 _write = lib.sc_res_write
+_end = lib.sc_res_end
 _try_end = lib.sc_res_try_end
 _batch = lib.sc_loop_batch
 
@@ -204,19 +205,27 @@ class AppResponse:
             body = b""
         else:
             body = self._body(message)
-        flags = W_END
-        if end_connection:
-            flags = W_END | W_CLOSE
         hflags = self._hflags
-        if hflags:
-            if hflags & HAS_CONTENT_LENGTH:
-                flags |= W_HAS_LENGTH
-            if hflags & WANTS_CLOSE:
-                flags |= W_CLOSE
-        # PERF: a fresh response with nothing written passes an empty head (the core's
-        # precomputed "200 OK"); nothing is rendered in Python.
-        head = b"" if state else self._head()
-        rc = _write(self._rt.native, self._h, head, len(head), body, len(body), flags)
+        if (
+            not (state or hflags or end_connection)
+            and self._headers is None
+            and self._status is None
+        ):
+            # PERF: a fresh response with nothing written (no header, no header flag such as
+            # a dropped "Connection: close"): the core's precomputed "200 OK" and this body,
+            # in a four-argument crossing.
+            rc = _end(self._rt.native, self._h, body, len(body))
+        else:
+            flags = W_END
+            if end_connection:
+                flags = W_END | W_CLOSE
+            if hflags:
+                if hflags & HAS_CONTENT_LENGTH:
+                    flags |= W_HAS_LENGTH
+                if hflags & WANTS_CLOSE:
+                    flags |= W_CLOSE
+            head = b"" if state else self._head()
+            rc = _write(self._rt.native, self._h, head, len(head), body, len(body), flags)
         if rc == SC_ETHREAD:
             raise wrong_thread("res.end()")  # nothing happened: the response is still open
         self._state = DONE

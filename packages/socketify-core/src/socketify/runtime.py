@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 import time
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
@@ -60,6 +61,10 @@ if TYPE_CHECKING:
     from .app import App
 
 logger = logging.getLogger("socketify")
+# CPython: a request object whose only reference is the dispatching frame's (the local and
+# getrefcount's argument) is reused for the next request; elsewhere one is made each time.
+_refcount = getattr(sys, "getrefcount", None) if sys.implementation.name == "cpython" else None
+_UNSHARED = 2
 
 Handler = Callable[..., Any]
 _unpack = ffi.unpack
@@ -89,6 +94,7 @@ class Runtime:
         self._settings = settings
         self.native: Any = None
         self.body_window = 0  # bytes of a body nobody asked for yet before reading stops
+        self.spare: Optional[AppRequest] = None  # a request object nothing holds any more
         self.handler_errors = 0  # exceptions report() saw (metrics.py)
         self.metrics_path: Optional[bytes] = None  # app.metrics_route (adapters check it)
         self.proxy: Optional[ProxyHeaders] = None  # proxy_headers: who is trusted
@@ -279,7 +285,20 @@ class Runtime:
             res._fwd = forwarded(self.proxy, self.native, view)
         self.seq = token = self.seq + 1
         self.token = token
-        req = AppRequest(self, token, view, method, path, match)
+        req = self.spare
+        if req is None:
+            req = AppRequest(self, token, view, method, path, match)
+        else:
+            # PERF: the last request object, which nothing kept (refcount below): one
+            # object per request instead of two.
+            self.spare = None
+            req._token = token
+            req._view = view
+            req._method = method
+            req._path = path
+            req._match = match
+            req._yield = False
+            req._copied = None
         try:
             if match is None:
                 self.no_route(res, path)
@@ -294,6 +313,8 @@ class Runtime:
             self.report(exc, res, req)
         finally:
             self.token = 0
+        if _refcount is not None and _refcount(req) == _UNSHARED:
+            self.spare = req  # only this frame holds it: the next request reuses it
         if res._state != DONE and res._ext is None:
             self.track(res)
 

@@ -11,6 +11,9 @@
 
 from __future__ import annotations
 
+from importlib.metadata import PackageNotFoundError as _NotInstalled
+from importlib.metadata import version as _dist_version
+
 from ._errors import (
     DuplicateRouteError,
     MiddlewareStopped,
@@ -38,4 +41,7 @@ __all__ = [
     "compose",
 ]
 
-__version__ = "0.1.0"
+try:  # the installed distribution's version: one source, the package's pyproject.toml
+    __version__ = _dist_version("socketify-router")
+except _NotInstalled:  # imported from a source tree that was never installed
+    __version__ = "0+unknown"

@@ -8,6 +8,9 @@ with TestClient(app) as client:
 
 from __future__ import annotations
 
+from importlib.metadata import PackageNotFoundError as _NotInstalled
+from importlib.metadata import version as _dist_version
+
 from ._async_client import AsyncTestClient
 from ._client import TestClient
 from ._cookies import Cookie, CookieJar
@@ -28,7 +31,10 @@ from ._errors import (
 from ._models import Headers, Request, Response
 from ._websocket import AsyncWebSocketTestSession, WebSocketMessage, WebSocketTestSession
 
-__version__ = "0.1.0"
+try:  # the installed distribution's version: one source, the package's pyproject.toml
+    __version__ = _dist_version("socketify-testing")
+except _NotInstalled:  # imported from a source tree that was never installed
+    __version__ = "0+unknown"
 
 __all__ = [
     "AsyncTestClient",

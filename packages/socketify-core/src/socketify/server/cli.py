@@ -29,6 +29,7 @@ from typing import Any, Optional
 from .. import limits
 from ..errors import TLSConfigError, UsageError
 from ..tls import TLS_FLAGS, cert_reqs_value
+from .reload import DEFAULT_EXCLUDES, DEFAULT_INCLUDES
 from .target import TargetError, load_target
 from .worker import EXIT_USAGE, ServeConfig, serve, usage_error
 
@@ -200,6 +201,21 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="directory to watch with --reload (repeatable; default: the app's directory)",
     )
+    parser.add_argument(
+        "--reload-include",
+        action="append",
+        default=[],
+        metavar="GLOB",
+        help="with --reload, also watch files matching this pattern (repeatable; default *.py)",
+    )
+    parser.add_argument(
+        "--reload-exclude",
+        action="append",
+        default=[],
+        metavar="GLOB",
+        help="with --reload, ignore files matching this pattern (repeatable; "
+        "default .*, .py[cod], .sw.*, ~*)",
+    )
     parser.add_argument("--factory", action="store_true", help="the target is a factory")
     parser.add_argument(
         "--interface",
@@ -302,6 +318,17 @@ def make_config(args: argparse.Namespace) -> ServeConfig:
     for directory in args.reload_dir:
         if not os.path.isdir(directory):
             raise UsageError(f"--reload-dir {directory!r} is not a directory")
+    for flag, patterns in (
+        ("--reload-include", args.reload_include),
+        ("--reload-exclude", args.reload_exclude),
+    ):
+        for pattern in patterns:
+            if not pattern.strip():
+                raise UsageError(f"{flag} needs a pattern (a glob like '*.html')")
+            if not args.reload:
+                raise UsageError(f"{flag} only applies with --reload")
+    includes = tuple(dict.fromkeys([*DEFAULT_INCLUDES, *args.reload_include]))
+    excludes = tuple(dict.fromkeys([*DEFAULT_EXCLUDES, *args.reload_exclude]))
     ws_behavior = None if args.ws in ("auto", "none") else args.ws
     if ws_behavior is not None and ":" not in ws_behavior:
         raise UsageError(f"--ws expects auto, none or module:attr, not {args.ws!r}")
@@ -317,6 +344,8 @@ def make_config(args: argparse.Namespace) -> ServeConfig:
         workers=workers,
         reload=args.reload,
         reload_dirs=tuple(args.reload_dir),
+        reload_includes=includes,
+        reload_excludes=excludes,
         log_level=args.log_level,
         access_log=args.access_log,
         access_log_format=args.access_log_format,

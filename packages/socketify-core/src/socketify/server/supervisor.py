@@ -53,7 +53,7 @@ from typing import Optional
 from ..pubsub.backend import DEFAULT_MAX_BUFFER
 from ..pubsub.relay import RelayChannel, RelayHub
 from .listener import Listener
-from .reload import POLL_INTERVAL, Watcher, app_directory
+from .reload import POLL_INTERVAL, AnyWatcher, app_directory, make_watcher
 from .worker import EXIT_APP_ERROR, EXIT_OK, ServeConfig, worker_exit
 
 __all__ = ["KILL_GRACE", "RESTART_WINDOW", "Supervisor"]
@@ -117,7 +117,7 @@ class Supervisor:
         self._next_restart = 0.0
         self._throttle_logged = False
         self._wait_for_change = False
-        self._watcher: Optional[Watcher] = None
+        self._watcher: Optional[AnyWatcher] = None
         self._next_scan = 0.0
         self._old_handlers: dict[int, object] = {}
         # the embedded pub/sub relay between workers (pubsub/relay.py), unless --pubsub says
@@ -161,8 +161,14 @@ class Supervisor:
             return EXIT_APP_ERROR
         if self.config.reload:
             roots = self.config.reload_dirs or (app_directory(self.config.target.split(":")[0]),)
-            self._watcher = Watcher(roots)
-            logger.info("watching %s for changes", ", ".join(self._watcher.roots))
+            self._watcher = make_watcher(
+                roots, self.config.reload_includes, self.config.reload_excludes
+            )
+            logger.info(
+                "watching %s for changes (%s)",
+                ", ".join(self._watcher.roots),
+                self._watcher.kind,
+            )
         self._selector = selectors.DefaultSelector()
         self._install_signals()
         self._selector.register(self._wake_r, selectors.EVENT_READ)
@@ -173,6 +179,8 @@ class Supervisor:
             while self.workers or not self._stopping:
                 self._step()
         finally:
+            if self._watcher is not None and hasattr(self._watcher, "close"):
+                self._watcher.close()
             self._kill_all()
             if self.relay is not None:
                 self.relay.close()

@@ -45,6 +45,8 @@ class ServeConfig(NamedTuple):
     workers: int = 1
     reload: bool = False
     reload_dirs: tuple[str, ...] = ()
+    reload_includes: tuple[str, ...] = ("*.py",)  # reload.DEFAULT_INCLUDES
+    reload_excludes: tuple[str, ...] = (".*", ".py[cod]", ".sw.*", "~*")
     log_level: str = "info"
     access_log: bool = False
     access_log_format: str = "common"  # or "json" (accesslog.py)
