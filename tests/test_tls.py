@@ -607,3 +607,79 @@ def test_preserved_request_keeps_scheme_and_tls_facts(certs):
             port, certs.client_context(), "/later", extra=b"X-Forwarded-Proto: http\r\n"
         )
         assert body_of(data) == b"http TLSv1.3 True"  # the trusted proxy's word for the scheme
+
+
+def _v2_header(src: str, dst: str, sport: int, dport: int) -> bytes:
+    sig = b"\r\n\r\n\x00\r\nQUIT\n"
+    body = socket.inet_aton(src) + socket.inet_aton(dst) + struct.pack(">HH", sport, dport)
+    return sig + b"\x21\x11" + struct.pack(">H", len(body)) + body
+
+
+@pytest.mark.parametrize(
+    "header, seen",
+    [
+        (b"PROXY TCP4 192.0.2.7 10.0.0.1 56324 443\r\n", b"192.0.2.7"),
+        (b"PROXY TCP6 2001:db8::7 2001:db8::1 4000 443\r\n", b"2001:db8::7"),
+        (_v2_header("198.51.100.9", "10.0.0.1", 1234, 443), b"198.51.100.9"),
+    ],
+)
+def test_proxy_protocol_header_before_the_handshake(certs, header, seen):
+    """A load balancer sends its PROXY header in the clear, then the client's TLS."""
+    app = tls_app(certs, proxy_protocol=True)
+    app.get("/", lambda res, req: res.end(f"{res.get_proxied_remote_address()} {req.get_scheme()}"))
+    port = listen_port(app)
+    with serving(app):
+        for split in (False, True):  # the header alone, or in the same packet as the hello
+            raw = socket.create_connection(("127.0.0.1", port), timeout=10)
+            if split:
+                raw.sendall(header)
+            incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+            client = certs.client_context().wrap_bio(
+                incoming, outgoing, server_hostname="localhost"
+            )
+            first = True
+            while True:
+                try:
+                    client.do_handshake()
+                    break
+                except ssl.SSLWantReadError:
+                    data = outgoing.read()
+                    if first and not split:
+                        data = header + data
+                    first = False
+                    raw.sendall(data)
+                    incoming.write(raw.recv(65536))
+            client.write(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            raw.sendall(outgoing.read())
+            plain = b""
+            while not plain.endswith(b" https"):
+                chunk = raw.recv(65536)
+                if not chunk:
+                    break
+                incoming.write(chunk)
+                try:
+                    plain += client.read(65536)
+                except ssl.SSLWantReadError:
+                    pass
+            raw.close()
+            assert body_of(plain) == seen + b" https"
+
+
+@pytest.mark.parametrize(
+    "first",
+    [
+        b"",  # a client that skipped the load balancer: straight to TLS
+        b"PROXY " + b"x" * 200,  # a v1 line longer than allowed
+        b"\r\n\r\n\x00\r\nQUIX\n" + b"\x00" * 8,  # a broken v2 signature
+    ],
+)
+def test_missing_or_bad_proxy_header_before_tls_is_closed(certs, first):
+    app = tls_app(certs, proxy_protocol=True)
+    app.get("/", lambda res, req: res.end("ok"))
+    port = listen_port(app)
+    with serving(app):
+        raw = socket.create_connection(("127.0.0.1", port), timeout=10)
+        raw.sendall(first or _client_hello(certs))
+        _closed_within(raw, 5)
+        raw.close()
+        assert wait_for(lambda: open_connections(app) == 0)

@@ -223,3 +223,50 @@ def test_plain_socket_client_gets_no_answer_without_certificate(certs):
         with pytest.raises(ssl.SSLError):
             ctx.wrap_socket(raw, server_hostname="localhost")
         raw.close()
+
+
+def test_asgi_app_gets_the_tls_extension(certs, alice):
+    from socketify import ASGI
+
+    seen: list[Any] = []
+
+    async def asgi_app(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        seen.append((scope["scheme"], scope["extensions"].get("tls")))
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    app = ASGI(asgi_app, lifespan="off")
+    app.configure_tls(
+        AppOptions(
+            key_file_name=str(certs.server_key),
+            cert_file_name=str(certs.server_cert),
+            ca_file_name=str(certs.ca_cert),
+            cert_reqs="optional",
+        )
+    )
+    port = listen_port(app)
+    with serving(app):
+        data, _ = https_get(port, certs.client_context(cert=alice))
+        assert body_of(data) == b"ok"
+        https_get(port, certs.client_context(version=ssl.TLSVersion.TLSv1_2))
+    (scheme, ext), (scheme12, ext12) = seen
+    assert scheme == scheme12 == "https"
+    assert ext["tls_version"] == 0x0304 and ext12["tls_version"] == 0x0303
+    assert ext["cipher_suite"] in (0x1301, 0x1302, 0x1303)
+    assert ssl.PEM_cert_to_DER_cert(ext["server_cert"]) == der_of(certs.server_cert)
+    assert [ssl.PEM_cert_to_DER_cert(p) for p in ext["client_cert_chain"]] == [der_of(alice[1])]
+    assert ext["client_cert_name"] == "CN=alice,O=socketify"
+    assert ext["client_cert_error"] is None
+    assert ext12["client_cert_chain"] == [] and ext12["client_cert_name"] is None
+
+
+def test_rfc4514_names():
+    from socketify.tls import rfc4514_name
+
+    name = ((("countryName", "DE"),), (("organizationName", "A, B + C"),), (("commonName", " x "),))
+    assert rfc4514_name(name) == "CN=\\ x\\ ,O=A\\, B \\+ C,C=DE"
+    multi = ((("commonName", "a"), ("userId", "7")),)
+    assert rfc4514_name(multi) == "CN=a+UID=7"
+    assert rfc4514_name(((("1.2.3.4", "#v"),),)) == "1.2.3.4=\\#v"

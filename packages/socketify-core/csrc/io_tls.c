@@ -93,7 +93,17 @@ struct sc_tls {
     sc_tls_ask_fn ask; /* unknown names (tls_api.c: Python's missing_server_name) */
 };
 
-enum { SC_TLS_HANDSHAKE = 0, SC_TLS_OPEN, SC_TLS_DONE, SC_TLS_FAILED };
+enum { SC_TLS_HANDSHAKE = 0, SC_TLS_OPEN, SC_TLS_DONE, SC_TLS_FAILED, SC_TLS_PREAMBLE };
+
+/* A PROXY protocol header precedes the TLS handshake (a load balancer sends it
+ * in the clear): v1 is one text line of at most 107 bytes, v2 a 16-byte head and
+ * the length it gives.  The layer passes it up as plaintext, unparsed (the
+ * protocol above parses PROXY headers), then starts the handshake. */
+#define SC_PROXY_V1_MAX 107
+#define SC_PROXY_V2_HEAD 16
+#define SC_PROXY_MAX (SC_PROXY_V2_HEAD + 65535)
+static const char sc_proxy_v2_sig[12] = {0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x0D,
+                                         0x0A, 0x51, 0x55, 0x49, 0x54, 0x0A};
 
 typedef struct sc_io_tls {
     sc_io io;
@@ -106,6 +116,7 @@ typedef struct sc_io_tls {
     uint8_t failed;     /* the layer below reported an error */
     uint8_t more;       /* the last read filled its buffer: more may be waiting */
     uint8_t short_read; /* the layer below gave less than OpenSSL asked: it is drained */
+    sc_buf pre;         /* PREAMBLE: bytes read before the handshake (then OpenSSL's first) */
 } sc_io_tls;
 
 /* ---- error messages --------------------------------------------------------- */
@@ -147,6 +158,17 @@ static int sc_bio_read(BIO *b, char *buf, size_t cap, size_t *got)
 {
     sc_io_tls *t = BIO_get_data(b);
     BIO_clear_retry_flags(b);
+    size_t early = sc_buf_size(&t->pre);
+    if (early) { /* read with a PROXY preamble: the handshake's first bytes */
+        size_t n = early < cap ? early : cap;
+        memcpy(buf, t->pre.data + t->pre.off, n);
+        sc_buf_consume(&t->pre, n);
+        if (!sc_buf_size(&t->pre))
+            sc_buf_free(&t->pre);
+        *got = n;
+        t->short_read = 0;
+        return 1;
+    }
     ssize_t r = sc_io_read(t->io.lower, buf, cap);
     if (r > 0) {
         *got = (size_t)r;
@@ -685,10 +707,63 @@ static int sc_tls_handshake(sc_io_tls *t)
     return SC_IO_ERROR;
 }
 
+/* The PROXY header's length once pre holds all of it; 0 more bytes needed; -1 not one. */
+static long sc_tls_preamble_len(const sc_buf *pre)
+{
+    const char *p = pre->data + pre->off;
+    size_t n = sc_buf_size(pre);
+    if (!n)
+        return 0;
+    if (p[0] == 'P') {
+        for (size_t i = 0; i + 1 < n && i + 1 < SC_PROXY_V1_MAX; i++)
+            if (p[i] == '\r' && p[i + 1] == '\n')
+                return (long)(i + 2);
+        return n >= SC_PROXY_V1_MAX ? -1 : 0;
+    }
+    size_t sig = n < sizeof sc_proxy_v2_sig ? n : sizeof sc_proxy_v2_sig;
+    if (memcmp(p, sc_proxy_v2_sig, sig) != 0)
+        return -1;
+    if (n < SC_PROXY_V2_HEAD)
+        return 0;
+    size_t total = SC_PROXY_V2_HEAD + ((size_t)(uint8_t)p[14] << 8 | (uint8_t)p[15]);
+    return n >= total ? (long)total : 0;
+}
+
+/* Before the handshake, with proxy_protocol on: gather the PROXY header and
+ * hand it up as it came; what was read past it waits in pre for OpenSSL. */
+static ssize_t sc_tls_preamble(sc_io_tls *t, char *buf, size_t cap)
+{
+    for (;;) {
+        long len = sc_tls_preamble_len(&t->pre);
+        if (len < 0)
+            return SC_IO_ERROR; /* no PROXY header: a TLS client that skipped the proxy */
+        if (len > 0) {
+            if ((size_t)len > cap)
+                return SC_IO_ERROR;
+            memcpy(buf, t->pre.data + t->pre.off, (size_t)len);
+            sc_buf_consume(&t->pre, (size_t)len);
+            t->state = SC_TLS_HANDSHAKE;
+            t->more = sc_buf_size(&t->pre) ? 1 : 0; /* read on: the ClientHello may be here */
+            return (ssize_t)len;
+        }
+        if (sc_buf_size(&t->pre) >= SC_PROXY_MAX || sc_buf_reserve(&t->pre, 512) < 0)
+            return SC_IO_ERROR;
+        size_t room = t->pre.cap - t->pre.len;
+        if (room > SC_PROXY_MAX - sc_buf_size(&t->pre))
+            room = SC_PROXY_MAX - sc_buf_size(&t->pre);
+        ssize_t r = sc_io_read(t->io.lower, t->pre.data + t->pre.len, room);
+        if (r <= 0)
+            return r == SC_IO_AGAIN ? SC_IO_AGAIN : (r == 0 ? 0 : SC_IO_ERROR);
+        t->pre.len += (size_t)r;
+    }
+}
+
 static ssize_t sc_tls_read(sc_io *io, char *buf, size_t cap)
 {
     sc_io_tls *t = (sc_io_tls *)io;
     t->more = 0;
+    if (t->state == SC_TLS_PREAMBLE)
+        return sc_tls_preamble(t, buf, cap);
     if (t->state == SC_TLS_HANDSHAKE) {
         int h = sc_tls_handshake(t);
         if (h < 0)
@@ -833,7 +908,9 @@ static uint32_t sc_tls_wants(sc_io *io)
         w |= SC_IO_WANT_WRITE;
     if (t->state == SC_TLS_HANDSHAKE)
         w |= SC_IO_WANT_READ;
-    if (t->state == SC_TLS_OPEN && t->more)
+    if (t->state == SC_TLS_PREAMBLE)
+        w |= SC_IO_WANT_READ;
+    if ((t->state == SC_TLS_OPEN || t->state == SC_TLS_HANDSHAKE) && t->more)
         w |= SC_IO_HAS_DATA;
     return w;
 }
@@ -857,6 +934,7 @@ static void sc_tls_release(sc_io *io)
     SSL_free(t->ssl); /* and its BIO */
     t->ssl = NULL;
     sc_buf_free(&t->cipher);
+    sc_buf_free(&t->pre);
     sc_tls_free(t->tls);
     t->tls = NULL;
 }
@@ -865,7 +943,8 @@ static void sc_tls_tick(sc_io *io, uint64_t now_ms)
 {
     sc_io_tls *t = (sc_io_tls *)io;
     uint32_t limit = t->tls->handshake_timeout_ms;
-    if (t->state == SC_TLS_HANDSHAKE && limit && now_ms - t->started_ms >= limit)
+    if ((t->state == SC_TLS_HANDSHAKE || t->state == SC_TLS_PREAMBLE) && limit &&
+        now_ms - t->started_ms >= limit)
         sc_conn_close(io->conn);
 }
 
@@ -880,7 +959,7 @@ static ssize_t sc_tls_info(sc_io *io, int key, char *buf, size_t cap)
 {
     sc_io_tls *t = (sc_io_tls *)io;
     SSL *ssl = t->ssl;
-    if (!ssl || t->state == SC_TLS_HANDSHAKE)
+    if (!ssl || t->state == SC_TLS_HANDSHAKE || t->state == SC_TLS_PREAMBLE)
         return 0;
     switch (key) {
     case SC_TLS_INFO_VERSION: {
@@ -897,6 +976,25 @@ static ssize_t sc_tls_info(sc_io *io, int key, char *buf, size_t cap)
         char text[16];
         int n = snprintf(text, sizeof text, "%d", c ? SSL_CIPHER_get_bits(c, NULL) : 0);
         return sc_tls_copy(buf, cap, text, (size_t)n);
+    }
+    case SC_TLS_INFO_VERSION_ID: {
+        char text[16];
+        int n = snprintf(text, sizeof text, "%d", SSL_version(ssl));
+        return sc_tls_copy(buf, cap, text, (size_t)n);
+    }
+    case SC_TLS_INFO_CIPHER_ID: {
+        const SSL_CIPHER *c = SSL_get_current_cipher(ssl);
+        char text[16];
+        int n = snprintf(text, sizeof text, "%u", c ? (unsigned)SSL_CIPHER_get_protocol_id(c) : 0u);
+        return sc_tls_copy(buf, cap, text, (size_t)n);
+    }
+    case SC_TLS_INFO_SERVER_CERT: {
+        X509 *x = SSL_get_certificate(ssl); /* not a new reference */
+        unsigned char *der = NULL;
+        int len = x ? i2d_X509(x, &der) : 0;
+        ssize_t n = len > 0 ? sc_tls_copy(buf, cap, (const char *)der, (size_t)len) : 0;
+        OPENSSL_free(der);
+        return n;
     }
     case SC_TLS_INFO_ALPN: {
         const unsigned char *p = NULL;
@@ -960,6 +1058,8 @@ int sc_io_tls_push(sc_conn *c, sc_tls *tls)
     t->tls = tls;
     sc_tls_ref(tls);
     t->started_ms = c->loop->now_ms ? c->loop->now_ms : sc_now_ms();
+    if (c->loop->settings.proxy_protocol)
+        t->state = SC_TLS_PREAMBLE; /* the PROXY header comes before the handshake */
     sc_io_push(c, &t->io, &sc_io_tls_ops);
     return 0;
 }

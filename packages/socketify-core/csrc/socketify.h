@@ -183,7 +183,10 @@ int sc_listen_set_tls(sc_loop *loop, int listener, sc_tls *tls);
 #define SC_TLS_INFO_SERVER_NAME 4 /* the SNI name the client sent */
 #define SC_TLS_INFO_PEER_CERT 5   /* the verified client certificate, DER */
 #define SC_TLS_INFO_CIPHER_BITS 6 /* secret bits of the cipher, decimal text */
-#define SC_TLS_INFO_MAX 6
+#define SC_TLS_INFO_VERSION_ID 7  /* the protocol version's number, decimal (772 = TLS 1.3) */
+#define SC_TLS_INFO_CIPHER_ID 8   /* the cipher suite's IANA number, decimal */
+#define SC_TLS_INFO_SERVER_CERT 9 /* the certificate this server presented, DER */
+#define SC_TLS_INFO_MAX 9
 int sc_res_tls_info(sc_loop *loop, sc_handle res, int key, char *buf, size_t cap);
 int sc_ws_tls_info(sc_loop *loop, sc_handle ws, int key, char *buf, size_t cap);
 /* A certificate (DER) described for Python: records of [kind u8][len u32 LE][bytes],

@@ -330,6 +330,9 @@ def test_errors_are_flushed_before_the_close(make: Any) -> None:
     data = client.wait(server, lambda c: c.eof)
     assert data.startswith(b"HTTP/1.1 400 Bad Request\r\n")
     assert b"Connection: close\r\n" in data
+    # The server lingers (reads and drops) until the client's own FIN or lingering_timeout
+    # (5 s, as long as pump's wait): the client closes, as clients do after the EOF.
+    client.close()
     assert server.pump(lambda: server.connections == 0)
 
 

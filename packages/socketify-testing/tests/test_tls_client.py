@@ -171,3 +171,18 @@ def test_asgi_and_wsgi_apps_see_https() -> None:
             assert client.get("/").text == "https"
         with TestClient(app) as client:
             assert client.get("/").text == "http"
+
+
+def test_asgi_app_gets_the_tls_extension_in_memory() -> None:
+    async def asgi_app(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        tls = scope["extensions"].get("tls")
+        body = repr(tls and (tls["client_cert_name"], tls["tls_version"], tls["cipher_suite"]))
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": body.encode()})
+
+    with TestClient(ASGI(asgi_app), base_url="https://testserver", client_cert=ALICE) as client:
+        assert client.get("/").text == "('O=acme,CN=alice', 772, 4866)"
+    with TestClient(ASGI(asgi_app)) as client:
+        assert client.get("/").text == "None"

@@ -33,6 +33,13 @@ __all__ = ["MemoryConnection", "MemoryHost", "host_for"]
 ExceptionSink = Optional[Callable[[BaseException], Any]]
 
 SC_ESTALE = -1
+# what MemoryConnection.set_tls reports as the version's and the cipher suite's numbers
+_VERSION_IDS = {"TLSv1.2": 0x0303, "TLSv1.3": 0x0304}
+_CIPHER_IDS = {
+    "TLS_AES_128_GCM_SHA256": 0x1301,
+    "TLS_AES_256_GCM_SHA384": 0x1302,
+    "TLS_CHACHA20_POLY1305_SHA256": 0x1303,
+}
 
 
 class MemoryConnection:
@@ -103,6 +110,8 @@ class MemoryConnection:
             (1, version.encode("ascii")),
             (2, cipher.encode("ascii")),
             (6, str(int(cipher_bits)).encode("ascii")),
+            (7, str(_VERSION_IDS.get(version, 0)).encode("ascii")),
+            (8, str(_CIPHER_IDS.get(cipher, 0)).encode("ascii")),
             (3, alpn.encode("ascii") if alpn else None),
             (4, server_name.encode("idna") if server_name else None),
             (5, bytes(peer_cert) if peer_cert else None),

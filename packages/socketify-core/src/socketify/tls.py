@@ -229,6 +229,9 @@ _KEYS = {
     "server_name": 4,
     "peer_cert": 5,
     "cipher_bits": 6,
+    "version_id": 7,
+    "cipher_id": 8,
+    "server_cert": 9,
 }
 
 InfoCall = Callable[[Any, int, int, Any, int], int]
@@ -250,7 +253,17 @@ def _read(call: InfoCall, native: Any, handle: int, key: int) -> Optional[bytes]
 class TLSFacts:
     """One connection's TLS: ``version`` is None on a plaintext connection."""
 
-    __slots__ = ("alpn", "cipher", "cipher_bits", "peer_cert", "server_name", "version")
+    __slots__ = (
+        "alpn",
+        "cipher",
+        "cipher_bits",
+        "cipher_id",
+        "peer_cert",
+        "server_cert",
+        "server_name",
+        "version",
+        "version_id",
+    )
 
     def __init__(
         self,
@@ -260,6 +273,9 @@ class TLSFacts:
         alpn: Optional[str] = None,
         server_name: Optional[str] = None,
         peer_cert: Optional[bytes] = None,
+        version_id: Optional[int] = None,
+        cipher_id: Optional[int] = None,
+        server_cert: Optional[bytes] = None,
     ) -> None:
         self.version = version
         self.cipher = cipher
@@ -267,6 +283,9 @@ class TLSFacts:
         self.alpn = alpn
         self.server_name = server_name
         self.peer_cert = peer_cert
+        self.version_id = version_id
+        self.cipher_id = cipher_id
+        self.server_cert = server_cert
 
     @classmethod
     def read(cls, call: InfoCall, native: Any, handle: int) -> TLSFacts:
@@ -282,14 +301,20 @@ class TLSFacts:
             value = _read(call, native, handle, _KEYS[key])
             return value.decode("latin-1") if value else None
 
-        bits = text("cipher_bits")
+        def number(key: str) -> Optional[int]:
+            value = text(key)
+            return int(value) if value and value.isdigit() else None
+
         return cls(
             version.decode("latin-1"),
             text("cipher"),
-            int(bits) if bits and bits.isdigit() else 0,
+            number("cipher_bits") or 0,
             text("alpn"),
             text("server_name"),
             _read(call, native, handle, _KEYS["peer_cert"]),
+            number("version_id"),
+            number("cipher_id"),
+            _read(call, native, handle, _KEYS["server_cert"]),
         )
 
     @property
@@ -309,8 +334,55 @@ class TLSFacts:
             return self.peer_cert
         return describe_cert(self.peer_cert)
 
+    def asgi_extension(self) -> dict[str, Any]:
+        """The ASGI TLS extension (``scope["extensions"]["tls"]``) for this connection."""
+        import ssl
+
+        peer = self.peer_cert
+        return {
+            "server_cert": ssl.DER_cert_to_PEM_cert(self.server_cert) if self.server_cert else None,
+            "client_cert_chain": [ssl.DER_cert_to_PEM_cert(peer)] if peer else [],
+            "client_cert_name": rfc4514_name(describe_cert(peer)["subject"]) if peer else None,
+            "client_cert_error": None,  # an unverified certificate fails the handshake
+            "tls_version": self.version_id,
+            "cipher_suite": self.cipher_id,
+        }
+
 
 _PLAIN = TLSFacts()
+
+_RFC4514_NAMES = {
+    "commonName": "CN",
+    "countryName": "C",
+    "localityName": "L",
+    "stateOrProvinceName": "ST",
+    "streetAddress": "STREET",
+    "organizationName": "O",
+    "organizationalUnitName": "OU",
+    "domainComponent": "DC",
+    "userId": "UID",
+}
+
+
+def _rfc4514_value(value: str) -> str:
+    out = []
+    for index, char in enumerate(value):
+        if char in ',+"\\<>;' or (char == "#" and index == 0):
+            out.append("\\" + char)
+        elif char == " " and (index == 0 or index == len(value) - 1):
+            out.append("\\ ")
+        else:
+            out.append(char)
+    return "".join(out)
+
+
+def rfc4514_name(name: Any) -> str:
+    """A distinguished name as ``getpeercert()`` gives it (a tuple of RDNs, each a tuple of
+    (attribute, value)) in RFC 4514 text: the last RDN first, ``CN=alice,O=acme``."""
+    return ",".join(
+        "+".join(f"{_RFC4514_NAMES.get(key, key)}={_rfc4514_value(value)}" for key, value in rdn)
+        for rdn in reversed(name)
+    )
 
 
 # ---- certificates -----------------------------------------------------------------

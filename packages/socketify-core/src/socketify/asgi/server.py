@@ -24,6 +24,7 @@ from ..errors import ClientDisconnected
 from ..proxy import forwarded
 from ..response import DONE, AppResponse
 from ..runtime import _METHOD_NAMES
+from ..tls import TLSFacts
 from ..websocket import routes as _ws
 from .http import HTTPCycle
 from .lifespan import Lifespan
@@ -185,6 +186,9 @@ class ASGI(App):
                 if fwd is not None and fwd[1]:
                     scheme = fwd[1]
                 scope = self._scope(view, "http", scheme, method, fwd)
+                if secure:  # the ASGI TLS extension
+                    facts = TLSFacts.read(lib.sc_res_tls_info, rt.native, handle)
+                    scope["extensions"]["tls"] = facts.asgi_extension()
                 cycle = HTTPCycle(res, bool(flags & REQ_HAS_BODY))
                 self._rt.handler_result(self._run_http(scope, cycle), res, None)
         except Exception as exc:
@@ -226,7 +230,7 @@ class ASGI(App):
             res.write_header(b"Content-Type", b"text/plain").end(body)
             return
         rt = self._rt
-        secure = lib.sc_res_tls_info(rt.native, view.res, 1, ffi.NULL, 0) > 0
+        tls_on = secure = lib.sc_res_tls_info(rt.native, view.res, 1, ffi.NULL, 0) > 0
         fwd = res._fwd = forwarded(rt.proxy, rt.native, view) if rt.proxy else None
         if fwd is not None and fwd[1]:
             secure = fwd[1] == "https"
@@ -242,6 +246,9 @@ class ASGI(App):
                 protocols.extend(p.strip() for p in value.decode("latin-1").split(",") if p.strip())
         scope["subprotocols"] = protocols
         scope["extensions"] = {"websocket.http.response": {}}
+        if tls_on:  # the ASGI TLS extension
+            facts = TLSFacts.read(lib.sc_res_tls_info, rt.native, view.res)
+            scope["extensions"]["tls"] = facts.asgi_extension()
         cycle = WebSocketCycle(res, self._ws_spec, key, extensions)
         self._rt.track(res)
         self._rt.handler_result(self._run_websocket(scope, cycle), res, None)
