@@ -47,12 +47,35 @@ class Server:
     argv: list[str]  # {py} {port} {apps} are filled in
     cwd: Path = APPS
     skip: set[str] = field(default_factory=set)  # endpoints it does not serve
+    python: str | None = None  # the venv's interpreter (None: the one running this script)
+    warmup: float = 1.0  # seconds of load before each measured run
+
+
+# PyPy's JIT compiles the hot loop in the first seconds of load: its servers get a longer
+# warm-up before each measured run (the table states it).
+PYPY_WARMUP = 10.0
 
 
 SERVERS = [
     Server("socketify (ours)", "ours", OURS, ["{py}", "socketify_app.py", "{port}"]),
     Server(
         "socketify 0.0.31", "orig", ["socketify==0.0.31"], ["{py}", "socketify_app.py", "{port}"]
+    ),
+    Server(
+        "socketify (ours) PyPy",
+        "ours-pypy",
+        OURS,
+        ["{py}", "socketify_app.py", "{port}"],
+        python="pypy3",
+        warmup=PYPY_WARMUP,
+    ),
+    Server(
+        "socketify 0.0.31 PyPy",
+        "orig-pypy",
+        ["socketify==0.0.31"],
+        ["{py}", "socketify_app.py", "{port}"],
+        python="pypy3",
+        warmup=PYPY_WARMUP,
     ),
     Server(
         "granian raw ASGI",
@@ -235,7 +258,11 @@ def ensure_venv(server: Server) -> Path | None:
     venv = VENVS / server.venv
     py = venv / "bin" / "python"
     if not py.exists():
-        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        interpreter = shutil.which(server.python) if server.python else sys.executable
+        if interpreter is None:
+            print(f"{server.name}: {server.python} is missing, skipped", file=sys.stderr)
+            return None
+        subprocess.run([interpreter, "-m", "venv", str(venv)], check=True)
         subprocess.run([str(py), "-m", "pip", "install", "-q", "--upgrade", "pip"], check=True)
     if (server.venv.startswith("ours") and server.venv not in _FRESH) or not (
         venv / ".installed"
@@ -323,6 +350,18 @@ class Running:
             total += (int(fields[11]) + int(fields[12])) / tick
         return total
 
+    def rss_mib(self) -> float:
+        """Resident memory of the server and its children, MiB."""
+        total = 0
+        for pid in [self.proc.pid, *children(self.proc.pid)]:
+            try:
+                for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1])
+            except OSError:
+                continue
+        return total / 1024
+
     def stop(self) -> None:
         try:
             os.killpg(self.proc.pid, signal.SIGTERM)
@@ -399,8 +438,10 @@ def main() -> int:
     servers = [s for s in servers if s.venv is not None or shutil.which("nginx")]
     endpoints = [e for e in args.endpoints.split(",") if e]
     venvs = {s.name: ensure_venv(s) for s in servers}
+    servers = [s for s in servers if s.venv is None or venvs[s.name] is not None]
 
     results: dict[tuple[str, str], tuple[float, float, str, float]] = {}
+    rss: dict[tuple[str, str], float] = {}  # MiB after the measured run
     idle: dict[str, float] = {}
     for server in servers:
         running = Running(server, venvs[server.name])
@@ -416,13 +457,14 @@ def main() -> int:
                 continue
             running = Running(server, venvs[server.name])
             try:
-                wrk(running.port, endpoint, 1.0, args.connections)  # warm-up
+                wrk(running.port, endpoint, server.warmup, args.connections)  # warm-up
                 cpu_before = running.cpu_seconds()
                 rps, p99, problems, total = wrk(
                     running.port, endpoint, args.duration, args.connections
                 )
                 # Server CPU per request: robust to other load on the machine, unlike req/s.
                 cpu_us = 1e6 * (running.cpu_seconds() - cpu_before) / total if total else 0.0
+                rss[endpoint, server.name] = running.rss_mib()
                 if running.proc.poll() is not None:
                     rps, p99, problems = 0.0, float("nan"), "crashed: " + running.last_error()
                 results[endpoint, server.name] = (rps, p99, problems, cpu_us)
@@ -430,12 +472,12 @@ def main() -> int:
                 running.stop()
             rps, p99, problems, cpu_us = results[endpoint, server.name]
             print(
-                f"{endpoint:12} {server.name:20} {rps:12.0f} req/s  p99 {p99:8.2f} ms "
-                f"{cpu_us:7.1f} us CPU/req {problems}",
+                f"{endpoint:12} {server.name:24} {rps:12.0f} req/s  p99 {p99:8.2f} ms "
+                f"{cpu_us:7.1f} us CPU/req {rss[endpoint, server.name]:6.1f} MiB {problems}",
                 flush=True,
             )
 
-    report = render(servers, endpoints, results, idle, venvs, args)
+    report = render(servers, endpoints, results, rss, idle, venvs, args)
     print(report)
     out = HERE / "results"
     out.mkdir(exist_ok=True)
@@ -444,30 +486,34 @@ def main() -> int:
     return 0
 
 
-def render(servers, endpoints, results, idle, venvs, args) -> str:
+def render(servers, endpoints, results, rss, idle, venvs, args) -> str:
     ours = servers[0].name if servers and servers[0].venv == "ours" else None
     lines = [
         f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, {platform.platform()}; "
         f"Python {platform.python_version()}; server on CPU {SERVER_CPU}, wrk on CPU "
-        f"{CLIENT_CPU}, {args.connections} connections, {args.duration:g} s per run.",
+        f"{CLIENT_CPU}, {args.connections} connections, {args.duration:g} s per run, after a "
+        f"1 s warm-up ({PYPY_WARMUP:g} s for the PyPy servers, for their JIT). PyPy rows are "
+        "compared with ours on PyPy.",
         "",
         "| endpoint | server | req/s | p99 ms | ours / this (req/s) | server CPU us/req "
-        "| this / ours (CPU per req) |",
-        "|---|---|---:|---:|---:|---:|---:|",
+        "| this / ours (CPU per req) | RSS MiB after |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
     ]
+    ours_pypy = next((s.name for s in servers if s.venv == "ours-pypy"), None)
     for endpoint in endpoints:
-        base = results.get((endpoint, ours)) if ours else None
         for server in servers:
             got = results.get((endpoint, server.name))
             if got is None:
                 continue
+            mine = ours_pypy if server.python == "pypy3" else ours
+            base = results.get((endpoint, mine)) if mine else None
             rps, p99, problems, cpu_us = got
             ratio = f"{base[0] / rps:.2f}x" if base and rps else "-"
             cpu_ratio = f"{cpu_us / base[3]:.2f}x" if base and base[3] and rps else "-"
             note = f" ({problems})" if problems else ""
             lines.append(
                 f"| {endpoint} | {server.name}{note} | {rps:,.0f} | {p99:.2f} | {ratio} "
-                f"| {cpu_us:.1f} | {cpu_ratio} |"
+                f"| {cpu_us:.1f} | {cpu_ratio} | {rss.get((endpoint, server.name), 0.0):.1f} |"
             )
     lines += ["", "| server | idle CPU % | versions |", "|---|---:|---|"]
     for server in servers:
