@@ -123,10 +123,12 @@ class Server:
                 stream.close()
 
 
-@pytest.fixture
-def serve(tmp_path: Path) -> Iterator[Any]:
+def servers_of(tmp_path: Path, source: str) -> Iterator[Any]:
+    """The body of a ``serve`` fixture: ``start(**settings)`` runs ``source`` as a server
+    process; every one started is stopped afterwards (test_memory_budget, test_lingering_close
+    use it with their own server scripts)."""
     script = tmp_path / "server.py"
-    script.write_text(SERVER)
+    script.write_text(source)
     started: list[Server] = []
 
     def start(**settings: Any) -> Server:
@@ -137,6 +139,11 @@ def serve(tmp_path: Path) -> Iterator[Any]:
     yield start
     for server in started:
         server.stop()
+
+
+@pytest.fixture
+def serve(tmp_path: Path) -> Iterator[Any]:
+    yield from servers_of(tmp_path, SERVER)
 
 
 def read_response(

@@ -23,7 +23,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from test_hostile_clients import MIB, Server, read_response, recv_some, wait_until
+from test_hostile_clients import MIB, Server, read_response, recv_some, servers_of, wait_until
 
 pytestmark = pytest.mark.skipif(
     not sys.platform.startswith("linux"), reason="reads /proc and uses the epoll core"
@@ -77,18 +77,7 @@ app.run()
 
 @pytest.fixture
 def serve(tmp_path: Path) -> Iterator[Any]:
-    script = tmp_path / "server.py"
-    script.write_text(SERVER)
-    started: list[Server] = []
-
-    def start(**settings: Any) -> Server:
-        server = Server(script, **settings)
-        started.append(server)
-        return server
-
-    yield start
-    for server in started:
-        server.stop()
+    yield from servers_of(tmp_path, SERVER)
 
 
 SANITIZED = os.environ.get("SOCKETIFY_SANITIZE") == "1"
