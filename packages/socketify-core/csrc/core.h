@@ -66,6 +66,8 @@ typedef struct sc_buf {
     size_t cap;
 } sc_buf;
 #define SC_BUF_KEEP (64u * 1024u) /* an emptied buffer larger than this is freed (buf.c) */
+#define SC_BODY_POOL 8u              /* body buffers a loop keeps for reuse ... */
+#define SC_BODY_KEEP (1024u * 1024u) /* ... each at most this large (1 MiB) */
 
 int sc_buf_reserve(sc_buf *b, size_t extra); /* room for extra bytes after len */
 int sc_buf_append(sc_buf *b, const void *p, size_t n);
@@ -190,6 +192,8 @@ typedef struct sc_conn_http {
     uint8_t discard; /* the response ended: drop the rest of the body */
     int body_chunked;
     uint64_t body_remaining;
+    uint8_t collect; /* sc_res_collect_body: the rest of the body arrives as one chunk */
+    sc_buf body;     /* ... gathered here when it spans reads (from the loop's pool) */
     sc_chunked chunk;
     uint64_t head_start_ms; /* 0 unless a partial head is buffered */
     uint64_t started_us;    /* the request in flight was dispatched (latency), 0: none */
@@ -282,7 +286,9 @@ struct sc_loop {
     sc_conn *dead;
     const sc_proto_ops *proto; /* every new connection's protocol (sc_loop_create) */
     int always_tick;           /* a protocol has its own timeouts (WebSocket) */
-    char *scratch;
+    char *scratch;       /* where reads land when a connection holds no input */
+    size_t scratch_size; /* SC_SCRATCH_SIZE, or what sc_loop_set_read_buffer gave */
+    int scratch_lent;    /* the scratch is the caller's (sc_loop_set_read_buffer): not freed */
     sc_event event; /* what a body chunk or WebSocket callback announces */
     /* The HTTP part: set up by sc_loop_new (http_conn.c), the Date cache kept
      * by http_response.c; a loop made by sc_loop_create alone leaves it empty. */
@@ -290,6 +296,10 @@ struct sc_loop {
         sc_http_limits limits;
         sc_request req;     /* the view Python reads during on_request */
         sc_header *headers; /* max_headers + 1 entries (freed with the loop) */
+        /* emptied body buffers (sc_res_collect_body) kept for the next
+         * requests, each at most SC_BODY_KEEP bytes (http_conn.c) */
+        sc_buf body_pool[SC_BODY_POOL];
+        uint32_t body_pool_len;
         time_t date_sec;
         char date[48]; /* "Date: ...\r\n" */
         size_t date_len;

@@ -85,6 +85,8 @@ static void sc_http_on_tick(sc_conn *c, uint64_t now)
 
 /* ---- requests and bodies -------------------------------------------------- */
 
+static void sc_body_release(sc_conn *c);
+
 static void sc_start_request(sc_conn *c)
 {
     sc_loop *loop = c->loop;
@@ -149,9 +151,10 @@ void sc_http_response_ended(sc_conn *c)
         sc_conn_close_lingering(c);
         return;
     }
-    if (c->http.phase == SC_PH_BODY)
+    if (c->http.phase == SC_PH_BODY) {
         c->http.discard = 1;
-    else if (c->http.phase == SC_PH_WAIT)
+        sc_body_release(c); /* nobody will read what was gathered */
+    } else if (c->http.phase == SC_PH_WAIT)
         c->http.phase = SC_PH_HEAD;
     if (!(c->flags & SC_CF_PROCESSING) && sc_buf_size(&c->io.in))
         sc_mark_pending(c);
@@ -197,17 +200,94 @@ static void sc_body_error(sc_conn *c, int status)
     sc_http_send_error(c, status);
 }
 
+/* ---- gathered bodies (sc_res_collect_body) -------------------------------- */
+
+/* A body buffer for c: an emptied one from the loop's pool when there is one
+ * (PERF: a steady stream of uploads reuses the same memory instead of a
+ * malloc/free, and page faults, per request). */
+static int sc_body_reserve(sc_conn *c, size_t need)
+{
+    sc_buf *b = &c->http.body;
+    sc_loop *loop = c->loop;
+    if (!b->cap && loop->http.body_pool_len) {
+        uint32_t pick = loop->http.body_pool_len - 1;
+        for (uint32_t i = 0; i < loop->http.body_pool_len; i++)
+            if (loop->http.body_pool[i].cap >= need) {
+                pick = i;
+                break;
+            }
+        *b = loop->http.body_pool[pick];
+        loop->http.body_pool[pick] = loop->http.body_pool[--loop->http.body_pool_len];
+    }
+    return sc_buf_reserve(b, need);
+}
+
+/* The gathered body was handed over (or is dropped): its buffer goes back to
+ * the pool, or is freed when large or the pool is full. */
+static void sc_body_release(sc_conn *c)
+{
+    sc_buf *b = &c->http.body;
+    sc_loop *loop = c->loop;
+    c->http.collect = 0;
+    if (!b->cap)
+        return;
+    if (b->cap <= SC_BODY_KEEP && loop->http.body_pool_len < SC_BODY_POOL) {
+        b->off = b->len = 0;
+        loop->http.body_pool[loop->http.body_pool_len++] = *b;
+        *b = (sc_buf){0};
+    } else {
+        sc_buf_free(b);
+    }
+}
+
+int sc_res_collect_body(sc_loop *loop, sc_handle res)
+{
+    SC_ON_LOOP_THREAD(loop);
+    sc_conn *c = sc_res_by_handle(loop, res);
+    if (!c)
+        return SC_ESTALE;
+    if (c->http.phase != SC_PH_BODY || c->http.discard || c->http.collect)
+        return SC_OK; /* complete already (or being dropped): nothing to gather */
+    c->http.collect = 1;
+    /* Content-Length known: the one allocation this body needs, now */
+    if (!c->http.body_chunked && sc_body_reserve(c, (size_t)c->http.body_remaining) < 0)
+        return SC_ENOMEM;
+    return SC_OK;
+}
+
 static void sc_body_chunk(sc_conn *c, const char *p, size_t n, int end)
 {
     if (c->http.res.gen && !c->http.discard) {
-        sc_event *ev = &c->loop->event;
-        ev->data = p;
-        ev->len = n;
-        ev->is_end = (uint32_t)end;
-        sc_py_on_data(c->loop->owner, sc_make_handle(c->http.res.gen, c->slot));
+        sc_loop *loop = c->loop;
+        sc_event *ev = &loop->event;
+        if (c->http.collect && (sc_buf_size(&c->http.body) || !end)) {
+            /* the body spans reads: gather it, announce it once complete */
+            if (sc_body_reserve(c, n) < 0) {
+                sc_conn_close(c); /* on_aborted: the body cannot be kept */
+                return;
+            }
+            memcpy(c->http.body.data + c->http.body.len, p, n);
+            c->http.body.len += n;
+            if (end) {
+                p = c->http.body.data + c->http.body.off;
+                n = sc_buf_size(&c->http.body);
+            }
+        }
+        if (end || !c->http.collect) {
+            ev->data = p;
+            ev->len = n;
+            ev->is_end = (uint32_t)end;
+            ev->read_off = p >= loop->scratch && p < loop->scratch + loop->scratch_size
+                               ? (int64_t)(p - loop->scratch)
+                               : -1;
+            sc_py_on_data(loop->owner, sc_make_handle(c->http.res.gen, c->slot));
+            if (c->flags & SC_CF_CLOSED)
+                return;
+        }
     }
     if (!end)
         return;
+    sc_body_release(c);
     if (c->http.discard || !c->http.res.gen) {
         c->http.discard = 0;
         c->http.phase = SC_PH_HEAD;
@@ -351,7 +431,7 @@ static void sc_http_on_going_away(sc_conn *c)
 
 static void sc_http_release(sc_conn *c)
 {
-    (void)c; /* nothing outside the connection struct */
+    sc_buf_free(&c->http.body); /* the loop (and its pool) may be going away too */
 }
 
 const sc_proto_ops sc_http_proto = {

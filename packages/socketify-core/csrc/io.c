@@ -186,7 +186,7 @@ static void sc_conn_linger_read(sc_conn *c)
 {
     sc_loop *loop = c->loop;
     for (int i = 0; i < 16; i++) {
-        ssize_t r = c->io.top->ops->read(c->io.top, loop->scratch, SC_SCRATCH_SIZE);
+        ssize_t r = c->io.top->ops->read(c->io.top, loop->scratch, loop->scratch_size);
         if (r == SC_IO_AGAIN)
             return;
         if (r <= 0 || (uint64_t)r >= c->io.linger_left) {
@@ -517,7 +517,7 @@ static void sc_conn_read_once(sc_conn *c)
     }
     ssize_t r;
     if (!sc_buf_size(&c->io.in)) {
-        r = top->ops->read(top, loop->scratch, SC_SCRATCH_SIZE);
+        r = top->ops->read(top, loop->scratch, loop->scratch_size);
         if (r > 0) {
             c->io.last_active_ms = loop->now_ms;
             loop->stats.bytes_in += (uint64_t)r;

@@ -83,6 +83,7 @@ sc_loop *sc_loop_create(const sc_settings *settings, uint32_t owner_id, const sc
     loop->timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
     loop->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     loop->scratch = malloc(SC_SCRATCH_SIZE);
+    loop->scratch_size = SC_SCRATCH_SIZE;
     if (loop->epfd < 0 || loop->timerfd < 0 || loop->wakefd < 0 || !loop->scratch ||
         sc_ep_add(loop, loop->timerfd, EPOLLIN, SC_TAG_TIMER) < 0 ||
         sc_ep_add(loop, loop->wakefd, EPOLLIN, SC_TAG_WAKE) < 0) {
@@ -100,6 +101,19 @@ sc_loop *sc_loop_create(const sc_settings *settings, uint32_t owner_id, const sc
     if (loop->tick_ms > 1000)
         loop->tick_ms = 1000;
     return loop;
+}
+
+int sc_loop_set_read_buffer(sc_loop *loop, char *buf, size_t size)
+{
+    if (!loop || !buf || size < 16384 || loop->num_conns)
+        return SC_EINVAL;
+    SC_ON_LOOP_THREAD(loop);
+    if (!loop->scratch_lent)
+        free(loop->scratch);
+    loop->scratch = buf;
+    loop->scratch_size = size;
+    loop->scratch_lent = 1;
+    return SC_OK;
 }
 
 void sc_loop_free(sc_loop *loop)
@@ -120,8 +134,11 @@ void sc_loop_free(sc_loop *loop)
     free(loop->listeners);
     free(loop->slots);
     free(loop->free_slots);
-    free(loop->scratch);
-    free(loop->http.headers); /* the HTTP part's one allocation (sc_loop_new) */
+    if (!loop->scratch_lent)
+        free(loop->scratch);
+    free(loop->http.headers); /* the HTTP part's allocations (sc_loop_new, the body pool) */
+    for (uint32_t i = 0; i < loop->http.body_pool_len; i++)
+        sc_buf_free(&loop->http.body_pool[i]);
     if (loop->epfd >= 0)
         close(loop->epfd);
     if (loop->timerfd >= 0)

@@ -253,8 +253,18 @@ typedef struct sc_event {
     const char *data;
     size_t len;
     uint32_t is_end; /* last body chunk */
+    /* body chunks: data's offset in the buffer given to sc_loop_set_read_buffer
+     * when the bytes lie there (Python then hands out a view of its own
+     * memory, no copy), else -1 */
+    int64_t read_off;
 } sc_event;
 sc_event *sc_loop_event_view(sc_loop *loop);
+
+/* Lend the loop the buffer its reads land in (size at least 16 KiB; call it
+ * before the loop has connections).  The caller keeps it alive as long as the
+ * loop, and longer if it hands out views of body chunks (sc_event.read_off):
+ * the loop never frees it.  Returns SC_OK or SC_EINVAL. */
+int sc_loop_set_read_buffer(sc_loop *loop, char *buf, size_t size);
 
 /* ---- responses ------------------------------------------------------------ */
 
@@ -297,6 +307,12 @@ int sc_res_want_writable(sc_loop *loop, sc_handle res, int on);
 /* Cork: output of all calls until uncork leaves in one write.  Inside
  * sc_loop_poll everything is corked already. */
 int sc_res_cork(sc_loop *loop, sc_handle res, int on);
+/* The rest of the request body arrives as one on_data chunk (is_end set)
+ * instead of one per read: gathered in one buffer the loop reuses (reserved
+ * once when Content-Length is known), or passed straight from the read
+ * buffer when it all came in one read.
+ * Returns SC_OK (also when the body is already complete), or an sc_error. */
+int sc_res_collect_body(sc_loop *loop, sc_handle res);
 int sc_res_pause(sc_loop *loop, sc_handle res); /* stop reading the socket */
 int sc_res_resume(sc_loop *loop, sc_handle res);
 int sc_res_close(sc_loop *loop, sc_handle res); /* close the connection now */

@@ -68,6 +68,9 @@ _UNSHARED = 2
 
 Handler = Callable[..., Any]
 _unpack = ffi.unpack
+# Bytes one read may bring (the loop reads into this buffer, which Python owns): a 64 KiB
+# upload and its head fit in one read, so its body reaches on_data as one chunk.
+READ_BUFFER = 128 * 1024
 REQ_UPGRADE = 32  # SC_REQ_UPGRADE (socketify.h): Connection: upgrade with an Upgrade header
 # SC_METHOD_* (socketify.h) -> name; 0 (another method) reads the bytes.
 _METHOD_NAMES = (
@@ -104,6 +107,8 @@ class Runtime:
         self.owner = 0
         self.view: Any = None
         self.event: Any = None
+        self.read_buffer: Any = None  # the loop's read buffer (ours, lent to the core)
+        self.read_view: Any = None  # a memoryview of it: on_data(copy=False) slices it
         self.aio_loop: Optional[asyncio.AbstractEventLoop] = None
         self.reactor: Optional[Reactor] = None
         self.token = 0
@@ -178,6 +183,12 @@ class Runtime:
                 raise OSError("the socketify core could not create its loop (out of fds?)")
             self.owner = owner
             self.native = native
+            # The loop reads into memory Python owns: on_data(copy=False) hands out views of
+            # it, and a view kept past its callback keeps the memory alive (never freed C
+            # memory, by construction).
+            self.read_buffer = ffi.new("char[]", READ_BUFFER)
+            lib.sc_loop_set_read_buffer(native, self.read_buffer, READ_BUFFER)
+            self.read_view = memoryview(ffi.buffer(self.read_buffer))
             # PERF: the loop's request/event views are fixed structs: fetch them once.
             self.view = lib.sc_loop_request_view(native)
             self.event = lib.sc_loop_event_view(native)
@@ -258,6 +269,7 @@ class Runtime:
             self.native = None
             self.view = self.event = None
             lib.sc_loop_free(native)
+            self.read_view = self.read_buffer = None
             _bridge.unregister(self.owner)
             self.owner = 0
 
@@ -367,11 +379,35 @@ class Runtime:
         if res is None:
             return
         event = self.event
-        chunk = _unpack(event.data, event.len)
+        ext = res._ext
+        if ext is None or not ext.views:
+            chunk = _unpack(event.data, event.len)
+            try:
+                res._receive(chunk, bool(event.is_end))
+            except Exception as exc:
+                self.report(exc, res, None)
+            return
+        # on_data(copy=False): a view of the read buffer when the bytes lie there (PERF:
+        # no copy), else of a copy; released after the call, so a chunk kept without a
+        # copy fails loudly on use instead of showing later bytes.
+        off = event.read_off
+        n = event.len
+        view = self.read_view[off : off + n] if off >= 0 else memoryview(_unpack(event.data, n))
         try:
-            res._receive(chunk, bool(event.is_end))
+            res._receive(view, bool(event.is_end))
         except Exception as exc:
             self.report(exc, res, None)
+        try:
+            view.release()
+        except BufferError:
+            self.report(
+                BufferError(
+                    "on_data(copy=False): a buffer taken from a chunk outlived its callback; "
+                    "copy what you keep with bytes(chunk)"
+                ),
+                res,
+                None,
+            )
 
     def _on_aborted(self, handle: int) -> None:
         res = self.live.pop(handle, None)

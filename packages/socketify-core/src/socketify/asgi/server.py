@@ -190,6 +190,8 @@ class ASGI(App):
                     facts = TLSFacts.read(lib.sc_res_tls_info, rt.native, handle)
                     scope["extensions"]["tls"] = facts.asgi_extension()
                 cycle = HTTPCycle(res, bool(flags & REQ_HAS_BODY))
+                if flags & REQ_HAS_BODY:
+                    res._collect_small_body(view)
                 self._rt.handler_result(self._run_http(scope, cycle), res, None)
         except Exception as exc:
             self._rt.report(exc, res, None)

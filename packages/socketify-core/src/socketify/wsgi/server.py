@@ -283,6 +283,7 @@ class WSGI(App):
             if flags & REQ_HAS_BODY:
                 body = RequestInput(res, self._rt.aio())
                 self._rt.track(res).data_handler = body.feed
+                res._collect_small_body(view)
             environ["wsgi.input"] = body if body is not None else RequestInput.empty()
             cycle = _Cycle(self, res, body)
             self._rt.aio()
