@@ -6,6 +6,7 @@ same): ``python socketify_app.py PORT``.
 
 from __future__ import annotations
 
+import inspect
 import sys
 
 from socketify import App
@@ -26,16 +27,30 @@ def user(res, req):
     res.end("user " + req.get_parameter(0))
 
 
+# Ours can hand body chunks over as memoryviews of its read buffer (on_data(copy=False),
+# valid during the call); the original has no such option and passes bytes.  The echo below
+# is correct with either: a chunk is copied only when it is kept.
+try:
+    from socketify import AppResponse
+
+    VIEWS = {"copy": False} if "copy" in inspect.signature(AppResponse.on_data).parameters else {}
+except ImportError:  # the original names its response class differently
+    VIEWS = {}
+
+
 def echo(res, req):
     chunks = []
 
     def on_data(res, chunk, is_end):
+        if is_end and not chunks:
+            res.end(chunk)  # the whole body came in one chunk: echoed as it is
+            return
         chunks.append(bytes(chunk))
         if is_end:
             res.end(b"".join(chunks))
 
     res.on_aborted(lambda res: None)
-    res.on_data(on_data)
+    res.on_data(on_data, **VIEWS)
 
 
 def main() -> None:

@@ -65,7 +65,7 @@ typedef struct sc_buf {
     size_t len;
     size_t cap;
 } sc_buf;
-#define SC_BUF_KEEP (64u * 1024u) /* an emptied buffer larger than this is freed (buf.c) */
+#define SC_BUF_KEEP (64u * 1024u)    /* an emptied buffer larger than this is freed (buf.c) */
 #define SC_BODY_POOL 8u              /* body buffers a loop keeps for reuse ... */
 #define SC_BODY_KEEP (1024u * 1024u) /* ... each at most this large (1 MiB) */
 
@@ -286,10 +286,10 @@ struct sc_loop {
     sc_conn *dead;
     const sc_proto_ops *proto; /* every new connection's protocol (sc_loop_create) */
     int always_tick;           /* a protocol has its own timeouts (WebSocket) */
-    char *scratch;       /* where reads land when a connection holds no input */
-    size_t scratch_size; /* SC_SCRATCH_SIZE, or what sc_loop_set_read_buffer gave */
-    int scratch_lent;    /* the scratch is the caller's (sc_loop_set_read_buffer): not freed */
-    sc_event event; /* what a body chunk or WebSocket callback announces */
+    char *scratch;             /* where reads land when a connection holds no input */
+    size_t scratch_size;       /* SC_SCRATCH_SIZE, or what sc_loop_set_read_buffer gave */
+    int scratch_lent;          /* sc_loop_set_read_buffer's: the caller frees it */
+    sc_event event;            /* what a body chunk or WebSocket callback announces */
     /* The HTTP part: set up by sc_loop_new (http_conn.c), the Date cache kept
      * by http_response.c; a loop made by sc_loop_create alone leaves it empty. */
     struct {
