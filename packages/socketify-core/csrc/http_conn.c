@@ -249,8 +249,12 @@ int sc_res_collect_body(sc_loop *loop, sc_handle res)
     if (c->http.phase != SC_PH_BODY || c->http.discard || c->http.collect)
         return SC_OK; /* complete already (or being dropped): nothing to gather */
     c->http.collect = 1;
-    /* Content-Length known: the one allocation this body needs, now */
-    if (!c->http.body_chunked && sc_body_reserve(c, (size_t)c->http.body_remaining) < 0)
+    if (c->http.body_chunked)
+        return SC_OK; /* grows as the chunks come */
+    /* Content-Length known: the one allocation this body needs, now; past SC_BODY_KEEP
+     * only as the bytes arrive (a client may announce more than it sends) */
+    uint64_t want = c->http.body_remaining < SC_BODY_KEEP ? c->http.body_remaining : SC_BODY_KEEP;
+    if (sc_body_reserve(c, (size_t)want) < 0)
         return SC_ENOMEM;
     return SC_OK;
 }

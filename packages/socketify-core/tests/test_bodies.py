@@ -300,6 +300,19 @@ def test_get_data_bodies_in_a_row_reuse_buffers_and_stay_right(serve):
     assert pieces == [1] * 6
 
 
+def test_get_data_of_bodies_past_the_pooled_size(serve):
+    """Past 1 MiB the core grows the buffer as the bytes come (not what the client
+    announced) and frees it afterwards instead of pooling it."""
+    pieces: list[int] = []
+    with serve(gathering_app(pieces)) as port:
+        for seed in range(2):
+            body = pattern(3 * 1024 * 1024 + seed, seed)
+            wire = post("/echo", body)
+            parts = [wire[i : i + 700_000] for i in range(0, len(wire), 700_000)]
+            assert bodies_of(exchange(port, parts, pause=0.01)) == [body]
+    assert pieces == [1, 1]
+
+
 def test_get_data_after_the_first_chunks_were_kept(serve):
     """A handler that awaits before get_data(): what arrived is kept by Python, the rest is
     gathered by the core; the body is whole either way."""
