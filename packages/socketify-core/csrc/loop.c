@@ -25,12 +25,16 @@
 #include "core.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 
 void sc_settings_default(sc_settings *s)
 {
@@ -101,6 +105,18 @@ sc_loop *sc_loop_create(const sc_settings *settings, uint32_t owner_id, const sc
     if (loop->tick_ms > 1000)
         loop->tick_ms = 1000;
     return loop;
+}
+
+int sc_malloc_trim_threshold(uint64_t bytes)
+{
+#if defined(__GLIBC__)
+    if (bytes == 0 || bytes > INT_MAX)
+        return SC_EINVAL;
+    return mallopt(M_TRIM_THRESHOLD, (int)bytes) == 1 ? SC_OK : SC_EINVAL;
+#else
+    (void)bytes;
+    return SC_EINVAL;
+#endif
 }
 
 int sc_loop_set_read_buffer(sc_loop *loop, char *buf, size_t size)

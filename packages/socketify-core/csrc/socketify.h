@@ -77,6 +77,12 @@ typedef struct sc_settings {
 
 void sc_settings_default(sc_settings *s);
 
+/* glibc: freed memory at the top of the heap goes back to the system only past this
+ * many bytes (mallopt M_TRIM_THRESHOLD), so a body allocated and freed per request does
+ * not grow and shrink the heap, with page faults, every time.  Process-wide.  Returns
+ * SC_OK, or SC_EINVAL for 0, more than INT_MAX, or a C library without the knob. */
+int sc_malloc_trim_threshold(uint64_t bytes);
+
 /* ---- loop ---------------------------------------------------------------- */
 
 /* owner_id is passed back to every sc_py_* callback so Python finds its App. */

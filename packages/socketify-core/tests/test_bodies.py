@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import pickle
+import platform
 import socket
 import sys
 import time
@@ -13,6 +14,7 @@ import time
 import pytest
 
 from socketify import App
+from socketify.errors import InvalidSetting
 from socketify.asgi import ASGI
 from socketify.wsgi import WSGI
 from socketify_testing import TestClient
@@ -369,3 +371,27 @@ def test_wsgi_input_reads_a_body_sent_in_pieces(serve):
     with serve(WSGI(app)) as port:
         data = exchange(port, [wire[:10_000], wire[10_000:]])
     assert bodies_of(data) == [b"50000:" + body[-5:]]
+
+
+# ---- malloc_trim_threshold -----------------------------------------------------------------
+@pytest.mark.parametrize("value", [-1, 2**31])
+def test_malloc_trim_threshold_out_of_range_is_refused(value):
+    with pytest.raises(InvalidSetting, match="malloc_trim_threshold"):
+        App(malloc_trim_threshold=value)
+
+
+@pytest.mark.parametrize("value", [0, 1, 2**31 - 1])
+def test_malloc_trim_threshold_at_its_bounds_serves(wire, value):
+    app = App(malloc_trim_threshold=value).post(
+        "/", lambda res, req: res.on_data(lambda res, chunk, end: end and res.end(chunk))
+    )
+    assert wire(app).request("POST", "/", body=b"x" * 70_000).body == b"x" * 70_000
+
+
+def test_the_core_takes_the_trim_threshold_only_where_it_can():
+    from socketify._native import lib
+
+    assert lib.sc_malloc_trim_threshold(0) == -2  # SC_EINVAL: 0 means "leave it"
+    assert lib.sc_malloc_trim_threshold(2**31) == -2
+    expected = 0 if platform.libc_ver()[0] == "glibc" else -2
+    assert lib.sc_malloc_trim_threshold(4 * 1024 * 1024) == expected

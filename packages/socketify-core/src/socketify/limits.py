@@ -84,6 +84,14 @@ SETTINGS: dict[str, Setting] = {
         "max_buffered_bytes",
         "all connections together (0 = no cap); past it the largest holders close",
     ),
+    "malloc_trim_threshold": Setting(
+        "bytes",
+        0,
+        2**31 - 1,
+        4 * 1024 * 1024,
+        None,
+        "glibc gives freed heap back past this (0 = its default); process-wide",
+    ),
     "proxy_protocol": Setting("bool", 0, 1, False, "proxy_protocol", "accept PROXY v1/v2"),
     "proxy_headers": Setting(
         "bool", 0, 1, False, None, "client address and scheme from trusted X-Forwarded-*/Forwarded"
