@@ -14,8 +14,8 @@ import time
 import pytest
 
 from socketify import App
-from socketify.errors import InvalidSetting
 from socketify.asgi import ASGI
+from socketify.errors import InvalidSetting
 from socketify.wsgi import WSGI
 from socketify_testing import TestClient
 
