@@ -283,6 +283,15 @@ int sc_res_write(sc_loop *loop, sc_handle res, const char *head, size_t head_len
  * this body" in one crossing of four arguments instead of seven. */
 int sc_res_end(sc_loop *loop, sc_handle res, const char *body, size_t body_len);
 
+/* End a streamed response with a trailer section (RFC 9112 7.1.2): fields are
+ * rendered lines "Name: value\r\n..." written after the last chunk.  Only a
+ * chunked response can carry them: for one framed by Content-Length, by the
+ * close (HTTP/1.0) or without a body (HEAD, 204, 304) the fields are dropped
+ * and the response just ends (a recipient may discard trailers anyway).
+ * Returns as sc_res_write with SC_W_END; SC_ESTATE before the head was sent,
+ * SC_EINVAL for fields that are not whole lines or contain an empty line. */
+int sc_res_end_trailers(sc_loop *loop, sc_handle res, const char *fields, size_t fields_len);
+
 /* try_end: send part of a body of total_size bytes (Content-Length:
  * total_size).  Writes what the transport takes now and buffers nothing past
  * that.  Returns a bitmask: 1 = all of body accepted (ok), 2 = response done;

@@ -164,6 +164,7 @@ class ASGI(App):
             scope["extensions"] = {
                 "http.response.pathsend": {},
                 "http.response.zerocopysend": {},
+                "http.response.trailers": {},
             }
         return scope
 
