@@ -247,6 +247,14 @@ typedef struct sc_request {
 /* The loop's one request view; valid during sc_py_on_request only. */
 sc_request *sc_loop_request_view(sc_loop *loop);
 
+/* The view's header fields packed as "name\0value\0name\0value\0..." (names
+ * lower-cased, values without surrounding OWS; the parser refuses NUL in both),
+ * so Python splits them with one bytes.split instead of two unpacks a field.
+ * Returns the bytes the packing needs; when that is more than cap nothing is
+ * written (call again with a buffer that large).  PERF: the ASGI scope and
+ * the WSGI environ. */
+size_t sc_request_pack_headers(const sc_request *req, char *buf, size_t cap);
+
 /* Body chunks and other event payloads are passed through this struct, again
  * valid only during the callback that announces them. */
 typedef struct sc_event {

@@ -136,7 +136,10 @@ class HTTPCycle:
 
     # ---- response ------------------------------------------------------------------------
     async def send(self, message: Any) -> None:
-        kind = message_type(message)
+        try:
+            kind = message["type"]
+        except (TypeError, KeyError):
+            kind = message_type(message)  # raises the clear error
         res = self.res
         if kind == "http.response.body":
             if not self.started:
@@ -171,12 +174,8 @@ class HTTPCycle:
             if res.aborted:
                 raise ClientDisconnected("the client went away")
             status = message["status"]
-            if type(status) is not int or not 100 <= status <= 999:
-                raise ASGIProtocolError(
-                    f"http.response.start status must be an int, not {status!r}"
-                )
-            if 100 <= status < 200:
-                raise ASGIProtocolError(f"http.response.start cannot send {status}: use 200-599")
+            if type(status) is not int or not 200 <= status <= 599:
+                _bad_status(status)
             res._status = render_status(status)
             write_header = res.write_header
             for name, value in message.get("headers", ()):
@@ -358,6 +357,12 @@ _NOT_TRAILERS = (
 
 def _forbidden_trailer(line: bytes) -> bool:
     return line[:20].lower().startswith(_NOT_TRAILERS)
+
+
+def _bad_status(status: Any) -> None:
+    if type(status) is not int or not 100 <= status <= 999:
+        raise ASGIProtocolError(f"http.response.start status must be an int, not {status!r}")
+    raise ASGIProtocolError(f"http.response.start cannot send {status}: use 200-599")
 
 
 def _body_bytes(body: Any) -> bytes:
