@@ -64,15 +64,20 @@ def test_trailers_follow_the_last_chunk_and_keep_alive_holds(make: Any) -> None:
     assert conn.open
 
 
-def test_empty_trailers_end_like_a_plain_chunked_response(make: Any) -> None:
+def x_then_trailers(make: Any, fields: bytes, request: bytes) -> bytes:
+    """Answer each request with a chunk "x" and the trailer fields; the output."""
+
     def handler(core: Core, h: int, req: Req) -> None:
         core.write(h, b"x", b"200 OK\r\n")
-        assert lib.sc_res_end_trailers(core.loop, h, b"", 0) == lib.SC_OK
+        assert lib.sc_res_end_trailers(core.loop, h, fields, len(fields)) == lib.SC_OK
 
-    core = make(handler)
-    conn = core.connect()
-    conn.feed(GET)
-    assert conn.read().endswith(b"1\r\nx\r\n0\r\n\r\n")
+    conn = make(handler).connect()
+    conn.feed(request)
+    return conn.read()  # type: ignore[no-any-return]
+
+
+def test_empty_trailers_end_like_a_plain_chunked_response(make: Any) -> None:
+    assert x_then_trailers(make, b"", GET).endswith(b"1\r\nx\r\n0\r\n\r\n")
 
 
 @pytest.mark.parametrize(
@@ -141,14 +146,7 @@ def test_trailers_are_dropped_where_the_response_is_not_chunked(
 
 
 def test_a_head_request_gets_no_trailers(make: Any) -> None:
-    def handler(core: Core, h: int, req: Req) -> None:
-        core.write(h, b"x", b"200 OK\r\n")
-        assert lib.sc_res_end_trailers(core.loop, h, b"X-A: 1\r\n", 8) == lib.SC_OK
-
-    core = make(handler)
-    conn = core.connect()
-    conn.feed(b"HEAD / HTTP/1.1\r\nHost: t\r\n\r\n" + GET)
-    raw = conn.read()
+    raw = x_then_trailers(make, b"X-A: 1\r\n", b"HEAD / HTTP/1.1\r\nHost: t\r\n\r\n" + GET)
     first, _, second = raw.partition(b"\r\n\r\n")
     assert first.startswith(b"HTTP/1.1 200") and second.startswith(b"HTTP/1.1 200")
     assert read_chunked(second)[2] == [b"X-A: 1"]  # only the GET's response has them
@@ -250,6 +248,14 @@ def test_asgi_trailers_through_the_test_client() -> None:
     assert reply.trailers["x-digest"] == "sha-256=xyz"
 
 
+def after_body(*trailer_headers: Any) -> list[Any]:
+    """START, a whole body, then one http.response.trailers message per argument."""
+    body = {"type": "http.response.body", "body": b"x"}
+    return [START, body] + [
+        {"type": "http.response.trailers", "headers": h} for h in trailer_headers
+    ]
+
+
 @pytest.mark.parametrize(
     ("steps", "error"),
     [
@@ -269,47 +275,11 @@ def test_asgi_trailers_through_the_test_client() -> None:
             ],
             "before the body ended",
         ),
-        (
-            [
-                START,
-                {"type": "http.response.body", "body": b"x"},
-                {"type": "http.response.body", "body": b"y"},
-            ],
-            "after the last body",
-        ),
-        (
-            [
-                START,
-                {"type": "http.response.body", "body": b"x"},
-                {"type": "http.response.trailers", "headers": [(b"content-length", b"1")]},
-            ],
-            "cannot be sent as a trailer",
-        ),
-        (
-            [
-                START,
-                {"type": "http.response.body", "body": b"x"},
-                {"type": "http.response.trailers", "headers": [(b"transfer-encoding", b"gzip")]},
-            ],
-            "",
-        ),
-        (
-            [
-                START,
-                {"type": "http.response.body", "body": b"x"},
-                {"type": "http.response.trailers", "headers": [(b"host", b"elsewhere")]},
-            ],
-            "cannot be sent as a trailer",
-        ),
-        (
-            [
-                START,
-                {"type": "http.response.body", "body": b"x"},
-                {"type": "http.response.trailers", "headers": []},
-                {"type": "http.response.trailers", "headers": []},
-            ],
-            "after the response completed",
-        ),
+        ([*after_body()[:2], {"type": "http.response.body", "body": b"y"}], "after the last body"),
+        (after_body([(b"content-length", b"1")]), "cannot be sent as a trailer"),
+        (after_body([(b"transfer-encoding", b"gzip")]), ""),
+        (after_body([(b"host", b"elsewhere")]), "cannot be sent as a trailer"),
+        (after_body([], []), "after the response completed"),
     ],
 )
 def test_asgi_trailer_misuse_raises_in_the_app_and_never_half_frames(

@@ -205,18 +205,15 @@ class ASGI(App):
         PERF: most requests are answered in that step; then no wrapper coroutine and no
         Task are made.  An app that suspends goes on in a Task (``_resume_http``)."""
         call = self.application(scope, cycle.receive, cycle.send)
-        if type(call) is not CoroutineType and not is_coroutine(
-            call
-        ):  # an awaitable that is not a coroutine
+        if type(call) is not CoroutineType and not is_coroutine(call):
+            # an awaitable that is not a coroutine: awaited by a wrapper
             self._rt.handler_result(self._run_http(call, cycle), cycle.res, None)
             return
         try:
             finished, pending = start(call, self._rt.aio())
-        except ClientDisconnected:
-            return
-        except BaseException:
-            if cycle.started and not cycle.complete:
-                cycle.res.close()  # never a half-framed response on a keep-alive connection
+        except BaseException as exc:
+            if _http_failed(cycle, exc):
+                return
             raise
         if finished:
             self._http_returned(cycle)
@@ -226,11 +223,9 @@ class ASGI(App):
     async def _run_http(self, call: Any, cycle: HTTPCycle) -> None:
         try:
             await call
-        except ClientDisconnected:
-            return
-        except BaseException:
-            if cycle.started and not cycle.complete:
-                cycle.res.close()  # never a half-framed response on a keep-alive connection
+        except BaseException as exc:
+            if _http_failed(cycle, exc):
+                return
             raise
         self._http_returned(cycle)
 
@@ -296,6 +291,17 @@ class ASGI(App):
 
     def __repr__(self) -> str:
         return f"<ASGI {self.application!r}>"
+
+
+def _http_failed(cycle: HTTPCycle, exc: BaseException) -> bool:
+    """The app raised: True when that ends the cycle quietly (the client went away);
+    otherwise a response whose head was written is closed, never left half-framed on a
+    keep-alive connection, and the caller re-raises for the 500 or the error log."""
+    if isinstance(exc, ClientDisconnected):
+        return True
+    if cycle.started and not cycle.complete:
+        cycle.res.close()
+    return False
 
 
 def _wants_websocket(view: Any) -> bool:
