@@ -157,7 +157,7 @@ typedef struct sc_conn_io {
     /* A frame shared with other connections (a publish), sent BEFORE out: it is
      * only queued when out is empty, and what comes later goes to out. */
     sc_shared_msg *shared;
-    size_t shared_off;        /* bytes of it already sent */
+    size_t shared_off; /* bytes of it already sent */
     /* A file segment (SC_CF_FILE), sent AFTER the shared frame and the first
      * `before` bytes of out: bytes appended to out once it is queued wait for
      * it.  The descriptor is the connection's: closed when the segment is out,
@@ -352,8 +352,7 @@ int sc_conn_queue_file(sc_conn *c, int fd, uint64_t off, uint64_t count);
  * the rest of a file segment. */
 static inline size_t sc_conn_pending(const sc_conn *c)
 {
-    size_t n =
-        sc_buf_size(&c->io.out) + (c->io.shared ? c->io.shared->len - c->io.shared_off : 0);
+    size_t n = sc_buf_size(&c->io.out) + (c->io.shared ? c->io.shared->len - c->io.shared_off : 0);
     if (__builtin_expect((c->flags & SC_CF_FILE) != 0, 0))
         n += c->io.file.left > SIZE_MAX - n ? SIZE_MAX - n : (size_t)c->io.file.left;
     return n;

@@ -347,12 +347,14 @@ int sc_res_sendfile(sc_loop *loop, sc_handle res, const char *head, size_t head_
         return SC_ETHREAD;
     }
     sc_conn *c = sc_res_by_handle(loop, res);
-    int rc = !c                                                       ? SC_ESTALE
-             : (head_len && !head) || (flags & SC_W_NO_BODY)          ? SC_EINVAL
-             : (c->http.res.flags & SC_RF_HEAD_SENT) && head_len      ? SC_ESTATE
-             : c->flags & SC_CF_FILE                                  ? SC_ESTATE
-             : offset > (uint64_t)INT64_MAX || count > (uint64_t)INT64_MAX - offset ? SC_EINVAL
-                                                                      : SC_OK;
+    int rc = SC_OK;
+    if (!c)
+        rc = SC_ESTALE;
+    else if ((head_len && !head) || (flags & SC_W_NO_BODY) || offset > (uint64_t)INT64_MAX ||
+             count > (uint64_t)INT64_MAX - offset)
+        rc = SC_EINVAL;
+    else if (((c->http.res.flags & SC_RF_HEAD_SENT) && head_len) || (c->flags & SC_CF_FILE))
+        rc = SC_ESTATE; /* a head twice, or a file of this response still queued */
     if (rc < 0) {
         close(fd);
         return rc;

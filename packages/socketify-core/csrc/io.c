@@ -174,7 +174,7 @@ void sc_conn_close(sc_conn *c)
     int bury = 1;
     for (sc_io *io = c->io.top; io; io = io->lower)
         bury = io->ops->close(io); /* the bottom's answer counts */
-    sc_conn_drop_file(c); /* at once: a memory connection may be buried much later */
+    sc_conn_drop_file(c);          /* at once: a memory connection may be buried much later */
     loop->num_conns--;
     c->proto->on_closed(c); /* before burial: the handle still names c */
     if (bury)
