@@ -113,7 +113,9 @@ def main() -> int:
         assert server.stdout is not None
         port = int(server.stdout.readline().split()[1])
         scheme = "https" if args.tls else "http"
-        print(f"{scheme}, {args.connections} connections, {args.duration} s per run, loaded machine")
+        print(
+            f"{scheme}, {args.connections} connections, {args.duration} s per run, loaded machine"
+        )
         print(f"{'file':>8} {'path':>7} {'req/s':>9} {'MiB/s':>9} {'CPU ms/req':>11}")
         for size in sizes:
             results = {}
