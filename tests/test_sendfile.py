@@ -215,7 +215,11 @@ def reset_rounds(facts_of: Any, connect: Any, rounds: int = 3, clients: int = 8)
         for _ in range(clients):
             sock = connect()
             sock.sendall(b"GET /files/big.bin HTTP/1.1\r\nHost: t\r\n\r\n")
-            assert sock.recv(1024)  # the head (and maybe some body) arrived
+            got = 0
+            while got < 64 * 1024:  # past the head: the file is being sent
+                chunk = sock.recv(65536)
+                assert chunk, "closed before the file"
+                got += len(chunk)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, LINGER_RST)
             sock.close()
         assert wait_until(lambda: facts_of()["open"] == 1, 10)

@@ -42,6 +42,7 @@
 #include "core.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/sendfile.h>
@@ -452,6 +453,32 @@ int sc_conn_queue_file(sc_conn *c, int fd, uint64_t off, uint64_t count)
     return SC_OK;
 }
 
+/* sendfile(2) has no MSG_NOSIGNAL: writing to a socket the peer reset raises
+ * SIGPIPE.  Python ignores SIGPIPE (one rt_sigaction asks); any other host
+ * gets it blocked around the call and a SIGPIPE this call raised consumed. */
+static ssize_t sc_sendfile_quiet(int out_fd, int in_fd, off_t *off, size_t n)
+{
+    struct sigaction sa;
+    if (sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_IGN)
+        return sendfile(out_fd, in_fd, off, n);
+    sigset_t pipe, old, pending;
+    sigemptyset(&pipe);
+    sigaddset(&pipe, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe, &old);
+    sigpending(&pending);
+    int was_pending = sigismember(&pending, SIGPIPE);
+    ssize_t w = sendfile(out_fd, in_fd, off, n);
+    int err = errno;
+    if (w < 0 && err == EPIPE && !was_pending) {
+        struct timespec zero = {0, 0};
+        while (sigtimedwait(&pipe, NULL, &zero) < 0 && errno == EINTR)
+            ;
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    errno = err;
+    return w;
+}
+
 /* Send pieces of the file until it is out, the layers refuse or the burst is
  * spent.  Returns 0, or -1 when the connection failed (it is closed). */
 static int sc_conn_send_file(sc_conn *c)
@@ -466,7 +493,7 @@ static int sc_conn_send_file(sc_conn *c)
         if (plain) {
             off_t off = (off_t)c->io.file.off;
             asked = (size_t)want;
-            w = sendfile(c->io.fd, c->io.file.fd, &off, asked);
+            w = sc_sendfile_quiet(c->io.fd, c->io.file.fd, &off, asked);
             if (w < 0 && errno == EINTR)
                 continue;
             if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))

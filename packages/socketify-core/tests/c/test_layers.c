@@ -16,6 +16,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -27,7 +28,8 @@
 /* ---- the stub protocol ------------------------------------------------------ */
 
 static int g_open, g_closed, g_released, g_writable, g_going_away, g_ticks;
-static int g_file_fd = -1; /* "file\n" queues bytes 2..6 of it between "<" and ">\n" */
+/* "file\n" queues bytes 2..6 of it between "<" and ">\n"; "bare\n" all of it, alone */
+static int g_file_fd = -1;
 static int g_file_rc;
 
 static void stub_open(sc_conn *c)
@@ -44,6 +46,11 @@ static size_t stub_data(sc_conn *c, char *buf, size_t *len)
         if (!nl)
             return pos; /* an incomplete line stays with the connection */
         size_t n = (size_t)(nl - (buf + pos)) + 1;
+        if (n == 5 && memcmp(buf + pos, "bare\n", 5) == 0) { /* the file alone */
+            pos += n;
+            g_file_rc = sc_conn_queue_file(c, g_file_fd, 0, 10);
+            continue;
+        }
         if (n == 5 && memcmp(buf + pos, "file\n", 5) == 0) {
             pos += n;
             sc_out_append(c, "<", 1);
@@ -420,6 +427,28 @@ static int poll_until(sc_loop *loop, int *counter, int want)
     return *counter >= want;
 }
 
+/* sendfile(2) to a peer that is gone: EPIPE, and SIGPIPE (no MSG_NOSIGNAL for it)
+ * that would end this program under the default disposition.  The connection
+ * closes, the file's descriptor with it, and the process lives on. */
+static void test_file_to_a_peer_that_left(void)
+{
+    reset_counts();
+    void (*previous)(int) = signal(SIGPIPE, SIG_DFL);
+    sc_loop *loop = new_loop();
+    int sv[2];
+    CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv) == 0);
+    sc_addr remote;
+    memset(&remote, 0, sizeof remote);
+    CHECK(sc_io_socket_open(loop, sv[0], &remote) != NULL);
+    int file = g_file_fd = digits_file();
+    CHECK(write(sv[1], "bare\n", 5) == 5);
+    close(sv[1]); /* gone before the answer: the flush after "bare" meets EPIPE */
+    CHECK(poll_until(loop, &g_closed, 1));
+    CHECK(g_released == 1 && !fd_open(file));
+    sc_loop_free(loop);
+    signal(SIGPIPE, previous);
+}
+
 static void test_socket(void)
 {
     reset_counts();
@@ -469,6 +498,7 @@ int main(void)
     test_pushed_layer();
     test_file_segment();
     test_socket();
+    test_file_to_a_peer_that_left();
     printf("%d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;
 }
