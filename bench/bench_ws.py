@@ -1,7 +1,10 @@
 """WebSocket load benchmark: echo and broadcast messages per second, against peers, in one run.
 
 Servers (each pinned to CPU 0): socketify (ours, from this checkout), socketify 0.0.31
-(bench/.venvs/orig) and uvicorn + websockets (bench/.venvs/uvicorn_ws).  The client is a
+(bench/.venvs/orig) and uvicorn + websockets (bench/.venvs/uvicorn_ws); on PyPy (Debian's
+pypy3, when installed) ours and socketify 0.0.31 again, from the venvs ``run_http.py`` makes
+(bench/.venvs/ours-pypy, orig-pypy), each after a 10 s warm-up run for the JIT and compared
+with ours on PyPy.  The server's RSS is read after each measured run.  The client is a
 small asyncio program on raw sockets pinned to CPU 1 (this file with ``--client``).
 
 * echo: C connections, each keeping W small binary messages in flight; counts echoes/s.
@@ -18,7 +21,8 @@ app processes sharing a redis-server, against one process in the same run.  Ever
 process (and redis-server) is pinned to CPU 0, as the single process is: the ratio is what
 carrying messages between processes costs on the same CPU budget.
 
-    python bench/bench_ws.py [--duration 4] [--servers ours,orig,uvicorn] [--scale-only]
+    python bench/bench_ws.py [--duration 4] [--servers ours,orig,uvicorn,ours-pypy,orig-pypy]
+                             [--scale-only]
 """
 
 from __future__ import annotations
@@ -36,6 +40,10 @@ import urllib.request
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from run_http import OURS, PYPY_WARMUP, Server, ensure_venv  # noqa: E402
+
 APPS = HERE / "apps"
 VENVS = HERE / ".venvs"
 SERVER_CPU, CLIENT_CPU = "0", "1"
@@ -70,6 +78,20 @@ SERVERS = {
     ),
 }
 SCENARIOS = ("echo", "broadcast")
+# The PyPy servers come from run_http.py's venvs (made there, or here when missing).
+PYPY = {
+    "ours-pypy": Server(
+        "socketify (ours) PyPy", "ours-pypy", OURS, [], python="pypy3", warmup=PYPY_WARMUP
+    ),
+    "orig-pypy": Server(
+        "socketify 0.0.31 PyPy",
+        "orig-pypy",
+        ["socketify==0.0.31"],
+        [],
+        python="pypy3",
+        warmup=PYPY_WARMUP,
+    ),
+}
 
 
 # ---- the client (runs in its own process on CPU 1) ---------------------------------------------
@@ -237,30 +259,49 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
         proc.wait(timeout=10)
 
 
-def measure(key: str, scenario: str, seconds: float) -> float:
+def rss_mib(pid: int) -> float:
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def run_client(scenario: str, port: int, seconds: float) -> float:
+    out = subprocess.run(
+        [
+            "taskset",
+            "-c",
+            CLIENT_CPU,
+            sys.executable,
+            __file__,
+            "--client",
+            scenario,
+            "--port",
+            str(port),
+            "--duration",
+            str(seconds),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=seconds + 60,
+    )
+    if out.returncode != 0:
+        raise RuntimeError(out.stderr[-800:])
+    return float(json.loads(out.stdout.strip().splitlines()[-1])["rate"])
+
+
+def measure(key: str, scenario: str, seconds: float) -> tuple[float, float]:
+    """(messages/s, server RSS MiB after the run); PyPy servers run a warm-up first."""
     proc, port = start(key)
     try:
-        out = subprocess.run(
-            [
-                "taskset",
-                "-c",
-                CLIENT_CPU,
-                sys.executable,
-                __file__,
-                "--client",
-                scenario,
-                "--port",
-                str(port),
-                "--duration",
-                str(seconds),
-            ],
-            capture_output=True,
-            text=True,
-            timeout=seconds + 60,
-        )
-        if out.returncode != 0:
-            raise RuntimeError(out.stderr[-800:])
-        return float(json.loads(out.stdout.strip().splitlines()[-1])["rate"])
+        if key in PYPY:
+            run_client(scenario, port, PYPY[key].warmup)
+        rate = run_client(scenario, port, seconds)
+        return rate, rss_mib(proc.pid)
     finally:
         stop(proc)
 
@@ -268,7 +309,7 @@ def measure(key: str, scenario: str, seconds: float) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--duration", type=float, default=4.0)
-    parser.add_argument("--servers", default="ours,orig,uvicorn")
+    parser.add_argument("--servers", default="ours,orig,uvicorn,ours-pypy,orig-pypy")
     parser.add_argument("--client", choices=SCENARIOS)
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--ports", default="", help=argparse.SUPPRESS)
@@ -282,30 +323,45 @@ def main() -> None:
         scale_table(args.duration)
         return
     keys = [k for k in args.servers.split(",") if k]
+    for key in [k for k in keys if k in PYPY]:
+        venv = ensure_venv(PYPY[key])  # None: no pypy3 on this machine
+        if venv is None:
+            keys.remove(key)
+            continue
+        SERVERS[key] = (PYPY[key].name, str(venv / "bin" / "python"), SERVERS["ours"][2])
     rates: dict[tuple[str, str], float] = {}
+    rss: dict[tuple[str, str], float] = {}
     for scenario in SCENARIOS:
         for key in keys:
             try:
-                rates[key, scenario] = measure(key, scenario, args.duration)
+                rates[key, scenario], rss[key, scenario] = measure(key, scenario, args.duration)
             except Exception as exc:  # one broken peer must not sink the run
                 print(f"{key} {scenario}: {exc}", file=sys.stderr)
     print(f"\nWebSocket messages/s ({args.duration:g} s each; echo: 16 conns x 8 in flight, 32 B;")
-    print("broadcast: 1 publisher -> 32 subscribers, batches of 100, 32 B; deliveries/s)\n")
+    print("broadcast: 1 publisher -> 32 subscribers, batches of 100, 32 B; deliveries/s).")
+    print(f"PyPy servers: {PYPY_WARMUP:g} s warm-up run first, compared with ours on PyPy.\n")
     print(
         f"| server | {' | '.join(SCENARIOS)} | "
         + " | ".join(f"ours / it ({s})" for s in SCENARIOS)
+        + " | "
+        + " | ".join(f"RSS MiB ({s})" for s in SCENARIOS)
         + " |"
     )
-    print("|---" * (1 + 2 * len(SCENARIOS)) + "|")
+    print("|---" * (1 + 3 * len(SCENARIOS)) + "|")
     for key in keys:
+        mine = "ours-pypy" if key in PYPY else "ours"
         cells = [f"{rates[key, s]:,.0f}" if (key, s) in rates else "n/a" for s in SCENARIOS]
         ratios = []
         for s in SCENARIOS:
-            if ("ours", s) in rates and (key, s) in rates and rates[key, s]:
-                ratios.append(f"{rates['ours', s] / rates[key, s]:.2f}x")
+            if (mine, s) in rates and (key, s) in rates and rates[key, s]:
+                ratios.append(f"{rates[mine, s] / rates[key, s]:.2f}x")
             else:
                 ratios.append("n/a")
-        print(f"| {SERVERS[key][0]} | {' | '.join(cells)} | {' | '.join(ratios)} |")
+        sizes = [f"{rss[key, s]:.1f}" if (key, s) in rss else "n/a" for s in SCENARIOS]
+        print(
+            f"| {SERVERS[key][0]} | {' | '.join(cells)} | {' | '.join(ratios)} | "
+            f"{' | '.join(sizes)} |"
+        )
     if "ours" in keys:
         scale_table(args.duration)
 

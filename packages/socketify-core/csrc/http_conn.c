@@ -385,3 +385,24 @@ sc_request *sc_loop_request_view(sc_loop *loop)
 {
     return &loop->http.req;
 }
+
+size_t sc_request_pack_headers(const sc_request *req, char *buf, size_t cap)
+{
+    size_t need = 0;
+    for (uint32_t i = 0; i < req->num_headers; i++)
+        need += (size_t)req->headers[i].name_len + req->headers[i].value_len + 2;
+    if (need > cap || !buf)
+        return need;
+    char *w = buf;
+    for (uint32_t i = 0; i < req->num_headers; i++) {
+        const sc_header *h = &req->headers[i];
+        memcpy(w, h->name, h->name_len);
+        w += h->name_len;
+        *w++ = '\0';
+        if (h->value_len)
+            memcpy(w, h->value, h->value_len);
+        w += h->value_len;
+        *w++ = '\0';
+    }
+    return need;
+}

@@ -281,6 +281,53 @@ out:
     return rc;
 }
 
+static int sc_trailer_fields_ok(const char *fields, size_t len)
+{
+    if (!len)
+        return 1;
+    if (!fields || len < 4 || fields[len - 2] != '\r' || fields[len - 1] != '\n')
+        return 0;
+    if (fields[0] == '\r' || fields[0] == '\n' || fields[0] == ' ' || fields[0] == '\t')
+        return 0;
+    for (size_t i = 0; i < len; i++) {
+        /* CR and LF only as a line's end; no empty line (it would end the section) */
+        if (fields[i] == '\r' && (i + 1 == len || fields[i + 1] != '\n'))
+            return 0;
+        if (fields[i] == '\n' &&
+            (fields[i - 1] != '\r' ||
+             (i + 1 < len && (fields[i + 1] == '\r' || fields[i + 1] == '\n'))))
+            return 0;
+    }
+    return 1;
+}
+
+int sc_res_end_trailers(sc_loop *loop, sc_handle res, const char *fields, size_t fields_len)
+{
+    SC_ON_LOOP_THREAD(loop);
+    sc_conn *c = sc_res_by_handle(loop, res);
+    if (!c)
+        return SC_ESTALE;
+    if (!sc_trailer_fields_ok(fields, fields_len))
+        return SC_EINVAL;
+    uint32_t rf = c->http.res.flags;
+    if (!(rf & SC_RF_HEAD_SENT))
+        return SC_ESTATE;
+    if (!(rf & SC_RF_CHUNKED) || (rf & (SC_RF_NO_BODY | SC_RF_HEAD_REQ)))
+        return sc_res_write(loop, res, NULL, 0, NULL, 0, SC_W_END);
+    sc_batch_begin(loop);
+    int rc = SC_OK;
+    if (sc_out_append(c, "0\r\n", 3) < 0 || sc_out_append(c, fields, fields_len) < 0 ||
+        sc_out_append(c, "\r\n", 2) < 0) {
+        rc = SC_ENOMEM;
+    } else {
+        sc_conn_end_cork(c);
+        sc_http_response_ended(c);
+        rc = sc_after_write(c, 1);
+    }
+    sc_batch_end(loop);
+    return rc;
+}
+
 int sc_res_try_end(sc_loop *loop, sc_handle res, const char *head, size_t head_len,
                    const char *body, size_t body_len, uint64_t total_size, uint32_t flags)
 {

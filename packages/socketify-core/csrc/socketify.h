@@ -252,6 +252,14 @@ typedef struct sc_request {
 /* The loop's one request view; valid during sc_py_on_request only. */
 sc_request *sc_loop_request_view(sc_loop *loop);
 
+/* The view's header fields packed as "name\0value\0name\0value\0..." (names
+ * lower-cased, values without surrounding OWS; the parser refuses NUL in both),
+ * so Python splits them with one bytes.split instead of two unpacks a field.
+ * Returns the bytes the packing needs; when that is more than cap nothing is
+ * written (call again with a buffer that large).  PERF: the ASGI scope and
+ * the WSGI environ. */
+size_t sc_request_pack_headers(const sc_request *req, char *buf, size_t cap);
+
 /* Body chunks and other event payloads are passed through this struct, again
  * valid only during the callback that announces them. */
 typedef struct sc_event {
@@ -287,6 +295,15 @@ int sc_res_write(sc_loop *loop, sc_handle res, const char *head, size_t head_len
 /* sc_res_write(loop, res, NULL, 0, body, body_len, SC_W_END): the common "200 OK with
  * this body" in one crossing of four arguments instead of seven. */
 int sc_res_end(sc_loop *loop, sc_handle res, const char *body, size_t body_len);
+
+/* End a streamed response with a trailer section (RFC 9112 7.1.2): fields are
+ * rendered lines "Name: value\r\n..." written after the last chunk.  Only a
+ * chunked response can carry them: for one framed by Content-Length, by the
+ * close (HTTP/1.0) or without a body (HEAD, 204, 304) the fields are dropped
+ * and the response just ends (a recipient may discard trailers anyway).
+ * Returns as sc_res_write with SC_W_END; SC_ESTATE before the head was sent,
+ * SC_EINVAL for fields that are not whole lines or contain an empty line. */
+int sc_res_end_trailers(sc_loop *loop, sc_handle res, const char *fields, size_t fields_len);
 
 /* try_end: send part of a body of total_size bytes (Content-Length:
  * total_size).  Writes what the transport takes now and buffers nothing past

@@ -30,7 +30,9 @@ import os
 import stat
 from typing import TYPE_CHECKING, Any, Optional
 
+from .._native import lib
 from ..errors import ASGIProtocolError, ClientDisconnected
+from ..headers import header_kind, render_header
 from ..response import DONE, HAS_CONTENT_LENGTH, SC_EAGAIN, STREAMING, _write, head_flags
 from ..status import render_status
 
@@ -38,6 +40,7 @@ if TYPE_CHECKING:
     from ..response import AppResponse
 
 _OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0)
+_end_trailers = lib.sc_res_end_trailers
 
 
 def message_type(message: Any) -> str:
@@ -72,6 +75,7 @@ class HTTPCycle:
         "paused",
         "res",
         "started",
+        "trailers",
         "waiter",
         "wants_body",
     )
@@ -86,6 +90,7 @@ class HTTPCycle:
         self.paused = False
         self.waiter: Optional[asyncio.Future[Any]] = None
         self.wants_body = True
+        self.trailers: Optional[list[Any]] = None  # with trailers: the lines so far
         if has_body:
             self.chunks = []
             res._rt.track(res).data_handler = self._on_body
@@ -136,7 +141,10 @@ class HTTPCycle:
 
     # ---- response ------------------------------------------------------------------------
     async def send(self, message: Any) -> None:
-        kind = message_type(message)
+        try:
+            kind = message["type"]
+        except (TypeError, KeyError):
+            kind = message_type(message)  # raises the clear error
         res = self.res
         if kind == "http.response.body":
             if not self.started:
@@ -145,12 +153,22 @@ class HTTPCycle:
                 raise ASGIProtocolError("http.response.body sent after the response completed")
             if res.aborted:
                 raise ClientDisconnected("the client went away")
+            if self.trailers:
+                raise ASGIProtocolError(
+                    "http.response.body sent after the last body (send http.response.trailers)"
+                )
             body = message.get("body", b"")
             if type(body) is not bytes:
                 body = _body_bytes(body)
             if message.get("more_body", False):
                 if body or res._state != STREAMING:
                     await self._write(body)
+                return
+            trailers = self.trailers
+            if trailers is not None:  # the response ends with http.response.trailers
+                if body or res._state != STREAMING:
+                    await self._write(body)
+                trailers.append(_BODY_DONE)
                 return
             self._finish()
             res.end(body)
@@ -161,16 +179,14 @@ class HTTPCycle:
             if res.aborted:
                 raise ClientDisconnected("the client went away")
             status = message["status"]
-            if type(status) is not int or not 100 <= status <= 999:
-                raise ASGIProtocolError(
-                    f"http.response.start status must be an int, not {status!r}"
-                )
-            if 100 <= status < 200:
-                raise ASGIProtocolError(f"http.response.start cannot send {status}: use 200-599")
+            if type(status) is not int or not 200 <= status <= 599:
+                _bad_status(status)
             res._status = render_status(status)
             write_header = res.write_header
             for name, value in message.get("headers", ()):
                 write_header(name, value)
+            if message.get("trailers", False):
+                self.trailers = []
             self.started = True
             return
         if kind == "http.response.pathsend":
@@ -180,8 +196,44 @@ class HTTPCycle:
             await self._zerocopysend(message)
             return
         if kind == "http.response.trailers":
-            raise ASGIProtocolError("http.response.trailers is not supported by this server")
+            self._send_trailers(message)
+            return
         raise ASGIProtocolError(f"unexpected ASGI message type {kind!r} for an HTTP connection")
+
+    def _send_trailers(self, message: Any) -> None:
+        """http.response.trailers: lines gather until ``more_trailers`` is false, then the
+        core writes them after the last chunk (dropped where the response is not chunked:
+        Content-Length set by the app, an HTTP/1.0 client, HEAD)."""
+        trailers = self.trailers
+        if trailers is None:
+            raise ASGIProtocolError(
+                "http.response.trailers sent without 'trailers': True in http.response.start"
+            )
+        if self.complete:
+            raise ASGIProtocolError("http.response.trailers sent after the response completed")
+        if not trailers or trailers[0] is not _BODY_DONE:
+            raise ASGIProtocolError(
+                "http.response.trailers sent before the body ended (more_body False)"
+            )
+        res = self.res
+        if res.aborted:
+            raise ClientDisconnected("the client went away")
+        for name, value in message.get("headers", ()):
+            line = render_header(name, value)
+            if header_kind(line) or _forbidden_trailer(line):
+                raise ASGIProtocolError(
+                    f"{bytes(name)!r} cannot be sent as a trailer (framing, routing and "
+                    "Content-* fields belong in the head)"
+                )
+            trailers.append(line)
+        if message.get("more_trailers", False):
+            return
+        fields = b"".join(trailers[1:])
+        self._finish()
+        rc = _end_trailers(res._rt.native, res._h, fields, len(fields))
+        res._finished()
+        if rc < 0 and rc != SC_EAGAIN:
+            res._fail(rc)
 
     def _finish(self) -> None:
         self.complete = True
@@ -284,6 +336,43 @@ class HTTPCycle:
         """The core sends it (sendfile(2), or pread + TLS in bounded pieces) and owns fd."""
         if not await self.res.send_fd(fd, offset, count, end=False):
             raise ClientDisconnected("the client went away")
+
+
+_BODY_DONE: Any = object()  # marks, in HTTPCycle.trailers, that the last body chunk was sent
+# Fields a trailer must not carry (RFC 9110 6.5.1): framing, routing, authentication,
+# request modifiers and the representation's own metadata; checked by lower-cased prefix.
+_NOT_TRAILERS = (
+    b"authorization:",
+    b"cache-control:",
+    b"content-",
+    b"expect:",
+    b"host:",
+    b"max-forwards:",
+    b"pragma:",
+    b"range:",
+    b"set-cookie:",
+    b"te:",
+    b"trailer:",
+    b"www-authenticate:",
+    b"proxy-",
+    b"age:",
+    b"expires:",
+    b"date:",
+    b"location:",
+    b"retry-after:",
+    b"vary:",
+    b"warning:",
+)
+
+
+def _forbidden_trailer(line: bytes) -> bool:
+    return line[:20].lower().startswith(_NOT_TRAILERS)
+
+
+def _bad_status(status: Any) -> None:
+    if type(status) is not int or not 100 <= status <= 999:
+        raise ASGIProtocolError(f"http.response.start status must be an int, not {status!r}")
+    raise ASGIProtocolError(f"http.response.start cannot send {status}: use 200-599")
 
 
 def _body_bytes(body: Any) -> bytes:

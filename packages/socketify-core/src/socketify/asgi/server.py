@@ -14,12 +14,14 @@ the connection is closed, so a keep-alive client never sees a half-framed respon
 from __future__ import annotations
 
 import logging
+from types import CoroutineType
 from typing import Any, Callable, Optional
 from urllib.parse import unquote_to_bytes
 
 from .._native import ffi, lib
-from ..adapter import AdapterRuntime
+from ..adapter import AdapterRuntime, header_fields
 from ..app import App
+from ..coroutines import Resume, is_coroutine, start
 from ..errors import ClientDisconnected
 from ..proxy import forwarded
 from ..response import DONE, AppResponse
@@ -41,6 +43,13 @@ _remote_port = lib.sc_res_remote_port
 _ADDRESS = ffi.new("char[64]")  # PERF: one buffer, used on the loop thread only
 _HTTP_VERSIONS = ("1.0", "1.1")
 _NO_SERVER = object()
+# The extensions of every HTTP scope (each scope gets a copy of this dict; their values
+# carry no settings).
+_HTTP_EXTENSIONS: dict[str, Any] = {
+    "http.response.pathsend": {},
+    "http.response.zerocopysend": {},
+    "http.response.trailers": {},
+}
 # ASGI apps are written for uvicorn's WebSocket limits (16 MiB messages, ws_max_size), not
 # the small defaults of app.ws(); a route's output still waits past the same 64 KiB.
 ASGI_WS_DEFAULTS = {"max_payload_length": 16 * 1024 * 1024}
@@ -130,20 +139,15 @@ class ASGI(App):
     def _scope(
         self, view: Any, kind: str, scheme: str, method: str, fwd: Any = None
     ) -> dict[str, Any]:
-        target = view.target
-        total = view.target_len
         size = view.path_len
-        raw_path = _unpack(target, size)
-        query = _unpack(target + size + 1, total - size - 1) if total > size else b""
+        target = _unpack(view.target, view.target_len)
+        raw_path = target[:size]
+        query = target[size + 1 :]
         path = (unquote_to_bytes(raw_path) if b"%" in raw_path else raw_path).decode(
             "utf-8", "replace"
         )
-        items = view.headers
-        headers: list[Any] = []
-        append = headers.append
-        for index in range(view.num_headers):
-            item = items[index]
-            append((_unpack(item.name, item.name_len), _unpack(item.value, item.value_len)))
+        fields = header_fields(view)
+        headers = list(zip(fields[::2], fields[1::2]))
         root = self.root_path
         scope = {
             "type": kind,
@@ -156,15 +160,14 @@ class ASGI(App):
             "root_path": root,
             "headers": headers,
             "client": (fwd[0], 0) if fwd is not None and fwd[0] else self._client(view.res),
-            "server": self._server(),
+            "server": self._server_address
+            if self._server_address is not _NO_SERVER
+            else self._server(),
             "state": self._lifespan.state.copy(),
         }
         if kind == "http":
             scope["method"] = method
-            scope["extensions"] = {
-                "http.response.pathsend": {},
-                "http.response.zerocopysend": {},
-            }
+            scope["extensions"] = _HTTP_EXTENSIONS.copy()
         return scope
 
     # ---- dispatch (called by the bridge) --------------------------------------------------
@@ -190,21 +193,43 @@ class ASGI(App):
                     facts = TLSFacts.read(lib.sc_res_tls_info, rt.native, handle)
                     scope["extensions"]["tls"] = facts.asgi_extension()
                 cycle = HTTPCycle(res, bool(flags & REQ_HAS_BODY))
-                self._rt.handler_result(self._run_http(scope, cycle), res, None)
+                self._start_http(scope, cycle)
         except Exception as exc:
             self._rt.report(exc, res, None)
         if res._state != DONE and res._ext is None:
             self._rt.track(res)
 
-    async def _run_http(self, scope: dict[str, Any], cycle: HTTPCycle) -> None:
-        try:
-            await self.application(scope, cycle.receive, cycle.send)
-        except ClientDisconnected:
+    def _start_http(self, scope: dict[str, Any], cycle: HTTPCycle) -> None:
+        """Run the application's first step here, inside the core's callback.
+
+        PERF: most requests are answered in that step; then no wrapper coroutine and no
+        Task are made.  An app that suspends goes on in a Task (``_resume_http``)."""
+        call = self.application(scope, cycle.receive, cycle.send)
+        if type(call) is not CoroutineType and not is_coroutine(call):
+            # an awaitable that is not a coroutine: awaited by a wrapper
+            self._rt.handler_result(self._run_http(call, cycle), cycle.res, None)
             return
-        except BaseException:
-            if cycle.started and not cycle.complete:
-                cycle.res.close()  # never a half-framed response on a keep-alive connection
+        try:
+            finished, pending = start(call, self._rt.aio())
+        except BaseException as exc:
+            if _http_failed(cycle, exc):
+                return
             raise
+        if finished:
+            self._http_returned(cycle)
+        else:
+            self._rt.spawn(self._run_http(Resume(call, pending), cycle), cycle.res, None)
+
+    async def _run_http(self, call: Any, cycle: HTTPCycle) -> None:
+        try:
+            await call
+        except BaseException as exc:
+            if _http_failed(cycle, exc):
+                return
+            raise
+        self._http_returned(cycle)
+
+    def _http_returned(self, cycle: HTTPCycle) -> None:
         if not cycle.complete:
             res = cycle.res
             if res.aborted:
@@ -266,6 +291,17 @@ class ASGI(App):
 
     def __repr__(self) -> str:
         return f"<ASGI {self.application!r}>"
+
+
+def _http_failed(cycle: HTTPCycle, exc: BaseException) -> bool:
+    """The app raised: True when that ends the cycle quietly (the client went away);
+    otherwise a response whose head was written is closed, never left half-framed on a
+    keep-alive connection, and the caller re-raises for the 500 or the error log."""
+    if isinstance(exc, ClientDisconnected):
+        return True
+    if cycle.started and not cycle.complete:
+        cycle.res.close()
+    return False
 
 
 def _wants_websocket(view: Any) -> bool:

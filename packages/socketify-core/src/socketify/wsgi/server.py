@@ -39,7 +39,7 @@ from typing import Any, Callable, Optional
 from urllib.parse import unquote_to_bytes
 
 from .._native import ffi, lib
-from ..adapter import AdapterRuntime
+from ..adapter import AdapterRuntime, header_fields
 from ..app import App
 from ..errors import ASGIProtocolError, ClientDisconnected
 from ..headers import KIND_DROP, header_kind, render_header
@@ -123,7 +123,9 @@ class _Cycle:
         self.hflags = 0
         self.sent = False  # the head left (worker's view)
         self.wrote = False
-        self.ready = threading.Event()
+        # PERF: made by the first write() (an Event is a lock and a condition): most apps
+        # return a list and never wait on the loop.
+        self.ready: Optional[threading.Event] = None
         self.error: Optional[BaseException] = None
 
     # ---- worker thread ------------------------------------------------------------------
@@ -168,7 +170,10 @@ class _Cycle:
         if not data and self.sent:
             return
         ready = self.ready
-        ready.clear()
+        if ready is None:
+            ready = self.ready = threading.Event()
+        else:
+            ready.clear()
         self.sent = True
         self.app._inbox.post(self._loop_write, bytes(data))
         ready.wait()
@@ -177,7 +182,10 @@ class _Cycle:
 
     # ---- loop thread --------------------------------------------------------------------
     def aborted(self, _res: AppResponse) -> None:
-        self.ready.set()
+        # Without an Event no write() waits yet; a later one is answered by _loop_write.
+        ready = self.ready
+        if ready is not None:
+            ready.set()
         if self.input is not None:
             self.input.abort()
 
@@ -189,8 +197,11 @@ class _Cycle:
 
     def _loop_write(self, data: bytes) -> None:
         res = self.res
+        ready = self.ready
+        if ready is None:  # write() makes it before posting; _send_file's writes too
+            ready = self.ready = threading.Event()
         if res._state == DONE:
-            self.ready.set()
+            ready.set()
             return
         if res._state == FRESH:
             self._apply_head()
@@ -201,7 +212,6 @@ class _Cycle:
         flags = head_flags(res._hflags)
         rc = _write(res._rt.native, res._h, head, len(head), data, len(data), flags)
         if rc == SC_EAGAIN:
-            ready = self.ready
 
             def drained(_res: AppResponse, _offset: int) -> bool:
                 ready.set()
@@ -211,14 +221,14 @@ class _Cycle:
             return
         if rc < 0:
             res._fail(rc)
-        self.ready.set()
+        ready.set()
 
     def _loop_sendfile(self, args: tuple[int, int, int]) -> None:
         fd, offset, count = args
         res = self.res
         if res._state == DONE:
             os.close(fd)
-            self.ready.set()
+            self._wake_worker()
             return
         if res._state == FRESH:
             self._apply_head()
@@ -233,7 +243,12 @@ class _Cycle:
         except Exception as exc:
             self.error = exc
         finally:
-            self.ready.set()
+            self._wake_worker()
+
+    def _wake_worker(self) -> None:
+        ready = self.ready  # _send_file made it before posting
+        if ready is not None:
+            ready.set()
 
     def _loop_end(self, body: bytes) -> None:
         res = self.res
@@ -355,11 +370,11 @@ class WSGI(App):
         }
         if fwd is not None and fwd[0]:
             environ["REMOTE_PORT"] = "0"  # the proxy's port is not the client's
-        items = view.headers
-        for index in range(view.num_headers):
-            item = items[index]
-            key = _environ_name(_unpack(item.name, item.name_len))
-            value = _unpack(item.value, item.value_len).decode("latin-1")
+        fields = iter(header_fields(view))
+        names = _HTTP_NAMES
+        for name, raw in zip(fields, fields):
+            key = names.get(name) or _environ_name(name)
+            value = raw.decode("latin-1")
             if key in environ:
                 joiner = "; " if key == "HTTP_COOKIE" else ", "
                 environ[key] = environ[key] + joiner + value
@@ -443,7 +458,10 @@ class WSGI(App):
             cycle.head_lines.append(render_header(b"Content-Length", count))
             cycle.hflags |= HAS_CONTENT_LENGTH
         ready = cycle.ready
-        ready.clear()
+        if ready is None:
+            ready = cycle.ready = threading.Event()
+        else:
+            ready.clear()
         cycle.sent = cycle.wrote = True
         cycle.error = None
         self._inbox.post(cycle._loop_sendfile, (os.dup(fd), offset, count))

@@ -1,0 +1,89 @@
+"""sc_request_pack_headers and adapter.header_fields: the request's header fields in one
+crossing, as the ASGI scope and the WSGI environ read them."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import test_native_mem as native
+
+from socketify import ASGI, WSGI
+from socketify._native import ffi, lib
+from socketify.adapter import header_fields
+
+Core = native.Core
+Req = native.Req
+make = native.make  # the fixture: one sc_loop per call, freed after the test
+
+
+def test_packing_is_name_nul_value_nul_and_never_writes_past_cap(make: Any) -> None:
+    got: dict[str, Any] = {}
+
+    def handler(core: Core, h: int, req: Req) -> None:
+        view = lib.sc_loop_request_view(core.loop)
+        need = lib.sc_request_pack_headers(view, ffi.NULL, 0)
+        small = ffi.new("char[]", b"\xaa" * 8)
+        got["small"] = (lib.sc_request_pack_headers(view, small, 7), ffi.unpack(small, 8))
+        buf = ffi.new("char[]", need)
+        got["need"] = need
+        got["packed"] = ffi.unpack(buf, lib.sc_request_pack_headers(view, buf, need))
+        got["fields"] = header_fields(view)
+        core.end(h, b"ok")
+
+    core = make(handler)
+    conn = core.connect()
+    conn.feed(b"GET / HTTP/1.1\r\nHost: t\r\nX-Empty:\r\nX-Sp:  a b \t\r\nX-Sp: 2\r\n\r\n")
+    assert conn.read().endswith(b"ok")
+    packed = b"host\0t\0x-empty\0\0x-sp\0a b\0x-sp\0" + b"2\0"
+    assert got["need"] == len(packed) and got["packed"] == packed
+    assert got["small"] == (len(packed), b"\xaa" * 8)  # too small: untouched
+    assert got["fields"] == [b"host", b"t", b"x-empty", b"", b"x-sp", b"a b", b"x-sp", b"2"]
+
+
+def test_a_head_bigger_than_the_shared_buffer_is_packed_in_its_own() -> None:
+    from socketify_testing import TestClient
+
+    seen: dict[str, Any] = {}
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        seen["headers"] = scope["headers"]
+        await send({"type": "http.response.start", "status": 200})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    big = "v" * 30_000  # past the 16 KiB buffer header_fields keeps
+    server = ASGI(app, lifespan="off", max_header_size=64 * 1024)
+    with TestClient(server) as client:
+        assert client.get("/", headers={"x-big": big, "x-after": "1"}).status_code == 200
+    assert (b"x-big", big.encode()) in seen["headers"]
+    assert seen["headers"][-1] == (b"x-after", b"1")
+
+
+def test_wsgi_environ_from_packed_fields_joins_duplicates() -> None:
+    from socketify_testing import TestClient
+
+    seen: dict[str, Any] = {}
+
+    def app(environ: Any, start_response: Any) -> Any:
+        seen.update({k: v for k, v in environ.items() if k.startswith(("HTTP_", "CONTENT_"))})
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"ok"]
+
+    client = TestClient(WSGI(app))
+    reply = client.post(
+        "/",
+        content=b"abc",
+        headers=[
+            ("X-Dup", "1"),
+            ("X-Dup", "2"),
+            ("Cookie", "a=1"),
+            ("Cookie", "b=2"),
+            ("Content-Type", "text/x"),
+        ],
+    )
+    assert reply.status_code == 200
+    assert seen["HTTP_X_DUP"] == "1, 2" and seen["HTTP_COOKIE"] == "a=1; b=2"
+    assert seen["CONTENT_TYPE"] == "text/x" and seen["CONTENT_LENGTH"] == "3"
