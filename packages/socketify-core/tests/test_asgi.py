@@ -729,6 +729,7 @@ def test_file_extensions_are_sent_by_the_core_in_order(serve, tmp_path):
         ({"type": "http.response.zerocopysend", "offset": -1}, "offset must be an int >= 0"),
         ({"type": "http.response.zerocopysend", "count": "10"}, "count must be an int >= 0"),
         ({"type": "http.response.pathsend", "path": "."}, "needs a regular file"),
+        ({"type": "http.response.zerocopysend", "pipe": True}, "needs a regular file"),
     ],
 )
 def test_bad_file_extension_messages_raise_in_the_app(serve, tmp_path, message, error):
@@ -738,9 +739,13 @@ def test_bad_file_extension_messages_raise_in_the_app(serve, tmp_path, message, 
 
     async def app(scope, receive, send):
         await send({"type": "http.response.start", "status": 200, "headers": []})
-        with open(target, "rb") as file:
+        read_end, write_end = os.pipe()
+        with open(target, "rb") as file, open(read_end, "rb") as pipe, open(write_end, "wb"):
+            sent = {"file": file, **message}
+            if message.get("pipe"):
+                sent = {"type": message["type"], "file": pipe}
             try:
-                await send({"file": file, **message})
+                await send(sent)
             except ASGIProtocolError as exc:
                 raised.append(str(exc))
             await send({"type": "http.response.body", "body": b"fine"})

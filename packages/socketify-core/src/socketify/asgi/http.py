@@ -319,9 +319,12 @@ class HTTPCycle:
                 raise ASGIProtocolError(
                     f"http.response.zerocopysend {name} must be an int >= 0, not {value!r}"
                 )
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise ASGIProtocolError(f"http.response.zerocopysend needs a regular file: {file!r}")
         position = os.lseek(fd, 0, os.SEEK_CUR) if offset is None else offset
         if count is None:
-            count = max(0, os.fstat(fd).st_size - position)
+            count = max(0, info.st_size - position)
         more = bool(message.get("more_body", False))
         if not more:
             self._set_length(count)
