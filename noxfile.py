@@ -314,7 +314,8 @@ def bench_files(session: nox.Session) -> None:
 @nox.session
 def bench_testclient(session: nox.Session) -> None:
     """Our TestClient against Starlette's: a hello-world app each, then one FastAPI app."""
-    session.install(*ALL_PACKAGES, "starlette", "fastapi", "httpx")
+    # Starlette 1.x's TestClient needs httpx2 (earlier ones httpx): install both.
+    session.install(*ALL_PACKAGES, "starlette", "fastapi", "httpx", "httpx2")
     session.run("python", "bench/bench_testclient.py", *session.posargs)
 
 

@@ -11,7 +11,7 @@ The second pair is one FastAPI app (GET / with a query parameter, a text respons
 our TestClient (``TestClient(fastapi_app)``: the ASGI adapter on the core's memory transport)
 and by Starlette's.
 
-Needs socketify-core, socketify-testing, starlette, fastapi and httpx
+Needs socketify-core, socketify-testing, starlette, fastapi and httpx (httpx2 for Starlette 1.x)
 (``nox -s bench_testclient``).
 """
 

@@ -25,6 +25,7 @@ import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -39,6 +40,18 @@ SERVER_CPU = "0"
 CLIENT_CPU = "1"
 
 
+def uvicorn_argv(module: str, *extra: str) -> list[str]:
+    """uvicorn with httptools and uvloop, no access log (its fastest setup)."""
+    return ["{py}", "-m", "uvicorn", module, "--port", "{port}", "--http", "httptools",
+            "--loop", "uvloop", "--no-access-log", "--log-level", "warning", *extra]  # fmt: skip
+
+
+def granian_argv(kind: str, module: str, *extra: str) -> list[str]:
+    """granian, one worker with one runtime thread (one process, as every server here)."""
+    return ["{bin}/granian", "--interface", kind, "--host", "127.0.0.1", "--port", "{port}",
+            "--workers", "1", "--runtime-threads", "1", "--no-ws", *extra, module]  # fmt: skip
+
+
 @dataclass
 class Server:
     name: str
@@ -49,6 +62,8 @@ class Server:
     skip: set[str] = field(default_factory=set)  # endpoints it does not serve
     python: str | None = None  # the venv's interpreter (None: the one running this script)
     warmup: float = 1.0  # seconds of load before each measured run
+    cpus: str = SERVER_CPU  # taskset list for the server (its workers inherit it)
+    client_cpus: str = CLIENT_CPU  # taskset list for wrk against this server
 
 
 # PyPy's JIT compiles the hot loop in the first seconds of load: its servers get a longer
@@ -77,65 +92,47 @@ SERVERS = [
         python="pypy3",
         warmup=PYPY_WARMUP,
     ),
+    # Scaling with workers (issue #16 item 5): the CLI with --workers 1 and 2, the server and
+    # wrk both free to use both cores (a 2-core machine has no core to spare for wrk).
+    *[
+        Server(
+            f"socketify (ours) --workers {n}, server and wrk on both CPUs",
+            "ours",
+            OURS,
+            [
+                "{py}",
+                "-m",
+                "socketify",
+                "socketify_app:run",
+                "--port",
+                "{port}",
+                "--workers",
+                str(n),
+                "--log-level",
+                "warning",
+            ],
+            cpus=f"{SERVER_CPU},{CLIENT_CPU}",
+            client_cpus=f"{SERVER_CPU},{CLIENT_CPU}",
+        )
+        for n in (1, 2)
+    ],
     Server(
         "granian raw ASGI",
         "granian",
         ["granian"],
-        [
-            "{bin}/granian",
-            "--interface",
-            "asgi",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            "{port}",
-            "--workers",
-            "1",
-            "--runtime-threads",
-            "1",
-            "--no-ws",
-            "asgi_raw:app",
-        ],
+        granian_argv("asgi", "asgi_raw:app"),
     ),
     Server(
         "uvicorn raw ASGI",
         "uvicorn",
         ["uvicorn", "httptools", "uvloop"],
-        [
-            "{py}",
-            "-m",
-            "uvicorn",
-            "asgi_raw:app",
-            "--port",
-            "{port}",
-            "--http",
-            "httptools",
-            "--loop",
-            "uvloop",
-            "--no-access-log",
-            "--log-level",
-            "warning",
-        ],
+        uvicorn_argv("asgi_raw:app"),
     ),
     Server(
         "falcon on uvicorn",
         "falcon",
         ["falcon", "uvicorn", "httptools", "uvloop"],
-        [
-            "{py}",
-            "-m",
-            "uvicorn",
-            "falcon_app:app",
-            "--port",
-            "{port}",
-            "--http",
-            "httptools",
-            "--loop",
-            "uvloop",
-            "--no-access-log",
-            "--log-level",
-            "warning",
-        ],
+        uvicorn_argv("falcon_app:app"),
     ),
     Server("nginx (C ceiling)", None, [], ["nginx"], skip={"post64k"}),
     # ---- ASGI and WSGI apps: the same app on ours and on each peer (one process each) ----
@@ -153,21 +150,7 @@ SERVERS = [
             f"{label} on uvicorn",
             "uvicorn-apps",
             ["uvicorn", "httptools", "uvloop", "starlette"],
-            [
-                "{py}",
-                "-m",
-                "uvicorn",
-                module,
-                "--port",
-                "{port}",
-                "--http",
-                "httptools",
-                "--loop",
-                "uvloop",
-                "--no-access-log",
-                "--log-level",
-                "warning",
-            ],
+            uvicorn_argv(module),
         )
         for label, module in (("raw ASGI", "asgi_raw:app"), ("Starlette", "starlette_app:app"))
     ],
@@ -176,21 +159,7 @@ SERVERS = [
             f"{label} on granian",
             "granian-apps",
             ["granian", "starlette", "flask"],
-            [
-                "{bin}/granian",
-                "--interface",
-                kind,
-                "--host",
-                "127.0.0.1",
-                "--port",
-                "{port}",
-                "--workers",
-                "1",
-                "--runtime-threads",
-                "1",
-                "--no-ws",
-                module,
-            ],
+            granian_argv(kind, module),
         )
         for label, module, kind in (
             ("raw ASGI", "asgi_raw:app", "asgi"),
@@ -291,25 +260,29 @@ def versions(venv: Path | None, server: Server) -> str:
 
 
 class Running:
+    """A server of SERVERS started and answering ``/plaintext``; subclasses change the
+    nginx configuration, the fields filled into argv and how readiness is checked."""
+
+    nginx_conf = "nginx.conf"
+    scheme = "http"
+
     def __init__(self, server: Server, venv: Path | None) -> None:
         self.server = server
         self.port = free_port()
         self.tmp = tempfile.mkdtemp(prefix="bench-")
+        fill = {"port": str(self.port), **self.fields()}
         if venv is None:
-            conf = (HERE / "nginx.conf").read_text()
-            conf = conf.replace("{PREFIX}", self.tmp).replace("{PORT}", str(self.port))
+            conf = (HERE / self.nginx_conf).read_text()
+            for name, value in {"PREFIX": self.tmp, **fill}.items():
+                conf = conf.replace("{" + name.upper() + "}", value)
             Path(self.tmp, "nginx.conf").write_text(conf)
             argv = ["nginx", "-p", self.tmp, "-c", f"{self.tmp}/nginx.conf", "-g", "daemon off;"]
         else:
-            fill = {
-                "py": str(venv / "bin" / "python"),
-                "bin": str(venv / "bin"),
-                "port": str(self.port),
-            }
+            fill.update(py=str(venv / "bin" / "python"), bin=str(venv / "bin"))
             argv = [part.format(**fill) for part in server.argv]
         self.log = open(Path(self.tmp, "server.log"), "w")
         self.proc = subprocess.Popen(
-            ["taskset", "-c", SERVER_CPU, *argv],
+            ["taskset", "-c", server.cpus, *argv],
             cwd=server.cwd,
             stdout=self.log,
             stderr=subprocess.STDOUT,
@@ -317,14 +290,22 @@ class Running:
         )
         self.wait_ready()
 
+    def fields(self) -> dict[str, str]:
+        """More {name} fields for argv (and {NAME} for the nginx configuration)."""
+        return {}
+
+    def ssl_context(self) -> Any:
+        return None
+
     def wait_ready(self) -> None:
         deadline = time.monotonic() + 30
-        url = f"http://127.0.0.1:{self.port}/plaintext"
+        url = f"{self.scheme}://127.0.0.1:{self.port}/plaintext"
+        context = self.ssl_context()
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 break
             try:
-                with urllib.request.urlopen(url, timeout=1) as r:
+                with urllib.request.urlopen(url, timeout=1, context=context) as r:
                     if r.status == 200 and r.read() == b"Hello, World!":
                         return
             except OSError:
@@ -387,13 +368,13 @@ UNIT = {"us": 0.001, "ms": 1.0, "s": 1000.0}
 
 
 def wrk(
-    port: int, endpoint: str, seconds: float, connections: int
+    port: int, endpoint: str, seconds: float, connections: int, cpus: str = CLIENT_CPU
 ) -> tuple[float, float, str, int]:
     path, script, extra = ENDPOINTS[endpoint]
     argv = [
         "taskset",
         "-c",
-        CLIENT_CPU,
+        cpus,
         "wrk",
         "-t1",
         f"-c{connections}",
@@ -457,10 +438,11 @@ def main() -> int:
                 continue
             running = Running(server, venvs[server.name])
             try:
-                wrk(running.port, endpoint, server.warmup, args.connections)  # warm-up
+                load = (running.port, endpoint)
+                wrk(*load, server.warmup, args.connections, server.client_cpus)  # warm-up
                 cpu_before = running.cpu_seconds()
                 rps, p99, problems, total = wrk(
-                    running.port, endpoint, args.duration, args.connections
+                    *load, args.duration, args.connections, server.client_cpus
                 )
                 # Server CPU per request: robust to other load on the machine, unlike req/s.
                 cpu_us = 1e6 * (running.cpu_seconds() - cpu_before) / total if total else 0.0
@@ -493,7 +475,7 @@ def render(servers, endpoints, results, rss, idle, venvs, args) -> str:
         f"Python {platform.python_version()}; server on CPU {SERVER_CPU}, wrk on CPU "
         f"{CLIENT_CPU}, {args.connections} connections, {args.duration:g} s per run, after a "
         f"1 s warm-up ({PYPY_WARMUP:g} s for the PyPy servers, for their JIT). PyPy rows are "
-        "compared with ours on PyPy.",
+        "compared with ours on PyPy. The --workers rows run the server and wrk on both CPUs.",
         "",
         "| endpoint | server | req/s | p99 ms | ours / this (req/s) | server CPU us/req "
         "| this / ours (CPU per req) | RSS MiB after |",

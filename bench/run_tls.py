@@ -31,14 +31,12 @@ import ssl
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import run_http as base
-from run_http import APPS, HERE, OURS, Server
+from run_http import HERE, OURS, Server
 
 CLIENT_CPU = base.CLIENT_CPU
 SERVER_CPU = base.SERVER_CPU
@@ -62,49 +60,15 @@ SERVERS = [
         "uvicorn raw ASGI",
         "uvicorn",
         ["uvicorn", "httptools", "uvloop"],
-        [
-            "{py}",
-            "-m",
-            "uvicorn",
-            "asgi_raw:app",
-            "--port",
-            "{port}",
-            "--http",
-            "httptools",
-            "--loop",
-            "uvloop",
-            "--no-access-log",
-            "--log-level",
-            "warning",
-            "--ssl-keyfile",
-            "{key}",
-            "--ssl-certfile",
-            "{cert}",
-        ],
+        base.uvicorn_argv("asgi_raw:app", "--ssl-keyfile", "{key}", "--ssl-certfile", "{cert}"),
     ),
     Server(
         "granian raw ASGI",
         "granian",
         ["granian"],
-        [
-            "{bin}/granian",
-            "--interface",
-            "asgi",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            "{port}",
-            "--workers",
-            "1",
-            "--runtime-threads",
-            "1",
-            "--no-ws",
-            "--ssl-keyfile",
-            "{key}",
-            "--ssl-certificate",
-            "{cert}",
-            "asgi_raw:app",
-        ],
+        base.granian_argv(
+            "asgi", "asgi_raw:app", "--ssl-keyfile", "{key}", "--ssl-certificate", "{cert}"
+        ),
     ),
     Server("nginx (C ceiling)", None, [], ["nginx"]),
 ]
@@ -131,57 +95,14 @@ class RunningTLS(base.Running):
 
     key = ""
     cert = ""
+    nginx_conf = "nginx_tls.conf"
+    scheme = "https"
 
-    def __init__(self, server: Server, venv: Path | None) -> None:
-        self.server = server
-        self.port = base.free_port()
-        self.tmp = tempfile.mkdtemp(prefix="bench-tls-")
-        if venv is None:
-            conf = (HERE / "nginx_tls.conf").read_text()
-            for name, value in (
-                ("{PREFIX}", self.tmp),
-                ("{PORT}", str(self.port)),
-                ("{KEY}", self.key),
-                ("{CERT}", self.cert),
-            ):
-                conf = conf.replace(name, value)
-            Path(self.tmp, "nginx.conf").write_text(conf)
-            argv = ["nginx", "-p", self.tmp, "-c", f"{self.tmp}/nginx.conf", "-g", "daemon off;"]
-        else:
-            fill = {
-                "py": str(venv / "bin" / "python"),
-                "bin": str(venv / "bin"),
-                "port": str(self.port),
-                "key": self.key,
-                "cert": self.cert,
-            }
-            argv = [part.format(**fill) for part in server.argv]
-        self.log = open(Path(self.tmp, "server.log"), "w")
-        self.proc = subprocess.Popen(
-            ["taskset", "-c", SERVER_CPU, *argv],
-            cwd=APPS,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        self.wait_ready()
+    def fields(self) -> dict[str, str]:
+        return {"key": self.key, "cert": self.cert}
 
-    def wait_ready(self) -> None:
-        deadline = time.monotonic() + 30
-        url = f"https://127.0.0.1:{self.port}/plaintext"
-        context = ssl.create_default_context(cafile=self.cert)
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                break
-            try:
-                with urllib.request.urlopen(url, timeout=1, context=context) as r:
-                    if r.status == 200 and r.read() == b"Hello, World!":
-                        return
-            except OSError:
-                time.sleep(0.2)
-        self.stop()
-        log = Path(self.tmp, "server.log").read_text()[-2000:] if Path(self.tmp).exists() else ""
-        raise RuntimeError(f"{self.server.name} did not start:\n{log}")
+    def ssl_context(self) -> ssl.SSLContext:
+        return ssl.create_default_context(cafile=self.cert)
 
 
 def wrk_https(

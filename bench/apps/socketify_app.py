@@ -1,7 +1,7 @@
 """The benchmark app in the socketify API.
 
 The same file serves our socketify and the original socketify 0.0.31 (the API is the
-same): ``python socketify_app.py PORT``.
+same): ``python socketify_app.py PORT``; ours also through the CLI (``socketify_app:run``).
 """
 
 from __future__ import annotations
@@ -38,13 +38,18 @@ def echo(res, req):
     res.on_data(on_data)
 
 
-def main() -> None:
-    port = int(sys.argv[1])
-    app = App()
+def run(app):
+    """The routes, on the App the CLI made: ``python -m socketify socketify_app:run``."""
     app.get("/plaintext", plaintext)
     app.get("/json", json_route)
     app.get("/user/:id", user)
     app.post("/echo", echo)
+
+
+def main() -> None:
+    port = int(sys.argv[1])
+    app = App()
+    run(app)
     app.listen(port, lambda config: print("ready", flush=True))
     app.run()
 
