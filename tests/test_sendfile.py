@@ -185,6 +185,7 @@ def test_client_that_stops_reading_holds_no_memory(serve: Any) -> None:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
             sock.sendall(b"GET /files/huge.bin HTTP/1.1\r\nHost: t\r\n\r\n")
             socks.append(sock)
+        assert wait_until(lambda: facts(server)["sendfile"] > start, 10)
         sent = -1
         while True:  # until the server stops making progress: every socket is full
             time.sleep(0.2)
