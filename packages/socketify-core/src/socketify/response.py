@@ -526,6 +526,7 @@ class AppResponse:
             self._fail(rc)
             return False
         if rc == SC_OK:  # queued: the core calls on_writable once it is out
+            self._file_queued(count)
             future = self._rt.aio().create_future()
             self._track(future)
 
@@ -544,6 +545,10 @@ class AppResponse:
         if end:
             self.end()
         return not self.aborted
+
+    def _file_queued(self, count: int) -> None:
+        """send_fd handed ``count`` body bytes of a file to the core (observed responses
+        count them)."""
 
     def _track(self, future: asyncio.Future[Any]) -> None:
         self._rt.track(self).waiters.append(future)
