@@ -530,7 +530,11 @@ class AppResponse:
             future = self._rt.aio().create_future()
             self._track(future)
 
-            def sent(_res: AppResponse, _offset: int) -> bool:
+            def sent(res: AppResponse, _offset: int) -> bool:
+                if end:
+                    # PERF: ended inside the core's callback, so a keep-alive client's
+                    # next request is parsed in this poll, not after the task resumes.
+                    res.end()
                 if not future.done():
                     future.set_result(None)
                 return True
