@@ -152,6 +152,7 @@ void sc_loop_free(sc_loop *loop)
     free(loop->free_slots);
     if (!loop->scratch_lent)
         free(loop->scratch);
+    free(loop->file_buf);
     free(loop->http.headers); /* the HTTP part's allocations (sc_loop_new, the body pool) */
     for (uint32_t i = 0; i < loop->http.body_pool_len; i++)
         sc_buf_free(&loop->http.body_pool[i]);
