@@ -281,9 +281,8 @@ static void sc_body_chunk(sc_conn *c, const char *p, size_t n, int end)
             ev->data = p;
             ev->len = n;
             ev->is_end = (uint32_t)end;
-            ev->read_off = p >= loop->scratch && p < loop->scratch + loop->scratch_size
-                               ? (int64_t)(p - loop->scratch)
-                               : -1;
+            uintptr_t at = (uintptr_t)p, base = (uintptr_t)loop->scratch;
+            ev->read_off = at >= base && at - base < loop->scratch_size ? (int64_t)(at - base) : -1;
             sc_py_on_data(loop->owner, sc_make_handle(c->http.res.gen, c->slot));
             if (c->flags & SC_CF_CLOSED)
                 return;
