@@ -88,9 +88,9 @@ SETTINGS: dict[str, Setting] = {
         "bytes",
         0,
         2**31 - 1,
-        4 * 1024 * 1024,
+        0,
         None,
-        "glibc gives freed heap back past this (0 = its default); process-wide",
+        "glibc gives freed heap back past this (0 = its own policy); process-wide",
     ),
     "proxy_protocol": Setting("bool", 0, 1, False, "proxy_protocol", "accept PROXY v1/v2"),
     "proxy_headers": Setting(

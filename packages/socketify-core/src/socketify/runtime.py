@@ -174,8 +174,8 @@ class Runtime:
             limits.apply(resolved, c_settings)
             self.body_window = resolved["body_window"]
             if resolved["malloc_trim_threshold"]:
-                # PERF: a 64 KiB body allocated and freed per request no longer grows and
-                # trims the heap each time (-20% server CPU on ASGI post64k)
+                # PERF (opt-in): a 64 KiB body allocated and freed per request no longer
+                # grows and trims the heap each time (-20% server CPU on ASGI post64k)
                 lib.sc_malloc_trim_threshold(resolved["malloc_trim_threshold"])
             if resolved["proxy_headers"]:
                 self.proxy = ProxyHeaders(resolved["forwarded_allow_ips"])
