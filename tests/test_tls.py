@@ -690,8 +690,9 @@ def test_session_ticket_keys_of_the_wrong_size_are_refused(certs: Certs, size: i
     from socketify._native import ffi
 
     config = ffi.new("sc_tls_config *")
-    key, cert = ffi.new("char[]", str(certs.server_key).encode()), ffi.new(
-        "char[]", str(certs.server_cert).encode()
+    key, cert = (
+        ffi.new("char[]", str(certs.server_key).encode()),
+        ffi.new("char[]", str(certs.server_cert).encode()),
     )
     config.key_file, config.cert_file = key, cert
     keys = ffi.new("char[]", b"k" * max(size, 1))
