@@ -701,7 +701,8 @@ def test_session_ticket_keys_of_the_wrong_size_are_refused(certs: Certs, size: i
     err = ffi.new("char[]", 512)
     assert lib.sc_tls_new(config, err, 512) == ffi.NULL
     assert f"session ticket keys must be 80 bytes, not {size or 80}" in ffi.string(err).decode()
-    config.ticket_keys, config.ticket_keys_len = ffi.new("char[]", b"k" * 80), 80
+    right = ffi.new("char[]", b"k" * 80)  # kept alive: the struct holds a raw pointer
+    config.ticket_keys, config.ticket_keys_len = right, 80
     made = lib.sc_tls_new(config, err, 512)
     assert made != ffi.NULL  # the right size is taken
     lib.sc_tls_free(made)
