@@ -305,6 +305,13 @@ def bench_json(session: nox.Session) -> None:
 
 
 @nox.session
+def bench_files(session: nox.Session) -> None:
+    """Large files: the core's sendfile path against the previous Python path (wrk)."""
+    session.install(*ALL_PACKAGES)
+    session.run("python", "bench/bench_files.py", *session.posargs)
+
+
+@nox.session
 def bench_testclient(session: nox.Session) -> None:
     """Our TestClient against Starlette's: a hello-world app each, then one FastAPI app."""
     # Starlette 1.x's TestClient needs httpx2 (earlier ones httpx): install both.

@@ -143,6 +143,7 @@ extern const sc_proto_ops sc_http_proto; /* http_conn.c */
 #define SC_CF_DRAIN_DUE 0x1000u   /* output wanted (WANT_WRITABLE) drained: on_writable next */
 #define SC_CF_LINGER 0x2000u /* close after flush with a lingering close: sc_conn_close_lingering */
 #define SC_CF_LINGERING 0x4000u /* sending side shut down: input is read and dropped, then closed */
+#define SC_CF_FILE 0x8000u      /* a file segment is queued (c->io.file): sc_conn_queue_file */
 
 /* The I/O part (io.c). */
 typedef struct sc_conn_io {
@@ -156,7 +157,17 @@ typedef struct sc_conn_io {
     /* A frame shared with other connections (a publish), sent BEFORE out: it is
      * only queued when out is empty, and what comes later goes to out. */
     sc_shared_msg *shared;
-    size_t shared_off;        /* bytes of it already sent */
+    size_t shared_off; /* bytes of it already sent */
+    /* A file segment (SC_CF_FILE), sent AFTER the shared frame and the first
+     * `before` bytes of out: bytes appended to out once it is queued wait for
+     * it.  The descriptor is the connection's: closed when the segment is out,
+     * or when the connection closes (sc_conn_queue_file, io.c). */
+    struct {
+        int fd;
+        uint64_t off;  /* next byte of the file to send */
+        uint64_t left; /* bytes of the file still to send */
+        size_t before; /* bytes at the head of out that precede the file */
+    } file;
     size_t backlog_below;     /* SC_CF_BACKLOG: input resumes once out is at most this */
     uint64_t linger_until_ms; /* SC_CF_LINGERING: closed at this time ... */
     uint64_t linger_left;     /* ... or once this many more bytes arrived, or at EOF */
@@ -283,6 +294,7 @@ struct sc_loop {
     const sc_proto_ops *proto; /* every new connection's protocol (sc_loop_create) */
     int always_tick;           /* a protocol has its own timeouts (WebSocket) */
     char *scratch;
+    char *file_buf; /* pieces of files read for a layer that is not a plain socket (io.c) */
     sc_event event; /* what a body chunk or WebSocket callback announces */
     /* The HTTP part: set up by sc_loop_new (http_conn.c), the Date cache kept
      * by http_response.c; a loop made by sc_loop_create alone leaves it empty. */
@@ -330,10 +342,20 @@ ssize_t sc_conn_write_now(sc_conn *c, const char *p, size_t n, int buffer_rest);
 int sc_out_append(sc_conn *c, const void *p, size_t n); /* corked until the batch ends */
 /* Queue m by reference when nothing waits (else copy it into out). */
 int sc_out_append_shared(sc_conn *c, sc_shared_msg *m);
-/* Bytes queued on the connection and not written yet: out and a shared frame. */
+/* Queue the file segment fd[off .. off+count) after what is queued now; the
+ * connection owns fd from here on, whatever the result (closed once sent, on
+ * close, or here on error).  SC_OK, or SC_ESTATE when a file is queued
+ * already.  The protocol hears on_writable when everything queued up to and
+ * including the file has left and it asked (sc_conn_want_writable). */
+int sc_conn_queue_file(sc_conn *c, int fd, uint64_t off, uint64_t count);
+/* Bytes queued on the connection and not written yet: out, a shared frame and
+ * the rest of a file segment. */
 static inline size_t sc_conn_pending(const sc_conn *c)
 {
-    return sc_buf_size(&c->io.out) + (c->io.shared ? c->io.shared->len - c->io.shared_off : 0);
+    size_t n = sc_buf_size(&c->io.out) + (c->io.shared ? c->io.shared->len - c->io.shared_off : 0);
+    if (__builtin_expect((c->flags & SC_CF_FILE) != 0, 0))
+        n += c->io.file.left > SIZE_MAX - n ? SIZE_MAX - n : (size_t)c->io.file.left;
+    return n;
 }
 int sc_conn_cork(sc_conn *c, int on);
 void sc_conn_touch(sc_conn *c);         /* restart the idle clock */

@@ -20,8 +20,10 @@
  */
 #include "core.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #define SC_DIRECT_MIN 16384 /* bodies this big skip the copy into c->io.out */
 
@@ -376,6 +378,81 @@ int sc_res_try_end(sc_loop *loop, sc_handle res, const char *head, size_t head_l
     if (!loop->in_poll && !(c->flags & SC_CF_USER_CORK))
         sc_conn_flush(c);
     rc = (ok ? 1 : 0) | (done ? 2 : 0);
+out:
+    sc_batch_end(loop);
+    return rc;
+}
+
+int sc_res_sendfile(sc_loop *loop, sc_handle res, const char *head, size_t head_len, int fd,
+                    uint64_t offset, uint64_t count, uint32_t flags)
+{
+    if (fd < 0)
+        return SC_EINVAL;
+    /* fd is ours from here on: every path below closes it or queues it */
+    if (loop && !pthread_equal(loop->thread, pthread_self())) {
+        close(fd);
+        return SC_ETHREAD;
+    }
+    sc_conn *c = sc_res_by_handle(loop, res);
+    int rc = SC_OK;
+    if (!c)
+        rc = SC_ESTALE;
+    else if ((head_len && !head) || (flags & SC_W_NO_BODY) || offset > (uint64_t)INT64_MAX ||
+             count > (uint64_t)INT64_MAX - offset)
+        rc = SC_EINVAL;
+    else if (((c->http.res.flags & SC_RF_HEAD_SENT) && head_len) || (c->flags & SC_CF_FILE))
+        rc = SC_ESTATE; /* a head twice, or a file of this response still queued */
+    if (rc < 0) {
+        close(fd);
+        return rc;
+    }
+    sc_batch_begin(loop);
+    if (!(c->http.res.flags & SC_RF_HEAD_SENT)) {
+        rc = sc_render_head(c, head, head_len, flags & ~(uint32_t)SC_W_END,
+                            (flags & SC_W_END) ? SC_MODE_END : SC_MODE_STREAM, count);
+        if (rc < 0) {
+            close(fd);
+            goto out;
+        }
+    } else if (flags & SC_W_CLOSE) {
+        c->http.res.flags |= SC_RF_CLOSE;
+    }
+    if (c->http.res.flags & SC_RF_DECLARED) {
+        uint64_t done = c->http.res.write_offset;
+        uint64_t room = c->http.res.total_size > done ? c->http.res.total_size - done : 0;
+        if (count > room) {
+            count = room; /* past the head's own Content-Length: cut, and close after */
+            c->http.res.flags |= SC_RF_CLOSE;
+        }
+    }
+    int queued = 0;
+    if (count && !(c->http.res.flags & (SC_RF_NO_BODY | SC_RF_HEAD_REQ))) {
+        char size[24];
+        int n = 0;
+        if (c->http.res.flags & SC_RF_CHUNKED)
+            n = snprintf(size, sizeof size, "%llx\r\n", (unsigned long long)count);
+        if (n && sc_out_append(c, size, (size_t)n) < 0) {
+            close(fd);
+            rc = SC_ENOMEM;
+            goto out;
+        }
+        rc = sc_conn_queue_file(c, fd, offset, count);
+        if (rc < 0)
+            goto out;
+        if (n && sc_out_append(c, "\r\n", 2) < 0) {
+            rc = SC_ENOMEM;
+            goto out;
+        }
+        queued = 1;
+    } else {
+        close(fd); /* HEAD, no body or nothing to send: counted, not read */
+    }
+    c->http.res.write_offset += count;
+    if (queued)
+        sc_conn_want_writable(c, 1); /* on_writable once the file is out */
+    if (loop->batch <= 1 && !(c->flags & SC_CF_USER_CORK))
+        sc_conn_flush(c);
+    rc = (c->flags & SC_CF_CLOSED) ? SC_EIO : queued ? SC_OK : 1;
 out:
     sc_batch_end(loop);
     return rc;

@@ -15,6 +15,18 @@
  * event); then the stack is flushed, c->io.out is written, and the protocol
  * hears on_writable.
  *
+ * Files: sc_conn_queue_file queues one file segment per connection, after
+ * what out holds at that moment (c->io.file.before counts those bytes; bytes
+ * appended later wait for the file).  When the top layer is the plain socket
+ * it leaves with sendfile(2) from the page cache; otherwise (TLS, memory) it is
+ * read with pread into the loop's file_buf, SC_FILE_PIECE at a time, and
+ * written through the top layer like any bytes - a piece the layers did not
+ * take is read again later, so nothing of the file is held per connection.
+ * With a descriptor to wait on, one write call sends at most SC_FILE_BURST of
+ * it and then waits for the (level-triggered) writable event, so one fast
+ * reader does not starve the other connections.  The descriptor is closed
+ * when the segment is out, when the connection closes, and when it is freed.
+ *
  * Reading: sc_conn_on_readable reads from the top layer into the loop's
  * scratch buffer when nothing is held (the common case: a whole request per
  * read, parsed where it lies), else appends to c->io.in; the protocol's
@@ -29,11 +41,30 @@
  */
 #include "core.h"
 
+#include <errno.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
+#include <unistd.h>
+
+#define SC_FILE_PIECE (64u * 1024u) /* read and written at a time through a layer */
+#define SC_FILE_BURST (1u << 20)    /* at most this much of a file per write call */
 
 /* ---- the layer stack ------------------------------------------------------ */
+
+/* The file segment is out, or will never be: its descriptor is closed. */
+static void sc_conn_drop_file(sc_conn *c)
+{
+    if (!(c->flags & SC_CF_FILE))
+        return;
+    close(c->io.file.fd);
+    c->io.file.fd = -1;
+    c->io.file.left = 0;
+    c->io.file.before = 0;
+    c->flags &= ~SC_CF_FILE;
+}
 
 void sc_io_push(sc_conn *c, sc_io *layer, const sc_io_ops *ops)
 {
@@ -119,6 +150,7 @@ void sc_io_release(sc_conn *c)
     sc_buf_free(&c->io.out);
     sc_shared_msg_release(c->io.shared);
     c->io.shared = NULL;
+    sc_conn_drop_file(c);
 }
 
 /* ---- closing -------------------------------------------------------------- */
@@ -143,6 +175,7 @@ void sc_conn_close(sc_conn *c)
     int bury = 1;
     for (sc_io *io = c->io.top; io; io = io->lower)
         bury = io->ops->close(io); /* the bottom's answer counts */
+    sc_conn_drop_file(c);          /* at once: a memory connection may be buried much later */
     loop->num_conns--;
     c->proto->on_closed(c); /* before burial: the handle still names c */
     if (bury)
@@ -270,7 +303,8 @@ int sc_out_append(sc_conn *c, const void *p, size_t n)
 
 int sc_out_append_shared(sc_conn *c, sc_shared_msg *m)
 {
-    if (c->io.shared || sc_buf_size(&c->io.out) || !sc_shared_msg_acquire(m))
+    if (c->io.shared || sc_buf_size(&c->io.out) || (c->flags & SC_CF_FILE) ||
+        !sc_shared_msg_acquire(m))
         return sc_out_append(c, m->data, m->len); /* something waits: keep the order */
     c->io.shared = m;
     c->io.shared_off = 0;
@@ -286,6 +320,29 @@ static void sc_conn_drop_shared(sc_conn *c)
     c->io.shared_off = 0;
 }
 
+/* Write iov through the layer stack; a layer's own held bytes go first.
+ * Returns the bytes taken or SC_IO_ERROR; SC_CF_BLOCKED is set when a layer
+ * holds bytes it could not pass down. */
+static inline ssize_t sc_conn_layers_write(sc_conn *c, const struct iovec *iov, int cnt)
+{
+    ssize_t w = 0;
+    if (c->io.top != c->io.bottom) {
+        int r = sc_io_flush_stack(c);
+        if (r < 0)
+            return SC_IO_ERROR;
+        if (cnt && !r)
+            w = c->io.top->ops->write(c->io.top, iov, cnt);
+        if (w >= 0 && (r || (sc_io_stack_wants(c) & SC_IO_WANT_WRITE)))
+            c->flags |= SC_CF_BLOCKED;
+    } else if (cnt) {
+        w = c->io.top->ops->write(c->io.top, iov, cnt);
+    }
+    return w;
+}
+
+static ssize_t sc_conn_write_file(sc_conn *c, const char *p, size_t n, int buffer_rest);
+static void sc_conn_after_write(sc_conn *c, int moved);
+
 /* Write the shared frame, c->io.out, then p[0..n) in one call.  Bytes of p
  * the layers did not take are appended to out when buffer_rest, else
  * dropped.  Returns the bytes of p taken (or buffered), or -1 when the
@@ -294,6 +351,8 @@ ssize_t sc_conn_write_now(sc_conn *c, const char *p, size_t n, int buffer_rest)
 {
     if (c->flags & SC_CF_CLOSED)
         return -1;
+    if (c->flags & SC_CF_FILE)
+        return sc_conn_write_file(c, p, n, buffer_rest);
     size_t held = sc_buf_size(&c->io.out);
     size_t sh = c->io.shared ? c->io.shared->len - c->io.shared_off : 0;
     struct iovec iov[3];
@@ -310,19 +369,7 @@ ssize_t sc_conn_write_now(sc_conn *c, const char *p, size_t n, int buffer_rest)
         iov[cnt].iov_base = (void *)p;
         iov[cnt++].iov_len = n;
     }
-    ssize_t w = 0;
-    if (c->io.top != c->io.bottom) {
-        /* a layer above the bottom may hold bytes of its own: they go first */
-        int r = sc_io_flush_stack(c);
-        if (r < 0)
-            w = SC_IO_ERROR;
-        else if (cnt && !r)
-            w = c->io.top->ops->write(c->io.top, iov, cnt);
-        if (w >= 0 && (r || (sc_io_stack_wants(c) & SC_IO_WANT_WRITE)))
-            c->flags |= SC_CF_BLOCKED; /* a layer holds bytes it could not pass down */
-    } else if (cnt) {
-        w = c->io.top->ops->write(c->io.top, iov, cnt);
-    }
+    ssize_t w = sc_conn_layers_write(c, iov, cnt);
     if (w < 0) {
         sc_conn_close(c);
         return -1;
@@ -357,11 +404,19 @@ ssize_t sc_conn_write_now(sc_conn *c, const char *p, size_t n, int buffer_rest)
         }
         taken = n;
     }
+    sc_conn_after_write(c, held || sh);
+    return (ssize_t)taken;
+}
+
+/* After a write: close when closing and all is out, else tell the protocol
+ * what drained (moved: queued output the protocol may wait on left). */
+static void sc_conn_after_write(sc_conn *c, int moved)
+{
     if (!sc_conn_pending(c) && (c->flags & SC_CF_CLOSING) && !sc_io_layers_hold(c)) {
         sc_conn_output_done(c);
-        return (ssize_t)taken;
+        return;
     }
-    if ((held || sh) && !sc_conn_pending(c) &&
+    if (moved && !sc_conn_pending(c) &&
         (c->flags & (SC_CF_WANT_WRITABLE | SC_CF_BLOCKED)) == SC_CF_WANT_WRITABLE) {
         /* Output the protocol waits on (bytes corked in a callback count as buffered)
          * left without the socket ever refusing: on_writable still fires, from the
@@ -374,6 +429,180 @@ ssize_t sc_conn_write_now(sc_conn *c, const char *p, size_t n, int buffer_rest)
         sc_mark_pending(c);
     }
     sc_conn_update_events(c);
+}
+
+/* ---- files ---------------------------------------------------------------- */
+
+int sc_conn_queue_file(sc_conn *c, int fd, uint64_t off, uint64_t count)
+{
+    if ((c->flags & (SC_CF_FILE | SC_CF_CLOSED)) || off > (uint64_t)INT64_MAX ||
+        count > (uint64_t)INT64_MAX - off) {
+        close(fd);
+        return (c->flags & SC_CF_CLOSED) ? SC_EIO : (c->flags & SC_CF_FILE) ? SC_ESTATE : SC_EINVAL;
+    }
+    if (!count) {
+        close(fd);
+        return SC_OK;
+    }
+    c->io.file.fd = fd;
+    c->io.file.off = off;
+    c->io.file.left = count;
+    c->io.file.before = sc_buf_size(&c->io.out);
+    c->flags |= SC_CF_FILE;
+    sc_mark_dirty(c);
+    return SC_OK;
+}
+
+/* sendfile(2) has no MSG_NOSIGNAL: writing to a socket the peer reset raises
+ * SIGPIPE.  Python ignores SIGPIPE (one rt_sigaction asks); any other host
+ * gets it blocked around the call and a SIGPIPE this call raised consumed. */
+static ssize_t sc_sendfile_quiet(int out_fd, int in_fd, off_t *off, size_t n)
+{
+    struct sigaction sa;
+    if (sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_IGN)
+        return sendfile(out_fd, in_fd, off, n);
+    sigset_t pipe, old, pending;
+    sigemptyset(&pipe);
+    sigaddset(&pipe, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe, &old);
+    sigpending(&pending);
+    int was_pending = sigismember(&pending, SIGPIPE);
+    ssize_t w = sendfile(out_fd, in_fd, off, n);
+    int err = errno;
+    if (w < 0 && err == EPIPE && !was_pending) {
+        struct timespec zero = {0, 0};
+        while (sigtimedwait(&pipe, NULL, &zero) < 0 && errno == EINTR)
+            ;
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    errno = err;
+    return w;
+}
+
+/* Send pieces of the file until it is out, the layers refuse or the burst is
+ * spent.  Returns 0, or -1 when the connection failed (it is closed). */
+static int sc_conn_send_file(sc_conn *c)
+{
+    sc_loop *loop = c->loop;
+    int plain = c->io.top == c->io.bottom && c->io.bottom->ops == &sc_io_socket_ops;
+    uint64_t budget = c->io.fd >= 0 ? SC_FILE_BURST : UINT64_MAX; /* memory: no reactor */
+    while (c->io.file.left && budget) {
+        uint64_t want = c->io.file.left < budget ? c->io.file.left : budget;
+        ssize_t w;
+        size_t asked;
+        if (plain) {
+            off_t off = (off_t)c->io.file.off;
+            asked = (size_t)want;
+            w = sc_sendfile_quiet(c->io.fd, c->io.file.fd, &off, asked);
+            if (w < 0 && errno == EINTR)
+                continue;
+            if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+                w = 0;
+            else if (w <= 0)
+                return -1; /* an error, or the file shrank: the length cannot be kept */
+            loop->stats.file_bytes_sendfile += (uint64_t)w;
+        } else {
+            if (!loop->file_buf && !(loop->file_buf = malloc(SC_FILE_PIECE)))
+                return -1;
+            asked = want < SC_FILE_PIECE ? (size_t)want : SC_FILE_PIECE;
+            ssize_t r = pread(c->io.file.fd, loop->file_buf, asked, (off_t)c->io.file.off);
+            if (r < 0 && errno == EINTR)
+                continue;
+            if (r <= 0)
+                return -1;
+            asked = (size_t)r;
+            struct iovec v = {loop->file_buf, asked};
+            w = sc_conn_layers_write(c, &v, 1);
+            if (w < 0)
+                return -1;
+            loop->stats.file_bytes_copied += (uint64_t)w;
+        }
+        if (w > 0) {
+            c->io.file.off += (uint64_t)w;
+            c->io.file.left -= (uint64_t)w;
+            c->io.last_active_ms = loop->now_ms;
+            loop->stats.bytes_out += (uint64_t)w;
+            budget -= (uint64_t)w < budget ? (uint64_t)w : budget;
+        }
+        if ((size_t)w < asked || (c->flags & SC_CF_BLOCKED)) {
+            c->flags |= SC_CF_BLOCKED; /* the socket or a layer is full: wait for writable */
+            return 0;
+        }
+    }
+    if (!c->io.file.left)
+        sc_conn_drop_file(c);
+    else
+        c->flags |= SC_CF_BLOCKED; /* burst spent: the writable event comes back at once */
+    return 0;
+}
+
+/* sc_conn_write_now while a file segment is queued: the shared frame and the
+ * bytes of out before the file, then the file, then the rest (p included) the
+ * normal way once the file is out. */
+static ssize_t sc_conn_write_file(sc_conn *c, const char *p, size_t n, int buffer_rest)
+{
+    size_t sh = c->io.shared ? c->io.shared->len - c->io.shared_off : 0;
+    size_t before = c->io.file.before;
+    int moved = 0;
+    if (sh || before) {
+        struct iovec iov[2];
+        int cnt = 0;
+        if (sh) {
+            iov[cnt].iov_base = c->io.shared->data + c->io.shared_off;
+            iov[cnt++].iov_len = sh;
+        }
+        if (before) {
+            iov[cnt].iov_base = c->io.out.data + c->io.out.off;
+            iov[cnt++].iov_len = before;
+        }
+        ssize_t w = sc_conn_layers_write(c, iov, cnt);
+        if (w < 0) {
+            sc_conn_close(c);
+            return -1;
+        }
+        if (w > 0) {
+            moved = 1;
+            c->io.last_active_ms = c->loop->now_ms;
+            c->loop->stats.bytes_out += (uint64_t)w;
+        }
+        size_t k = (size_t)w < sh ? (size_t)w : sh;
+        if (c->io.shared) {
+            if (k == sh)
+                sc_conn_drop_shared(c);
+            else
+                c->io.shared_off += k;
+        }
+        size_t from_out = (size_t)w - k;
+        sc_buf_consume(&c->io.out, from_out);
+        c->io.file.before -= from_out;
+        if ((size_t)w < sh + before)
+            c->flags |= SC_CF_BLOCKED;
+    }
+    if (!c->io.shared && !c->io.file.before && !(c->flags & SC_CF_BLOCKED)) {
+        uint64_t left = c->io.file.left;
+        if (sc_conn_send_file(c) < 0) {
+            sc_conn_close(c);
+            return -1;
+        }
+        moved |= c->io.file.left != left;
+    }
+    if (!(c->flags & SC_CF_FILE) && !(c->flags & SC_CF_BLOCKED)) {
+        /* the file is out: the rest follows the normal way */
+        ssize_t r = sc_conn_write_now(c, p, n, buffer_rest);
+        if (r >= 0 && moved && !(c->flags & SC_CF_CLOSED))
+            sc_conn_after_write(c, 1); /* the protocol may wait on the file */
+        return r;
+    }
+    size_t taken = 0;
+    if (n && buffer_rest) {
+        if (sc_buf_append(&c->io.out, p, n) < 0) {
+            sc_conn_close(c);
+            return -1;
+        }
+        taken = n;
+    }
+    c->flags |= SC_CF_BLOCKED;
+    sc_conn_after_write(c, moved);
     return (ssize_t)taken;
 }
 

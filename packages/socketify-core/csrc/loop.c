@@ -121,6 +121,7 @@ void sc_loop_free(sc_loop *loop)
     free(loop->slots);
     free(loop->free_slots);
     free(loop->scratch);
+    free(loop->file_buf);
     free(loop->http.headers); /* the HTTP part's one allocation (sc_loop_new) */
     if (loop->epfd >= 0)
         close(loop->epfd);

@@ -106,6 +106,11 @@ typedef struct sc_stats {
     uint64_t latency_count;         /* requests timed */
     uint64_t latency_us_sum;
     uint64_t latency_buckets[12]; /* SC_LATENCY_BUCKETS (cffi needs the number) */
+    /* Bytes of files (sc_res_sendfile) sent with sendfile(2) straight from the
+     * page cache (a plain socket), and read with pread and written through the
+     * I/O layers (TLS, the memory transport). */
+    uint64_t file_bytes_sendfile;
+    uint64_t file_bytes_copied;
 } sc_stats;
 const sc_stats *sc_loop_stats(sc_loop *loop);
 /* Connections closed so far because max_buffered_bytes was exceeded. */
@@ -313,6 +318,22 @@ int sc_res_end_trailers(sc_loop *loop, sc_handle res, const char *fields, size_t
  * or a negative sc_error. */
 int sc_res_try_end(sc_loop *loop, sc_handle res, const char *head, size_t head_len,
                    const char *body, size_t body_len, uint64_t total_size, uint32_t flags);
+/* Send count bytes of the file fd from offset as (part of) the body, from the
+ * core: sendfile(2) on a plain socket, pread and the I/O layers' write in
+ * 64 KiB pieces otherwise (TLS, the memory transport), with backpressure and
+ * nothing of the file held in memory.  The core owns fd from the call on,
+ * whatever it returns: it is closed once the file is out, when the connection
+ * closes, or at once on an error.  The head is as for sc_res_write; with
+ * SC_W_END the file is the rest of the body (Content-Length: count unless
+ * SC_W_HAS_LENGTH), without it the response streams (chunked) and the file is
+ * one chunk.  The response does not end: once the file has left (and what was
+ * queued before it) sc_py_on_writable fires; then end it (sc_res_write with
+ * SC_W_END) or write more.  Returns SC_OK (queued: wait for on_writable), 1
+ * (nothing to send: HEAD, 204/304, count 0), or an sc_error: SC_ESTATE when a
+ * file of this response is still queued.  A file shorter than promised closes
+ * the connection (the length cannot be kept). */
+int sc_res_sendfile(sc_loop *loop, sc_handle res, const char *head, size_t head_len, int fd,
+                    uint64_t offset, uint64_t count, uint32_t flags);
 uint64_t sc_res_write_offset(sc_loop *loop, sc_handle res); /* body bytes accepted so far */
 int sc_res_override_write_offset(sc_loop *loop, sc_handle res, uint64_t offset);
 int sc_res_write_continue(sc_loop *loop, sc_handle res); /* HTTP/1.1 100 Continue */

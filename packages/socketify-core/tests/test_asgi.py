@@ -681,3 +681,75 @@ def test_json_roundtrip_through_a_raw_app(serve):
         _status, headers, body = fetch(port, "POST", "/", body=b'{"a": 1}')
     assert json.loads(body) == {"got": {"a": 1}}
     assert ("content-type", "application/json") in headers
+
+
+def test_file_extensions_are_sent_by_the_core_in_order(serve, tmp_path):
+    """pathsend and zerocopysend leave through sc_res_sendfile (sendfile(2) on this plain
+    socket): body chunks and file parts of one streamed response stay in order, and
+    zerocopysend without an offset reads from (and advances) the file's position."""
+    data = os.urandom(300_000)
+    target = tmp_path / "blob.bin"
+    target.write_bytes(data)
+    positions = []
+
+    async def app(scope, receive, send):
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        if scope["path"] == "/path":
+            await send({"type": "http.response.pathsend", "path": str(target)})
+            return
+        with open(target, "rb") as file:
+            file.seek(5000)
+            await send(
+                {
+                    "type": "http.response.zerocopysend",
+                    "file": file,
+                    "offset": 0,
+                    "count": 1000,
+                    "more_body": True,
+                }
+            )
+            await send({"type": "http.response.body", "body": b"|", "more_body": True})
+            await send({"type": "http.response.zerocopysend", "file": file, "count": 200_000})
+            positions.append(file.tell())
+
+    server = ASGI(app, lifespan="off")
+    with serve(server) as port:
+        assert fetch(port, path="/path")[2] == data
+        status, headers, body = fetch(port, path="/parts")
+        sent = server.stats()["file_bytes_sendfile"]
+    assert (status, body) == (200, data[:1000] + b"|" + data[5000:205_000])
+    assert ("Transfer-Encoding", "chunked") in headers
+    assert positions == [205_000]
+    assert sent == len(data) + 1000 + 200_000
+
+
+@pytest.mark.parametrize(
+    ("message", "error"),
+    [
+        ({"type": "http.response.zerocopysend", "offset": -1}, "offset must be an int >= 0"),
+        ({"type": "http.response.zerocopysend", "count": "10"}, "count must be an int >= 0"),
+        ({"type": "http.response.pathsend", "path": "."}, "needs a regular file"),
+        ({"type": "http.response.zerocopysend", "pipe": True}, "needs a regular file"),
+    ],
+)
+def test_bad_file_extension_messages_raise_in_the_app(serve, tmp_path, message, error):
+    target = tmp_path / "blob.bin"
+    target.write_bytes(b"x" * 100)
+    raised = []
+
+    async def app(scope, receive, send):
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        read_end, write_end = os.pipe()
+        with open(target, "rb") as file, open(read_end, "rb") as pipe, open(write_end, "wb"):
+            sent = {"file": file, **message}
+            if message.get("pipe"):
+                sent = {"type": message["type"], "file": pipe}
+            try:
+                await send(sent)
+            except ASGIProtocolError as exc:
+                raised.append(str(exc))
+            await send({"type": "http.response.body", "body": b"fine"})
+
+    with serve(ASGI(app, lifespan="off")) as port:
+        assert fetch(port)[2] == b"fine"
+    assert len(raised) == 1 and error in raised[0]

@@ -273,3 +273,29 @@ def test_bad_constructor_arguments_are_refused():
         WSGI(lambda e, s: [], threads=0)
     with pytest.raises(ValueError, match="root_path"):
         WSGI(lambda e, s: [], root_path="x")
+
+
+def test_file_wrapper_leaves_by_sendfile_from_the_file_position(serve, tmp_path):
+    """A regular file in wsgi.file_wrapper goes to the core (sendfile(2) on a plain
+    socket) from its current position; an app's own shorter Content-Length cuts it."""
+    data = os.urandom(500_000)
+    target = tmp_path / "f.bin"
+    target.write_bytes(data)
+
+    def app(environ, start_response):
+        headers = [("Content-Type", "application/octet-stream")]
+        if environ["PATH_INFO"] == "/short":
+            headers.append(("Content-Length", "1234"))
+        start_response("200 OK", headers)
+        file = open(target, "rb")
+        file.seek(1000)
+        return environ["wsgi.file_wrapper"](file)
+
+    server = WSGI(app)
+    with serve(server) as port:
+        status, headers, body = fetch(port)
+        assert (status, body) == (200, data[1000:])
+        assert ("Content-Length", str(len(data) - 1000)) in headers
+        assert fetch(port, path="/short")[2] == data[1000:2234]
+        sent = server.stats()["file_bytes_sendfile"]
+    assert sent == len(data) - 1000 + 1234

@@ -54,6 +54,10 @@ def stats_of(rt: Runtime) -> dict[str, Any]:
         "websockets_total": int(s.websockets_total),
         "backpressure_drops": int(s.backpressure_drops),
         "pubsub_deliveries": int(s.pubsub_deliveries),
+        # files sent by the core: sendfile(2) on a plain socket, pread + a layer's write
+        # (TLS, the memory transport) otherwise
+        "file_bytes_sendfile": int(s.file_bytes_sendfile),
+        "file_bytes_copied": int(s.file_bytes_copied),
         "handler_errors": rt.handler_errors,
         "latency": {
             "count": int(s.latency_count),
@@ -75,6 +79,8 @@ def _empty(rt: Runtime) -> dict[str, Any]:
             "websockets_total",
             "backpressure_drops",
             "pubsub_deliveries",
+            "file_bytes_sendfile",
+            "file_bytes_copied",
         ),
         0,
     )
@@ -105,6 +111,18 @@ _SIMPLE = (
         "counter",
         "Messages queued to subscribers by publish.",
         "pubsub_deliveries",
+    ),
+    (
+        "socketify_file_sendfile_bytes_total",
+        "counter",
+        "File bytes sent with sendfile(2) from the page cache.",
+        "file_bytes_sendfile",
+    ),
+    (
+        "socketify_file_copied_bytes_total",
+        "counter",
+        "File bytes read and written through TLS or the memory transport.",
+        "file_bytes_copied",
     ),
     (
         "socketify_handler_errors_total",

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import os
 from io import BytesIO
 from typing import TYPE_CHECKING, Any, Callable, Optional
 from urllib.parse import parse_qsl
@@ -75,6 +76,7 @@ _NO_ARG = object()
 _write = lib.sc_res_write
 _end = lib.sc_res_end
 _try_end = lib.sc_res_try_end
+_sendfile = lib.sc_res_sendfile
 _batch = lib.sc_loop_batch
 
 
@@ -495,6 +497,53 @@ class AppResponse:
             if self.aborted:
                 return (False, True)
             raise
+
+    async def send_fd(self, fd: int, offset: int, count: int, end: bool = True) -> bool:
+        """Send ``count`` bytes of the open file ``fd`` from ``offset`` from the core
+        (``sendfile(2)`` on a plain socket, read and encrypted in bounded pieces over TLS),
+        with backpressure; then finish the response when ``end``.  The core owns ``fd`` from
+        this call on and closes it, whatever happens (pass ``os.dup(fd)`` to keep yours).
+
+        Without ``end`` the file is one chunk of a streamed body and the response stays
+        open.  With ``end`` and no ``Content-Length`` header, ``count`` is the length.
+        Returns True once the file has left, False when the client went away first.
+        """
+        if type(offset) is not int or type(count) is not int or offset < 0 or count < 0:
+            os.close(fd)
+            raise ValueError(
+                f"send_fd needs offset and count as ints >= 0, not {offset!r} and {count!r}"
+            )
+        if self._state == DONE:
+            os.close(fd)
+            return False
+        flags = head_flags(self._hflags) | (W_END if end else 0)
+        head = b"" if self._state else self._head()
+        rc = _sendfile(self._rt.native, self._h, head, len(head), fd, offset, count, flags)
+        if rc == SC_ETHREAD:
+            raise wrong_thread("res.send_fd()")  # the core closed fd; the response is open
+        self._state = STREAMING
+        if rc < 0:
+            self._fail(rc)
+            return False
+        if rc == SC_OK:  # queued: the core calls on_writable once it is out
+            future = self._rt.aio().create_future()
+            self._track(future)
+
+            def sent(_res: AppResponse, _offset: int) -> bool:
+                if not future.done():
+                    future.set_result(None)
+                return True
+
+            self.on_writable(sent)
+            try:
+                await future
+            except asyncio.CancelledError:
+                if self.aborted:
+                    return False
+                raise
+        if end:
+            self.end()
+        return not self.aborted
 
     def _track(self, future: asyncio.Future[Any]) -> None:
         self._rt.track(self).waiters.append(future)

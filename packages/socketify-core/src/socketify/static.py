@@ -19,9 +19,12 @@ function of (request conditions, size, mtime), picks the answer in this order:
 Every answer has ``Accept-Ranges: bytes``, ``ETag`` (``"<mtime_ns hex>-<size hex>"``:
 changes whenever the size or the modification time does) and ``Last-Modified``.  HEAD gets
 the same head with ``Content-Length`` and no body; the file is not read.  Bodies up to
-``CHUNK`` go out in one ``end()``; larger ones are read ``CHUNK`` bytes at a time and sent
-with ``res.send_chunk`` (try_end + on_writable backpressure), so a file is never whole in
-memory; reading stops as soon as the response is aborted, and the file is always closed.
+``CHUNK`` go out in one ``end()`` (one write with the head); larger ones are handed to the
+core (``res.send_fd``: a duplicate of the descriptor, which the core owns and closes): it
+sends them with ``sendfile(2)`` on a plain socket and with pread + the TLS layer's write in
+64 KiB pieces otherwise, with backpressure, so a file is never whole in memory and Python
+is not entered per piece.  A client that leaves aborts the response and the core closes
+its descriptor; ours is closed when ``sendfile`` returns.
 
 ``static`` maps ``route + "/*"`` to files under ``directory``.  The raw path (percent-encoding
 kept) is split on ``/`` *before* decoding; a segment that is ``.``/``..``, contains ``/`` or
@@ -34,7 +37,6 @@ is not a regular file under the root is 404.  So is any name starting with a dot
 
 from __future__ import annotations
 
-import asyncio
 import mimetypes
 import os
 import stat as stat_module
@@ -46,7 +48,6 @@ from urllib.parse import unquote_to_bytes
 __all__ = ["CHUNK", "Plan", "content_type", "etag_for", "plan", "sendfile", "static"]
 
 CHUNK = 64 * 1024
-YIELD_EVERY = 16  # chunks sent without waiting before giving the loop a turn
 _CHARSET_TYPES = (
     "text/",
     "application/javascript",
@@ -259,11 +260,12 @@ async def sendfile(res: Any, req: Any, path: Union[str, os.PathLike[str]]) -> An
         if is_head:
             res.write_header("Content-Length", length)
             return res.end_without_body()
-        if decision.start:
-            handle.seek(decision.start)
         if length <= CHUNK:
+            if decision.start:
+                handle.seek(decision.start)
             return res.end(_read_exactly(handle, length))
-        await _stream(res, handle, length)
+        # PERF: the core sends it (sendfile(2) on a plain socket); Python waits once.
+        await res.send_fd(os.dup(handle.fileno()), decision.start, length)
         return res
 
 
@@ -280,26 +282,6 @@ def _read_exactly(handle: Any, length: int) -> bytes:
         parts.append(more)
         got += len(more)
     return b"".join(parts)
-
-
-async def _stream(res: Any, handle: Any, length: int) -> None:
-    sent = 0
-    streak = 0
-    while sent < length:
-        if res.aborted:
-            return
-        chunk = _read_exactly(handle, min(CHUNK, length - sent))
-        if not chunk:  # the file shrank: the promised length cannot be kept
-            res.close()
-            return
-        _, done = await res.send_chunk(chunk, length)
-        sent += len(chunk)
-        if done:
-            return
-        streak += 1
-        if streak >= YIELD_EVERY:  # the client takes all: let other connections run
-            streak = 0
-            await asyncio.sleep(0)
 
 
 # ---- static directories ------------------------------------------------------------------

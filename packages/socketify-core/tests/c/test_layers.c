@@ -13,8 +13,10 @@
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -26,6 +28,9 @@
 /* ---- the stub protocol ------------------------------------------------------ */
 
 static int g_open, g_closed, g_released, g_writable, g_going_away, g_ticks;
+/* "file\n" queues bytes 2..6 of it between "<" and ">\n"; "bare\n" all of it, alone */
+static int g_file_fd = -1;
+static int g_file_rc;
 
 static void stub_open(sc_conn *c)
 {
@@ -41,6 +46,19 @@ static size_t stub_data(sc_conn *c, char *buf, size_t *len)
         if (!nl)
             return pos; /* an incomplete line stays with the connection */
         size_t n = (size_t)(nl - (buf + pos)) + 1;
+        if (n == 5 && memcmp(buf + pos, "bare\n", 5) == 0) { /* the file alone */
+            pos += n;
+            g_file_rc = sc_conn_queue_file(c, g_file_fd, 0, 10);
+            continue;
+        }
+        if (n == 5 && memcmp(buf + pos, "file\n", 5) == 0) {
+            pos += n;
+            sc_out_append(c, "<", 1);
+            g_file_rc = sc_conn_queue_file(c, g_file_fd, 2, 5);
+            sc_out_append(c, ">\n", 2); /* after the file, though appended to out */
+            sc_conn_want_writable(c, 1);
+            continue;
+        }
         char *w = sc_out_reserve(c, n);
         if (!w)
             return pos;
@@ -350,11 +368,85 @@ static void test_pushed_layer(void)
     sc_loop_free(loop);
 }
 
+/* A file holding "0123456789"; its descriptor. */
+static int digits_file(void)
+{
+    char path[] = "/tmp/sc-test-file-XXXXXX";
+    int fd = mkstemp(path);
+    CHECK(fd >= 0);
+    unlink(path);
+    CHECK(write(fd, "0123456789", 10) == 10);
+    return fd;
+}
+
+static int fd_open(int fd)
+{
+    return fcntl(fd, F_GETFD) != -1;
+}
+
+/* A file segment keeps its place between the bytes queued before and after it,
+ * leaves in pieces as the client reads, reports on_writable once, and its
+ * descriptor is closed: once sent, refused, or when the connection closes. */
+static void test_file_segment(void)
+{
+    reset_counts();
+    sc_loop *loop = new_loop();
+    sc_handle h = sc_mem_open(loop, "127.0.0.1", 6);
+    sc_mem_set_capacity(loop, h, 3);
+    int fd = g_file_fd = digits_file();
+    CHECK(sc_mem_feed(loop, h, "file\n", 5) == SC_OK);
+    CHECK(g_file_rc == SC_OK && fd_open(fd));
+    char got[64];
+    size_t n = 0;
+    for (int i = 0; i < 20 && n < 8; i++) {
+        const char *t = take(loop, h);
+        CHECK(strlen(t) <= 3);
+        memcpy(got + n, t, strlen(t));
+        n += strlen(t);
+    }
+    CHECK(n == 8 && memcmp(got, "<23456>\n", 8) == 0);
+    CHECK(g_writable == 1 && !fd_open(fd));
+
+    /* a second file while one waits: refused, and its descriptor closed */
+    fd = g_file_fd = digits_file();
+    CHECK(sc_mem_feed(loop, h, "file\n", 5) == SC_OK);
+    int second = g_file_fd = digits_file();
+    CHECK(sc_mem_feed(loop, h, "file\n", 5) == SC_OK);
+    CHECK(g_file_rc == SC_ESTATE && !fd_open(second) && fd_open(fd));
+
+    /* the client goes away mid-file: the descriptor is closed with the connection */
+    CHECK(sc_mem_close(loop, h, 1) == SC_OK);
+    CHECK(g_closed == 1 && !fd_open(fd));
+    sc_loop_free(loop);
+}
+
 static int poll_until(sc_loop *loop, int *counter, int want)
 {
     for (int i = 0; i < 200 && *counter < want; i++)
         sc_loop_poll(loop, 10);
     return *counter >= want;
+}
+
+/* sendfile(2) to a peer that is gone: EPIPE, and SIGPIPE (no MSG_NOSIGNAL for it)
+ * that would end this program under the default disposition.  The connection
+ * closes, the file's descriptor with it, and the process lives on. */
+static void test_file_to_a_peer_that_left(void)
+{
+    reset_counts();
+    void (*previous)(int) = signal(SIGPIPE, SIG_DFL);
+    sc_loop *loop = new_loop();
+    int sv[2];
+    CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv) == 0);
+    sc_addr remote;
+    memset(&remote, 0, sizeof remote);
+    CHECK(sc_io_socket_open(loop, sv[0], &remote) != NULL);
+    int file = g_file_fd = digits_file();
+    CHECK(write(sv[1], "bare\n", 5) == 5);
+    close(sv[1]); /* gone before the answer: the flush after "bare" meets EPIPE */
+    CHECK(poll_until(loop, &g_closed, 1));
+    CHECK(g_released == 1 && !fd_open(file));
+    sc_loop_free(loop);
+    signal(SIGPIPE, previous);
 }
 
 static void test_socket(void)
@@ -382,6 +474,17 @@ static void test_socket(void)
             got += (size_t)r;
     }
     CHECK(got == 9 && memcmp(buf, "OVER TCP\n", 9) == 0);
+    int file = g_file_fd = digits_file(); /* over a plain socket: sendfile(2) */
+    CHECK(send(fd, "file\n", 5, 0) == 5);
+    got = 0;
+    for (int i = 0; i < 200 && got < 8; i++) {
+        sc_loop_poll(loop, 10);
+        ssize_t r = recv(fd, buf + got, sizeof buf - got, MSG_DONTWAIT);
+        if (r > 0)
+            got += (size_t)r;
+    }
+    CHECK(got == 8 && memcmp(buf, "<23456>\n", 8) == 0);
+    CHECK(sc_loop_stats(loop)->file_bytes_sendfile == 5 && !fd_open(file));
     close(fd); /* EOF: the protocol hears on_closed, the struct is released */
     CHECK(poll_until(loop, &g_closed, 1));
     CHECK(g_released == 1 && sc_loop_num_connections(loop) == 0);
@@ -393,7 +496,9 @@ int main(void)
     test_memory();
     test_client_close_and_drain();
     test_pushed_layer();
+    test_file_segment();
     test_socket();
+    test_file_to_a_peer_that_left();
     printf("%d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;
 }

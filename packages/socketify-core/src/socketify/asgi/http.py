@@ -14,6 +14,10 @@ sent yet), so a one-shot response leaves in a single ``end()``: head and body in
 with the core adding Content-Length.  ``more_body`` chunks are written as they come
 (chunked unless the application set Content-Length); when the core answers SC_EAGAIN the
 socket is past backpressure and ``send()`` waits for ``on_writable``.
+``http.response.pathsend`` and ``http.response.zerocopysend`` hand a descriptor to the core
+(``res.send_fd``; a duplicate for zerocopysend, the app keeps its file): ``sendfile(2)`` on a
+plain socket, pread + the TLS layer's write in bounded pieces otherwise; ``send()`` returns
+once the file has left.
 
 Protocol misuse raises ASGIProtocolError (a RuntimeError) in the application; ``send()``
 after the client left raises ClientDisconnected (an OSError, ASGI spec 2.4).
@@ -23,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import stat
 from typing import TYPE_CHECKING, Any, Optional
 
 from .._native import lib
@@ -34,8 +39,8 @@ from ..status import render_status
 if TYPE_CHECKING:
     from ..response import AppResponse
 
+_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0)
 _end_trailers = lib.sc_res_end_trailers
-FILE_CHUNK = 256 * 1024  # bytes read per step when serving pathsend/zerocopysend
 
 
 def message_type(message: Any) -> str:
@@ -266,7 +271,7 @@ class HTTPCycle:
                 raise ClientDisconnected("the client went away") from None
             raise
 
-    # ---- file extensions (served from the file in chunks, with backpressure) ------------
+    # ---- file extensions (sent by the core from the descriptor, with backpressure) -------
     def _check_file_send(self, kind: str) -> None:
         if not self.started:
             raise ASGIProtocolError(f"{kind} sent before http.response.start")
@@ -285,10 +290,16 @@ class HTTPCycle:
         path = message.get("path")
         if not isinstance(path, (str, bytes, os.PathLike)):
             raise ASGIProtocolError(f"http.response.pathsend needs a path, not {path!r}")
-        with open(path, "rb") as file:
-            size = os.fstat(file.fileno()).st_size
-            self._set_length(size)
-            await self._send_file(file.fileno(), 0, size)
+        fd = os.open(path, _OPEN_FLAGS)
+        try:
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode):
+                raise ASGIProtocolError(f"http.response.pathsend needs a regular file: {path!r}")
+        except BaseException:
+            os.close(fd)
+            raise
+        self._set_length(info.st_size)
+        await self._send_file(fd, 0, info.st_size)  # the core owns fd from here
         self._finish()
         self.res.end(b"")
 
@@ -302,30 +313,32 @@ class HTTPCycle:
                 f"http.response.zerocopysend needs a file with fileno(), not {file!r}"
             ) from None
         offset = message.get("offset")
-        if offset is None:
-            offset = os.lseek(fd, 0, os.SEEK_CUR)
         count = message.get("count")
+        for name, value in (("offset", offset), ("count", count)):
+            if value is not None and (type(value) is not int or value < 0):
+                raise ASGIProtocolError(
+                    f"http.response.zerocopysend {name} must be an int >= 0, not {value!r}"
+                )
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise ASGIProtocolError(f"http.response.zerocopysend needs a regular file: {file!r}")
+        position = os.lseek(fd, 0, os.SEEK_CUR) if offset is None else offset
         if count is None:
-            count = os.fstat(fd).st_size - offset
+            count = max(0, info.st_size - position)
         more = bool(message.get("more_body", False))
         if not more:
             self._set_length(count)
-        sent = await self._send_file(fd, offset, count)
-        if message.get("offset") is None:
-            os.lseek(fd, offset + sent, os.SEEK_SET)
+        await self._send_file(os.dup(fd), position, count)
+        if offset is None:
+            os.lseek(fd, position + count, os.SEEK_SET)
         if not more:
             self._finish()
             self.res.end(b"")
 
-    async def _send_file(self, fd: int, offset: int, count: int) -> int:
-        sent = 0
-        while sent < count:
-            data = os.pread(fd, min(FILE_CHUNK, count - sent), offset + sent)
-            if not data:
-                break
-            await self._write(data)
-            sent += len(data)
-        return sent
+    async def _send_file(self, fd: int, offset: int, count: int) -> None:
+        """The core sends it (sendfile(2), or pread + TLS in bounded pieces) and owns fd."""
+        if not await self.res.send_fd(fd, offset, count, end=False):
+            raise ClientDisconnected("the client went away")
 
 
 _BODY_DONE: Any = object()  # marks, in HTTPCycle.trailers, that the last body chunk was sent

@@ -14,6 +14,10 @@ The core is only ever called from the loop thread; WSGI applications block.  So:
    Anything else is streamed: each chunk is handed to the loop and the worker waits until
    the core accepted it without passing ``max_backpressure`` (or until ``on_writable``
    says it drained), so a slow client holds the generator instead of filling memory.
+   A ``wsgi.file_wrapper`` over a regular file with ``fileno()`` is not iterated: a
+   duplicate of its descriptor goes to the core (``res.send_fd``: ``sendfile(2)`` on a
+   plain socket, pread + the TLS layer's write in bounded pieces otherwise) from the
+   file's current position to its end, and the worker waits until it has left.
 4. ``close()`` of the iterable is always called (worker thread).
 
 Request body: ``wsgi.input`` (RequestInput) is fed by ``on_data`` on the loop thread and
@@ -28,6 +32,7 @@ from __future__ import annotations
 
 import logging
 import os
+import stat
 import sys
 import threading
 from typing import Any, Callable, Optional
@@ -75,8 +80,8 @@ def _environ_name(name: bytes) -> str:
 
 
 class FileWrapper:
-    """``wsgi.file_wrapper``: iterates a file in blocks; the server streams it from the
-    file descriptor with backpressure."""
+    """``wsgi.file_wrapper``: iterates a file in blocks; returned by the application, a
+    regular file is sent by the core from its descriptor instead (see the module doc)."""
 
     def __init__(self, filelike: Any, blksize: int = 65536) -> None:
         self.filelike = filelike
@@ -217,6 +222,33 @@ class _Cycle:
         if rc < 0:
             res._fail(rc)
         ready.set()
+
+    def _loop_sendfile(self, args: tuple[int, int, int]) -> None:
+        fd, offset, count = args
+        res = self.res
+        if res._state == DONE:
+            os.close(fd)
+            self._wake_worker()
+            return
+        if res._state == FRESH:
+            self._apply_head()
+        rt = res._rt
+        task = rt.aio().create_task(self._file_task(fd, offset, count))
+        rt.tasks.add(task)
+        task.add_done_callback(rt.tasks.discard)
+
+    async def _file_task(self, fd: int, offset: int, count: int) -> None:
+        try:
+            await self.res.send_fd(fd, offset, count, end=False)
+        except Exception as exc:
+            self.error = exc
+        finally:
+            self._wake_worker()
+
+    def _wake_worker(self) -> None:
+        ready = self.ready  # _send_file made it before posting
+        if ready is not None:
+            ready.set()
 
     def _loop_end(self, body: bytes) -> None:
         res = self.res
@@ -410,24 +442,35 @@ class WSGI(App):
     def _send_file(self, wrapper: FileWrapper, cycle: _Cycle) -> None:
         try:
             fd = wrapper.filelike.fileno()
-            offset = os.lseek(fd, 0, os.SEEK_CUR)
-            size = os.fstat(fd).st_size
+            info = os.fstat(fd)
+            offset = os.lseek(fd, 0, os.SEEK_CUR) if stat.S_ISREG(info.st_mode) else -1
         except (OSError, ValueError, AttributeError):
+            offset = -1
+        if offset < 0:  # not a regular file: iterate it like any iterable
             for chunk in wrapper:
-                cycle.write(chunk)
+                if chunk:
+                    cycle.write(chunk)
             return
         if cycle.status is None:
             raise ASGIProtocolError("the WSGI app returned without calling start_response()")
+        count = max(0, info.st_size - offset)
         if not cycle.hflags & HAS_CONTENT_LENGTH:
-            cycle.head_lines.append(render_header(b"Content-Length", size - offset))
+            cycle.head_lines.append(render_header(b"Content-Length", count))
             cycle.hflags |= HAS_CONTENT_LENGTH
-        step = max(wrapper.blksize, 256 * 1024)
-        while offset < size:
-            data = os.pread(fd, min(step, size - offset), offset)
-            if not data:
-                break
-            cycle.write(data)
-            offset += len(data)
+        ready = cycle.ready
+        if ready is None:
+            ready = cycle.ready = threading.Event()
+        else:
+            ready.clear()
+        cycle.sent = cycle.wrote = True
+        cycle.error = None
+        self._inbox.post(cycle._loop_sendfile, (os.dup(fd), offset, count))
+        ready.wait()
+        if cycle.error is not None:
+            raise cycle.error
+        if cycle.res.aborted:
+            raise ClientDisconnected("the client went away")
+        os.lseek(fd, offset + count, os.SEEK_SET)
 
     def __repr__(self) -> str:
         return f"<WSGI {self.application!r} threads={self.threads}>"
