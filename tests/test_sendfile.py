@@ -185,6 +185,7 @@ def test_client_that_stops_reading_holds_no_memory(serve: Any) -> None:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
             sock.sendall(b"GET /files/huge.bin HTTP/1.1\r\nHost: t\r\n\r\n")
             socks.append(sock)
+        assert wait_until(lambda: facts(server)["sendfile"] > start, 10)
         sent = -1
         while True:  # until the server stops making progress: every socket is full
             time.sleep(0.2)
@@ -302,3 +303,33 @@ def test_testclient_gets_files_through_the_memory_layer(www: Path) -> None:
         assert response.headers["content-length"] == str(BIG) and response.content == b""
         stats = app.stats()
         assert stats["file_bytes_copied"] == BIG + 200000 and stats["file_bytes_sendfile"] == 0
+
+
+def test_asgi_pathsend_and_wsgi_file_wrapper_through_the_testclient(www: Path) -> None:
+    from socketify import ASGI, WSGI
+
+    target = www / "big.bin"
+    blob = target.read_bytes()
+
+    async def asgi_app(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.pathsend", "path": str(target)})
+
+    def wsgi_app(environ: Any, start_response: Any) -> Any:
+        start_response("200 OK", [("Content-Type", "application/octet-stream")])
+        file = open(target, "rb")
+        file.seek(BIG - 300000)
+        return environ["wsgi.file_wrapper"](file)
+
+    served = ASGI(asgi_app, lifespan="off")
+    with TestClient(served) as client:
+        response = client.get("/")
+        assert response.content == blob and response.headers["content-length"] == str(BIG)
+        assert client.head("/").content == b""
+        assert served.stats()["file_bytes_copied"] == BIG  # HEAD never read the file
+    wsgi = WSGI(wsgi_app)
+    with TestClient(wsgi) as client:
+        assert client.get("/").content == blob[-300000:]
+        assert wsgi.stats()["file_bytes_copied"] == 300000

@@ -167,3 +167,16 @@ def test_head_and_304_never_read_the_file(wire: Any, blob: Path) -> None:
     reply = w.get("/?status=1")
     assert reply.status == 304 and reply.body == b""
     assert app.stats()["file_bytes_copied"] == 0
+
+
+def test_finished_hooks_count_the_file_bytes(wire: Any, blob: Path) -> None:
+    app = App()
+    app.static("/f", str(blob.parent))
+    seen: list[tuple[int, int]] = []
+    app.on_finished(lambda res, info: seen.append((info.status, info.body_bytes)))
+    w = wire(app)
+    w.get("/f/blob.bin", timeout=10)
+    w.get("/f/blob.bin", headers=[("Range", "bytes=1000-200999")], timeout=10)
+    w.request("HEAD", "/f/blob.bin")
+    assert w.until(lambda: len(seen) == 3)
+    assert sorted(seen) == [(200, 0), (200, SIZE), (206, 200_000)]  # HEAD may end first

@@ -526,10 +526,15 @@ class AppResponse:
             self._fail(rc)
             return False
         if rc == SC_OK:  # queued: the core calls on_writable once it is out
+            self._file_queued(count)
             future = self._rt.aio().create_future()
             self._track(future)
 
-            def sent(_res: AppResponse, _offset: int) -> bool:
+            def sent(res: AppResponse, _offset: int) -> bool:
+                if end:
+                    # PERF: ended inside the core's callback, so a keep-alive client's
+                    # next request is parsed in this poll, not after the task resumes.
+                    res.end()
                 if not future.done():
                     future.set_result(None)
                 return True
@@ -544,6 +549,10 @@ class AppResponse:
         if end:
             self.end()
         return not self.aborted
+
+    def _file_queued(self, count: int) -> None:
+        """send_fd handed ``count`` body bytes of a file to the core (observed responses
+        count them)."""
 
     def _track(self, future: asyncio.Future[Any]) -> None:
         self._rt.track(self).waiters.append(future)

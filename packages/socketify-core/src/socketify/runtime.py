@@ -562,7 +562,8 @@ class _ObservedResponse(AppResponse):
     It records what the hooks need while the request view is valid (method, target, version,
     client, start time), counts the body bytes it hands to the core, and reports from every
     way a response ends: ``end``/``cork_end``/``send`` (through ``end``),
-    ``end_without_body``, the last ``try_end`` (sendfile streams with it), ``_finished``
+    ``end_without_body``, the last ``try_end``, ``send_fd`` (files: counted when queued),
+    ``_finished``
     (the WebSocket upgrade) and ``_mark_aborted``.
     """
 
@@ -602,6 +603,9 @@ class _ObservedResponse(AppResponse):
             aborted,
         )
         self._rt.finished(self, info)
+
+    def _file_queued(self, count: int) -> None:
+        self._sent += count
 
     def _count(self, message: Any) -> Any:
         # Serialize here, once, so the byte count is exact; AppResponse gets bytes.
