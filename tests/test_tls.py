@@ -683,3 +683,26 @@ def test_missing_or_bad_proxy_header_before_tls_is_closed(certs, first):
         _closed_within(raw, 5)
         raw.close()
         assert wait_for(lambda: open_connections(app) == 0)
+
+
+@pytest.mark.parametrize("size", [0, 16, 79, 81])
+def test_session_ticket_keys_of_the_wrong_size_are_refused(certs: Certs, size: int) -> None:
+    from socketify._native import ffi
+
+    config = ffi.new("sc_tls_config *")
+    key, cert = (
+        ffi.new("char[]", str(certs.server_key).encode()),
+        ffi.new("char[]", str(certs.server_cert).encode()),
+    )
+    config.key_file, config.cert_file = key, cert
+    keys = ffi.new("char[]", b"k" * max(size, 1))
+    config.ticket_keys = keys if size else ffi.NULL
+    config.ticket_keys_len = size if size else 80  # 0: a length without keys
+    err = ffi.new("char[]", 512)
+    assert lib.sc_tls_new(config, err, 512) == ffi.NULL
+    assert f"session ticket keys must be 80 bytes, not {size or 80}" in ffi.string(err).decode()
+    right = ffi.new("char[]", b"k" * 80)  # kept alive: the struct holds a raw pointer
+    config.ticket_keys, config.ticket_keys_len = right, 80
+    made = lib.sc_tls_new(config, err, 512)
+    assert made != ffi.NULL  # the right size is taken
+    lib.sc_tls_free(made)

@@ -116,15 +116,22 @@ class Cli:
 
 
 def get(
-    ctx: ssl.SSLContext, port: int = 0, uds: Optional[str] = None, timeout: float = 10.0
+    ctx: ssl.SSLContext,
+    port: int = 0,
+    uds: Optional[str] = None,
+    timeout: float = 10.0,
+    session: Any = None,
+    seen: Optional[dict[str, Any]] = None,
 ) -> str:
+    """GET / over TLS (resuming ``session`` when given); ``seen`` gets the connection's
+    ``session`` and whether it was ``reused``."""
     if uds is not None:
         raw = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         raw.settimeout(timeout)
         raw.connect(uds)
     else:
         raw = socket.create_connection(("127.0.0.1", port), timeout=timeout)
-    with ctx.wrap_socket(raw, server_hostname="localhost") as tls:
+    with ctx.wrap_socket(raw, server_hostname="localhost", session=session) as tls:
         tls.sendall(b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
         data = b""
         while True:
@@ -135,6 +142,8 @@ def get(
             if not chunk:
                 break
             data += chunk
+        if seen is not None:
+            seen.update(session=tls.session, reused=tls.session_reused)
     head, _, body = data.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 200"), data[:200]
     return body.decode()
@@ -192,6 +201,28 @@ def test_cli_workers_share_tls(tmp_path, certs):
             assert scheme == "https"
             pids.add(int(pid))
         assert len(pids) == 2 and cli.proc.pid not in pids  # both workers answer over TLS
+    finally:
+        assert cli.stop() == 0
+
+
+def test_cli_workers_resume_each_others_sessions(tmp_path, certs):
+    cli = Cli(tmp_path, "--port", "0", "--host", "127.0.0.1", "--workers", "2", *tls_args(certs))
+    try:
+        port = int(cli.listening().rsplit(":", 1)[1])
+        ctx = certs.client_context()
+        first: dict[str, Any] = {}
+        issuer = get(ctx, port, seen=first).split()[0]
+        assert first["session"] is not None and not first["reused"]
+        resumed: dict[str, list[bool]] = {}
+        for _ in range(40):  # the kernel spreads connections over the workers by hash
+            seen: dict[str, Any] = {}
+            pid = get(ctx, port, session=first["session"], seen=seen).split()[0]
+            resumed.setdefault(pid, []).append(seen["reused"])
+            if len(resumed) == 2 and len(resumed[issuer]) > 1:
+                break
+        assert len(resumed) == 2, resumed  # both workers were asked
+        other = next(pid for pid in resumed if pid != issuer)
+        assert all(resumed[other]) and all(resumed[issuer]), resumed  # one key for both
     finally:
         assert cli.stop() == 0
 

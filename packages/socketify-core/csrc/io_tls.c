@@ -456,6 +456,21 @@ static SSL_CTX *sc_tls_ctx_build(const sc_tls_config *cfg, char *err, size_t cap
         if (!sc_tls_load_ca(ctx, cfg->ca_file, cfg->verify, err, cap))
             goto fail;
     }
+    if (cfg->ticket_keys_len || cfg->ticket_keys) {
+        unsigned char keys[SC_TLS_TICKET_KEYS_LEN];
+        if (!cfg->ticket_keys || cfg->ticket_keys_len != sizeof keys) {
+            sc_tls_msg(err, cap, "session ticket keys must be %u bytes, not %u",
+                       (unsigned)sizeof keys, (unsigned)cfg->ticket_keys_len);
+            goto fail;
+        }
+        memcpy(keys, cfg->ticket_keys, sizeof keys);
+        long set = SSL_CTX_set_tlsext_ticket_keys(ctx, keys, sizeof keys);
+        OPENSSL_cleanse(keys, sizeof keys);
+        if (set != 1) {
+            sc_tls_msg(err, cap, "cannot set the session ticket keys (%s)", sc_tls_reason());
+            goto fail;
+        }
+    }
     ERR_clear_error();
     return ctx;
 fail:

@@ -172,7 +172,14 @@ typedef struct sc_tls_config {
     uint32_t verify;               /* SC_TLS_VERIFY_*; OPTIONAL/REQUIRED need ca_file */
     uint32_t low_memory;           /* 1: release idle connections' buffers */
     uint32_t handshake_timeout_ms; /* accept to finished handshake (default 10000; 0 = off) */
+    /* Session ticket keys (SC_TLS_TICKET_KEYS_LEN bytes: name, HMAC and AES keys), or
+     * NULL/0 for keys of this context's own.  Processes given the same keys resume each
+     * other's sessions: the supervisor makes them once for all its workers. */
+    const char *ticket_keys;
+    uint32_t ticket_keys_len;
 } sc_tls_config;
+
+#define SC_TLS_TICKET_KEYS_LEN 80
 
 sc_tls *sc_tls_new(const sc_tls_config *config, char *err, size_t err_cap);
 void sc_tls_free(sc_tls *tls); /* drops the caller's reference */

@@ -306,3 +306,35 @@ def test_an_app_that_forgets_its_trailers_gets_its_connection_closed(serve: Any)
     with serve(trailer_app(steps, {})) as port:
         raw = exchange(port, GET + GET, b"\r\n0\r\n")
     assert raw.count(b"HTTP/1.1 200") < 2 and not raw.endswith(b"0\r\n\r\n")
+
+
+def test_asgi_trailers_after_a_file_are_dropped_and_the_response_completes(
+    serve: Any, tmp_path: Path
+) -> None:
+    blob = tmp_path / "blob.bin"
+    blob.write_bytes(b"f" * 200_000)  # past 64 KiB: the core's file path
+    seen: dict[str, Any] = {}
+    steps = [
+        START,
+        {"type": "http.response.pathsend", "path": str(blob)},
+        {"type": "http.response.trailers", "headers": [(b"x-after-file", b"1")]},
+    ]
+    with serve(trailer_app(steps, seen)) as port:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        for _ in range(2):  # framed by Content-Length, so the connection stays usable
+            conn.request("GET", "/")
+            reply = conn.getresponse()
+            assert reply.getheader("content-length") == "200000"
+            assert reply.read() == b"f" * 200_000 and reply.getheader("x-after-file") is None
+        conn.close()
+    assert "errors" not in seen
+
+
+def test_asgi_a_file_after_the_last_body_is_refused(serve: Any, tmp_path: Path) -> None:
+    blob = tmp_path / "small.bin"
+    blob.write_bytes(b"s")
+    seen: dict[str, Any] = {}
+    steps = [*after_body()[:2], {"type": "http.response.pathsend", "path": str(blob)}]
+    with serve(trailer_app(steps, seen)) as port:
+        exchange(port, GET, b"\r\n0\r\n")
+    assert "sent after the last body" in str(seen["errors"][0])

@@ -72,3 +72,17 @@ def test_location_resolution() -> None:
     assert location_url("http://testserver/a/b", "/c?x=1") == "http://testserver/c?x=1"
     with pytest.raises(InvalidRequest, match="Location"):
         location_url("http://testserver/", None)
+
+
+def test_resolved_targets_are_reused_per_base_and_url_only() -> None:
+    other = split_base("https://other.example:8443/api")
+    first = resolve(BASE, "/cached?x=1")
+    assert resolve(BASE, "/cached?x=1") is first  # the same immutable Target again
+    moved = resolve(other, "/cached?x=1")  # another base: its own target
+    assert (moved.url, moved.host_header) == (
+        "https://other.example:8443/api/cached?x=1",
+        "other.example:8443",
+    )
+    with_params = resolve(BASE, "/cached?x=1", params={"y": "2"})  # params: never cached
+    assert with_params.target == "/cached?x=1&y=2"
+    assert resolve(BASE, "/cached?x=1").target == "/cached?x=1"

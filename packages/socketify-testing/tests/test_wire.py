@@ -257,3 +257,13 @@ def test_head_fed_in_pieces_is_not_rejected_early() -> None:
     assert p.head is None
     p.feed(b"\nx")
     assert p.complete and p.take_body() == b"x"
+
+
+def test_a_kept_field_line_never_lets_a_bad_value_through() -> None:
+    good = render_head("GET", "/", [("X-Kept", "ok")])
+    assert render_head("GET", "/", [("X-Kept", "ok")]) == good
+    with pytest.raises(InvalidRequest):
+        render_head("GET", "/", [("X-Kept", "ok\r\nX-Evil: 1")])
+    with pytest.raises(InvalidRequest):
+        render_head("GET", "/", [("X Kept", "ok")])
+    assert render_head("GET", "/", [("X-Kept", b"ok")]) == good  # bytes: rendered alike

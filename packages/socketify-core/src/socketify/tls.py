@@ -147,8 +147,25 @@ class _Config:
         c.verify = reqs
         c.low_memory = 1 if options.ssl_prefer_low_memory_usage else 0
         c.handshake_timeout_ms = int(handshake_timeout * 1000)
+        if _TICKET_KEYS is not None:
+            c.ticket_keys = text(_TICKET_KEYS)
+            c.ticket_keys_len = len(_TICKET_KEYS)
         self.c = c
         self._keep = keep
+
+
+# Session ticket keys shared by the processes forked after share_ticket_keys() (None: each
+# TLS context makes its own, OpenSSL's default).
+_TICKET_KEYS: Optional[bytes] = None
+
+
+def share_ticket_keys() -> None:
+    """Make the session ticket keys every TLS setup of this process and of the processes it
+    forks will use (the supervisor calls it before forking workers), so a client resumes its
+    session on any worker, not only on the one that issued its ticket.  The keys live as
+    long as the supervisor, as a single process's own keys live as long as it."""
+    global _TICKET_KEYS
+    _TICKET_KEYS = os.urandom(lib.SC_TLS_TICKET_KEYS_LEN)
 
 
 def _name_bytes(hostname: str) -> bytes:

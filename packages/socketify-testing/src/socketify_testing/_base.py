@@ -313,6 +313,8 @@ class BaseClient:
         return Prepared(request, target, head, body, chunked, options)
 
     def _body(self, content: Any, data: Any, files: Any, json: Any) -> tuple[Any, Optional[str]]:
+        if content is None and data is None and files is None and json is None:
+            return None, None  # PERF: most requests have no body
         given = [
             n for n, v in (("content", content), ("data", data), ("json", json)) if v is not None
         ]

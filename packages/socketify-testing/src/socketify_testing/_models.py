@@ -35,6 +35,11 @@ class Headers(Mapping):  # type: ignore[type-arg]
     def __init__(self, fields: Any = None) -> None:
         if fields is None:
             raw: list[tuple[str, str]] = []
+        elif type(fields) is list and all(  # PERF: no ABC check for the common list of str pairs
+            type(pair) is tuple and len(pair) == 2 and type(pair[0]) is str and type(pair[1]) is str
+            for pair in fields
+        ):
+            raw = list(fields)
         elif isinstance(fields, Headers):
             raw = list(fields._raw)
         elif isinstance(fields, Mapping):

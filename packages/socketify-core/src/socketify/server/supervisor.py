@@ -52,6 +52,7 @@ from typing import Optional
 
 from ..pubsub.backend import DEFAULT_MAX_BUFFER
 from ..pubsub.relay import RelayChannel, RelayHub
+from ..tls import share_ticket_keys
 from .listener import Listener
 from .reload import POLL_INTERVAL, AnyWatcher, app_directory, make_watcher
 from .worker import EXIT_APP_ERROR, EXIT_OK, ServeConfig, worker_exit
@@ -174,6 +175,7 @@ class Supervisor:
         self._selector.register(self._wake_r, selectors.EVENT_READ)
         if self.relay is not None:
             self.relay.bind(self._selector)
+        share_ticket_keys()  # inherited by every worker forked from here on
         try:
             self._spawn()
             while self.workers or not self._stopping:
