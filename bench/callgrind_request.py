@@ -80,9 +80,7 @@ CASES = {
         apps=str(BENCH / "apps"), make=ASGI.format(module="starlette_app"), path="/plaintext"
     ),
     "testclient-fastapi": CLIENT_LOOP.format(bench=str(BENCH), maker="fastapi_ours"),
-    "starlette-testclient-fastapi": CLIENT_LOOP.format(
-        bench=str(BENCH), maker="fastapi_starlette"
-    ),
+    "starlette-testclient-fastapi": CLIENT_LOOP.format(bench=str(BENCH), maker="fastapi_starlette"),
 }
 
 
