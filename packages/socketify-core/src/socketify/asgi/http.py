@@ -34,6 +34,7 @@ from .._native import lib
 from ..errors import ASGIProtocolError, ClientDisconnected
 from ..headers import header_kind, render_header
 from ..response import DONE, HAS_CONTENT_LENGTH, SC_EAGAIN, STREAMING, _write, head_flags
+from ..status import _RENDERED as _STATUS_LINES
 from ..status import render_status
 
 if TYPE_CHECKING:
@@ -185,7 +186,7 @@ class HTTPCycle:
             status = message["status"]
             if type(status) is not int or not 200 <= status <= 599:
                 _bad_status(status)
-            res._status = render_status(status)
+            res._status = _STATUS_LINES.get(status) or render_status(status)
             headers = message.get("headers", ())
             kind = type(headers)
             block = None

@@ -139,7 +139,7 @@ class ASGI(App):
         return (_unpack(_ADDRESS, size).decode("ascii"), _remote_port(native, handle))
 
     def _scope(
-        self, view: Any, kind: str, scheme: str, method: str, fwd: Any = None
+        self, view: Any, handle: int, kind: str, scheme: str, method: str, fwd: Any = None
     ) -> dict[str, Any]:
         size = view.path_len
         target = _unpack(view.target, view.target_len)
@@ -166,7 +166,7 @@ class ASGI(App):
             "query_string": query,
             "root_path": root,
             "headers": headers,
-            "client": (fwd[0], 0) if fwd is not None and fwd[0] else self._client(view.res),
+            "client": (fwd[0], 0) if fwd is not None and fwd[0] else self._client(handle),
             "server": self._server_address
             if self._server_address is not _NO_SERVER
             else self._server(),
@@ -195,7 +195,7 @@ class ASGI(App):
                 fwd = res._fwd = forwarded(rt.proxy, rt.native, view) if rt.proxy else None
                 if fwd is not None and fwd[1]:
                     scheme = fwd[1]
-                scope = self._scope(view, "http", scheme, method, fwd)
+                scope = self._scope(view, handle, "http", scheme, method, fwd)
                 if secure:  # the ASGI TLS extension
                     facts = TLSFacts.read(lib.sc_res_tls_info, rt.native, handle)
                     scope["extensions"]["tls"] = facts.asgi_extension()
@@ -279,7 +279,7 @@ class ASGI(App):
         fwd = res._fwd = forwarded(rt.proxy, rt.native, view) if rt.proxy else None
         if fwd is not None and fwd[1]:
             secure = fwd[1] == "https"
-        scope = self._scope(view, "websocket", "wss" if secure else "ws", "GET", fwd)
+        scope = self._scope(view, view.res, "websocket", "wss" if secure else "ws", "GET", fwd)
         key = extensions = b""
         protocols: list[str] = []
         for name, value in scope["headers"]:
