@@ -52,6 +52,7 @@ USER_AGENT = "socketify-testclient/0.1.0"
 REDIRECTS = frozenset((301, 302, 303, 307, 308))
 BODY_METHODS = frozenset(("POST", "PUT", "PATCH"))
 _BUILT_MAX = 256
+_NO_TRAILERS = Headers([])  # read-only: every response without trailers shares it
 # The options of a plain request (what a redirect rebuilds it from); never changed in place.
 _NO_OPTIONS: dict[str, Any] = dict.fromkeys(
     ("params", "headers", "cookies", "content", "data", "files", "json")
@@ -422,27 +423,41 @@ class BaseClient:
             if parser.set_cookies
             else {}
         )
-        response = Response(
-            head.status,
-            head.reason,
-            Headers._of(head.fields),  # PERF: a parsed head's fields are never changed
-            parser.take_body() if source is None else None,
-            http_version=head.http_version,
-            request=prepared.request,
-            elapsed=timedelta(seconds=exchange.elapsed()),
-            cookies=stored,
-            trailers=parser.trailers,
-            source=source,
-        )
+        if source is None:
+            response = Response._read(
+                head.status,
+                head.reason,
+                Headers._of(head.fields),  # PERF: a parsed head's fields are never changed
+                parser.take_body(),
+                head.http_version,
+                prepared.request,
+                timedelta(seconds=exchange.elapsed()),
+                stored,
+                Headers(parser.trailers) if parser.trailers else _NO_TRAILERS,
+            )
+        else:
+            response = Response(
+                head.status,
+                head.reason,
+                Headers._of(head.fields),
+                None,
+                http_version=head.http_version,
+                request=prepared.request,
+                elapsed=timedelta(seconds=exchange.elapsed()),
+                cookies=stored,
+                trailers=parser.trailers,
+                source=source,
+            )
         if parser.interim:
             response.interim = [(h.status, h.reason) for h in parser.interim]
         return response
 
     def release(self, exchange: Exchange) -> None:
         """After a complete answer: keep the connection for the next request or close it."""
-        leftover = exchange.check_leftover()
         conn = exchange.conn
-        if not exchange.reusable or leftover is not None:
+        conn_open = conn.open  # PERF: asked once for both questions
+        leftover = exchange.check_leftover(conn_open)
+        if leftover is not None or not exchange.reusable_if(conn_open):
             self.discard(exchange)
         elif conn in self._lent:
             self._lent.discard(conn)

@@ -177,6 +177,37 @@ class Response:
         self.history: list[Response] = []
         self.interim: list[tuple[int, str]] = []  # 1xx responses seen before this one
 
+    @classmethod
+    def _read(
+        cls,
+        status_code: int,
+        reason: str,
+        headers: Headers,
+        content: bytes,
+        http_version: str,
+        request: Request,
+        elapsed: datetime.timedelta,
+        cookies: dict[str, str],
+        trailers: Headers,
+    ) -> Response:
+        """A complete response as the client read it (PERF: what __init__ does for these
+        arguments, without its checks and keywords)."""
+        response = cls.__new__(cls)
+        response.status_code = status_code
+        response.reason = reason
+        response.headers = headers
+        response._content = content
+        response._parts = []
+        response._source = None
+        response.http_version = http_version
+        response.request = request
+        response.elapsed = elapsed
+        response.cookies = cookies
+        response.trailers = trailers
+        response.history = []
+        response.interim = []
+        return response
+
     # -- body --
 
     @property

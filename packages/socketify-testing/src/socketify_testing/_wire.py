@@ -58,10 +58,10 @@ MAX_HEAD = 64 * 1024  # a response head larger than this is a runaway, not a res
 MAX_CHUNK_LINE = 4096
 LAST_CHUNK = b"0\r\n\r\n"
 # PERF: heads parsed before, by their bytes (status line and fields, without the blank
-# line): (ResponseHead, HTTP/1.1, framing).  A head is never changed once parsed, so
+# line): (ResponseHead, HTTP/1.1, framing, keep-alive, body size: see _plain).  A head is never changed once parsed, so
 # parsers share them; only heads that parsed cleanly are kept; cleared when full (the Date
 # field makes a new head every second).
-_HEADS: dict[bytes, tuple[ResponseHead, bool, Framing]] = {}
+_HEADS: dict[bytes, tuple[ResponseHead, bool, Framing, bool, int]] = {}
 _HEADS_MAX = 256
 
 
@@ -97,6 +97,17 @@ def render_head(method: str, target: str, fields: list[tuple[str, str | bytes]])
         out.append(line)
     out.append(b"\r\n")
     return b"".join(out)
+
+
+def _plain(head: ResponseHead, http11: bool, framing: Framing) -> tuple[bool, int]:
+    """(keep-alive, body size) of a final response framed by Content-Length alone, for the
+    one-read path (ResponseParser._whole); size -1 for any other framing."""
+    length, chunked, tokens, _ = framing
+    keep_alive = ("close" not in tokens) if http11 else ("keep-alive" in tokens)
+    status = head.status
+    if chunked or length is None or status < 200 or status in (204, 304):
+        return keep_alive, -1
+    return keep_alive, int(length)
 
 
 def encode_chunk(data: bytes) -> bytes:
@@ -217,22 +228,22 @@ class ResponseParser:
         known = _HEADS.get(data[:end])
         if known is None:
             return False
-        head, http11, framing = known
-        length = framing[0]
-        if framing[1] or length is None or head.status < 200:
-            return False
+        head, _, framing, keep_alive, size = known
         start = end + 4
-        stop = start + int(length)
-        if len(data) < stop:
-            return False
-        self._apply(head, http11, framing)
-        if self.complete:  # HEAD, 204, 304: the bytes after the head are left over
-            stop = start
-        else:
-            if stop > start:
-                self._emit(data[start:stop])
-            self._remaining = 0
-            self._finish()
+        stop = start + size
+        if size < 0 or len(data) < stop or self._head_request:
+            return False  # not a plain Content-Length body, not all here, or HEAD
+        # what _apply() and _read_length() would do, in one go
+        self.head = head
+        self.keep_alive = keep_alive
+        cookies = framing[3]
+        if cookies:
+            self.set_cookies.extend(cookies)
+        if size:
+            self.chunks.append(data[start:stop])
+            self.body_size = size
+        self.complete = True
+        self._step = None
         if len(data) > stop:
             self._buf += data[stop:]
         return True
@@ -264,7 +275,7 @@ class ResponseParser:
         framing = self._framing(head, pos)
         if len(_HEADS) >= _HEADS_MAX:
             _HEADS.clear()
-        _HEADS[bytes(buf[pos:end])] = (head, http11, framing)
+        _HEADS[bytes(buf[pos:end])] = (head, http11, framing, *_plain(head, http11, framing))
         return self._apply(head, http11, framing)
 
     def _parse_fields(self, lines: list[str], first: int, at: int) -> Fields:
