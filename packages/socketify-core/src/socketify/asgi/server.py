@@ -41,6 +41,7 @@ _unpack = ffi.unpack
 _remote_address = lib.sc_res_remote_address
 _remote_port = lib.sc_res_remote_port
 _tls_info = lib.sc_res_tls_info
+_conn_id = lib.sc_res_conn_id
 _NULL = ffi.NULL
 _ADDRESS = ffi.new("char[64]")  # PERF: one buffer, used on the loop thread only
 _HTTP_VERSIONS = ("1.0", "1.1")
@@ -100,6 +101,9 @@ class ASGI(App):
         self._ws_spec.apply_defaults(hub.defaults)
         hub.specs.append(self._ws_spec)  # the CLI's --ws-* defaults reach it
         self._server_address: Any = _NO_SERVER
+        self._peer_conn = 0  # the connection whose client _peer is (0: none yet)
+        self._peer: Any = None
+        self._peer_loop: Any = None
 
     # ---- lifespan (App calls these around serving; the TestClient on `with`) ------------
     async def startup(self) -> None:
@@ -133,10 +137,21 @@ class ASGI(App):
 
     def _client(self, handle: int) -> Any:
         native = self._rt.native
+        # PERF: the requests of a keep-alive connection ask for the same peer: the last
+        # connection's is kept (its id is never reused by another connection of the loop;
+        # a new loop, after release(), counts from 1 again: the loop is compared too)
+        conn = _conn_id(native, handle)
+        if conn == self._peer_conn and native is self._peer_loop:
+            return self._peer
         size = _remote_address(native, handle, _ADDRESS, 64)
         if size <= 0:
-            return None  # a Unix socket peer has no address
-        return (_unpack(_ADDRESS, size).decode("ascii"), _remote_port(native, handle))
+            peer = None  # a Unix socket peer has no address
+        else:
+            peer = (_unpack(_ADDRESS, size).decode("ascii"), _remote_port(native, handle))
+        self._peer_conn = conn
+        self._peer_loop = native
+        self._peer = peer
+        return peer
 
     def _scope(
         self, view: Any, handle: int, kind: str, scheme: str, method: str, fwd: Any = None
