@@ -299,3 +299,63 @@ def test_file_wrapper_leaves_by_sendfile_from_the_file_position(serve, tmp_path)
         assert fetch(port, path="/short")[2] == data[1000:2234]
         sent = server.stats()["file_bytes_sendfile"]
     assert sent == len(data) - 1000 + 1234
+
+
+def test_client_gone_mid_stream_wakes_the_worker_and_closes(serve):
+    # The worker waits for the core to take each chunk; the abort handler is registered
+    # when the first chunk goes to the loop, and a client that leaves wakes the waiter.
+    closed = threading.Event()
+    started = threading.Event()
+
+    def app(environ, start_response):
+        start_response("200 OK", [("Content-Type", "application/octet-stream")])
+
+        def body():
+            try:
+                started.set()
+                for _ in range(10_000):
+                    yield b"s" * 65536
+            finally:
+                closed.set()
+
+        return body()
+
+    with serve(WSGI(app, threads=1, max_backpressure=128 * 1024)) as port:
+        sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert started.wait(5)
+        time.sleep(0.3)  # the worker now waits on the drain
+        assert not closed.is_set()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        sock.close()  # reset
+        assert closed.wait(5)
+        # the only worker is free again
+        assert fetch(port)[0] == 200
+
+
+def test_client_gone_before_a_list_response_is_ended(serve):
+    # No abort handler is registered for a list response: the core refuses the stale
+    # handle at end() and the worker is free for the next request.
+    release = threading.Event()
+    entered = threading.Event()
+    calls = []
+
+    def app(environ, start_response):
+        calls.append(environ["PATH_INFO"])
+        if environ["PATH_INFO"] == "/slow":
+            entered.set()
+            release.wait(5)
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"done"]
+
+    with serve(WSGI(app, threads=1)) as port:
+        sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        sock.sendall(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert entered.wait(5)
+        sock.close()
+        time.sleep(0.2)  # the core sees the close while the app still runs
+        release.set()
+        status, _headers, body = fetch(port, path="/next")
+        assert (status, body) == (200, b"done")
+    assert calls == ["/slow", "/next"]

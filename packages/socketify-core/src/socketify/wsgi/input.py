@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
 INPUT_HIGH = 256 * 1024
 INPUT_LOW = 64 * 1024
+_ENDED = threading.Condition()  # the lock of every body-less input (never waited on)
 
 
 class RequestInput:
@@ -34,7 +35,19 @@ class RequestInput:
 
     @classmethod
     def empty(cls) -> RequestInput:
-        return cls(None, None)
+        # PERF: most requests have no body; their input is ended from the start, so a
+        # read never waits and one shared Condition serves all of them (a Condition is an
+        # RLock and two methods' worth of setup: about 5% of a WSGI GET's CPU).
+        empty = cls.__new__(cls)
+        empty._res = None
+        empty._loop = None
+        empty._chunks = deque()
+        empty._size = 0
+        empty._done = True
+        empty._paused = False
+        empty._asked = False
+        empty._cond = _ENDED
+        return empty
 
     # ---- loop thread ------------------------------------------------------------------
     def feed(self, res: AppResponse, chunk: bytes, is_end: bool) -> None:

@@ -111,6 +111,7 @@ class _Cycle:
         "res",
         "sent",
         "status",
+        "watching",
         "wrote",
     )
 
@@ -127,6 +128,7 @@ class _Cycle:
         # return a list and never wait on the loop.
         self.ready: Optional[threading.Event] = None
         self.error: Optional[BaseException] = None
+        self.watching = False  # aborted() is registered (done when a worker may wait)
 
     # ---- worker thread ------------------------------------------------------------------
     def start_response(self, status: Any, headers: Any, exc_info: Any = None) -> Callable[..., Any]:
@@ -195,7 +197,17 @@ class _Cycle:
         res._headers = list(self.head_lines)
         res._hflags = self.hflags
 
+    def _watch(self) -> None:
+        # PERF: registered only once a worker may wait on the loop (a streamed write, a
+        # file, a body): a list response never waits, and a client gone before its end()
+        # is seen there (the core refuses the stale handle and the response is marked
+        # aborted).
+        if not self.watching:
+            self.watching = True
+            self.res.on_aborted(self.aborted)
+
     def _loop_write(self, data: bytes) -> None:
+        self._watch()
         res = self.res
         ready = self.ready
         if ready is None:  # write() makes it before posting; _send_file's writes too
@@ -225,6 +237,7 @@ class _Cycle:
 
     def _loop_sendfile(self, args: tuple[int, int, int]) -> None:
         fd, offset, count = args
+        self._watch()
         res = self.res
         if res._state == DONE:
             os.close(fd)
@@ -329,7 +342,8 @@ class WSGI(App):
             environ["wsgi.input"] = body if body is not None else RequestInput.empty()
             cycle = _Cycle(self, res, body)
             self._rt.aio()
-            res.on_aborted(cycle.aborted)  # a worker waiting on drain or body goes on
+            if body is not None:
+                cycle._watch()  # a worker waiting on the body goes on when the client leaves
             self._inbox.loop = self._rt.aio_loop
             self._executor().submit(self._call, environ, cycle)
         except Exception as exc:
