@@ -104,14 +104,14 @@ def test_wsgi_request_makes_no_cycle(method):
 async def asgi_app(scope, receive, send):
     if scope["type"] != "http":
         return
-    body = b""
-    while True:
+    chunks = []
+    more = True
+    while more:
         message = await receive()
-        body += message.get("body", b"")
-        if not message.get("more_body"):
-            break
+        chunks.append(message.get("body", b""))
+        more = message.get("more_body", False)
     await send({"type": "http.response.start", "status": 200, "headers": []})
-    await send({"type": "http.response.body", "body": body or b"hello"})
+    await send({"type": "http.response.body", "body": b"".join(chunks) or b"hello"})
 
 
 @pytest.mark.parametrize("method", ["get", "post"])
