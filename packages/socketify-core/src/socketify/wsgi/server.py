@@ -79,6 +79,25 @@ def _environ_name(name: bytes) -> str:
     return key
 
 
+# PERF: (name, value) pairs already rendered and checked -> (line, KIND_* bits): an app
+# sends the same few headers on every response; bounded like the header name cache.
+_RENDERED: dict[tuple[str, str], tuple[bytes, int]] = {}
+_RENDERED_MAX = 1024
+
+
+def _render_pair(pair: Any) -> tuple[bytes, int]:
+    if not isinstance(pair, tuple) or len(pair) != 2:
+        raise ASGIProtocolError(f"a WSGI header must be a (name, value) tuple: {pair!r}")
+    name, value = pair
+    if not isinstance(name, str) or not isinstance(value, str):
+        raise ASGIProtocolError(f"WSGI header names and values must be str: {pair!r}")
+    line = render_header(name, value)
+    hit = (line, header_kind(line))
+    if len(_RENDERED) < _RENDERED_MAX and type(name) is str and type(value) is str:
+        _RENDERED[pair] = hit
+    return hit
+
+
 class FileWrapper:
     """``wsgi.file_wrapper``: iterates a file in blocks; returned by the application, a
     regular file is sent by the core from its descriptor instead (see the module doc)."""
@@ -146,14 +165,15 @@ class _Cycle:
             raise ASGIProtocolError(f"WSGI response headers must be a list, not {headers!r}")
         lines = []
         flags = 0
+        rendered = _RENDERED
         for pair in headers:
-            if not isinstance(pair, tuple) or len(pair) != 2:
-                raise ASGIProtocolError(f"a WSGI header must be a (name, value) tuple: {pair!r}")
-            name, value = pair
-            if not isinstance(name, str) or not isinstance(value, str):
-                raise ASGIProtocolError(f"WSGI header names and values must be str: {pair!r}")
-            line = render_header(name, value)
-            kind = header_kind(line)
+            try:
+                hit = rendered.get(pair)
+            except TypeError:  # unhashable: _render_pair says what is wrong with it
+                hit = None
+            if hit is None:
+                hit = _render_pair(pair)
+            line, kind = hit
             flags |= kind
             if not kind & KIND_DROP:
                 lines.append(line)
@@ -310,6 +330,7 @@ class WSGI(App):
         self._pool: Optional[WorkerPool] = None
         self._inbox = LoopInbox()
         self._multiprocess = False
+        self._base: Optional[dict[str, Any]] = None  # see _environ
 
     def _executor(self) -> WorkerPool:
         pool = self._pool
@@ -366,23 +387,28 @@ class WSGI(App):
             remote = fwd[0] or remote
             if fwd[1]:
                 secure = fwd[1] == "https"
-        environ: dict[str, Any] = {
-            "REQUEST_METHOD": method,
-            "SCRIPT_NAME": self.root_path,
-            "PATH_INFO": path.decode("latin-1"),
-            "QUERY_STRING": query.decode("latin-1"),
-            "SERVER_PROTOCOL": _PROTOCOLS[view.http_minor == 1],
-            "REMOTE_ADDR": remote,
-            "REMOTE_PORT": str(lib.sc_res_remote_port(native, handle)) if remote else "",
-            "wsgi.version": (1, 0),
-            "wsgi.url_scheme": "https" if secure else "http",
-            "wsgi.errors": sys.stderr,
-            "wsgi.multithread": True,
-            "wsgi.multiprocess": self._multiprocess,
-            "wsgi.run_once": False,
-            "wsgi.file_wrapper": FileWrapper,
-            "wsgi.input_terminated": True,
-        }
+        base = self._base
+        if base is None:
+            # PERF: the keys every request has with the same values, copied per request
+            # (made at the first request: `_multiprocess` is set before serving starts)
+            base = self._base = {
+                "SCRIPT_NAME": self.root_path,
+                "wsgi.version": (1, 0),
+                "wsgi.errors": sys.stderr,
+                "wsgi.multithread": True,
+                "wsgi.multiprocess": self._multiprocess,
+                "wsgi.run_once": False,
+                "wsgi.file_wrapper": FileWrapper,
+                "wsgi.input_terminated": True,
+            }
+        environ: dict[str, Any] = base.copy()
+        environ["REQUEST_METHOD"] = method
+        environ["PATH_INFO"] = path.decode("latin-1")
+        environ["QUERY_STRING"] = query.decode("latin-1")
+        environ["SERVER_PROTOCOL"] = _PROTOCOLS[view.http_minor == 1]
+        environ["REMOTE_ADDR"] = remote
+        environ["REMOTE_PORT"] = str(lib.sc_res_remote_port(native, handle)) if remote else ""
+        environ["wsgi.url_scheme"] = "https" if secure else "http"
         if fwd is not None and fwd[0]:
             environ["REMOTE_PORT"] = "0"  # the proxy's port is not the client's
         fields = iter(header_fields(view))
