@@ -363,3 +363,30 @@ def test_client_gone_before_a_list_response_is_ended(serve):
         status, _headers, body = fetch(port, path="/next")
         assert (status, body) == (200, b"done")
     assert calls == ["/slow", "/next"]
+
+
+def test_a_request_without_a_body_reads_as_ended(serve):
+    # Body-less requests share their (ended) input state: every read is empty at once, on
+    # every request, and a body on the next request on the same connection is still read.
+    seen = []
+
+    def app(environ, start_response):
+        stream = environ["wsgi.input"]
+        seen.append(
+            (stream.read(), stream.read(10), stream.readline(), stream.readlines(), list(stream))
+        )
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [seen[-1][0] or b"none"]
+
+    with serve(WSGI(app)) as port:  # (the validator insists on read(size))
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        try:
+            for method, body in (("GET", None), ("GET", None), ("POST", b"abc"), ("GET", None)):
+                conn.request(method, "/", body=body)
+                reply = conn.getresponse()
+                assert reply.read() == (body or b"none")
+        finally:
+            conn.close()
+    empty = (b"", b"", b"", [], [])
+    assert seen[0] == seen[1] == seen[3] == empty
+    assert seen[2][0] == b"abc"
