@@ -390,3 +390,36 @@ def test_a_request_without_a_body_reads_as_ended(serve):
     empty = (b"", b"", b"", [], [])
     assert seen[0] == seen[1] == seen[3] == empty
     assert seen[2][0] == b"abc"
+
+
+def test_a_chunk_leaves_while_the_generator_makes_the_next(serve):
+    # PEP 3333: a block is transmitted (or transmission goes on) while the application
+    # produces the next one; the worker hands chunks over without waiting for the loop,
+    # and nothing holds a chunk back until the next exists.
+    got_first = threading.Event()
+
+    def app(environ, start_response):
+        start_response("200 OK", [("Content-Type", "text/plain")])
+
+        def body():
+            yield b"first;"
+            assert got_first.wait(5), "the first chunk was held back"
+            yield b"second"
+
+        return body()
+
+    with serve(WSGI(app)) as port:
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            data = b""
+            while b"first;" not in data:
+                chunk = sock.recv(65536)
+                assert chunk, data
+                data += chunk
+            got_first.set()
+            while True:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+    assert b"second" in data and data.endswith(b"0\r\n\r\n")

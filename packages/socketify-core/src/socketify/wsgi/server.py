@@ -11,9 +11,12 @@ The core is only ever called from the loop thread; WSGI applications block.  So:
 3. A response that is a list or tuple and used no ``write()`` is joined and handed to the
    loop in one post (pool.LoopInbox: one loop wake-up carries every response finished
    meanwhile): one ``end()`` there, head and body in one C call.
-   Anything else is streamed: each chunk is handed to the loop and the worker waits until
-   the core accepted it without passing ``max_backpressure`` (or until ``on_writable``
-   says it drained), so a slow client holds the generator instead of filling memory.
+   Anything else is streamed: each chunk is handed to the loop (buffered for transmission,
+   as PEP 3333 allows) and the worker goes on while at most ``WRITE_AHEAD`` bytes wait for
+   the loop and the core is below ``max_backpressure``; past either it waits (until the
+   loop took the chunks, or ``on_writable`` says the core drained), so a slow client holds
+   the generator instead of filling memory.  A framework's one-chunk iterable (Flask's)
+   thus costs two posts and no wait.
    A ``wsgi.file_wrapper`` over a regular file with ``fileno()`` is not iterated: a
    duplicate of its descriptor goes to the core (``res.send_fd``: ``sendfile(2)`` on a
    plain socket, pread + the TLS layer's write in bounded pieces otherwise) from the
@@ -63,6 +66,7 @@ logger = logging.getLogger("socketify.wsgi")
 
 REQ_HAS_BODY = 2
 DEFAULT_THREADS = 10
+WRITE_AHEAD = 64 * 1024  # body bytes a worker may hand to the loop before it waits
 _unpack = ffi.unpack
 _ADDRESS = ffi.new("char[64]")  # loop thread only
 _PROTOCOLS = ("HTTP/1.0", "HTTP/1.1")
@@ -121,14 +125,18 @@ class _Cycle:
     """One request/response, shared by the worker (start_response/write) and the loop."""
 
     __slots__ = (
+        "accepted",
         "app",
         "error",
+        "file_pending",
         "head_lines",
         "hflags",
         "input",
+        "posted",
         "ready",
         "res",
         "sent",
+        "stalled",
         "status",
         "watching",
         "wrote",
@@ -148,6 +156,11 @@ class _Cycle:
         self.ready: Optional[threading.Event] = None
         self.error: Optional[BaseException] = None
         self.watching = False  # aborted() is registered (done when a worker may wait)
+        # Write-ahead accounting: each counter has one writer, so no update is lost.
+        self.posted = 0  # body bytes handed to the loop (worker)
+        self.accepted = 0  # of those, taken by the core (loop)
+        self.stalled = False  # the core is past max_backpressure until it drains (loop)
+        self.file_pending = False  # a file handed to the core is still being sent
 
     # ---- worker thread ------------------------------------------------------------------
     def start_response(self, status: Any, headers: Any, exc_info: Any = None) -> Callable[..., Any]:
@@ -191,16 +204,34 @@ class _Cycle:
         self.wrote = True
         if not data and self.sent:
             return
+        self.sent = True
+        chunk = bytes(data)
+        self.posted += len(chunk)
+        self.app._inbox.post(self._loop_write, chunk)
+        # The chunk is buffered for transmission (PEP 3333): the worker goes on producing
+        # while at most WRITE_AHEAD bytes wait for the loop and the core is not past
+        # max_backpressure; otherwise it waits, so a slow client holds the generator.
+        if self.stalled or self.posted - self.accepted > WRITE_AHEAD or self.res.aborted:
+            self._wait(self._no_room)
+
+    def _sending_file(self) -> bool:
+        return self.file_pending
+
+    def _no_room(self) -> bool:
+        return self.stalled or self.posted - self.accepted > WRITE_AHEAD
+
+    def _wait(self, blocked: Callable[[], bool]) -> None:
+        """Wait (worker) until ``blocked()`` is false or the client went away."""
         ready = self.ready
         if ready is None:
             ready = self.ready = threading.Event()
-        else:
-            ready.clear()
-        self.sent = True
-        self.app._inbox.post(self._loop_write, bytes(data))
-        ready.wait()
-        if self.res.aborted:
-            raise ClientDisconnected("the client went away")
+        while True:
+            ready.clear()  # before the checks: a set() after them ends the wait
+            if self.res.aborted:
+                raise ClientDisconnected("the client went away")
+            if not blocked():
+                return
+            ready.wait()
 
     # ---- loop thread --------------------------------------------------------------------
     def aborted(self, _res: AppResponse) -> None:
@@ -229,31 +260,30 @@ class _Cycle:
     def _loop_write(self, data: bytes) -> None:
         self._watch()
         res = self.res
-        ready = self.ready
-        if ready is None:  # write() makes it before posting; _send_file's writes too
-            ready = self.ready = threading.Event()
-        if res._state == DONE:
-            ready.set()
-            return
-        if res._state == FRESH:
-            self._apply_head()
-            head = res._head()
-        else:
-            head = b""
-        res._state = STREAMING
-        flags = head_flags(res._hflags)
-        rc = _write(res._rt.native, res._h, head, len(head), data, len(data), flags)
-        if rc == SC_EAGAIN:
+        try:
+            if res._state == DONE:
+                return
+            if res._state == FRESH:
+                self._apply_head()
+                head = res._head()
+            else:
+                head = b""
+            res._state = STREAMING
+            flags = head_flags(res._hflags)
+            rc = _write(res._rt.native, res._h, head, len(head), data, len(data), flags)
+            if rc == SC_EAGAIN:  # taken, but past max_backpressure: no more until drained
+                self.stalled = True
+                res.on_writable(self._drained)
+            elif rc < 0:
+                res._fail(rc)
+        finally:
+            self.accepted += len(data)
+            self._wake_worker()
 
-            def drained(_res: AppResponse, _offset: int) -> bool:
-                ready.set()
-                return True
-
-            res.on_writable(drained)
-            return
-        if rc < 0:
-            res._fail(rc)
-        ready.set()
+    def _drained(self, _res: AppResponse, _offset: int) -> bool:
+        self.stalled = False
+        self._wake_worker()
+        return True
 
     def _loop_sendfile(self, args: tuple[int, int, int]) -> None:
         fd, offset, count = args
@@ -261,6 +291,7 @@ class _Cycle:
         res = self.res
         if res._state == DONE:
             os.close(fd)
+            self.file_pending = False
             self._wake_worker()
             return
         if res._state == FRESH:
@@ -276,10 +307,13 @@ class _Cycle:
         except Exception as exc:
             self.error = exc
         finally:
+            self.file_pending = False
             self._wake_worker()
 
     def _wake_worker(self) -> None:
-        ready = self.ready  # _send_file made it before posting
+        # The state a waiting worker checks is written before this: if the worker made its
+        # Event after this read, its check after clear() sees that state.
+        ready = self.ready
         if ready is not None:
             ready.set()
 
@@ -498,19 +532,13 @@ class WSGI(App):
         if not cycle.hflags & HAS_CONTENT_LENGTH:
             cycle.head_lines.append(render_header(b"Content-Length", count))
             cycle.hflags |= HAS_CONTENT_LENGTH
-        ready = cycle.ready
-        if ready is None:
-            ready = cycle.ready = threading.Event()
-        else:
-            ready.clear()
         cycle.sent = cycle.wrote = True
         cycle.error = None
+        cycle.file_pending = True
         self._inbox.post(cycle._loop_sendfile, (os.dup(fd), offset, count))
-        ready.wait()
+        cycle._wait(cycle._sending_file)
         if cycle.error is not None:
             raise cycle.error
-        if cycle.res.aborted:
-            raise ClientDisconnected("the client went away")
         os.lseek(fd, offset + count, os.SEEK_SET)
 
     def __repr__(self) -> str:
