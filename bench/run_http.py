@@ -6,6 +6,9 @@ after the other and, for each endpoint, the servers take turns, so machine drift
 all of them alike.  Only ratios between servers of the same run mean anything.
 
     python bench/run_http.py [--duration 5] [--connections 64] [--servers a,b] [--endpoints x,y]
+
+Our code is reinstalled into its venvs at the start of each run (the core compiled again);
+``SOCKETIFY_BENCH_KEEP_OURS=1`` keeps what an earlier run installed (back-to-back runs).
 """
 
 from __future__ import annotations
@@ -219,6 +222,10 @@ def free_port() -> int:
 
 
 _FRESH: set[str] = set()
+if os.environ.get("SOCKETIFY_BENCH_KEEP_OURS") == "1":
+    # Back-to-back runs of the same tree: our venvs keep the code an earlier run installed
+    # (each reinstall compiles the core again).
+    _FRESH.update({"ours", "ours-apps", "ours-pypy"})
 
 
 def ensure_venv(server: Server) -> Path | None:
@@ -409,7 +416,9 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--servers", default="", help="comma list of name prefixes")
     parser.add_argument("--endpoints", default=",".join(ENDPOINTS))
-    parser.add_argument("--idle", type=float, default=3.0, help="seconds of idle CPU sampling")
+    parser.add_argument(
+        "--idle", type=float, default=3.0, help="seconds of idle CPU sampling (0: none)"
+    )
     args = parser.parse_args()
     if not shutil.which("wrk"):
         print("wrk is missing: apt-get install wrk", file=sys.stderr)
@@ -424,7 +433,7 @@ def main() -> int:
     results: dict[tuple[str, str], tuple[float, float, str, float]] = {}
     rss: dict[tuple[str, str], float] = {}  # MiB after the measured run
     idle: dict[str, float] = {}
-    for server in servers:
+    for server in servers if args.idle > 0 else []:  # --idle 0: no idle sampling
         running = Running(server, venvs[server.name])
         try:
             before = running.cpu_seconds()
