@@ -6,6 +6,9 @@ after the other and, for each endpoint, the servers take turns, so machine drift
 all of them alike.  Only ratios between servers of the same run mean anything.
 
     python bench/run_http.py [--duration 5] [--connections 64] [--servers a,b] [--endpoints x,y]
+
+Our code is reinstalled into its venvs at the start of each run (the core compiled again);
+``SOCKETIFY_BENCH_KEEP_OURS=1`` keeps what an earlier run installed (back-to-back runs).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import datetime
 import os
 import platform
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -219,6 +223,10 @@ def free_port() -> int:
 
 
 _FRESH: set[str] = set()
+if os.environ.get("SOCKETIFY_BENCH_KEEP_OURS") == "1":
+    # Back-to-back runs of the same tree: our venvs keep the code an earlier run installed
+    # (each reinstall compiles the core again).
+    _FRESH.update({"ours", "ours-apps", "ours-pypy"})
 
 
 def ensure_venv(server: Server) -> Path | None:
@@ -369,7 +377,8 @@ UNIT = {"us": 0.001, "ms": 1.0, "s": 1000.0}
 
 def wrk(
     port: int, endpoint: str, seconds: float, connections: int, cpus: str = CLIENT_CPU
-) -> tuple[float, float, str, int]:
+) -> tuple[float, float, str, int, float]:
+    """req/s, p99 ms, problems, requests, and wrk's own CPU seconds (user + system)."""
     path, script, extra = ENDPOINTS[endpoint]
     argv = [
         "taskset",
@@ -386,7 +395,10 @@ def wrk(
     if script:
         argv += ["-s", str(script)]
     argv += [f"http://127.0.0.1:{port}{path}", *extra]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     out = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 30).stdout
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)  # taskset execs wrk: wrk's CPU
+    client_cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
     total = re.search(r"(\d+) requests in", out)
     p99 = LATENCY.search(out)
@@ -400,6 +412,7 @@ def wrk(
         float(p99.group(1)) * UNIT[p99.group(2)] if p99 else float("nan"),
         "; ".join(problems),
         int(total.group(1)) if total else 0,
+        client_cpu,
     )
 
 
@@ -409,7 +422,9 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--servers", default="", help="comma list of name prefixes")
     parser.add_argument("--endpoints", default=",".join(ENDPOINTS))
-    parser.add_argument("--idle", type=float, default=3.0, help="seconds of idle CPU sampling")
+    parser.add_argument(
+        "--idle", type=float, default=3.0, help="seconds of idle CPU sampling (0: none)"
+    )
     args = parser.parse_args()
     if not shutil.which("wrk"):
         print("wrk is missing: apt-get install wrk", file=sys.stderr)
@@ -423,8 +438,9 @@ def main() -> int:
 
     results: dict[tuple[str, str], tuple[float, float, str, float]] = {}
     rss: dict[tuple[str, str], float] = {}  # MiB after the measured run
+    client: dict[tuple[str, str], float] = {}  # wrk's CPU us per request
     idle: dict[str, float] = {}
-    for server in servers:
+    for server in servers if args.idle > 0 else []:  # --idle 0: no idle sampling
         running = Running(server, venvs[server.name])
         try:
             before = running.cpu_seconds()
@@ -441,11 +457,13 @@ def main() -> int:
                 load = (running.port, endpoint)
                 wrk(*load, server.warmup, args.connections, server.client_cpus)  # warm-up
                 cpu_before = running.cpu_seconds()
-                rps, p99, problems, total = wrk(
+                rps, p99, problems, total, client_cpu = wrk(
                     *load, args.duration, args.connections, server.client_cpus
                 )
                 # Server CPU per request: robust to other load on the machine, unlike req/s.
                 cpu_us = 1e6 * (running.cpu_seconds() - cpu_before) / total if total else 0.0
+                # wrk's: when it nears 1e6 / req/s the client, not the server, sets the pace
+                client[endpoint, server.name] = 1e6 * client_cpu / total if total else 0.0
                 rss[endpoint, server.name] = running.rss_mib()
                 if running.proc.poll() is not None:
                     rps, p99, problems = 0.0, float("nan"), "crashed: " + running.last_error()
@@ -455,11 +473,12 @@ def main() -> int:
             rps, p99, problems, cpu_us = results[endpoint, server.name]
             print(
                 f"{endpoint:12} {server.name:24} {rps:12.0f} req/s  p99 {p99:8.2f} ms "
-                f"{cpu_us:7.1f} us CPU/req {rss[endpoint, server.name]:6.1f} MiB {problems}",
+                f"{cpu_us:7.1f} us CPU/req {rss[endpoint, server.name]:6.1f} MiB "
+                f"(wrk {client.get((endpoint, server.name), 0.0):.1f} us/req) {problems}",
                 flush=True,
             )
 
-    report = render(servers, endpoints, results, rss, idle, venvs, args)
+    report = render(servers, endpoints, results, rss, idle, venvs, args, client)
     print(report)
     out = HERE / "results"
     out.mkdir(exist_ok=True)
@@ -468,7 +487,7 @@ def main() -> int:
     return 0
 
 
-def render(servers, endpoints, results, rss, idle, venvs, args) -> str:
+def render(servers, endpoints, results, rss, idle, venvs, args, client) -> str:
     ours = servers[0].name if servers and servers[0].venv == "ours" else None
     lines = [
         f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, {platform.platform()}; "
@@ -478,8 +497,8 @@ def render(servers, endpoints, results, rss, idle, venvs, args) -> str:
         "compared with ours on PyPy. The --workers rows run the server and wrk on both CPUs.",
         "",
         "| endpoint | server | req/s | p99 ms | ours / this (req/s) | server CPU us/req "
-        "| this / ours (CPU per req) | RSS MiB after |",
-        "|---|---|---:|---:|---:|---:|---:|---:|",
+        "| this / ours (CPU per req) | RSS MiB after | wrk CPU us/req |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     ours_pypy = next((s.name for s in servers if s.venv == "ours-pypy"), None)
     for endpoint in endpoints:
@@ -495,7 +514,8 @@ def render(servers, endpoints, results, rss, idle, venvs, args) -> str:
             note = f" ({problems})" if problems else ""
             lines.append(
                 f"| {endpoint} | {server.name}{note} | {rps:,.0f} | {p99:.2f} | {ratio} "
-                f"| {cpu_us:.1f} | {cpu_ratio} | {rss.get((endpoint, server.name), 0.0):.1f} |"
+                f"| {cpu_us:.1f} | {cpu_ratio} | {rss.get((endpoint, server.name), 0.0):.1f} "
+                f"| {client.get((endpoint, server.name), 0.0):.1f} |"
             )
     lines += ["", "| server | idle CPU % | versions |", "|---|---:|---|"]
     for server in servers:

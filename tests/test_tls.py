@@ -211,6 +211,50 @@ def _records(raw: bytes) -> list[tuple[int, int]]:
     return out
 
 
+def _memory_client(certs: Certs, sock: socket.socket) -> tuple[Any, Any, Any]:
+    """A TLS client over memory BIOs on sock, handshake done: the raw records stay visible."""
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    client = certs.client_context().wrap_bio(incoming, outgoing, server_hostname="localhost")
+    while True:
+        try:
+            client.do_handshake()
+            break
+        except ssl.SSLWantReadError:
+            sock.sendall(outgoing.read())
+            incoming.write(sock.recv(65536))
+    sock.sendall(outgoing.read())
+    sock.settimeout(0.5)  # session tickets may follow the handshake: drain them
+    try:
+        while True:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            incoming.write(chunk)
+    except socket.timeout:
+        pass
+    sock.settimeout(10)
+    return client, incoming, outgoing
+
+
+def _read_until(sock: socket.socket, client: Any, incoming: Any, want: bytes, count: int = 1):
+    """(raw bytes, plaintext) received until want was seen count times (or 10 s, or EOF)."""
+    raw = b""
+    plain = b""
+    deadline = time.monotonic() + 10
+    while plain.count(want) < count and time.monotonic() < deadline:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        raw += chunk
+        incoming.write(chunk)
+        try:
+            while True:
+                plain += client.read(65536)
+        except ssl.SSLWantReadError:
+            pass
+    return raw, plain
+
+
 def test_cork_leaves_as_one_record_per_poll(certs):
     """Three pipelined requests answered in one poll: one SSL_write, so one TLS record."""
     app = tls_app(certs)
@@ -218,43 +262,67 @@ def test_cork_leaves_as_one_record_per_poll(certs):
     port = listen_port(app)
     with serving(app):
         sock = socket.create_connection(("127.0.0.1", port), timeout=10)
-        incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
-        client = certs.client_context().wrap_bio(incoming, outgoing, server_hostname="localhost")
-        while True:  # handshake through memory BIOs, so the raw records stay visible
-            try:
-                client.do_handshake()
-                break
-            except ssl.SSLWantReadError:
-                sock.sendall(outgoing.read())
-                incoming.write(sock.recv(65536))
-        sock.sendall(outgoing.read())
-        sock.settimeout(0.5)  # session tickets may follow the handshake: drain them
-        try:
-            while True:
-                chunk = sock.recv(65536)
-                if not chunk:
-                    break
-                incoming.write(chunk)
-        except socket.timeout:
-            pass
-        sock.settimeout(10)
+        client, incoming, outgoing = _memory_client(certs, sock)
         client.write(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n" * 3)
         sock.sendall(outgoing.read())
-        raw = b""
-        plain = b""
-        deadline = time.monotonic() + 10
-        while plain.count(b"hello") < 3 and time.monotonic() < deadline:
-            chunk = sock.recv(65536)
-            raw += chunk
-            incoming.write(chunk)
-            try:
-                while True:
-                    plain += client.read(65536)
-            except ssl.SSLWantReadError:
-                pass
+        raw, plain = _read_until(sock, client, incoming, b"hello", 3)
         sock.close()
         assert plain.count(b"HTTP/1.1 200 OK") == 3
         assert len(_records(raw)) == 1, _records(raw)
+
+
+def _libcrypto() -> Any:
+    """The libcrypto the core runs on (mapped into this process since the import of lib)."""
+    import ctypes
+
+    with open("/proc/self/maps") as maps:
+        paths = [line.split()[-1] for line in maps if "libcrypto" in line.split()[-1]]
+    assert paths, "libcrypto is not mapped"
+    return ctypes.CDLL(paths[0])
+
+
+def _leave_openssl_error(crypto: Any) -> None:
+    """Push an error on this thread's OpenSSL error queue and leave it there."""
+    if hasattr(crypto, "ERR_new"):  # OpenSSL 3
+        crypto.ERR_new()
+        crypto.ERR_set_error(20, 1, None)  # ERR_LIB_SSL, any reason, no text
+    else:  # OpenSSL 1.1.1
+        crypto.ERR_put_error(20, 0, 1, b"test", 1)
+
+
+def test_error_left_on_the_loop_thread_does_not_fail_tls_reads(certs):
+    """Other code on the loop thread (a handler using OpenSSL) leaves an error on the
+    thread's queue; the next record then arrives in two pieces, so the first read of it
+    stops for more (SSL_get_error must say "want read", which it only can with an
+    empty queue): the connection goes on and answers."""
+    crypto = _libcrypto()
+
+    def dirty(res, req):
+        _leave_openssl_error(crypto)
+        res.end("dirty")
+
+    app = tls_app(certs)
+    app.get("/dirty", dirty)
+    app.get("/", lambda res, req: res.end("clean"))
+    port = listen_port(app)
+    with serving(app):
+        sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        client, incoming, outgoing = _memory_client(certs, sock)
+        for _ in range(3):
+            client.write(b"GET /dirty HTTP/1.1\r\nHost: x\r\n\r\n")
+            sock.sendall(outgoing.read())
+            _, plain = _read_until(sock, client, incoming, b"dirty")
+            assert plain.endswith(b"dirty")
+            client.write(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            record = outgoing.read()
+            sock.sendall(record[:9])  # the header and a few bytes: the read waits for more
+            time.sleep(0.2)
+            sock.sendall(record[9:])
+            _, plain = _read_until(sock, client, incoming, b"clean")
+            assert plain.endswith(b"clean"), plain
+        assert open_connections(app) == 1
+        sock.close()
+        assert wait_for(lambda: open_connections(app) == 0)
 
 
 # ---- configuration errors at listen() -----------------------------------------------

@@ -227,6 +227,10 @@ def test_start_response_with_exc_info_replaces_the_head(serve):
         (lambda sr: [b"no start"], "without calling start_response"),
         (lambda sr: (sr(200, []), [b""])[-1], "must be a str"),
         (lambda sr: (sr("200 OK", [("X", 1)]), [b""])[-1], "must be str"),
+        (lambda sr: (sr("200 OK", [("X", ["y"])]), [b""])[-1], "must be str"),
+        (lambda sr: (sr("200 OK", [["X", "y"]]), [b""])[-1], "(name, value) tuple"),
+        (lambda sr: (sr("200 OK", [("X", "y", "z")]), [b""])[-1], "(name, value) tuple"),
+        (lambda sr: (sr("200 OK", ["X: y"]), [b""])[-1], "(name, value) tuple"),
         (lambda sr: (sr("200 OK", [("X", "a\r\nB: c")]), [b""])[-1], "CR, LF"),
         (lambda sr: (sr("200 OK", []), ["text"])[-1], "must be bytes"),
     ],
@@ -299,3 +303,123 @@ def test_file_wrapper_leaves_by_sendfile_from_the_file_position(serve, tmp_path)
         assert fetch(port, path="/short")[2] == data[1000:2234]
         sent = server.stats()["file_bytes_sendfile"]
     assert sent == len(data) - 1000 + 1234
+
+
+def test_client_gone_mid_stream_wakes_the_worker_and_closes(serve):
+    # The worker waits for the core to take each chunk; the abort handler is registered
+    # when the first chunk goes to the loop, and a client that leaves wakes the waiter.
+    closed = threading.Event()
+    started = threading.Event()
+
+    def app(environ, start_response):
+        start_response("200 OK", [("Content-Type", "application/octet-stream")])
+
+        def body():
+            try:
+                started.set()
+                for _ in range(10_000):
+                    yield b"s" * 65536
+            finally:
+                closed.set()
+
+        return body()
+
+    with serve(WSGI(app, threads=1, max_backpressure=128 * 1024)) as port:
+        sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert started.wait(5)
+        time.sleep(0.3)  # the worker now waits on the drain
+        assert not closed.is_set()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        sock.close()  # reset
+        assert closed.wait(5)
+        # the only worker is free again
+        assert fetch(port)[0] == 200
+
+
+def test_client_gone_before_a_list_response_is_ended(serve):
+    # No abort handler is registered for a list response: the core refuses the stale
+    # handle at end() and the worker is free for the next request.
+    release = threading.Event()
+    entered = threading.Event()
+    calls = []
+
+    def app(environ, start_response):
+        calls.append(environ["PATH_INFO"])
+        if environ["PATH_INFO"] == "/slow":
+            entered.set()
+            release.wait(5)
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"done"]
+
+    with serve(WSGI(app, threads=1)) as port:
+        sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        sock.sendall(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert entered.wait(5)
+        sock.close()
+        time.sleep(0.2)  # the core sees the close while the app still runs
+        release.set()
+        status, _headers, body = fetch(port, path="/next")
+        assert (status, body) == (200, b"done")
+    assert calls == ["/slow", "/next"]
+
+
+def test_a_request_without_a_body_reads_as_ended(serve):
+    # Body-less requests share their (ended) input state: every read is empty at once, on
+    # every request, and a body on the next request on the same connection is still read.
+    seen = []
+
+    def app(environ, start_response):
+        stream = environ["wsgi.input"]
+        seen.append(
+            (stream.read(), stream.read(10), stream.readline(), stream.readlines(), list(stream))
+        )
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [seen[-1][0] or b"none"]
+
+    with serve(WSGI(app)) as port:  # (the validator insists on read(size))
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        try:
+            for method, body in (("GET", None), ("GET", None), ("POST", b"abc"), ("GET", None)):
+                conn.request(method, "/", body=body)
+                reply = conn.getresponse()
+                assert reply.read() == (body or b"none")
+        finally:
+            conn.close()
+    empty = (b"", b"", b"", [], [])
+    assert seen[0] == seen[1] == seen[3] == empty
+    assert seen[2][0] == b"abc"
+
+
+def test_a_chunk_leaves_while_the_generator_makes_the_next(serve):
+    # PEP 3333: a block is transmitted (or transmission goes on) while the application
+    # produces the next one; the worker hands chunks over without waiting for the loop,
+    # and nothing holds a chunk back until the next exists.
+    got_first = threading.Event()
+
+    def app(environ, start_response):
+        start_response("200 OK", [("Content-Type", "text/plain")])
+
+        def body():
+            yield b"first;"
+            assert got_first.wait(5), "the first chunk was held back"
+            yield b"second"
+
+        return body()
+
+    with serve(WSGI(app)) as port:
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            data = b""
+            while b"first;" not in data:
+                chunk = sock.recv(65536)
+                assert chunk, data
+                data += chunk
+            got_first.set()
+            while True:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+    assert b"second" in data and data.endswith(b"0\r\n\r\n")

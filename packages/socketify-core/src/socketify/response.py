@@ -100,6 +100,11 @@ def head_flags(hflags: int) -> int:
     return flags
 
 
+def _body_taken(_res: Any, _chunk: Any, _is_end: bool) -> None:
+    """Stands for an on_data() handler of a finished response: the body stays taken
+    (get_data() still refuses) without keeping the handler and what it holds alive."""
+
+
 class _Extras:
     """State only responses that outlive their callback need (allocated on demand)."""
 
@@ -202,8 +207,17 @@ class AppResponse:
 
     def _finished(self) -> None:
         self._state = DONE
-        if self._ext is not None:
+        ext = self._ext
+        if ext is not None:
             self._rt.untrack(self)
+            # Neither can run once the response is done (untracked); dropped so that a
+            # handler holding the response (a closure, a bound method of an object that
+            # keeps it) makes no reference cycle: the pair is freed by its reference count
+            # at once instead of waiting for the cyclic GC.
+            ext.aborted_handler = None
+            ext.writable_handler = None
+            if ext.data_handler is not None:
+                ext.data_handler = _body_taken
 
     # ---- writing ------------------------------------------------------------------------
     def end(self, message: Any = None, end_connection: bool = False) -> AppResponse:
@@ -258,7 +272,7 @@ class AppResponse:
             raise wrong_thread("res.end()")  # nothing happened: the response is still open
         self._state = DONE
         if self._ext is not None:
-            self._rt.untrack(self)
+            self._finished()
         if rc < 0 and rc != SC_EAGAIN:
             self._fail(rc)
         return self

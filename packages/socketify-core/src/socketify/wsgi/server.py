@@ -11,9 +11,12 @@ The core is only ever called from the loop thread; WSGI applications block.  So:
 3. A response that is a list or tuple and used no ``write()`` is joined and handed to the
    loop in one post (pool.LoopInbox: one loop wake-up carries every response finished
    meanwhile): one ``end()`` there, head and body in one C call.
-   Anything else is streamed: each chunk is handed to the loop and the worker waits until
-   the core accepted it without passing ``max_backpressure`` (or until ``on_writable``
-   says it drained), so a slow client holds the generator instead of filling memory.
+   Anything else is streamed: each chunk is handed to the loop (buffered for transmission,
+   as PEP 3333 allows) and the worker goes on while at most ``WRITE_AHEAD`` bytes wait for
+   the loop and the core is below ``max_backpressure``; past either it waits (until the
+   loop took the chunks, or ``on_writable`` says the core drained), so a slow client holds
+   the generator instead of filling memory.  A framework's one-chunk iterable (Flask's)
+   thus costs two posts and no wait.
    A ``wsgi.file_wrapper`` over a regular file with ``fileno()`` is not iterated: a
    duplicate of its descriptor goes to the core (``res.send_fd``: ``sendfile(2)`` on a
    plain socket, pread + the TLS layer's write in bounded pieces otherwise) from the
@@ -63,6 +66,7 @@ logger = logging.getLogger("socketify.wsgi")
 
 REQ_HAS_BODY = 2
 DEFAULT_THREADS = 10
+WRITE_AHEAD = 64 * 1024  # body bytes a worker may hand to the loop before it waits
 _unpack = ffi.unpack
 _ADDRESS = ffi.new("char[64]")  # loop thread only
 _PROTOCOLS = ("HTTP/1.0", "HTTP/1.1")
@@ -77,6 +81,25 @@ def _environ_name(name: bytes) -> str:
         if len(_HTTP_NAMES) < 1024:
             _HTTP_NAMES[name] = key
     return key
+
+
+# PERF: (name, value) pairs already rendered and checked -> (line, KIND_* bits): an app
+# sends the same few headers on every response; bounded like the header name cache.
+_RENDERED: dict[tuple[str, str], tuple[bytes, int]] = {}
+_RENDERED_MAX = 1024
+
+
+def _render_pair(pair: Any) -> tuple[bytes, int]:
+    if not isinstance(pair, tuple) or len(pair) != 2:
+        raise ASGIProtocolError(f"a WSGI header must be a (name, value) tuple: {pair!r}")
+    name, value = pair
+    if not isinstance(name, str) or not isinstance(value, str):
+        raise ASGIProtocolError(f"WSGI header names and values must be str: {pair!r}")
+    line = render_header(name, value)
+    hit = (line, header_kind(line))
+    if len(_RENDERED) < _RENDERED_MAX and type(name) is str and type(value) is str:
+        _RENDERED[pair] = hit
+    return hit
 
 
 class FileWrapper:
@@ -102,15 +125,20 @@ class _Cycle:
     """One request/response, shared by the worker (start_response/write) and the loop."""
 
     __slots__ = (
+        "accepted",
         "app",
         "error",
+        "file_pending",
         "head_lines",
         "hflags",
         "input",
+        "posted",
         "ready",
         "res",
         "sent",
+        "stalled",
         "status",
+        "watching",
         "wrote",
     )
 
@@ -127,6 +155,12 @@ class _Cycle:
         # return a list and never wait on the loop.
         self.ready: Optional[threading.Event] = None
         self.error: Optional[BaseException] = None
+        self.watching = False  # aborted() is registered (done when a worker may wait)
+        # Write-ahead accounting: each counter has one writer, so no update is lost.
+        self.posted = 0  # body bytes handed to the loop (worker)
+        self.accepted = 0  # of those, taken by the core (loop)
+        self.stalled = False  # the core is past max_backpressure until it drains (loop)
+        self.file_pending = False  # a file handed to the core is still being sent
 
     # ---- worker thread ------------------------------------------------------------------
     def start_response(self, status: Any, headers: Any, exc_info: Any = None) -> Callable[..., Any]:
@@ -144,14 +178,15 @@ class _Cycle:
             raise ASGIProtocolError(f"WSGI response headers must be a list, not {headers!r}")
         lines = []
         flags = 0
+        rendered = _RENDERED
         for pair in headers:
-            if not isinstance(pair, tuple) or len(pair) != 2:
-                raise ASGIProtocolError(f"a WSGI header must be a (name, value) tuple: {pair!r}")
-            name, value = pair
-            if not isinstance(name, str) or not isinstance(value, str):
-                raise ASGIProtocolError(f"WSGI header names and values must be str: {pair!r}")
-            line = render_header(name, value)
-            kind = header_kind(line)
+            try:
+                hit = rendered.get(pair)
+            except TypeError:  # unhashable: _render_pair says what is wrong with it
+                hit = None
+            if hit is None:
+                hit = _render_pair(pair)
+            line, kind = hit
             flags |= kind
             if not kind & KIND_DROP:
                 lines.append(line)
@@ -169,16 +204,34 @@ class _Cycle:
         self.wrote = True
         if not data and self.sent:
             return
+        self.sent = True
+        chunk = bytes(data)
+        self.posted += len(chunk)
+        self.app._inbox.post(self._loop_write, chunk)
+        # The chunk is buffered for transmission (PEP 3333): the worker goes on producing
+        # while at most WRITE_AHEAD bytes wait for the loop and the core is not past
+        # max_backpressure; otherwise it waits, so a slow client holds the generator.
+        if self.stalled or self.posted - self.accepted > WRITE_AHEAD or self.res.aborted:
+            self._wait(self._no_room)
+
+    def _sending_file(self) -> bool:
+        return self.file_pending
+
+    def _no_room(self) -> bool:
+        return self.stalled or self.posted - self.accepted > WRITE_AHEAD
+
+    def _wait(self, blocked: Callable[[], bool]) -> None:
+        """Wait (worker) until ``blocked()`` is false or the client went away."""
         ready = self.ready
         if ready is None:
             ready = self.ready = threading.Event()
-        else:
-            ready.clear()
-        self.sent = True
-        self.app._inbox.post(self._loop_write, bytes(data))
-        ready.wait()
-        if self.res.aborted:
-            raise ClientDisconnected("the client went away")
+        while True:
+            ready.clear()  # before the checks: a set() after them ends the wait
+            if self.res.aborted:
+                raise ClientDisconnected("the client went away")
+            if not blocked():
+                return
+            ready.wait()
 
     # ---- loop thread --------------------------------------------------------------------
     def aborted(self, _res: AppResponse) -> None:
@@ -195,39 +248,50 @@ class _Cycle:
         res._headers = list(self.head_lines)
         res._hflags = self.hflags
 
+    def _watch(self) -> None:
+        # PERF: registered only once a worker may wait on the loop (a streamed write, a
+        # file, a body): a list response never waits, and a client gone before its end()
+        # is seen there (the core refuses the stale handle and the response is marked
+        # aborted).
+        if not self.watching:
+            self.watching = True
+            self.res.on_aborted(self.aborted)
+
     def _loop_write(self, data: bytes) -> None:
+        self._watch()
         res = self.res
-        ready = self.ready
-        if ready is None:  # write() makes it before posting; _send_file's writes too
-            ready = self.ready = threading.Event()
-        if res._state == DONE:
-            ready.set()
-            return
-        if res._state == FRESH:
-            self._apply_head()
-            head = res._head()
-        else:
-            head = b""
-        res._state = STREAMING
-        flags = head_flags(res._hflags)
-        rc = _write(res._rt.native, res._h, head, len(head), data, len(data), flags)
-        if rc == SC_EAGAIN:
+        try:
+            if res._state == DONE:
+                return
+            if res._state == FRESH:
+                self._apply_head()
+                head = res._head()
+            else:
+                head = b""
+            res._state = STREAMING
+            flags = head_flags(res._hflags)
+            rc = _write(res._rt.native, res._h, head, len(head), data, len(data), flags)
+            if rc == SC_EAGAIN:  # taken, but past max_backpressure: no more until drained
+                self.stalled = True
+                res.on_writable(self._drained)
+            elif rc < 0:
+                res._fail(rc)
+        finally:
+            self.accepted += len(data)
+            self._wake_worker()
 
-            def drained(_res: AppResponse, _offset: int) -> bool:
-                ready.set()
-                return True
-
-            res.on_writable(drained)
-            return
-        if rc < 0:
-            res._fail(rc)
-        ready.set()
+    def _drained(self, _res: AppResponse, _offset: int) -> bool:
+        self.stalled = False
+        self._wake_worker()
+        return True
 
     def _loop_sendfile(self, args: tuple[int, int, int]) -> None:
         fd, offset, count = args
+        self._watch()
         res = self.res
         if res._state == DONE:
             os.close(fd)
+            self.file_pending = False
             self._wake_worker()
             return
         if res._state == FRESH:
@@ -243,10 +307,13 @@ class _Cycle:
         except Exception as exc:
             self.error = exc
         finally:
+            self.file_pending = False
             self._wake_worker()
 
     def _wake_worker(self) -> None:
-        ready = self.ready  # _send_file made it before posting
+        # The state a waiting worker checks is written before this: if the worker made its
+        # Event after this read, its check after clear() sees that state.
+        ready = self.ready
         if ready is not None:
             ready.set()
 
@@ -297,6 +364,7 @@ class WSGI(App):
         self._pool: Optional[WorkerPool] = None
         self._inbox = LoopInbox()
         self._multiprocess = False
+        self._base: Optional[dict[str, Any]] = None  # see _environ
 
     def _executor(self) -> WorkerPool:
         pool = self._pool
@@ -329,7 +397,8 @@ class WSGI(App):
             environ["wsgi.input"] = body if body is not None else RequestInput.empty()
             cycle = _Cycle(self, res, body)
             self._rt.aio()
-            res.on_aborted(cycle.aborted)  # a worker waiting on drain or body goes on
+            if body is not None:
+                cycle._watch()  # a worker waiting on the body goes on when the client leaves
             self._inbox.loop = self._rt.aio_loop
             self._executor().submit(self._call, environ, cycle)
         except Exception as exc:
@@ -352,23 +421,28 @@ class WSGI(App):
             remote = fwd[0] or remote
             if fwd[1]:
                 secure = fwd[1] == "https"
-        environ: dict[str, Any] = {
-            "REQUEST_METHOD": method,
-            "SCRIPT_NAME": self.root_path,
-            "PATH_INFO": path.decode("latin-1"),
-            "QUERY_STRING": query.decode("latin-1"),
-            "SERVER_PROTOCOL": _PROTOCOLS[view.http_minor == 1],
-            "REMOTE_ADDR": remote,
-            "REMOTE_PORT": str(lib.sc_res_remote_port(native, handle)) if remote else "",
-            "wsgi.version": (1, 0),
-            "wsgi.url_scheme": "https" if secure else "http",
-            "wsgi.errors": sys.stderr,
-            "wsgi.multithread": True,
-            "wsgi.multiprocess": self._multiprocess,
-            "wsgi.run_once": False,
-            "wsgi.file_wrapper": FileWrapper,
-            "wsgi.input_terminated": True,
-        }
+        base = self._base
+        if base is None:
+            # PERF: the keys every request has with the same values, copied per request
+            # (made at the first request: `_multiprocess` is set before serving starts)
+            base = self._base = {
+                "SCRIPT_NAME": self.root_path,
+                "wsgi.version": (1, 0),
+                "wsgi.errors": sys.stderr,
+                "wsgi.multithread": True,
+                "wsgi.multiprocess": self._multiprocess,
+                "wsgi.run_once": False,
+                "wsgi.file_wrapper": FileWrapper,
+                "wsgi.input_terminated": True,
+            }
+        environ: dict[str, Any] = base.copy()
+        environ["REQUEST_METHOD"] = method
+        environ["PATH_INFO"] = path.decode("latin-1")
+        environ["QUERY_STRING"] = query.decode("latin-1")
+        environ["SERVER_PROTOCOL"] = _PROTOCOLS[view.http_minor == 1]
+        environ["REMOTE_ADDR"] = remote
+        environ["REMOTE_PORT"] = str(lib.sc_res_remote_port(native, handle)) if remote else ""
+        environ["wsgi.url_scheme"] = "https" if secure else "http"
         if fwd is not None and fwd[0]:
             environ["REMOTE_PORT"] = "0"  # the proxy's port is not the client's
         fields = iter(header_fields(view))
@@ -458,19 +532,13 @@ class WSGI(App):
         if not cycle.hflags & HAS_CONTENT_LENGTH:
             cycle.head_lines.append(render_header(b"Content-Length", count))
             cycle.hflags |= HAS_CONTENT_LENGTH
-        ready = cycle.ready
-        if ready is None:
-            ready = cycle.ready = threading.Event()
-        else:
-            ready.clear()
         cycle.sent = cycle.wrote = True
         cycle.error = None
+        cycle.file_pending = True
         self._inbox.post(cycle._loop_sendfile, (os.dup(fd), offset, count))
-        ready.wait()
+        cycle._wait(cycle._sending_file)
         if cycle.error is not None:
             raise cycle.error
-        if cycle.res.aborted:
-            raise ClientDisconnected("the client went away")
         os.lseek(fd, offset + count, os.SEEK_SET)
 
     def __repr__(self) -> str:
