@@ -4,12 +4,15 @@ A figure that other load on the machine does not move: the script runs the same 
 loop twice under ``valgrind --tool=callgrind`` (N and N + DELTA requests) and divides the
 difference of the two instruction totals by DELTA, so start-up and import costs cancel.
 
-    python bench/callgrind_request.py [--python PY] [--case CASE ...]
+    python bench/callgrind_request.py [--python PY] [--header] [--case CASE ...]
 
 Cases (several may be given; the default is ``app``):
 
 * ``app``: the App's own plaintext request (``res.end("Hello, World!")``), fed and read on
   a memory connection;
+* ``app-header`` (also ``--header``): the handler of the benchmark app's plaintext endpoint
+  (bench/apps/socketify_app.py: ``write_header("Content-Type", "text/plain")`` then
+  ``end(b"Hello, World!")``) instead of ``end("Hello, World!")`` alone;
 * ``asgi``: the raw ASGI app of the load benchmarks (``bench/apps/asgi_raw.py``) served by
   ``socketify.ASGI``, GET /plaintext the same way;
 * ``starlette``: the Starlette app of the load benchmarks (``bench/apps/starlette_app.py``);
@@ -65,6 +68,11 @@ from socketify import App
 app = App()
 app.get("/", lambda res, req: res.end("Hello, World!"))
 """
+APP_HEADER = """
+from socketify import App
+app = App()
+app.get("/", lambda res, req: res.write_header("Content-Type", "text/plain").end(b"Hello, World!"))
+"""
 ASGI = """
 from socketify import ASGI
 import {module}
@@ -73,6 +81,7 @@ app = ASGI({module}.app, lifespan="off")
 
 CASES = {
     "app": MEMORY_LOOP.format(apps="", make=APP, path="/"),
+    "app-header": MEMORY_LOOP.format(apps="", make=APP_HEADER, path="/"),
     "asgi": MEMORY_LOOP.format(
         apps=str(BENCH / "apps"), make=ASGI.format(module="asgi_raw"), path="/plaintext"
     ),
@@ -108,12 +117,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--python", default=sys.executable)
     parser.add_argument("--case", action="append", choices=sorted(CASES), help="default: app")
+    parser.add_argument(
+        "--header", action="store_true", help="the benchmark app's handler (case app-header)"
+    )
     parser.add_argument("--base", type=int, default=2000)
     parser.add_argument("--delta", type=int, default=10000)
     args = parser.parse_args()
     if not shutil.which("valgrind"):
         subprocess.run(["apt-get", "install", "-y", "-qq", "valgrind"], check=True)
-    for case in args.case or ["app"]:
+    cases = list(args.case or ([] if args.header else ["app"]))
+    if args.header:
+        cases.append("app-header")
+    for case in cases:
         with tempfile.TemporaryDirectory() as tmp:
             script = Path(tmp) / "loop.py"
             script.write_text(CASES[case])

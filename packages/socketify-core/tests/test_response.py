@@ -656,3 +656,60 @@ def test_other_exceptions_stay_a_500() -> None:
     out = conn.read()
     assert out.startswith(b"HTTP/1.1 500 Internal Server Error\r\n")
     assert b"not ours" not in out
+
+
+def test_a_response_kept_by_its_handler_is_never_reused(wire):
+    # CPython reuses a response that ended in its handler and that nothing kept (its
+    # reference count says so); one that a handler kept must stay as it ended.
+    kept = []
+    same = []
+
+    def first(res, req):
+        kept.append(res)
+        res.write_header("X-First", "1").end("first")
+
+    def second(res, req):
+        same.append(res is kept[0])
+        res.end("second")
+
+    app = App().get("/1", first).get("/2", second)
+    w = wire(app)
+    assert w.get("/1").body == b"first"
+    handle = kept[0].get_native_handle()
+    for _ in range(3):
+        reply = w.get("/2")
+        assert reply.body == b"second"
+        assert reply.status == 200
+        assert reply.header("x-first") is None
+    assert same == [False, False, False]
+    assert kept[0].has_responded()
+    assert kept[0].get_native_handle() == handle
+    assert kept[0].end("again") is kept[0]  # still a no-op: it ended
+
+
+def test_each_response_starts_fresh_after_one_that_wrote_everything(wire):
+    # Responses written in full (status, headers, a returned res) and then dropped: the
+    # next response on the same connection starts with nothing of theirs.
+    app = App()
+    app.get("/full", lambda res, req: res.write_status(404).write_header("X-A", "1").end("a"))
+    app.get("/plain", lambda res, req: res.end("b"))
+    w = wire(app)
+    conn = w.connect()
+    for _ in range(3):
+        conn.feed(b"GET /full HTTP/1.1\r\nHost: t\r\n\r\nGET /plain HTTP/1.1\r\nHost: t\r\n\r\n")
+        full, plain = w.replies(conn, count=2)
+        assert (full.status, full.header("x-a"), full.body) == (404, "1", b"a")
+        assert (plain.status, plain.body) == (200, b"b")
+        assert plain.header("x-a") is None
+
+
+def test_a_finished_hook_added_while_serving_sees_the_next_response(wire):
+    # The plain response kept for reuse by the last request must not stand in for one
+    # that reports to the hook.
+    seen = []
+    app = App().get("/", lambda res, req: res.end("ok"))
+    w = wire(app)
+    assert w.get("/").body == b"ok"
+    app.on_finished(lambda res, info: seen.append(info.status))
+    assert w.get("/").body == b"ok"
+    assert seen == [200]

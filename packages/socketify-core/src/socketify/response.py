@@ -256,7 +256,17 @@ class AppResponse:
                     flags |= W_HAS_LENGTH
                 if hflags & WANTS_CLOSE:
                     flags |= W_CLOSE
-            head = b"" if state else self._head()
+            if state:
+                head = b""
+            else:
+                # PERF: _head() inlined, and one written header line is used as it is.
+                status = self._status
+                headers = self._headers
+                if headers is not None:
+                    lines = headers[0] if len(headers) == 1 else b"".join(headers)
+                    head = (status or b"200 OK\r\n") + lines
+                else:
+                    head = status or b""
             rc = _write(self._rt.native, self._h, head, len(head), body, len(body), flags)
         if rc == SC_ETHREAD:
             raise wrong_thread("res.end()")  # nothing happened: the response is still open

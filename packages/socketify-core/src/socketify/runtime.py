@@ -21,7 +21,9 @@ Request lifecycle (theory of operation)
 5. When the callback returns, the token is cleared: the request view is dead and a request
    that was not ``preserve()``-d refuses to be read.  A response that did not end is
    *tracked* (handle -> response) so on_data / on_aborted / on_writable find it; one that
-   ended is forgotten (PERF: nothing to undo on the common path).
+   ended is forgotten (PERF: nothing to undo on the common path).  On CPython a request,
+   and a response that ended, which nothing else holds (``sys.getrefcount``) are reset and
+   reused for the next request instead of allocating new ones.
 6. The core flushes the batch: one write per connection.  Later writes (from tasks) are
    their own small batches; the core wakes its epoll fd to parse any pipelined request.
 
@@ -98,6 +100,7 @@ class Runtime:
         self.native: Any = None
         self.body_window = 0  # bytes of a body nobody asked for yet before reading stops
         self.spare: Optional[AppRequest] = None  # a request object nothing holds any more
+        self.spare_res: Optional[AppResponse] = None  # likewise a plain ended response
         self.handler_errors = 0  # exceptions report() saw (metrics.py)
         self.metrics_path: Optional[bytes] = None  # app.metrics_route (adapters check it)
         self.proxy: Optional[ProxyHeaders] = None  # proxy_headers: who is trusted
@@ -136,6 +139,7 @@ class Runtime:
             raise TypeError(f"finished hook is not callable: {hook!r}")
         self.finished_hooks.append(hook)
         self.response_type = _ObservedResponse
+        self.spare_res = None  # a plain response kept for reuse would not report
 
     def finished(self, res: AppResponse, info: Finished) -> None:
         for hook in self.finished_hooks:
@@ -296,7 +300,20 @@ class Runtime:
             match = ws_match(method, path) or self.match(method, path)
         else:
             match = self.match(method, path) or ws_match(method, path)
-        res = self.response_type(self, handle, flags)
+        res = self.spare_res
+        if res is None:
+            res = self.response_type(self, handle, flags)
+        else:
+            # PERF: the last response, ended in its callback and kept by nothing (refcount
+            # below): reset instead of allocating another.
+            self.spare_res = None
+            res._h = handle
+            res._reqflags = flags
+            res._state = FRESH
+            res._status = None
+            res._headers = None
+            res._hflags = 0
+            res.aborted = False
         if self.proxy is not None:
             res._fwd = forwarded(self.proxy, self.native, view)
         self.seq = token = self.seq + 1
@@ -321,17 +338,25 @@ class Runtime:
             else:
                 result = match.handler(res, req)
                 # PERF: a sync handler returns None (or res): one identity test.
-                if result is not None and result is not res:
-                    self.handler_result(result, res, req)
+                if result is not None:
+                    if result is not res:
+                        self.handler_result(result, res, req)
+                    result = None  # not a reference that keeps res from reuse (below)
                 if req._yield:
                     self.yield_next(res, req)
         except Exception as exc:
             self.report(exc, res, req)
         finally:
             self.token = 0
-        if _refcount is not None and _refcount(req) == _UNSHARED:
-            self.spare = req  # only this frame holds it: the next request reuses it
-        if res._state != DONE and res._ext is None:
+        if _refcount is not None:
+            if _refcount(req) == _UNSHARED:
+                self.spare = req  # only this frame holds it: the next request reuses it
+            if res._state != DONE:
+                if res._ext is None:
+                    self.track(res)
+            elif res._ext is None and type(res) is AppResponse and _refcount(res) == _UNSHARED:
+                self.spare_res = res
+        elif res._state != DONE and res._ext is None:
             self.track(res)
 
     def handler_result(self, result: Any, res: Any, req: Any) -> None:
