@@ -561,7 +561,9 @@ int sc_res_remote_port(sc_loop *loop, sc_handle res)
 uint64_t sc_res_conn_id(sc_loop *loop, sc_handle res)
 {
     sc_conn *c = sc_res_by_handle(loop, res);
-    return c ? c->conn_gen : 0;
+    if (!c)
+        return 0;
+    return (c->conn_gen << 1) | (sc_io_info(c, SC_TLS_INFO_VERSION, NULL, 0) > 0 ? 1u : 0u);
 }
 
 int sc_res_remote_bytes(sc_loop *loop, sc_handle res, char *buf, size_t cap)

@@ -377,8 +377,9 @@ int sc_res_remote_bytes(sc_loop *loop, sc_handle res, char *buf, size_t cap);
 /* The peer's port (0 for a Unix socket), or SC_ESTALE. */
 int sc_res_remote_port(sc_loop *loop, sc_handle res);
 /* The connection of a response as a number no other connection of this loop
- * ever has (0 for a stale handle).  PERF: the adapters read a connection's
- * peer once, not on every request of a keep-alive connection. */
+ * ever has, bit 0 set while it speaks TLS (sc_res_tls_info(SC_TLS_INFO_VERSION)
+ * > 0); 0 for a stale handle.  PERF: one call tells the ASGI adapter the scheme
+ * and whether the peer it read for this connection's last request still holds. */
 uint64_t sc_res_conn_id(sc_loop *loop, sc_handle res);
 int sc_res_proxied_address(sc_loop *loop, sc_handle res, char *buf, size_t cap);
 int sc_res_proxied_bytes(sc_loop *loop, sc_handle res, char *buf, size_t cap);

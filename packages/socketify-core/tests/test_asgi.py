@@ -110,13 +110,14 @@ def test_duplicate_headers_are_kept_and_http_10_is_reported(serve):
     assert [v for n, v in seen["headers"] if n == b"x-a"] == [b"1", b"2"]
 
 
-def test_each_connection_sees_its_own_client_across_loops():
-    # The scope keeps the last connection's peer (PERF): connections that alternate, and a
-    # new loop whose connection ids count from 1 again, must still see their own.
+def test_each_connection_sees_its_own_client_and_scheme_across_loops():
+    # The scope keeps the last connection's peer and reads TLS in the same C call (PERF):
+    # connections that alternate, one playing TLS, and a new loop whose connection ids
+    # count from 1 again, must still see their own.
     seen = []
 
     async def app(scope, receive, send):
-        seen.append(scope["client"])
+        seen.append((scope["scheme"], scope["client"]))
         await respond(send, body=b"ok")
 
     server = ASGI(app, lifespan="off")
@@ -125,22 +126,21 @@ def test_each_connection_sees_its_own_client_across_loops():
     host.bind_loop(asyncio.new_event_loop())
     first = host.open_connection(("10.0.0.1", 1001))
     second = host.open_connection(("10.0.0.2", 1002))
-    for conn in (first, first, second, first, second, second):
+    secure = host.open_connection(("10.0.0.5", 1005))
+    secure.set_tls()
+    for conn in (first, first, second, first, secure, second, secure, second):
         conn.feed(request)
         assert conn.read().endswith(b"ok")
-    assert (
-        seen
-        == [("10.0.0.1", 1001)] * 2
-        + [("10.0.0.2", 1002), ("10.0.0.1", 1001)]
-        + [("10.0.0.2", 1002)] * 2
-    )
+    one, two = ("http", ("10.0.0.1", 1001)), ("http", ("10.0.0.2", 1002))
+    tls = ("https", ("10.0.0.5", 1005))
+    assert seen == [one, one, two, one, tls, two, tls, two]
     from socketify_testing import TestClient
 
     for remote in (("10.0.0.3", 3), ("10.0.0.4", 4)):
         server.close()  # frees the core's loop: the next one counts connections from 1 again
         with TestClient(server, client=remote) as client:
             assert client.get("/").text == "ok" and client.get("/").text == "ok"
-        assert seen[-2:] == [remote, remote]
+        assert seen[-2:] == [("http", remote), ("http", remote)]
 
 
 def test_a_unix_socket_client_has_no_address(tmp_path):

@@ -204,6 +204,8 @@ class ResponseParser:
     @property
     def leftover(self) -> bytes:
         """Bytes after the end of the response (only meaningful once complete)."""
+        if not self._buf:
+            return b""  # PERF: the common case, no copy
         return bytes(self._buf[self._pos :])
 
     def _finish(self) -> bool:

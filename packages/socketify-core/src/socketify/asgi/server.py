@@ -40,9 +40,7 @@ SPEC_VERSION = "2.4"
 _unpack = ffi.unpack
 _remote_address = lib.sc_res_remote_address
 _remote_port = lib.sc_res_remote_port
-_tls_info = lib.sc_res_tls_info
 _conn_id = lib.sc_res_conn_id
-_NULL = ffi.NULL
 _ADDRESS = ffi.new("char[64]")  # PERF: one buffer, used on the loop thread only
 _HTTP_VERSIONS = ("1.0", "1.1")
 _NO_SERVER = object()
@@ -135,12 +133,12 @@ class ASGI(App):
         self._server_address = _NO_SERVER
         return super().listen(port_or_options, handler)
 
-    def _client(self, handle: int) -> Any:
+    def _client(self, handle: int, conn: int) -> Any:
+        """The peer of ``handle``, whose connection is ``conn`` (``sc_res_conn_id``)."""
         native = self._rt.native
         # PERF: the requests of a keep-alive connection ask for the same peer: the last
         # connection's is kept (its id is never reused by another connection of the loop;
         # a new loop, after release(), counts from 1 again: the loop is compared too)
-        conn = _conn_id(native, handle)
         if conn == self._peer_conn and native is self._peer_loop:
             return self._peer
         size = _remote_address(native, handle, _ADDRESS, 64)
@@ -154,7 +152,7 @@ class ASGI(App):
         return peer
 
     def _scope(
-        self, view: Any, handle: int, kind: str, scheme: str, method: str, fwd: Any = None
+        self, view: Any, handle: int, conn: int, kind: str, scheme: str, method: str, fwd: Any
     ) -> dict[str, Any]:
         size = view.path_len
         target = _unpack(view.target, view.target_len)
@@ -181,7 +179,7 @@ class ASGI(App):
             "query_string": query,
             "root_path": root,
             "headers": headers,
-            "client": (fwd[0], 0) if fwd is not None and fwd[0] else self._client(handle),
+            "client": (fwd[0], 0) if fwd is not None and fwd[0] else self._client(handle, conn),
             "server": self._server_address
             if self._server_address is not _NO_SERVER
             else self._server(),
@@ -205,12 +203,13 @@ class ASGI(App):
             if flags & REQ_UPGRADE and method == "GET" and _wants_websocket(view):
                 self._websocket(res, view)
             else:
-                secure = _tls_info(rt.native, handle, 1, _NULL, 0) > 0
+                conn = _conn_id(rt.native, handle)
+                secure = conn & 1  # PERF: the connection speaks TLS, in the same crossing
                 scheme = "https" if secure else "http"
                 fwd = res._fwd = forwarded(rt.proxy, rt.native, view) if rt.proxy else None
                 if fwd is not None and fwd[1]:
                     scheme = fwd[1]
-                scope = self._scope(view, handle, "http", scheme, method, fwd)
+                scope = self._scope(view, handle, conn, "http", scheme, method, fwd)
                 if secure:  # the ASGI TLS extension
                     facts = TLSFacts.read(lib.sc_res_tls_info, rt.native, handle)
                     scope["extensions"]["tls"] = facts.asgi_extension()
@@ -294,7 +293,10 @@ class ASGI(App):
         fwd = res._fwd = forwarded(rt.proxy, rt.native, view) if rt.proxy else None
         if fwd is not None and fwd[1]:
             secure = fwd[1] == "https"
-        scope = self._scope(view, view.res, "websocket", "wss" if secure else "ws", "GET", fwd)
+        conn = _conn_id(rt.native, view.res)
+        scope = self._scope(
+            view, view.res, conn, "websocket", "wss" if secure else "ws", "GET", fwd
+        )
         key = extensions = b""
         protocols: list[str] = []
         for name, value in scope["headers"]:
