@@ -256,6 +256,9 @@ def test_response_attributes() -> None:
     assert r.text == "café" and r.encoding == "iso8859-1"
     assert r.is_success and not r.is_error and not r.is_redirect
     assert isinstance(r.elapsed, timedelta) and r.elapsed >= timedelta(0)
+    assert r.elapsed is r.elapsed  # made once, when first asked
+    r.elapsed = timedelta(seconds=2)
+    assert r.elapsed == timedelta(seconds=2)
     assert r.url == "http://testserver/"
     assert r.raise_for_status() is r
 

@@ -431,7 +431,7 @@ class BaseClient:
                 parser.take_body(),
                 head.http_version,
                 prepared.request,
-                timedelta(seconds=exchange.elapsed()),
+                exchange.elapsed(),
                 stored,
                 Headers(parser.trailers) if parser.trailers else _NO_TRAILERS,
             )
@@ -515,4 +515,7 @@ class BaseClient:
 
     @staticmethod
     def body_is_async(prepared: Prepared) -> bool:
-        return isinstance(prepared.body, AsyncIterable)
+        body = prepared.body
+        if body is None or type(body) is bytes:  # PERF: no ABC check for the common bodies
+            return False
+        return isinstance(body, AsyncIterable)

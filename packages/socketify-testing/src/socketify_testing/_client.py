@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from asyncio.events import _get_running_loop, _set_running_loop
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, Callable, Optional
@@ -19,7 +20,7 @@ from typing import Any, Callable, Optional
 from ._base import REDIRECTS, BaseClient, Prepared
 from ._errors import InvalidRequest, ProtocolError, ResponseTimeout, StreamError, TestClientError
 from ._models import Headers, Response
-from ._transport import Exchange, shim_running_loop
+from ._transport import Exchange
 from ._websocket import WebSocketTestSession
 
 __all__ = ["TestClient"]
@@ -159,7 +160,7 @@ class TestClient(BaseClient):
     def _exchange(
         self, prepared: Prepared, timeout: float, head_only: bool, conn: Any = None
     ) -> Exchange:
-        if self.body_is_async(prepared):
+        if prepared.body is not None and self.body_is_async(prepared):
             raise InvalidRequest("an async iterable body needs AsyncTestClient")
         exchange = Exchange(
             conn or self._connection(prepared.target.scheme),
@@ -169,7 +170,8 @@ class TestClient(BaseClient):
         )
         parser = exchange.parser
         failure: Optional[Exception] = None
-        previous = shim_running_loop(self._loop)
+        previous = _get_running_loop()  # PERF: shim_running_loop() inlined
+        _set_running_loop(self._loop)
         try:
             exchange.send(prepared.head, prepared.body, prepared.chunked)
             exchange.pump()
@@ -180,7 +182,7 @@ class TestClient(BaseClient):
             self.discard(exchange)  # a half-sent request must not reach the next one
             raise
         finally:
-            asyncio._set_running_loop(previous)
+            _set_running_loop(previous)
         if failure is not None:
             raise self._server_error() or failure
         if parser.complete and not self._errors:
@@ -206,10 +208,12 @@ class TestClient(BaseClient):
     ) -> Response:
         if self._closed:
             raise TestClientError("the TestClient is closed")
-        self._ensure_started()
-        earlier = self._server_error()  # raised by a task after an earlier response
-        if earlier is not None:
-            raise earlier
+        if not self._started:
+            self._ensure_started()
+        if self._errors:
+            earlier = self._server_error()  # raised by a task after an earlier response
+            if earlier is not None:
+                raise earlier
         follow = self.follow_redirects if follow is None else follow
         wait = self.timeout if timeout is None else float(timeout)
         history: list[Response] = []

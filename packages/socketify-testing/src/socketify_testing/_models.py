@@ -16,7 +16,7 @@ import codecs
 import datetime
 import json as jsonlib
 from collections.abc import AsyncIterator, Iterator, Mapping
-from typing import TYPE_CHECKING, Any, Optional, Protocol
+from typing import TYPE_CHECKING, Any, Optional, Protocol, Union
 
 from ._errors import HTTPStatusError, StreamError
 
@@ -135,10 +135,10 @@ class Response:
 
     __slots__ = (
         "_content",
+        "_elapsed",
         "_parts",
         "_source",
         "cookies",
-        "elapsed",
         "headers",
         "history",
         "http_version",
@@ -148,6 +148,8 @@ class Response:
         "status_code",
         "trailers",
     )
+
+    _elapsed: Union[float, datetime.timedelta]
 
     def __init__(
         self,
@@ -186,7 +188,7 @@ class Response:
         content: bytes,
         http_version: str,
         request: Request,
-        elapsed: datetime.timedelta,
+        elapsed: float,
         cookies: dict[str, str],
         trailers: Headers,
     ) -> Response:
@@ -201,12 +203,24 @@ class Response:
         response._source = None
         response.http_version = http_version
         response.request = request
-        response.elapsed = elapsed
+        response._elapsed = elapsed  # seconds: made a timedelta when asked (PERF)
         response.cookies = cookies
         response.trailers = trailers
         response.history = []
         response.interim = []
         return response
+
+    @property
+    def elapsed(self) -> datetime.timedelta:
+        """Time from sending the request to the complete response (head when streamed)."""
+        elapsed = self._elapsed
+        if isinstance(elapsed, float):
+            elapsed = self._elapsed = datetime.timedelta(seconds=elapsed)
+        return elapsed
+
+    @elapsed.setter
+    def elapsed(self, value: datetime.timedelta) -> None:
+        self._elapsed = value
 
     # -- body --
 
