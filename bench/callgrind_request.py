@@ -1,44 +1,99 @@
-"""Instructions per plaintext request through the memory transport, counted by callgrind.
+"""Instructions per request through the memory transport, counted by callgrind.
 
 A figure that other load on the machine does not move: the script runs the same request
 loop twice under ``valgrind --tool=callgrind`` (N and N + DELTA requests) and divides the
 difference of the two instruction totals by DELTA, so start-up and import costs cancel.
-``python bench/callgrind_request.py [--python PY] [--header]`` (valgrind via apt-get when
-missing); ``--header`` measures the handler of the benchmark app's plaintext endpoint
-(bench/apps/socketify_app.py: ``write_header("Content-Type", "text/plain")`` then
-``end(b"Hello, World!")``) instead of ``end("Hello, World!")`` alone.
+
+    python bench/callgrind_request.py [--python PY] [--header] [--case CASE ...]
+
+Cases (several may be given; the default is ``app``):
+
+* ``app``: the App's own plaintext request (``res.end("Hello, World!")``), fed and read on
+  a memory connection;
+* ``app-header`` (also ``--header``): the handler of the benchmark app's plaintext endpoint
+  (bench/apps/socketify_app.py: ``write_header("Content-Type", "text/plain")`` then
+  ``end(b"Hello, World!")``) instead of ``end("Hello, World!")`` alone;
+* ``asgi``: the raw ASGI app of the load benchmarks (``bench/apps/asgi_raw.py``) served by
+  ``socketify.ASGI``, GET /plaintext the same way;
+* ``starlette``: the Starlette app of the load benchmarks (``bench/apps/starlette_app.py``);
+* ``testclient-fastapi`` / ``starlette-testclient-fastapi``: one ``client.get("/")`` of the
+  FastAPI app of ``bench/bench_testclient.py`` through our TestClient / Starlette's (their
+  ratio is the TestClient pair of that benchmark, without the machine's noise).
+
+valgrind is installed via apt-get when missing.
 """
 
 from __future__ import annotations
 
 import argparse
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-LOOP = """
+BENCH = Path(__file__).resolve().parent
+
+MEMORY_LOOP = """
 import asyncio, sys
-from socketify import App
-app = App()
-if sys.argv[2] == "header":
-    app.get("/", lambda res, req: res.write_header("Content-Type", "text/plain").end(b"Hello, World!"))
-else:
-    app.get("/", lambda res, req: res.end("Hello, World!"))
+sys.path.insert(0, {apps!r})
+{make}
 host = app.memory_host()
 host.bind_loop(asyncio.new_event_loop())
 conn = host.open_connection()
-req = b"GET / HTTP/1.1\\r\\nHost: t\\r\\n\\r\\n"
+req = b"GET {path} HTTP/1.1\\r\\nHost: t\\r\\n\\r\\n"
+conn.feed(req)
+assert conn.read().startswith(b"HTTP/1.1 200 "), "not a 200"
 for _ in range(int(sys.argv[1])):
     conn.feed(req)
     conn.read()
 """
 
+CLIENT_LOOP = """
+import sys, warnings
+warnings.simplefilter("ignore")
+sys.path.insert(0, {bench!r})
+import bench_testclient
+client = bench_testclient.{maker}()
+client.__enter__()
+assert client.get("/").text == "Hello, World!"
+get = client.get
+for _ in range(int(sys.argv[1])):
+    get("/")
+"""
 
-def instructions(python: str, requests: int, workdir: Path, handler: str = "end") -> int:
-    script = workdir / "loop.py"
-    script.write_text(LOOP)
+APP = """
+from socketify import App
+app = App()
+app.get("/", lambda res, req: res.end("Hello, World!"))
+"""
+APP_HEADER = """
+from socketify import App
+app = App()
+app.get("/", lambda res, req: res.write_header("Content-Type", "text/plain").end(b"Hello, World!"))
+"""
+ASGI = """
+from socketify import ASGI
+import {module}
+app = ASGI({module}.app, lifespan="off")
+"""
+
+CASES = {
+    "app": MEMORY_LOOP.format(apps="", make=APP, path="/"),
+    "app-header": MEMORY_LOOP.format(apps="", make=APP_HEADER, path="/"),
+    "asgi": MEMORY_LOOP.format(
+        apps=str(BENCH / "apps"), make=ASGI.format(module="asgi_raw"), path="/plaintext"
+    ),
+    "starlette": MEMORY_LOOP.format(
+        apps=str(BENCH / "apps"), make=ASGI.format(module="starlette_app"), path="/plaintext"
+    ),
+    "testclient-fastapi": CLIENT_LOOP.format(bench=str(BENCH), maker="fastapi_ours"),
+    "starlette-testclient-fastapi": CLIENT_LOOP.format(bench=str(BENCH), maker="fastapi_starlette"),
+}
+
+
+def instructions(python: str, script: Path, requests: int, workdir: Path) -> int:
     out = workdir / f"cg.{requests}.out"
     subprocess.run(
         [
@@ -48,7 +103,6 @@ def instructions(python: str, requests: int, workdir: Path, handler: str = "end"
             python,
             str(script),
             str(requests),
-            handler,
         ],
         check=True,
         capture_output=True,
@@ -60,19 +114,27 @@ def instructions(python: str, requests: int, workdir: Path, handler: str = "end"
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--python", default=sys.executable)
+    parser.add_argument("--case", action="append", choices=sorted(CASES), help="default: app")
+    parser.add_argument(
+        "--header", action="store_true", help="the benchmark app's handler (case app-header)"
+    )
     parser.add_argument("--base", type=int, default=2000)
     parser.add_argument("--delta", type=int, default=10000)
-    parser.add_argument(
-        "--header", action="store_true", help="the benchmark app's handler: write_header + end"
-    )
     args = parser.parse_args()
-    handler = "header" if args.header else "end"
-    with tempfile.TemporaryDirectory() as tmp:
-        first = instructions(args.python, args.base, Path(tmp), handler)
-        second = instructions(args.python, args.base + args.delta, Path(tmp), handler)
-    print(f"{(second - first) / args.delta:,.0f} instructions per plaintext request")
+    if not shutil.which("valgrind"):
+        subprocess.run(["apt-get", "install", "-y", "-qq", "valgrind"], check=True)
+    cases = list(args.case or ([] if args.header else ["app"]))
+    if args.header:
+        cases.append("app-header")
+    for case in cases:
+        with tempfile.TemporaryDirectory() as tmp:
+            script = Path(tmp) / "loop.py"
+            script.write_text(CASES[case])
+            first = instructions(args.python, script, args.base, Path(tmp))
+            second = instructions(args.python, script, args.base + args.delta, Path(tmp))
+        print(f"{case}: {(second - first) / args.delta:,.0f} instructions per request")
 
 
 if __name__ == "__main__":

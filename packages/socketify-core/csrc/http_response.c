@@ -558,6 +558,12 @@ int sc_res_remote_port(sc_loop *loop, sc_handle res)
     return c ? (int)c->io.remote.port : SC_ESTALE;
 }
 
+uint64_t sc_res_conn_id(sc_loop *loop, sc_handle res)
+{
+    sc_conn *c = sc_res_by_handle(loop, res);
+    return c ? c->conn_gen : 0;
+}
+
 int sc_res_remote_bytes(sc_loop *loop, sc_handle res, char *buf, size_t cap)
 {
     sc_conn *c = sc_res_by_handle(loop, res);

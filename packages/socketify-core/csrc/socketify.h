@@ -376,6 +376,10 @@ int sc_res_remote_address(sc_loop *loop, sc_handle res, char *buf, size_t cap);
 int sc_res_remote_bytes(sc_loop *loop, sc_handle res, char *buf, size_t cap);
 /* The peer's port (0 for a Unix socket), or SC_ESTALE. */
 int sc_res_remote_port(sc_loop *loop, sc_handle res);
+/* The connection of a response as a number no other connection of this loop
+ * ever has (0 for a stale handle).  PERF: the adapters read a connection's
+ * peer once, not on every request of a keep-alive connection. */
+uint64_t sc_res_conn_id(sc_loop *loop, sc_handle res);
 int sc_res_proxied_address(sc_loop *loop, sc_handle res, char *buf, size_t cap);
 int sc_res_proxied_bytes(sc_loop *loop, sc_handle res, char *buf, size_t cap);
 

@@ -110,6 +110,39 @@ def test_duplicate_headers_are_kept_and_http_10_is_reported(serve):
     assert [v for n, v in seen["headers"] if n == b"x-a"] == [b"1", b"2"]
 
 
+def test_each_connection_sees_its_own_client_across_loops():
+    # The scope keeps the last connection's peer (PERF): connections that alternate, and a
+    # new loop whose connection ids count from 1 again, must still see their own.
+    seen = []
+
+    async def app(scope, receive, send):
+        seen.append(scope["client"])
+        await respond(send, body=b"ok")
+
+    server = ASGI(app, lifespan="off")
+    request = b"GET / HTTP/1.1\r\nHost: t\r\n\r\n"
+    host = server.memory_host()
+    host.bind_loop(asyncio.new_event_loop())
+    first = host.open_connection(("10.0.0.1", 1001))
+    second = host.open_connection(("10.0.0.2", 1002))
+    for conn in (first, first, second, first, second, second):
+        conn.feed(request)
+        assert conn.read().endswith(b"ok")
+    assert (
+        seen
+        == [("10.0.0.1", 1001)] * 2
+        + [("10.0.0.2", 1002), ("10.0.0.1", 1001)]
+        + [("10.0.0.2", 1002)] * 2
+    )
+    from socketify_testing import TestClient
+
+    for remote in (("10.0.0.3", 3), ("10.0.0.4", 4)):
+        server.close()  # frees the core's loop: the next one counts connections from 1 again
+        with TestClient(server, client=remote) as client:
+            assert client.get("/").text == "ok" and client.get("/").text == "ok"
+        assert seen[-2:] == [remote, remote]
+
+
 def test_a_unix_socket_client_has_no_address(tmp_path):
     seen = {}
 
@@ -279,6 +312,74 @@ def test_response_headers_are_kept_in_order_with_duplicates(serve):
         status, headers, body = fetch(port)
     assert (status, body) == (201, b"made")
     assert [v for n, v in headers if n.lower() == "set-cookie"] == ["a=1", "b=2"]
+
+
+def memory_exchange(server, request=b"GET / HTTP/1.1\r\nHost: t\r\n\r\n"):
+    """One request on a fresh memory connection: (what the core wrote, still open)."""
+    host = server.memory_host()
+    host.bind_loop(asyncio.new_event_loop())
+    conn = host.open_connection()
+    conn.feed(request)
+    return conn.read(), conn.open
+
+
+def test_a_repeated_header_list_keeps_its_framing_and_follows_changes():
+    # http.response.start keeps rendered header lists (PERF): equal lists must answer alike,
+    # Content-Length and Connection: close included, and a changed list must show.
+    head = [(b"content-type", b"text/plain"), (b"content-length", b"2"), (b"connection", b"close")]
+    errors = []
+
+    async def app(scope, receive, send):
+        await respond(send, body=b"ok", headers=head)
+
+    server = ASGI(app, lifespan="off")
+    server.set_error_handler(lambda error, res, req: errors.append(error))
+    for _ in range(3):
+        out, still_open = memory_exchange(server)
+        assert out.startswith(b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\n")
+        assert out.lower().count(b"content-length: ") == 1 and b"content-length: 2\r\n" in out
+        assert b"connection: close" not in out  # the core writes Connection itself
+        assert out.endswith(b"\r\n\r\nok") and b"Connection: close\r\n" in out
+        assert not still_open
+    head.append((b"x-more", b"1"))  # the same list object, changed: rendered again
+    del head[2]
+    out, still_open = memory_exchange(server)
+    assert b"x-more: 1\r\n" in out and b"Connection: close" not in out and still_open
+    assert errors == []
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: [[b"x-a", b"1"], [b"x-b", b"2"]],  # lists: not hashable, rendered each time
+        lambda: ((name, value) for name, value in ((b"x-a", b"1"), (b"x-b", b"2"))),
+        lambda: [("x-a", "1"), ("x-b", 2)],  # str and int: rendered each time
+        lambda: ((b"x-a", memoryview(b"1")), (b"x-b", b"2")),
+    ],
+)
+def test_header_lists_of_every_shape_answer_alike_every_time(make):
+    async def app(scope, receive, send):
+        await respond(send, body=b"ok", headers=make())
+
+    server = ASGI(app, lifespan="off")
+    for _ in range(3):
+        out, _ = memory_exchange(server)
+        assert b"\r\nx-a: 1\r\nx-b: 2\r\n" in out and out.endswith(b"ok")
+
+
+def test_a_bad_header_in_a_repeated_list_fails_every_time():
+    head = [(b"content-length", b"two")]
+    errors = []
+
+    async def app(scope, receive, send):
+        await respond(send, body=b"ok", headers=head)
+
+    server = ASGI(app, lifespan="off")
+    server.set_error_handler(lambda error, res, req: errors.append(error) or res.end(b"no"))
+    for _ in range(2):
+        out, _ = memory_exchange(server)
+        assert out.endswith(b"no")
+    assert len(errors) == 2 and all("Content-Length" in str(e) for e in errors)
 
 
 def test_send_waits_for_drain_past_backpressure(serve):

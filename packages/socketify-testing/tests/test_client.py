@@ -17,6 +17,7 @@ import pytest
 
 from socketify import App
 from socketify_testing import (
+    Headers,
     HTTPStatusError,
     InvalidRequest,
     LifespanWarning,
@@ -104,6 +105,37 @@ def test_header_given_by_test_wins(echo: TestClient) -> None:
     data = echo.get("/", headers={"User-Agent": "mine", "Host": "other.example"}).json()
     assert data["headers"]["user-agent"] == "mine"
     assert data["headers"]["host"] == "other.example"
+
+
+def test_a_repeated_plain_request_follows_headers_and_cookies_that_change() -> None:
+    # build() keeps the head of a plain request (PERF): what the head depends on must show.
+    app = echo_app()
+    app.get("/login", lambda res, req: res.set_cookie("sid", "s1", {"path": "/"}).end("in"))
+    with TestClient(app, headers={"X-Team": "a"}) as client:
+        first = client.get("/who").json()
+        assert first["headers"]["x-team"] == "a" and "cookie" not in first["headers"]
+        again = client.get("/who")
+        assert again.json() == first and again.request.method == "GET"
+        assert again.request.headers["x-team"] == "a" and again.request.url.endswith("/who")
+        client.get("/login")
+        assert client.get("/who").json()["headers"]["cookie"] == "sid=s1"
+        client.cookies.clear()
+        assert "cookie" not in client.get("/who").json()["headers"]
+        client.headers = Headers([("X-Team", "b")])
+        assert client.get("/who").json()["headers"]["x-team"] == "b"
+        assert client.request("get", "/who").json()["method"] == "GET"
+        assert client.get("/who", headers={"X-Team": "c"}).json()["headers"]["x-team"] == "c"
+        assert client.get("/who").json()["headers"]["x-team"] == "b"
+
+
+def test_a_repeated_plain_request_follows_its_redirects() -> None:
+    app = echo_app()
+    app.get("/old", lambda res, req: res.redirect("/new", 307))
+    with TestClient(app) as client:
+        for _ in range(2):
+            response = client.get("/old")
+            assert response.json()["target"] == "/new"
+            assert [r.status_code for r in response.history] == [307]
 
 
 def test_client_level_headers() -> None:

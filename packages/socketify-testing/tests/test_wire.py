@@ -267,3 +267,40 @@ def test_a_kept_field_line_never_lets_a_bad_value_through() -> None:
     with pytest.raises(InvalidRequest):
         render_head("GET", "/", [("X Kept", "ok")])
     assert render_head("GET", "/", [("X-Kept", b"ok")]) == good  # bytes: rendered alike
+
+
+# ---- heads parsed before (PERF: kept by their bytes) ----
+
+
+def test_a_head_seen_again_gives_the_same_answer_whole_or_in_pieces() -> None:
+    data = b"HTTP/1.1 200 OK\r\nX-Seen: again\r\nSet-Cookie: a=1\r\nContent-Length: 3\r\n\r\nabc"
+    for _ in range(2):  # the second one takes the kept head
+        whole = parse(data)
+        assert whole.complete and whole.take_body() == b"abc" and whole.leftover == b""
+        assert whole.head is not None and whole.head.fields[0] == ("X-Seen", "again")
+        assert whole.set_cookies == ["a=1"] and whole.keep_alive and whole.body_size == 3
+    pieces = parse_bytewise(data)
+    assert pieces.complete and pieces.take_body() == b"abc" and pieces.set_cookies == ["a=1"]
+
+
+def test_a_kept_head_still_frames_by_the_request_and_the_bytes_that_follow() -> None:
+    data = b"HTTP/1.1 200 OK\r\nX-Kept-Frame: 1\r\nContent-Length: 2\r\n\r\n"
+    assert parse(data + b"ok").take_body() == b"ok"
+    head_only = parse(data, head_request=True)  # HEAD: no body, whatever the length says
+    assert head_only.complete and head_only.take_body() == b"" and head_only.leftover == b""
+    extra = parse(data + b"ok" + b"HTTP/1.1 200 OK\r\n")  # bytes after: left over
+    assert extra.take_body() == b"ok" and extra.leftover == b"HTTP/1.1 200 OK\r\n"
+    short = parse(data + b"o")  # the body is not all there: not complete yet
+    assert not short.complete
+    short.feed(b"k")
+    assert short.complete and short.take_body() == b"ok"
+    for _ in range(2):
+        closing = parse(data.replace(b"X-Kept-Frame: 1", b"Connection: close") + b"ok")
+        assert closing.complete and not closing.keep_alive
+
+
+def test_a_bad_head_is_refused_every_time() -> None:
+    data = b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab"
+    for _ in range(2):
+        with pytest.raises(ProtocolError, match="duplicate Content-Length"):
+            parse(data)

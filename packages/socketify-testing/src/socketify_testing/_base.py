@@ -51,6 +51,12 @@ __all__ = ["USER_AGENT", "BaseClient", "Prepared"]
 USER_AGENT = "socketify-testclient/0.1.0"
 REDIRECTS = frozenset((301, 302, 303, 307, 308))
 BODY_METHODS = frozenset(("POST", "PUT", "PATCH"))
+_BUILT_MAX = 256
+_NO_TRAILERS = Headers([])  # read-only: every response without trailers shares it
+# The options of a plain request (what a redirect rebuilds it from); never changed in place.
+_NO_OPTIONS: dict[str, Any] = dict.fromkeys(
+    ("params", "headers", "cookies", "content", "data", "files", "json")
+)
 LIFESPAN_MESSAGE = (
     "{name} ran the app's startup (on_start) on its first request because it is not "
     "used as a context manager; on_shutdown runs only when client.close() is called. "
@@ -171,6 +177,8 @@ class BaseClient:
         self._sink_installed = False
         self._started = False
         self._closed = False
+        self._built: dict[tuple[str, str, str], tuple[bytes, list[tuple[str, str]]]] = {}
+        self._built_for: Any = None  # the self.headers the heads in _built were made with
 
     # -- app hooks --
 
@@ -266,6 +274,51 @@ class BaseClient:
         data: Any = None,
         files: Any = None,
         json: Any = None,
+    ) -> Prepared:
+        if (
+            params is None
+            and headers is None
+            and cookies is None
+            and content is None
+            and data is None
+            and files is None
+            and json is None
+            and type(url) is str
+            and type(method) is str
+        ):
+            # PERF: a plain request (no per-call headers, params, cookies or body) renders
+            # the same head as the last time for the same method, URL, client headers and
+            # Cookie value: kept, so only the objects a response hands out are made anew.
+            target = resolve(self._base, url)
+            cookie = self.cookies.header_for(target.host, target.path, target.scheme == "https")
+            built = self._built
+            if self._built_for is not self.headers:
+                built.clear()
+                self._built_for = self.headers
+            known = built.get((method, url, cookie))
+            if known is None:
+                prepared = self._build(method, url, None, None, None, None, None, None, None)
+                if len(built) >= _BUILT_MAX:
+                    built.clear()
+                built[method, url, cookie] = (prepared.head, prepared.request.headers._raw)
+                return prepared
+            head, fields = known
+            method = method.upper()
+            request = Request(method, target.url, target.target, Headers._of(fields), None)
+            return Prepared(request, target, head, None, False, _NO_OPTIONS)
+        return self._build(method, url, params, headers, cookies, content, data, files, json)
+
+    def _build(
+        self,
+        method: str,
+        url: str,
+        params: Any,
+        headers: Any,
+        cookies: Any,
+        content: Any,
+        data: Any,
+        files: Any,
+        json: Any,
     ) -> Prepared:
         options = {
             "params": params,
@@ -370,27 +423,41 @@ class BaseClient:
             if parser.set_cookies
             else {}
         )
-        response = Response(
-            head.status,
-            head.reason,
-            Headers(head.fields),
-            parser.take_body() if source is None else None,
-            http_version=head.http_version,
-            request=prepared.request,
-            elapsed=timedelta(seconds=exchange.elapsed()),
-            cookies=stored,
-            trailers=parser.trailers,
-            source=source,
-        )
+        if source is None:
+            response = Response._read(
+                head.status,
+                head.reason,
+                Headers._of(head.fields),  # PERF: a parsed head's fields are never changed
+                parser.take_body(),
+                head.http_version,
+                prepared.request,
+                timedelta(seconds=exchange.elapsed()),
+                stored,
+                Headers(parser.trailers) if parser.trailers else _NO_TRAILERS,
+            )
+        else:
+            response = Response(
+                head.status,
+                head.reason,
+                Headers._of(head.fields),
+                None,
+                http_version=head.http_version,
+                request=prepared.request,
+                elapsed=timedelta(seconds=exchange.elapsed()),
+                cookies=stored,
+                trailers=parser.trailers,
+                source=source,
+            )
         if parser.interim:
             response.interim = [(h.status, h.reason) for h in parser.interim]
         return response
 
     def release(self, exchange: Exchange) -> None:
         """After a complete answer: keep the connection for the next request or close it."""
-        leftover = exchange.check_leftover()
         conn = exchange.conn
-        if not exchange.reusable or leftover is not None:
+        conn_open = conn.open  # PERF: asked once for both questions
+        leftover = exchange.check_leftover(conn_open)
+        if leftover is not None or not exchange.reusable_if(conn_open):
             self.discard(exchange)
         elif conn in self._lent:
             self._lent.discard(conn)

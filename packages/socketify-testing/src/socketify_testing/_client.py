@@ -183,6 +183,8 @@ class TestClient(BaseClient):
             asyncio._set_running_loop(previous)
         if failure is not None:
             raise self._server_error() or failure
+        if parser.complete and not self._errors:
+            return exchange  # PERF: answered inside the feed, nothing to wait for
         if head_only:
             self._await(exchange, lambda: parser.head is not None or parser.complete)
         else:
@@ -226,7 +228,11 @@ class TestClient(BaseClient):
             self.release(exchange)
             response = self.finish(prepared, exchange)
             self._settle()
-            following = self.redirect(prepared, response, history) if follow else None
+            following = (
+                self.redirect(prepared, response, history)
+                if follow and response.status_code in REDIRECTS
+                else None
+            )
             if following is None:
                 response.history = history
                 return response

@@ -49,6 +49,15 @@ class Headers(Mapping):  # type: ignore[type-arg]
         self._raw = raw
         self._index: Optional[dict[str, list[str]]] = None
 
+    @classmethod
+    def _of(cls, raw: list[tuple[str, str]]) -> Headers:
+        """Over a list of str pairs the caller made and nobody changes (PERF: no checks,
+        no copy; Headers never changes its list)."""
+        headers = cls.__new__(cls)
+        headers._raw = raw
+        headers._index = None
+        return headers
+
     def _lookup(self) -> dict[str, list[str]]:
         # PERF: most tests read one or two headers or none: index on first use only.
         index = self._index
@@ -164,9 +173,40 @@ class Response:
         self.request = request
         self.elapsed = elapsed if elapsed is not None else datetime.timedelta(0)
         self.cookies: dict[str, str] = cookies if cookies is not None else {}
-        self.trailers = Headers(trailers)
+        self.trailers = Headers(trailers) if trailers else Headers._of([])
         self.history: list[Response] = []
         self.interim: list[tuple[int, str]] = []  # 1xx responses seen before this one
+
+    @classmethod
+    def _read(
+        cls,
+        status_code: int,
+        reason: str,
+        headers: Headers,
+        content: bytes,
+        http_version: str,
+        request: Request,
+        elapsed: datetime.timedelta,
+        cookies: dict[str, str],
+        trailers: Headers,
+    ) -> Response:
+        """A complete response as the client read it (PERF: what __init__ does for these
+        arguments, without its checks and keywords)."""
+        response = cls.__new__(cls)
+        response.status_code = status_code
+        response.reason = reason
+        response.headers = headers
+        response._content = content
+        response._parts = []
+        response._source = None
+        response.http_version = http_version
+        response.request = request
+        response.elapsed = elapsed
+        response.cookies = cookies
+        response.trailers = trailers
+        response.history = []
+        response.interim = []
+        return response
 
     # -- body --
 

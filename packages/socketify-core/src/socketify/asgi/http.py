@@ -34,6 +34,7 @@ from .._native import lib
 from ..errors import ASGIProtocolError, ClientDisconnected
 from ..headers import header_kind, render_header
 from ..response import DONE, HAS_CONTENT_LENGTH, SC_EAGAIN, STREAMING, _write, head_flags
+from ..status import _RENDERED as _STATUS_LINES
 from ..status import render_status
 
 if TYPE_CHECKING:
@@ -170,7 +171,11 @@ class HTTPCycle:
                     await self._write(body)
                 trailers.append(_BODY_DONE)
                 return
-            self._finish()
+            # PERF: _finish() inlined (the last body of nearly every response)
+            self.complete = True
+            self.chunks = None
+            if self.waiter is not None:
+                self._wake()
             res.end(body)
             return
         if kind == "http.response.start":
@@ -181,10 +186,26 @@ class HTTPCycle:
             status = message["status"]
             if type(status) is not int or not 200 <= status <= 599:
                 _bad_status(status)
-            res._status = render_status(status)
-            write_header = res.write_header
-            for name, value in message.get("headers", ()):
-                write_header(name, value)
+            res._status = _STATUS_LINES.get(status) or render_status(status)
+            headers = message.get("headers", ())
+            kind = type(headers)
+            block = None
+            if kind is list or kind is tuple:
+                try:
+                    key: Any = tuple(headers)
+                    block = _BLOCKS.get(key)
+                except TypeError:  # [name, value] lists: rendered one by one below
+                    key = None
+            if block is None:
+                write_header = res.write_header
+                for name, value in headers:
+                    write_header(name, value)
+                if kind is list or kind is tuple:
+                    _remember_block(key, res)
+            else:
+                lines, hflags = block
+                res._headers = [lines] if lines else None
+                res._hflags = hflags
             if message.get("trailers", False):
                 self.trailers = []
             self.started = True
@@ -377,6 +398,29 @@ _NOT_TRAILERS = (
     b"vary:",
     b"warning:",
 )
+
+
+# PERF: apps answer with the same few header lists again and again (a constant, or the same
+# content type and length): the rendered lines and their framing bits are kept, keyed by the
+# tuple of (name, value) pairs.  Only all-bytes pairs are kept, so a hit means pairs equal to
+# bytes ones, which render alike and were checked when kept; cleared when full.
+_BLOCKS: dict[tuple[Any, ...], tuple[bytes, int]] = {}
+_BLOCKS_MAX = 512
+
+
+def _remember_block(key: Any, res: AppResponse) -> None:
+    if key is None:
+        return
+    for pair in key:
+        if type(pair) is not tuple or len(pair) != 2:
+            return
+        name, value = pair
+        if type(name) is not bytes or type(value) is not bytes:
+            return
+    if len(_BLOCKS) >= _BLOCKS_MAX:
+        _BLOCKS.clear()
+    headers = res._headers
+    _BLOCKS[key] = (b"".join(headers) if headers else b"", res._hflags)
 
 
 def _forbidden_trailer(line: bytes) -> bool:

@@ -21,7 +21,7 @@ from urllib.parse import unquote_to_bytes
 from .._native import ffi, lib
 from ..adapter import AdapterRuntime, header_fields
 from ..app import App
-from ..coroutines import Resume, is_coroutine, start
+from ..coroutines import Resume, _get_running_loop, _set_running_loop, is_coroutine
 from ..errors import ClientDisconnected
 from ..proxy import forwarded
 from ..response import DONE, AppResponse
@@ -40,6 +40,9 @@ SPEC_VERSION = "2.4"
 _unpack = ffi.unpack
 _remote_address = lib.sc_res_remote_address
 _remote_port = lib.sc_res_remote_port
+_tls_info = lib.sc_res_tls_info
+_conn_id = lib.sc_res_conn_id
+_NULL = ffi.NULL
 _ADDRESS = ffi.new("char[64]")  # PERF: one buffer, used on the loop thread only
 _HTTP_VERSIONS = ("1.0", "1.1")
 _NO_SERVER = object()
@@ -98,6 +101,9 @@ class ASGI(App):
         self._ws_spec.apply_defaults(hub.defaults)
         hub.specs.append(self._ws_spec)  # the CLI's --ws-* defaults reach it
         self._server_address: Any = _NO_SERVER
+        self._peer_conn = 0  # the connection whose client _peer is (0: none yet)
+        self._peer: Any = None
+        self._peer_loop: Any = None
 
     # ---- lifespan (App calls these around serving; the TestClient on `with`) ------------
     async def startup(self) -> None:
@@ -131,24 +137,40 @@ class ASGI(App):
 
     def _client(self, handle: int) -> Any:
         native = self._rt.native
+        # PERF: the requests of a keep-alive connection ask for the same peer: the last
+        # connection's is kept (its id is never reused by another connection of the loop;
+        # a new loop, after release(), counts from 1 again: the loop is compared too)
+        conn = _conn_id(native, handle)
+        if conn == self._peer_conn and native is self._peer_loop:
+            return self._peer
         size = _remote_address(native, handle, _ADDRESS, 64)
         if size <= 0:
-            return None  # a Unix socket peer has no address
-        return (_unpack(_ADDRESS, size).decode("ascii"), _remote_port(native, handle))
+            peer = None  # a Unix socket peer has no address
+        else:
+            peer = (_unpack(_ADDRESS, size).decode("ascii"), _remote_port(native, handle))
+        self._peer_conn = conn
+        self._peer_loop = native
+        self._peer = peer
+        return peer
 
     def _scope(
-        self, view: Any, kind: str, scheme: str, method: str, fwd: Any = None
+        self, view: Any, handle: int, kind: str, scheme: str, method: str, fwd: Any = None
     ) -> dict[str, Any]:
         size = view.path_len
         target = _unpack(view.target, view.target_len)
-        raw_path = target[:size]
-        query = target[size + 1 :]
+        if size == len(target):  # PERF: no query, no slicing
+            raw_path = target
+            query = b""
+        else:
+            raw_path = target[:size]
+            query = target[size + 1 :]
         path = (unquote_to_bytes(raw_path) if b"%" in raw_path else raw_path).decode(
             "utf-8", "replace"
         )
-        fields = header_fields(view)
-        headers = list(zip(fields[::2], fields[1::2]))
+        fields = iter(header_fields(view))
+        headers = list(zip(fields, fields))  # PERF: pairs without two slice copies
         root = self.root_path
+        state = self._lifespan.state
         scope = {
             "type": kind,
             "asgi": self._asgi,
@@ -159,11 +181,11 @@ class ASGI(App):
             "query_string": query,
             "root_path": root,
             "headers": headers,
-            "client": (fwd[0], 0) if fwd is not None and fwd[0] else self._client(view.res),
+            "client": (fwd[0], 0) if fwd is not None and fwd[0] else self._client(handle),
             "server": self._server_address
             if self._server_address is not _NO_SERVER
             else self._server(),
-            "state": self._lifespan.state.copy(),
+            "state": state.copy() if state else {},
         }
         if kind == "http":
             scope["method"] = method
@@ -172,23 +194,23 @@ class ASGI(App):
 
     # ---- dispatch (called by the bridge) --------------------------------------------------
     def _dispatch(self, handle: int) -> None:
-        view = self._rt.view
+        rt = self._rt
+        view = rt.view
         flags = view.flags
         method = _METHOD_NAMES[view.method_id] or _unpack(view.method, view.method_len).decode(
             "latin-1"
         )
-        rt = self._rt
         res = rt.response_type(rt, handle, flags)
         try:
             if flags & REQ_UPGRADE and method == "GET" and _wants_websocket(view):
                 self._websocket(res, view)
             else:
-                secure = lib.sc_res_tls_info(rt.native, handle, 1, ffi.NULL, 0) > 0
+                secure = _tls_info(rt.native, handle, 1, _NULL, 0) > 0
                 scheme = "https" if secure else "http"
                 fwd = res._fwd = forwarded(rt.proxy, rt.native, view) if rt.proxy else None
                 if fwd is not None and fwd[1]:
                     scheme = fwd[1]
-                scope = self._scope(view, "http", scheme, method, fwd)
+                scope = self._scope(view, handle, "http", scheme, method, fwd)
                 if secure:  # the ASGI TLS extension
                     facts = TLSFacts.read(lib.sc_res_tls_info, rt.native, handle)
                     scope["extensions"]["tls"] = facts.asgi_extension()
@@ -197,9 +219,9 @@ class ASGI(App):
                     res._collect_small_body(view)
                 self._start_http(scope, cycle)
         except Exception as exc:
-            self._rt.report(exc, res, None)
+            rt.report(exc, res, None)
         if res._state != DONE and res._ext is None:
-            self._rt.track(res)
+            rt.track(res)
 
     def _start_http(self, scope: dict[str, Any], cycle: HTTPCycle) -> None:
         """Run the application's first step here, inside the core's callback.
@@ -211,16 +233,27 @@ class ASGI(App):
             # an awaitable that is not a coroutine: awaited by a wrapper
             self._rt.handler_result(self._run_http(call, cycle), cycle.res, None)
             return
+        # PERF: coroutines.start() inlined; under a running loop (serving) nothing to lend
+        borrowed = _get_running_loop() is None
+        if borrowed:
+            _set_running_loop(self._rt.aio())
         try:
-            finished, pending = start(call, self._rt.aio())
+            pending = call.send(None)
+        except StopIteration:
+            if borrowed:
+                _set_running_loop(None)
+            if not cycle.complete:
+                self._http_returned(cycle)
+            return
         except BaseException as exc:
+            if borrowed:
+                _set_running_loop(None)
             if _http_failed(cycle, exc):
                 return
             raise
-        if finished:
-            self._http_returned(cycle)
-        else:
-            self._rt.spawn(self._run_http(Resume(call, pending), cycle), cycle.res, None)
+        if borrowed:
+            _set_running_loop(None)
+        self._rt.spawn(self._run_http(Resume(call, pending), cycle), cycle.res, None)
 
     async def _run_http(self, call: Any, cycle: HTTPCycle) -> None:
         try:
@@ -261,7 +294,7 @@ class ASGI(App):
         fwd = res._fwd = forwarded(rt.proxy, rt.native, view) if rt.proxy else None
         if fwd is not None and fwd[1]:
             secure = fwd[1] == "https"
-        scope = self._scope(view, "websocket", "wss" if secure else "ws", "GET", fwd)
+        scope = self._scope(view, view.res, "websocket", "wss" if secure else "ws", "GET", fwd)
         key = extensions = b""
         protocols: list[str] = []
         for name, value in scope["headers"]:
