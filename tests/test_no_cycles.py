@@ -104,14 +104,13 @@ def test_wsgi_request_makes_no_cycle(method):
 async def asgi_app(scope, receive, send):
     if scope["type"] != "http":
         return
-    chunks = []
-    more = True
-    while more:
+    body = b""
+    message = {"more_body": True}
+    while message.get("more_body"):
         message = await receive()
-        chunks.append(message.get("body", b""))
-        more = message.get("more_body", False)
+        body += message.get("body", b"")
     await send({"type": "http.response.start", "status": 200, "headers": []})
-    await send({"type": "http.response.body", "body": b"".join(chunks) or b"hello"})
+    await send({"type": "http.response.body", "body": body or b"hello"})
 
 
 @pytest.mark.parametrize("method", ["get", "post"])

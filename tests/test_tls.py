@@ -272,22 +272,33 @@ def test_cork_leaves_as_one_record_per_poll(certs):
 
 
 def _libcrypto() -> Any:
-    """The libcrypto the core runs on (mapped into this process since the import of lib)."""
+    """The libcrypto the core is linked with (ldd of the core's module), already loaded."""
     import ctypes
+    import subprocess
 
-    with open("/proc/self/maps") as maps:
-        paths = [line.split()[-1] for line in maps if "libcrypto" in line.split()[-1]]
-    assert paths, "libcrypto is not mapped"
-    return ctypes.CDLL(paths[0])
+    from socketify import _native
+
+    out = subprocess.run(["ldd", _native.__file__], capture_output=True, text=True).stdout
+    paths = [
+        line.split("=>")[1].split("(")[0].strip()
+        for line in out.splitlines()
+        if "libcrypto" in line and "=>" in line
+    ]
+    assert paths, f"the core links no libcrypto? ldd said: {out}"
+    crypto = ctypes.CDLL(paths[0])
+    crypto.ERR_peek_error.restype = ctypes.c_ulong
+    return crypto
 
 
-def _leave_openssl_error(crypto: Any) -> None:
-    """Push an error on this thread's OpenSSL error queue and leave it there."""
+def _leave_openssl_error(crypto: Any) -> int:
+    """Push an error on this thread's OpenSSL error queue, leave it there, return the
+    queue's first error code (not 0 once pushed)."""
     if hasattr(crypto, "ERR_new"):  # OpenSSL 3
         crypto.ERR_new()
         crypto.ERR_set_error(20, 1, None)  # ERR_LIB_SSL, any reason, no text
     else:  # OpenSSL 1.1.1
         crypto.ERR_put_error(20, 0, 1, b"test", 1)
+    return int(crypto.ERR_peek_error())
 
 
 def test_error_left_on_the_loop_thread_does_not_fail_tls_reads(certs):
@@ -296,9 +307,10 @@ def test_error_left_on_the_loop_thread_does_not_fail_tls_reads(certs):
     stops for more (SSL_get_error must say "want read", which it only can with an
     empty queue): the connection goes on and answers."""
     crypto = _libcrypto()
+    left: list[int] = []
 
     def dirty(res, req):
-        _leave_openssl_error(crypto)
+        left.append(_leave_openssl_error(crypto))
         res.end("dirty")
 
     app = tls_app(certs)
@@ -321,6 +333,7 @@ def test_error_left_on_the_loop_thread_does_not_fail_tls_reads(certs):
             _, plain = _read_until(sock, client, incoming, b"clean")
             assert plain.endswith(b"clean"), plain
         assert open_connections(app) == 1
+        assert len(left) == 3 and all(left), left  # the errors were on the queue
         sock.close()
         assert wait_for(lambda: open_connections(app) == 0)
 

@@ -713,3 +713,26 @@ def test_a_finished_hook_added_while_serving_sees_the_next_response(wire):
     app.on_finished(lambda res, info: seen.append(info.status))
     assert w.get("/").body == b"ok"
     assert seen == [200]
+
+
+def test_reuse_is_off_when_reference_counts_do_not_read_as_expected():
+    import sys
+
+    from socketify.runtime import _refcount, refcount_probe
+
+    assert refcount_probe(None) is None
+    assert refcount_probe(lambda obj: 2) is None  # the same count, kept or not
+    if sys.implementation.name != "cpython":
+        assert _refcount is None  # PyPy: no reference counts, no reuse
+        return
+
+    def undercounting(obj):  # one less than CPython would say (this frame's own less too)
+        return sys.getrefcount(obj) - 2
+
+    def as_cpython(obj):  # what CPython says (less this frame's own reference)
+        return sys.getrefcount(obj) - 1
+
+    assert refcount_probe(undercounting) is None
+    assert refcount_probe(as_cpython) is as_cpython
+    assert refcount_probe(sys.getrefcount) is sys.getrefcount
+    assert _refcount is sys.getrefcount

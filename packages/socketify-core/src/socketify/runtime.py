@@ -63,10 +63,33 @@ if TYPE_CHECKING:
     from .app import App
 
 logger = logging.getLogger("socketify")
+_UNSHARED = 2
+
+
+class _Probe:
+    __slots__ = ()
+
+
+def refcount_probe(getrefcount: Optional[Callable[[Any], int]]) -> Optional[Callable[[Any], int]]:
+    """``getrefcount`` when it counts as the reuse below expects -- an object held only by a
+    local is ``_UNSHARED`` (the local and the call's argument), one more once kept
+    elsewhere -- else None: no reuse (an interpreter that borrows references to call
+    arguments would count a kept object as unshared)."""
+    if getrefcount is None:
+        return None
+    probe = _Probe()
+    alone = getrefcount(probe)
+    kept = [probe]
+    shared = getrefcount(probe)
+    del kept
+    return getrefcount if (alone, shared) == (_UNSHARED, _UNSHARED + 1) else None
+
+
 # CPython: a request object whose only reference is the dispatching frame's (the local and
 # getrefcount's argument) is reused for the next request; elsewhere one is made each time.
-_refcount = getattr(sys, "getrefcount", None) if sys.implementation.name == "cpython" else None
-_UNSHARED = 2
+_refcount = refcount_probe(
+    getattr(sys, "getrefcount", None) if sys.implementation.name == "cpython" else None
+)
 
 Handler = Callable[..., Any]
 _unpack = ffi.unpack
