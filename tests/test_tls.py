@@ -6,6 +6,7 @@ test goes through real TLS sockets on 127.0.0.1; every wait is bounded.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import ssl
@@ -224,14 +225,9 @@ def _memory_client(certs: Certs, sock: socket.socket) -> tuple[Any, Any, Any]:
             incoming.write(sock.recv(65536))
     sock.sendall(outgoing.read())
     sock.settimeout(0.5)  # session tickets may follow the handshake: drain them
-    try:
-        while True:
-            chunk = sock.recv(65536)
-            if not chunk:
-                break
+    with contextlib.suppress(socket.timeout):
+        for chunk in iter(lambda: sock.recv(65536), b""):
             incoming.write(chunk)
-    except socket.timeout:
-        pass
     sock.settimeout(10)
     return client, incoming, outgoing
 
