@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import http.client
+import io
 import os
 import socket
+import sys
 import threading
 import time
 from wsgiref.validate import validator
@@ -423,3 +425,21 @@ def test_a_chunk_leaves_while_the_generator_makes_the_next(serve):
                     break
                 data += chunk
     assert b"second" in data and data.endswith(b"0\r\n\r\n")
+
+
+def test_wsgi_errors_is_the_current_stderr(serve, monkeypatch):
+    seen = []
+
+    def app(environ, start_response):
+        seen.append(environ["wsgi.errors"])
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"ok"]
+
+    with serve(WSGI(app)) as port:
+        first = io.StringIO()
+        monkeypatch.setattr(sys, "stderr", first)
+        assert fetch(port)[0] == 200
+        second = io.StringIO()
+        monkeypatch.setattr(sys, "stderr", second)
+        assert fetch(port)[0] == 200
+    assert seen == [first, second]

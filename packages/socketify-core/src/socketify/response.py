@@ -105,6 +105,17 @@ def _body_taken(_res: Any, _chunk: Any, _is_end: bool) -> None:
     (get_data() still refuses) without keeping the handler and what it holds alive."""
 
 
+def render_line(name: Any, value: Any) -> tuple[bytes, int]:
+    """``(line, KIND_* bits)`` of a header, rendered and checked; kept in ``_LINES`` (the
+    cache ``write_header`` and WSGI's ``start_response`` look up first) when both parts
+    are str or bytes.  Raises InvalidHeader/TypeError on bad input."""
+    line = render_header(name, value)
+    rendered = (line, header_kind(line))
+    if type(value) in _CACHED and type(name) in _CACHED and len(_LINES) < _LINES_MAX:
+        _LINES[name, value] = rendered
+    return rendered
+
+
 class _Extras:
     """State only responses that outlive their callback need (allocated on demand)."""
 
@@ -421,12 +432,8 @@ class AppResponse:
         except TypeError:  # unhashable: rendered below (and refused there if it is bad)
             cached = None
         if cached is None:
-            line = render_header(name, value)
-            kind = header_kind(line)
-            if type(value) in _CACHED and type(name) in _CACHED and len(_LINES) < _LINES_MAX:
-                _LINES[name, value] = (line, kind)
-        else:
-            line, kind = cached
+            cached = render_line(name, value)
+        line, kind = cached
         if kind:
             self._hflags |= kind
             if kind & KIND_DROP:

@@ -45,9 +45,10 @@ from .._native import ffi, lib
 from ..adapter import AdapterRuntime, header_fields
 from ..app import App
 from ..errors import ASGIProtocolError, ClientDisconnected
-from ..headers import KIND_DROP, header_kind, render_header
+from ..headers import KIND_DROP, render_header
 from ..proxy import forwarded
 from ..response import (
+    _LINES,
     DONE,
     FRESH,
     HAS_CONTENT_LENGTH,
@@ -56,6 +57,7 @@ from ..response import (
     AppResponse,
     _write,
     head_flags,
+    render_line,
 )
 from ..runtime import _METHOD_NAMES
 from ..status import render_status
@@ -81,25 +83,6 @@ def _environ_name(name: bytes) -> str:
         if len(_HTTP_NAMES) < 1024:
             _HTTP_NAMES[name] = key
     return key
-
-
-# PERF: (name, value) pairs already rendered and checked -> (line, KIND_* bits): an app
-# sends the same few headers on every response; bounded like the header name cache.
-_RENDERED: dict[tuple[str, str], tuple[bytes, int]] = {}
-_RENDERED_MAX = 1024
-
-
-def _render_pair(pair: Any) -> tuple[bytes, int]:
-    if not isinstance(pair, tuple) or len(pair) != 2:
-        raise ASGIProtocolError(f"a WSGI header must be a (name, value) tuple: {pair!r}")
-    name, value = pair
-    if not isinstance(name, str) or not isinstance(value, str):
-        raise ASGIProtocolError(f"WSGI header names and values must be str: {pair!r}")
-    line = render_header(name, value)
-    hit = (line, header_kind(line))
-    if len(_RENDERED) < _RENDERED_MAX and type(name) is str and type(value) is str:
-        _RENDERED[pair] = hit
-    return hit
 
 
 class FileWrapper:
@@ -178,14 +161,19 @@ class _Cycle:
             raise ASGIProtocolError(f"WSGI response headers must be a list, not {headers!r}")
         lines = []
         flags = 0
-        rendered = _RENDERED
         for pair in headers:
+            if not isinstance(pair, tuple) or len(pair) != 2:
+                raise ASGIProtocolError(f"a WSGI header must be a (name, value) tuple: {pair!r}")
+            name, value = pair
+            if not isinstance(name, str) or not isinstance(value, str):
+                raise ASGIProtocolError(f"WSGI header names and values must be str: {pair!r}")
+            # PERF: the App's rendered-line cache, keyed by the same (name, value) pair
             try:
-                hit = rendered.get(pair)
-            except TypeError:  # unhashable: _render_pair says what is wrong with it
+                hit = _LINES.get(pair)
+            except TypeError:  # a str subclass without a hash: rendered each time
                 hit = None
             if hit is None:
-                hit = _render_pair(pair)
+                hit = render_line(name, value)
             line, kind = hit
             flags |= kind
             if not kind & KIND_DROP:
@@ -428,7 +416,6 @@ class WSGI(App):
             base = self._base = {
                 "SCRIPT_NAME": self.root_path,
                 "wsgi.version": (1, 0),
-                "wsgi.errors": sys.stderr,
                 "wsgi.multithread": True,
                 "wsgi.multiprocess": self._multiprocess,
                 "wsgi.run_once": False,
@@ -443,6 +430,7 @@ class WSGI(App):
         environ["REMOTE_ADDR"] = remote
         environ["REMOTE_PORT"] = str(lib.sc_res_remote_port(native, handle)) if remote else ""
         environ["wsgi.url_scheme"] = "https" if secure else "http"
+        environ["wsgi.errors"] = sys.stderr  # read each time: it may be replaced meanwhile
         if fwd is not None and fwd[0]:
             environ["REMOTE_PORT"] = "0"  # the proxy's port is not the client's
         fields = iter(header_fields(view))
