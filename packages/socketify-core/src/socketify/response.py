@@ -208,7 +208,9 @@ class AppResponse:
         headers = self._headers
         if headers is None:
             return status or b""
-        return (status or b"200 OK\r\n") + b"".join(headers)
+        # PERF: one written header line (the common case) is used as it is
+        lines = headers[0] if len(headers) == 1 else b"".join(headers)
+        return (status or b"200 OK\r\n") + lines
 
     def _fail(self, rc: int) -> None:
         if rc == SC_ESTALE or rc == SC_EIO:
@@ -267,17 +269,7 @@ class AppResponse:
                     flags |= W_HAS_LENGTH
                 if hflags & WANTS_CLOSE:
                     flags |= W_CLOSE
-            if state:
-                head = b""
-            else:
-                # PERF: _head() inlined, and one written header line is used as it is.
-                status = self._status
-                headers = self._headers
-                if headers is not None:
-                    lines = headers[0] if len(headers) == 1 else b"".join(headers)
-                    head = (status or b"200 OK\r\n") + lines
-                else:
-                    head = status or b""
+            head = b"" if state else self._head()
             rc = _write(self._rt.native, self._h, head, len(head), body, len(body), flags)
         if rc == SC_ETHREAD:
             raise wrong_thread("res.end()")  # nothing happened: the response is still open
