@@ -205,7 +205,9 @@ static void sc_body_error(sc_conn *c, int status)
 /* A body buffer for c: an emptied one from the loop's pool when there is one
  * (PERF: a steady stream of uploads reuses the same memory instead of a
  * malloc/free, and page faults, per request). */
-static int sc_body_reserve(sc_conn *c, size_t need)
+/* An empty body buffer takes one from the loop's pool (the first that holds
+ * need bytes, else the last), so a body is gathered without a new allocation. */
+static void sc_body_adopt(sc_conn *c, size_t need)
 {
     sc_buf *b = &c->http.body;
     sc_loop *loop = c->loop;
@@ -219,16 +221,18 @@ static int sc_body_reserve(sc_conn *c, size_t need)
         *b = loop->http.body_pool[pick];
         loop->http.body_pool[pick] = loop->http.body_pool[--loop->http.body_pool_len];
     }
-    return sc_buf_reserve(b, need);
+}
+
+static int sc_body_reserve(sc_conn *c, size_t need)
+{
+    sc_body_adopt(c, need);
+    return sc_buf_reserve(&c->http.body, need);
 }
 
 /* The gathered body was handed over (or is dropped): its buffer goes back to
  * the pool, or is freed when large or the pool is full. */
-static void sc_body_release(sc_conn *c)
+static void sc_body_give_back(sc_loop *loop, sc_buf *b)
 {
-    sc_buf *b = &c->http.body;
-    sc_loop *loop = c->loop;
-    c->http.collect = 0;
     if (!b->cap)
         return;
     if (b->cap <= SC_BODY_KEEP && loop->http.body_pool_len < SC_BODY_POOL) {
@@ -238,6 +242,12 @@ static void sc_body_release(sc_conn *c)
     } else {
         sc_buf_free(b);
     }
+}
+
+static void sc_body_release(sc_conn *c)
+{
+    c->http.collect = 0;
+    sc_body_give_back(c->loop, &c->http.body);
 }
 
 int sc_res_collect_body(sc_loop *loop, sc_handle res)
@@ -261,20 +271,24 @@ int sc_res_collect_body(sc_loop *loop, sc_handle res)
 
 static void sc_body_chunk(sc_conn *c, const char *p, size_t n, int end)
 {
+    sc_buf held = {0}; /* a gathered body while on_data announces it */
     if (c->http.res.gen && !c->http.discard) {
         sc_loop *loop = c->loop;
         sc_event *ev = &loop->event;
         if (c->http.collect && (sc_buf_size(&c->http.body) || !end)) {
             /* the body spans reads: gather it, announce it once complete */
-            if (sc_body_reserve(c, n) < 0) {
+            sc_body_adopt(c, n);
+            if (sc_buf_append(&c->http.body, p, n) < 0) {
                 sc_conn_close(c); /* on_aborted: the body cannot be kept */
                 return;
             }
-            memcpy(c->http.body.data + c->http.body.len, p, n);
-            c->http.body.len += n;
             if (end) {
-                p = c->http.body.data + c->http.body.off;
-                n = sc_buf_size(&c->http.body);
+                /* the announced bytes are this call's: a response ended (or a
+                 * connection closed) inside on_data releases an empty body */
+                held = c->http.body;
+                c->http.body = (sc_buf){0};
+                p = held.data + held.off;
+                n = sc_buf_size(&held);
             }
         }
         if (end || !c->http.collect) {
@@ -282,8 +296,11 @@ static void sc_body_chunk(sc_conn *c, const char *p, size_t n, int end)
             ev->len = n;
             ev->is_end = (uint32_t)end;
             uintptr_t at = (uintptr_t)p, base = (uintptr_t)loop->scratch;
-            ev->read_off = at >= base && at - base < loop->scratch_size ? (int64_t)(at - base) : -1;
+            ev->read_off = loop->scratch_lent && at >= base && at - base < loop->scratch_size
+                               ? (int64_t)(at - base)
+                               : -1; /* an offset only into the buffer the caller lent */
             sc_py_on_data(loop->owner, sc_make_handle(c->http.res.gen, c->slot));
+            sc_body_give_back(loop, &held);
             if (c->flags & SC_CF_CLOSED)
                 return;
         }

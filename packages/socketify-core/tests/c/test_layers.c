@@ -427,6 +427,19 @@ static int poll_until(sc_loop *loop, int *counter, int want)
     return *counter >= want;
 }
 
+/* Polls the loop until want bytes came on fd (or about 2 s): how many came. */
+static size_t recv_until(sc_loop *loop, int fd, char *buf, size_t cap, size_t want)
+{
+    size_t got = 0;
+    for (int i = 0; i < 200 && got < want; i++) {
+        sc_loop_poll(loop, 10);
+        ssize_t r = recv(fd, buf + got, cap - got, MSG_DONTWAIT);
+        if (r > 0)
+            got += (size_t)r;
+    }
+    return got;
+}
+
 /* sendfile(2) to a peer that is gone: EPIPE, and SIGPIPE (no MSG_NOSIGNAL for it)
  * that would end this program under the default disposition.  The connection
  * closes, the file's descriptor with it, and the process lives on. */
@@ -466,24 +479,10 @@ static void test_socket(void)
     CHECK(sc_loop_num_connections(loop) == 1);
     CHECK(send(fd, "over tcp\n", 9, 0) == 9);
     char buf[64];
-    size_t got = 0;
-    for (int i = 0; i < 200 && got < 9; i++) {
-        sc_loop_poll(loop, 10);
-        ssize_t r = recv(fd, buf + got, sizeof buf - got, MSG_DONTWAIT);
-        if (r > 0)
-            got += (size_t)r;
-    }
-    CHECK(got == 9 && memcmp(buf, "OVER TCP\n", 9) == 0);
+    CHECK(recv_until(loop, fd, buf, sizeof buf, 9) == 9 && memcmp(buf, "OVER TCP\n", 9) == 0);
     int file = g_file_fd = digits_file(); /* over a plain socket: sendfile(2) */
     CHECK(send(fd, "file\n", 5, 0) == 5);
-    got = 0;
-    for (int i = 0; i < 200 && got < 8; i++) {
-        sc_loop_poll(loop, 10);
-        ssize_t r = recv(fd, buf + got, sizeof buf - got, MSG_DONTWAIT);
-        if (r > 0)
-            got += (size_t)r;
-    }
-    CHECK(got == 8 && memcmp(buf, "<23456>\n", 8) == 0);
+    CHECK(recv_until(loop, fd, buf, sizeof buf, 8) == 8 && memcmp(buf, "<23456>\n", 8) == 0);
     CHECK(sc_loop_stats(loop)->file_bytes_sendfile == 5 && !fd_open(file));
     close(fd); /* EOF: the protocol hears on_closed, the struct is released */
     CHECK(poll_until(loop, &g_closed, 1));

@@ -26,7 +26,8 @@ static int passed, failed;
 static sc_loop *g_loop;
 static int g_requests, g_data_end, g_aborted, g_writable;
 static sc_handle g_last;
-/* 0: answer at once, 1: leave pending, 2: gather bodies, 3: gather without answering */
+/* 0: answer at once, 1: leave pending, 2: gather bodies, 3: gather without answering,
+ * 4: gather, answer at the body's end and only then read the announced bytes */
 static int g_mode;
 
 void sc_py_on_request(uint32_t owner, sc_handle res)
@@ -48,7 +49,9 @@ void sc_py_on_request(uint32_t owner, sc_handle res)
 static int g_events;
 static size_t g_ev_len;
 static const char *g_ev_data;
+static int64_t g_ev_off;
 static char g_ev_text[256];
+static uint64_t g_ev_sum; /* mode 4: the sum of the bytes, read after the response ended */
 
 void sc_py_on_data(uint32_t owner, sc_handle res)
 {
@@ -57,6 +60,15 @@ void sc_py_on_data(uint32_t owner, sc_handle res)
     g_events++;
     g_ev_len = ev->len;
     g_ev_data = ev->data;
+    g_ev_off = ev->read_off;
+    if (g_mode == 4) {
+        if (ev->is_end)
+            CHECK(sc_res_write(g_loop, res, NULL, 0, "body", 4, SC_W_END) == SC_OK);
+        g_ev_sum = 0; /* the data stay valid for the whole callback */
+        for (size_t i = 0; i < ev->len; i++)
+            g_ev_sum += (unsigned char)ev->data[i];
+        return;
+    }
     snprintf(g_ev_text, sizeof g_ev_text, "%.*s", (int)ev->len, ev->data);
     if (ev->is_end && g_mode != 3) {
         g_data_end++;
@@ -206,6 +218,7 @@ static void test_gathered_bodies(void)
     CHECK(g_events == 0);
     CHECK(feed(h, "hij") == SC_OK);
     CHECK(g_events == 1 && g_ev_len == 10 && strcmp(g_ev_text, "abcdefghij") == 0);
+    CHECK(g_ev_off == -1); /* gathered: not in a read buffer */
     const char *first = g_ev_data;
     output(h, out, sizeof out);
     CHECK(count(out, "\r\n\r\nbody") == 1);
@@ -220,6 +233,7 @@ static void test_gathered_bodies(void)
     g_events = 0;
     CHECK(feed(h, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello") == SC_OK);
     CHECK(g_events == 1 && strcmp(g_ev_text, "hello") == 0 && g_ev_data != first);
+    CHECK(g_ev_off == -1); /* in the loop's own read buffer: no offset (none was lent) */
 
     /* chunked, at max_body_size (16), then a pipelined request behind it */
     g_events = 0;
@@ -279,6 +293,41 @@ static void test_gathered_bodies(void)
     CHECK(sc_loop_set_read_buffer(g_loop, NULL, sizeof lent) == SC_EINVAL);
     CHECK(sc_loop_set_read_buffer(g_loop, lent, sizeof lent) == SC_OK);
     sc_loop_free(g_loop); /* never frees the lent buffer (ASan would say) */
+    g_mode = 0;
+}
+
+/* A gathered body larger than the pool keeps (SC_BODY_KEEP) stays readable for the
+ * whole on_data call even when the call ends the response first (its buffer is freed
+ * after the call, not by the end). */
+static void test_gathered_body_outlives_its_response(void)
+{
+    static char part[64 * 1024];
+    static char out[1 << 16];
+    sc_settings s;
+    sc_settings_default(&s);
+    s.max_body_size = 4u * 1024u * 1024u;
+    g_loop = sc_loop_new(&s, 11);
+    g_mode = 4;
+    sc_handle h = sc_mem_open(g_loop, "127.0.0.1", 1005);
+    size_t total = SC_BODY_KEEP + sizeof part, sent = 0;
+    uint64_t expect = 0;
+    char head[128];
+    snprintf(head, sizeof head, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: %zu\r\n\r\n", total);
+    g_events = 0;
+    CHECK(feed(h, head) == SC_OK);
+    while (sent < total) {
+        for (size_t i = 0; i < sizeof part; i++)
+            part[i] = (char)('a' + (sent + i) % 26);
+        for (size_t i = 0; i < sizeof part; i++)
+            expect += (unsigned char)part[i];
+        CHECK(sc_mem_feed(g_loop, h, part, sizeof part) == SC_OK);
+        sent += sizeof part;
+    }
+    CHECK(g_events == 1 && g_ev_len == total && g_ev_off == -1);
+    CHECK(g_ev_sum == expect);
+    output(h, out, sizeof out);
+    CHECK(strstr(out, "\r\n\r\nbody") != NULL);
+    sc_loop_free(g_loop);
     g_mode = 0;
 }
 
@@ -389,6 +438,7 @@ int main(void)
 
     test_http_over_a_pushed_layer();
     test_gathered_bodies();
+    test_gathered_body_outlives_its_response();
 
     printf("%d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;
