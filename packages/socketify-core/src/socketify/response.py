@@ -105,6 +105,17 @@ def _body_taken(_res: Any, _chunk: Any, _is_end: bool) -> None:
     (get_data() still refuses) without keeping the handler and what it holds alive."""
 
 
+def _drop_handlers(ext: _Extras) -> None:
+    """A response ended: none of its handlers can run any more (it is untracked).  They
+    are dropped so that one holding the response (a closure, a bound method of an object
+    that keeps it) makes no reference cycle: both are freed by their reference counts at
+    once instead of waiting for the cyclic GC."""
+    ext.aborted_handler = None
+    ext.writable_handler = None
+    if ext.data_handler is not None:
+        ext.data_handler = _body_taken
+
+
 def render_line(name: Any, value: Any) -> tuple[bytes, int]:
     """``(line, KIND_* bits)`` of a header, rendered and checked; kept in ``_LINES`` (the
     cache ``write_header`` and WSGI's ``start_response`` look up first) when both parts
@@ -208,9 +219,7 @@ class AppResponse:
         headers = self._headers
         if headers is None:
             return status or b""
-        # PERF: one written header line (the common case) is used as it is
-        lines = headers[0] if len(headers) == 1 else b"".join(headers)
-        return (status or b"200 OK\r\n") + lines
+        return (status or b"200 OK\r\n") + b"".join(headers)
 
     def _fail(self, rc: int) -> None:
         if rc == SC_ESTALE or rc == SC_EIO:
@@ -218,19 +227,15 @@ class AppResponse:
             return
         raise core_error(rc, "the response")
 
-    def _finished(self) -> None:
+    def _finished(self, rc: int = SC_OK) -> None:
+        """Done (``rc``: what the core said to the last write; a failure leaves the
+        handlers for ``_fail`` to call)."""
         self._state = DONE
         ext = self._ext
         if ext is not None:
             self._rt.untrack(self)
-            # Neither can run once the response is done (untracked); dropped so that a
-            # handler holding the response (a closure, a bound method of an object that
-            # keeps it) makes no reference cycle: the pair is freed by its reference count
-            # at once instead of waiting for the cyclic GC.
-            ext.aborted_handler = None
-            ext.writable_handler = None
-            if ext.data_handler is not None:
-                ext.data_handler = _body_taken
+            if rc >= 0 or rc == SC_EAGAIN:
+                _drop_handlers(ext)
 
     # ---- writing ------------------------------------------------------------------------
     def end(self, message: Any = None, end_connection: bool = False) -> AppResponse:
@@ -274,10 +279,13 @@ class AppResponse:
         if rc == SC_ETHREAD:
             raise wrong_thread("res.end()")  # nothing happened: the response is still open
         self._state = DONE
-        if self._ext is not None:
-            self._finished()
+        ext = self._ext
+        if ext is not None:
+            self._rt.untrack(self)
         if rc < 0 and rc != SC_EAGAIN:
-            self._fail(rc)
+            self._fail(rc)  # the abort handler, if any, runs here
+        elif ext is not None:
+            _drop_handlers(ext)
         return self
 
     cork_end = end
@@ -301,7 +309,7 @@ class AppResponse:
         rc = _write(self._rt.native, self._h, head, len(head), b"", 0, flags)
         if rc == SC_ETHREAD:
             raise wrong_thread("res.end_without_body()")
-        self._finished()
+        self._finished(rc)
         if rc < 0 and rc != SC_EAGAIN:
             self._fail(rc)
         return self

@@ -739,8 +739,8 @@ class _ObservedResponse(AppResponse):
             self._sent = sent
         return (ok, done)
 
-    def _finished(self) -> None:
-        AppResponse._finished(self)
+    def _finished(self, rc: int = 0) -> None:
+        AppResponse._finished(self, rc)
         self._report_finished(self.aborted)
 
     def _mark_aborted(self) -> None:

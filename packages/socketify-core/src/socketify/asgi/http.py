@@ -252,7 +252,7 @@ class HTTPCycle:
         fields = b"".join(trailers[1:])
         self._finish()
         rc = _end_trailers(res._rt.native, res._h, fields, len(fields))
-        res._finished()
+        res._finished(rc)
         if rc < 0 and rc != SC_EAGAIN:
             res._fail(rc)
 
@@ -403,13 +403,15 @@ _NOT_TRAILERS = (
 # PERF: apps answer with the same few header lists again and again (a constant, or the same
 # content type and length): the rendered lines and their framing bits are kept, keyed by the
 # tuple of (name, value) pairs.  Only all-bytes pairs are kept, so a hit means pairs equal to
-# bytes ones, which render alike and were checked when kept; cleared when full.
+# bytes ones, which render alike and were checked when kept.  Bounded like the header
+# line cache: once full, no more are kept (a list whose Content-Length varies per response
+# would otherwise clear it again and again, each miss paying for a join and an insert).
 _BLOCKS: dict[tuple[Any, ...], tuple[bytes, int]] = {}
 _BLOCKS_MAX = 512
 
 
 def _remember_block(key: Any, res: AppResponse) -> None:
-    if key is None:
+    if key is None or len(_BLOCKS) >= _BLOCKS_MAX:
         return
     for pair in key:
         if type(pair) is not tuple or len(pair) != 2:
@@ -417,8 +419,6 @@ def _remember_block(key: Any, res: AppResponse) -> None:
         name, value = pair
         if type(name) is not bytes or type(value) is not bytes:
             return
-    if len(_BLOCKS) >= _BLOCKS_MAX:
-        _BLOCKS.clear()
     headers = res._headers
     _BLOCKS[key] = (b"".join(headers) if headers else b"", res._hflags)
 
