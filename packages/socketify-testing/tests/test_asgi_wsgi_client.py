@@ -128,3 +128,22 @@ def test_objects_that_are_no_application_are_refused_clearly():
 
     with pytest.raises(InterfaceError, match="takes \\(scope, receive, send\\)"):
         TestClient(two)
+
+
+def test_each_scope_has_its_own_extension_dicts() -> None:
+    # middleware may write into scope["extensions"][...]: nothing leaks to the next request
+    seen = []
+
+    async def app(scope, receive, send):
+        if scope["type"] != "http":
+            return
+        trailers = scope["extensions"]["http.response.trailers"]
+        seen.append(dict(trailers))
+        trailers["marked"] = True
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    with TestClient(ASGI(app, lifespan="off")) as client:
+        assert client.get("/").status_code == 204
+        assert client.get("/").status_code == 204
+    assert seen == [{}, {}]

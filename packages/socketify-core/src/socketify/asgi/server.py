@@ -46,11 +46,6 @@ _HTTP_VERSIONS = ("1.0", "1.1")
 _NO_SERVER = object()
 # The extensions of every HTTP scope (each scope gets a copy of this dict; their values
 # carry no settings).
-_HTTP_EXTENSIONS: dict[str, Any] = {
-    "http.response.pathsend": {},
-    "http.response.zerocopysend": {},
-    "http.response.trailers": {},
-}
 # ASGI apps are written for uvicorn's WebSocket limits (16 MiB messages, ws_max_size), not
 # the small defaults of app.ws(); a route's output still waits past the same 64 KiB.
 ASGI_WS_DEFAULTS = {"max_payload_length": 16 * 1024 * 1024}
@@ -187,7 +182,12 @@ class ASGI(App):
         }
         if kind == "http":
             scope["method"] = method
-            scope["extensions"] = _HTTP_EXTENSIONS.copy()
+            # a fresh dict per scope, values included: middleware may write into them
+            scope["extensions"] = {
+                "http.response.pathsend": {},
+                "http.response.zerocopysend": {},
+                "http.response.trailers": {},
+            }
         return scope
 
     # ---- dispatch (called by the bridge) --------------------------------------------------
@@ -226,7 +226,7 @@ class ASGI(App):
         """Run the application's first step here, inside the core's callback.
 
         PERF: most requests are answered in that step; then no wrapper coroutine and no
-        Task are made.  An app that suspends goes on in a Task (``_resume_http``)."""
+        Task are made.  An app that suspends goes on in a Task (``_run_http``)."""
         call = self.application(scope, cycle.receive, cycle.send)
         if type(call) is not CoroutineType and not is_coroutine(call):
             # an awaitable that is not a coroutine: awaited by a wrapper

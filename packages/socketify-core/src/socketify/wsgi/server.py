@@ -194,6 +194,8 @@ class _Cycle:
             return
         self.sent = True
         chunk = bytes(data)
+        if self.error is not None:
+            raise ClientDisconnected("the response failed on the loop (reported there)")
         self.posted += len(chunk)
         self.app._inbox.post(self._loop_write, chunk)
         # The chunk is buffered for transmission (PEP 3333): the worker goes on producing
@@ -223,10 +225,7 @@ class _Cycle:
 
     # ---- loop thread --------------------------------------------------------------------
     def aborted(self, _res: AppResponse) -> None:
-        # Without an Event no write() waits yet; a later one is answered by _loop_write.
-        ready = self.ready
-        if ready is not None:
-            ready.set()
+        self._wake_worker()  # without an Event no write() waits yet
         if self.input is not None:
             self.input.abort()
 
@@ -264,6 +263,9 @@ class _Cycle:
                 res.on_writable(self._drained)
             elif rc < 0:
                 res._fail(rc)
+        except Exception as exc:
+            self.error = exc  # the worker stops at its next write
+            self._loop_fail(exc)  # reported; a started response is closed
         finally:
             self.accepted += len(data)
             self._wake_worker()
@@ -282,12 +284,16 @@ class _Cycle:
             self.file_pending = False
             self._wake_worker()
             return
-        if res._state == FRESH:
-            self._apply_head()
-        rt = res._rt
-        task = rt.aio().create_task(self._file_task(fd, offset, count))
-        rt.tasks.add(task)
-        task.add_done_callback(rt.tasks.discard)
+        try:
+            if res._state == FRESH:
+                self._apply_head()
+            res._rt.spawn(self._file_task(fd, offset, count), None, None)
+        except BaseException as exc:  # no task: the worker must not wait for one
+            os.close(fd)
+            self.error = exc if isinstance(exc, Exception) else RuntimeError(repr(exc))
+            self.file_pending = False
+            self._wake_worker()
+            raise
 
     async def _file_task(self, fd: int, offset: int, count: int) -> None:
         try:
