@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -205,3 +207,16 @@ def serving(app: Any, timeout: float = 5.0) -> Iterator[int]:
 @pytest.fixture
 def serve() -> Callable[..., Any]:
     return serving
+
+
+@pytest.fixture
+def open_fds() -> Callable[[], int]:
+    """Counts this process's descriptors after a collection: an event loop or client left
+    unclosed by an earlier test is closed by the GC, which must not happen between two
+    counts of one test."""
+
+    def count() -> int:
+        gc.collect()
+        return len(os.listdir("/proc/self/fd"))
+
+    return count

@@ -95,7 +95,9 @@ def test_bad_calls_raise_and_close_the_descriptor(wire: Any, blob: Path) -> None
     assert seen == [True, True, True]
 
 
-def test_a_file_shorter_than_promised_closes_the_connection(wire: Any, blob: Path) -> None:
+def test_a_file_shorter_than_promised_closes_the_connection(
+    open_fds: Any, wire: Any, blob: Path
+) -> None:
     app = App()
     results: list[Any] = []
 
@@ -105,14 +107,14 @@ def test_a_file_shorter_than_promised_closes_the_connection(wire: Any, blob: Pat
     app.get("/", handler)
     w = wire(app)
     conn = w.connect()
-    before = len(os.listdir("/proc/self/fd"))
+    before = open_fds()
     conn.feed(GET)
     assert w.until(lambda: not conn.open)
     out = conn.read()
     assert b"Content-Length: 100" in out and out.endswith(blob.read_bytes()[-10:])
     assert w.until(lambda: bool(results))
     assert results == [False]  # the client saw 10 of 100 bytes and a close
-    assert len(os.listdir("/proc/self/fd")) == before
+    assert open_fds() == before
 
 
 def test_send_fd_after_the_client_left_closes_the_descriptor(wire: Any, blob: Path) -> None:

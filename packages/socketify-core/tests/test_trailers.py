@@ -279,7 +279,7 @@ def after_body(*trailer_headers: Any) -> list[Any]:
         ),
         ([*after_body()[:2], {"type": "http.response.body", "body": b"y"}], "after the last body"),
         (after_body([(b"content-length", b"1")]), "cannot be sent as a trailer"),
-        (after_body([(b"transfer-encoding", b"gzip")]), ""),
+        (after_body([(b"transfer-encoding", b"gzip")]), "cannot be sent"),
         (after_body([(b"host", b"elsewhere")]), "cannot be sent as a trailer"),
         (after_body([], []), "after the response completed"),
     ],
