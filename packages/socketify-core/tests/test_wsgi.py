@@ -443,3 +443,87 @@ def test_wsgi_errors_is_the_current_stderr(serve, monkeypatch):
         monkeypatch.setattr(sys, "stderr", second)
         assert fetch(port)[0] == 200
     assert seen == [first, second]
+
+
+def keep_alive_exchange(sock, requests):
+    """Send each request on one connection and read its response (Content-Length framed)."""
+    replies = []
+    pending = b""
+    for request in requests:
+        sock.sendall(request)
+        while b"\r\n\r\n" not in pending:
+            pending += sock.recv(65536)
+        head, _, pending = pending.partition(b"\r\n\r\n")
+        length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+        while len(pending) < length:
+            pending += sock.recv(65536)
+        replies.append((head.split(b" ")[1], pending[:length]))
+        pending = pending[length:]
+    return replies
+
+
+def test_each_request_gets_its_own_copy_of_the_connection_keys(serve):
+    # The keys a connection's requests share are kept per connection: what an app writes
+    # into its environ never reaches the next request, and each connection has its peer.
+    seen = []
+
+    def app(environ, start_response):
+        seen.append(
+            (environ["REMOTE_ADDR"], environ["REMOTE_PORT"], environ["wsgi.url_scheme"],
+             environ.get("HTTP_X_ONE"), environ["SERVER_NAME"], environ["SERVER_PORT"])
+        )  # fmt: skip
+        environ["REMOTE_ADDR"] = "10.9.9.9"  # an app (or middleware) rewriting its environ
+        environ["REMOTE_PORT"] = "1"
+        environ["wsgi.url_scheme"] = "https"
+        environ["HTTP_X_ONE"] = "written"
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"ok"]
+
+    hosts = [b"h:81", b"[::1]:8080", b"[::1]", b"name", b"h:81"]
+    with serve(WSGI(app)) as port:
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as one:
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as two:
+                requests = [b"GET / HTTP/1.1\r\nHost: " + host + b"\r\n\r\n" for host in hosts]
+                requests[1] = requests[1].replace(b"\r\n\r\n", b"\r\nX-One: sent\r\n\r\n")
+                assert keep_alive_exchange(one, requests[:3]) == [(b"200", b"ok")] * 3
+                assert keep_alive_exchange(two, requests[3:]) == [(b"200", b"ok")] * 2
+                ports = [str(one.getsockname()[1])] * 3 + [str(two.getsockname()[1])] * 2
+    assert [entry[:3] for entry in seen] == [("127.0.0.1", p, "http") for p in ports]
+    assert [entry[3] for entry in seen] == [None, "sent", None, None, None]
+    assert [entry[4:] for entry in seen] == [
+        ("h", "81"),
+        ("[::1]", "8080"),
+        ("[::1]", "80"),
+        ("name", "80"),
+        ("h", "81"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("headers", "message"),
+    [
+        ([["Content-Type", "text/plain"]], "(name, value) tuple"),
+        ([("Content-Type", "text/plain\r\nX: y")], "control character"),
+        ([("Content-Type", b"text/plain")], "must be str"),
+        ([("Content-Type", "text/plain", "x")], "(name, value) tuple"),
+    ],
+)
+def test_a_head_seen_before_does_not_let_a_bad_one_through(serve, caplog, headers, message):
+    # start_response keeps the heads it checked; a head that differs is checked again.
+    def app(environ, start_response):
+        if environ["PATH_INFO"] == "/bad":
+            start_response("200 OK", headers)
+        elif environ["PATH_INFO"] == "/missing":
+            start_response("404 Not Found", [("Content-Type", "text/plain")])
+        else:
+            start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"body"]
+
+    with serve(WSGI(app)) as port:
+        for _ in range(3):
+            status, fields, body = fetch(port)
+            assert (status, body) == (200, b"body")
+            assert ("Content-Type", "text/plain") in fields
+            assert fetch(port, path="/missing")[0] == 404
+            assert fetch(port, path="/bad")[0] == 500
+    assert message in caplog.text
