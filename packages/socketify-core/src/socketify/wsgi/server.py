@@ -416,7 +416,7 @@ class WSGI(App):
     def _executor(self) -> WorkerPool:
         pool = self._pool
         if pool is None:
-            pool = self._pool = WorkerPool(self.threads)
+            pool = self._pool = WorkerPool(self.threads, self._inbox)
         return pool
 
     def _release(self) -> None:
