@@ -509,24 +509,24 @@ int sc_res_cork(sc_loop *loop, sc_handle res, int on)
     return c ? sc_conn_cork(c, on) : SC_ESTALE;
 }
 
-int sc_res_pause(sc_loop *loop, sc_handle res)
+static int sc_res_set_paused(sc_loop *loop, sc_handle res, int on)
 {
     SC_ON_LOOP_THREAD(loop);
     sc_conn *c = sc_res_by_handle(loop, res);
     if (!c)
         return SC_ESTALE;
-    sc_conn_pause(c, 1);
+    sc_conn_pause(c, on); /* resumed: buffered input is delivered by the next poll */
     return SC_OK;
+}
+
+int sc_res_pause(sc_loop *loop, sc_handle res)
+{
+    return sc_res_set_paused(loop, res, 1);
 }
 
 int sc_res_resume(sc_loop *loop, sc_handle res)
 {
-    SC_ON_LOOP_THREAD(loop);
-    sc_conn *c = sc_res_by_handle(loop, res);
-    if (!c)
-        return SC_ESTALE;
-    sc_conn_pause(c, 0); /* buffered input is delivered by the next poll */
-    return SC_OK;
+    return sc_res_set_paused(loop, res, 0);
 }
 
 int sc_res_close(sc_loop *loop, sc_handle res)
