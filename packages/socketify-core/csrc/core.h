@@ -92,6 +92,9 @@ typedef struct sc_addr {
 } sc_addr;
 
 void sc_addr_from_sockaddr(sc_addr *a, const void *sa, socklen_t len);
+/* family 4 or 6, ip its 4 or 16 bytes in network order (any alignment), port in
+ * host order; an IPv4-mapped IPv6 address is kept as IPv4. */
+void sc_addr_from_ip(sc_addr *a, int family, const void *ip, uint16_t port);
 void sc_addr_from_text(sc_addr *a, const char *ip, uint16_t port);
 int sc_addr_text(const sc_addr *a, char *buf, size_t cap);  /* length, or SC_EINVAL */
 int sc_addr_bytes(const sc_addr *a, char *buf, size_t cap); /* 0, 4 or 16, or SC_EINVAL */

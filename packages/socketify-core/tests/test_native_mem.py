@@ -859,6 +859,11 @@ def _proxy_v2(cmd: int, fam: int, addresses: bytes) -> bytes:
             bytes([203, 0, 113, 5]),
         ),
         (_proxy_v2(1, 0x21, bytes(15) + b"\x02" + bytes(16) + b"\x00\x50\x00\x50"), b"::2", None),
+        (  # an IPv4-mapped IPv6 source is reported as IPv4, as a dual-stack socket's peer is
+            _proxy_v2(1, 0x21, bytes(10) + b"\xff\xff\xc6\x33\x64\x07" + bytes(16) + bytes(4)),
+            b"198.51.100.7",
+            bytes([198, 51, 100, 7]),
+        ),
         (_proxy_v2(0, 0x00, b""), b"", b""),
         (_proxy_v2(1, 0x11, bytes(12) + b"\x01\x00\x02ab"), b"0.0.0.0", bytes(4)),  # with a TLV
     ],
@@ -888,6 +893,9 @@ def test_proxy_protocol_headers(make: Any, header: bytes, text: bytes, raw: Any)
         b"PROXY " + b"x" * 120,
         b"\r\n\r\n\x00\r\nQUIX\n" + bytes(4),
         _proxy_v2(1, 0x11, bytes(4)),  # too short for IPv4
+        _proxy_v2(1, 0x11, bytes(11)),  # one byte short of two IPv4 addresses and ports
+        _proxy_v2(1, 0x21, bytes(35)),  # one byte short for IPv6
+        _proxy_v2(1, 0x41, bytes(12)),  # no such address family
         b"\r\n\r\n\x00\r\nQUIT\n\x31\x11\x00\x00",  # version 3
     ],
 )
