@@ -349,6 +349,9 @@ int sc_res_try_end(sc_loop *loop, sc_handle res, const char *head, size_t head_l
         if (c->http.res.flags & SC_RF_CHUNKED)
             return SC_ESTATE; /* a streamed response has no total */
         total_size = c->http.res.total_size;
+    } else if ((flags & SC_W_HAS_LENGTH) &&
+               sc_head_content_length(head, head_len, &total_size) < 0) {
+        return SC_EINVAL; /* the head's own Content-Length is the total */
     }
     if (c->http.res.write_offset + body_len > total_size)
         return SC_EINVAL;

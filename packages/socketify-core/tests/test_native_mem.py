@@ -757,6 +757,29 @@ def test_try_end_ok_and_done_bits(make: Any) -> None:
     assert r.body == b"abcdef" and r.get("content-length") == "6"
 
 
+def test_try_end_with_the_heads_own_content_length(make: Any) -> None:
+    core = make(handler=None)
+    conn = core.connect()
+    conn.feed(GET + GET)
+    h = core.requests[0][0]
+
+    def try_end(head: bytes, body: bytes, total: int) -> int:
+        return lib.sc_res_try_end(
+            core.loop, h, head, len(head), body, len(body), total, lib.SC_W_HAS_LENGTH
+        )
+
+    # SC_W_HAS_LENGTH without a Content-Length line in the head: refused, nothing sent
+    assert try_end(b"200 OK\r\n", b"abc", 3) == lib.SC_EINVAL
+    assert conn.read() == b""
+    head = b"200 OK\r\nContent-Length: 4\r\n"
+    assert try_end(head, b"abcde", 99) == lib.SC_EINVAL  # past the head's length
+    assert try_end(head, b"ab", 99) == 1  # the head's 4 is the total, not 99
+    assert try_end(b"", b"cd", 99) == 3
+    [r] = parse(conn.read())
+    assert r.get("content-length") == "4" and r.body == b"abcd"  # get(): one line only
+    assert core.poll(lambda: len(core.requests) == 2)  # keep-alive: the next one is served
+
+
 def test_override_write_offset(make: Any) -> None:
     core = make(handler=None)
     conn = core.connect()
