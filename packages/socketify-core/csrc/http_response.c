@@ -353,7 +353,8 @@ int sc_res_try_end(sc_loop *loop, sc_handle res, const char *head, size_t head_l
                sc_head_content_length(head, head_len, &total_size) < 0) {
         return SC_EINVAL; /* the head's own Content-Length is the total */
     }
-    if (c->http.res.write_offset + body_len > total_size)
+    uint64_t sent = c->http.res.write_offset; /* overridable: the sum could wrap */
+    if (sent > total_size || body_len > total_size - sent)
         return SC_EINVAL;
     sc_batch_begin(loop);
     int rc = SC_OK;

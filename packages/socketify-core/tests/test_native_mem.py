@@ -789,6 +789,23 @@ def test_override_write_offset(make: Any) -> None:
     assert lib.sc_res_write_offset(core.loop, h) == 40
 
 
+def test_try_end_past_the_total_from_an_overridden_offset_is_refused(make: Any) -> None:
+    """The bound holds whatever the offset: offset + body must not wrap around past it."""
+    core = make(handler=None)
+    conn = core.connect()
+    conn.feed(GET)
+    h = core.requests[0][0]
+    assert core.try_end(h, b"ab", 10) == 1
+    assert lib.sc_res_override_write_offset(core.loop, h, 2**64 - 1) == lib.SC_OK
+    assert core.try_end(h, b"cd", 10) == lib.SC_EINVAL
+    assert lib.sc_res_override_write_offset(core.loop, h, 11) == lib.SC_OK
+    assert core.try_end(h, b"", 10) == lib.SC_EINVAL  # already past it
+    assert lib.sc_res_override_write_offset(core.loop, h, 2) == lib.SC_OK
+    assert core.try_end(h, b"cdefghij", 10) == 3
+    [r] = parse(conn.read())
+    assert r.body == b"abcdefghij"
+
+
 def test_cork_holds_output_until_uncork(make: Any) -> None:
     core = make(handler=None)
     conn = core.connect()
