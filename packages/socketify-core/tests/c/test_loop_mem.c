@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core.h" /* sc_io_push: HTTP over a pushed I/O layer */
 #include "socketify.h"
@@ -406,6 +407,33 @@ static void test_out_of_memory_mid_response(void)
     g_mode = 0;
 }
 
+/* A connection opened inside a batch (accepted during a poll) starts its idle
+ * clock at the batch's time, the time the loop's tick compares with: the
+ * tick of the same poll (the timer's event after the listener's) must not
+ * see it as idle for ~2^64 ms because the wall clock moved on meanwhile. */
+static void test_new_connection_is_not_idle_in_its_batch(void)
+{
+    sc_settings s;
+    sc_settings_default(&s);
+    s.idle_timeout_ms = 1000;
+    g_loop = sc_loop_new(&s, 7);
+    g_mode = 1;
+    sc_batch_begin(g_loop); /* as sc_loop_poll does: the batch's time is taken now */
+    struct timespec pause = {0, 5 * 1000 * 1000};
+    nanosleep(&pause, NULL); /* other events of the poll take their time */
+    sc_handle h = sc_mem_open(g_loop, "127.0.0.1", 1000);
+    sc_conn *c = sc_conn_by_handle(g_loop, h);
+    CHECK(c != NULL);
+    if (c) {
+        c->proto->on_tick(c, g_loop->now_ms); /* the timer's event in the same poll */
+        CHECK(sc_mem_is_open(g_loop, h) == 1);
+    }
+    sc_batch_end(g_loop);
+    sc_mem_close(g_loop, h, 1);
+    sc_loop_free(g_loop);
+    g_mode = 0;
+}
+
 int main(void)
 {
     static char out[1 << 16];
@@ -480,6 +508,7 @@ int main(void)
     test_gathered_bodies();
     test_gathered_body_outlives_its_response();
     test_out_of_memory_mid_response();
+    test_new_connection_is_not_idle_in_its_batch();
 
     printf("%d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;
