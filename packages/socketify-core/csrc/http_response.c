@@ -194,6 +194,16 @@ static uint64_t sc_res_clip_declared(sc_conn *c, uint64_t len)
     return len;
 }
 
+/* Out of memory part way through a response's bytes (a chunk's size line
+ * queued without its data, a head without its body): the response cannot be
+ * framed any more, so the connection closes (the response is aborted) rather
+ * than send the client bytes it would misread. */
+static int sc_res_out_of_memory(sc_conn *c)
+{
+    sc_conn_close(c);
+    return SC_ENOMEM;
+}
+
 static int sc_check_args(const char *head, size_t head_len, const char *body, size_t body_len)
 {
     return ((head_len && !head) || (body_len && !body)) ? SC_EINVAL : SC_OK;
@@ -270,8 +280,10 @@ int sc_res_write(sc_loop *loop, sc_handle res, const char *head, size_t head_len
         if (!direct && sc_out_append(c, body, body_len) < 0)
             rc = SC_ENOMEM;
     }
-    if (rc < 0)
+    if (rc < 0) {
+        rc = sc_res_out_of_memory(c);
         goto out;
+    }
     c->http.res.write_offset += body_len;
     if (end) {
         sc_conn_end_cork(c); /* the cork belongs to the response: release it */
@@ -324,7 +336,7 @@ int sc_res_end_trailers(sc_loop *loop, sc_handle res, const char *fields, size_t
     int rc = SC_OK;
     if (sc_out_append(c, "0\r\n", 3) < 0 || sc_out_append(c, fields, fields_len) < 0 ||
         sc_out_append(c, "\r\n", 2) < 0) {
-        rc = SC_ENOMEM;
+        rc = sc_res_out_of_memory(c);
     } else {
         sc_conn_end_cork(c);
         sc_http_response_ended(c);
@@ -444,7 +456,7 @@ int sc_res_sendfile(sc_loop *loop, sc_handle res, const char *head, size_t head_
         if (rc < 0)
             goto out;
         if (n && sc_out_append(c, "\r\n", 2) < 0) {
-            rc = SC_ENOMEM;
+            rc = sc_res_out_of_memory(c); /* the chunk is queued without its end */
             goto out;
         }
         queued = 1;

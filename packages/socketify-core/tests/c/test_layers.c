@@ -427,6 +427,20 @@ static void test_file_segment(void)
     sc_loop_free(loop);
 }
 
+/* sc_buf refuses a size it could never hold instead of letting len + extra wrap
+ * around (which would claim room it does not have and copy past the end). */
+static void test_buf_bounds(void)
+{
+    sc_buf b = {0};
+    CHECK(sc_buf_append(&b, "0123456789", 10) == 0);
+    CHECK(sc_buf_reserve(&b, SIZE_MAX - 5) == SC_ENOMEM);
+    CHECK(sc_buf_append(&b, "x", SIZE_MAX - 5) == SC_ENOMEM); /* nothing is read */
+    CHECK(sc_buf_reserve(&b, SIZE_MAX / 2) == SC_ENOMEM);
+    CHECK(sc_buf_size(&b) == 10 && memcmp(b.data, "0123456789", 10) == 0);
+    CHECK(sc_buf_reserve(&b, 1000) == 0 && b.cap >= 1010);
+    sc_buf_free(&b);
+}
+
 /* A shared frame queued by reference ahead of a file segment: the frame, the
  * bytes before the file, the file and the bytes after it leave in that order,
  * a few at a time, and the frame's reference is dropped once it is out. */
@@ -535,6 +549,7 @@ int main(void)
     test_pushed_layer();
     test_file_segment();
     test_shared_frame_before_file();
+    test_buf_bounds();
     test_socket();
     test_file_to_a_peer_that_left();
     printf("%d passed, %d failed\n", passed, failed);
