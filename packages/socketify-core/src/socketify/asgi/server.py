@@ -256,7 +256,7 @@ class ASGI(App):
                 if secure:  # the ASGI TLS extension
                     facts = TLSFacts.read(lib.sc_res_tls_info, rt.native, handle)
                     scope["extensions"]["tls"] = facts.asgi_extension()
-                cycle = HTTPCycle(res, bool(flags & REQ_HAS_BODY))
+                cycle = HTTPCycle(res, flags & REQ_HAS_BODY)
                 if flags & REQ_HAS_BODY:
                     res._collect_small_body(view)
                 self._start_http(scope, cycle)
