@@ -323,6 +323,28 @@ def memory_exchange(server, request=b"GET / HTTP/1.1\r\nHost: t\r\n\r\n"):
     return conn.read(), conn.open
 
 
+def test_repeated_request_headers_give_each_scope_its_own_list_and_follow_changes():
+    # the scope reuses the pairs of the previous request's header block when it is the same
+    # bytes (PERF): an app changing its list must not reach the next request, and a changed
+    # block must show
+    seen = []
+
+    async def app(scope, receive, send):
+        seen.append(list(scope["headers"]))
+        scope["headers"].append((b"x-added", b"by the app"))
+        scope["headers"][0] = (b"host", b"changed")
+        await respond(send, body=b"ok")
+
+    server = ASGI(app, lifespan="off")
+    same = b"GET / HTTP/1.1\r\nHost: t\r\nX-A: 1\r\n\r\n"
+    other = b"GET / HTTP/1.1\r\nHost: t\r\nX-A: 2\r\n\r\n"
+    for request in (same, same, same, other, same):
+        out, _ = memory_exchange(server, request)
+        assert out.endswith(b"ok")
+    first = [(b"host", b"t"), (b"x-a", b"1")]
+    assert seen == [first, first, first, [(b"host", b"t"), (b"x-a", b"2")], first]
+
+
 def test_a_repeated_header_list_keeps_its_framing_and_follows_changes():
     # http.response.start keeps rendered header lists (PERF): equal lists must answer alike,
     # Content-Length and Connection: close included, and a changed list must show.
