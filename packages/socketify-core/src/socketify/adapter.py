@@ -52,8 +52,10 @@ class AdapterRuntime(Runtime):
 
     def _route_requests(self) -> None:
         if self.native is not None:  # registered with the bridge (native_loop)
-            target = self._on_request if self._metrics_path is not None else self.app._dispatch
-            _bridge.route_requests(self.owner, target)  # type: ignore[attr-defined]
+            target = self._on_request
+            if self._metrics_path is None:
+                target = self.app._dispatch  # type: ignore[attr-defined]
+            _bridge.route_requests(self.owner, target)
 
     def _on_request(self, handle: int) -> None:
         path = self._metrics_path

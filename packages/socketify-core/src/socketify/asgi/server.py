@@ -42,7 +42,6 @@ _remote_address = lib.sc_res_remote_address
 _remote_port = lib.sc_res_remote_port
 _conn_id = lib.sc_res_conn_id
 _ADDRESS = ffi.new("char[64]")  # PERF: one buffer, used on the loop thread only
-_HTTP_VERSIONS = ("1.0", "1.1")
 _PERCENT = 0x25  # ord("%")
 _NO_SERVER = object()
 # The extensions of every HTTP scope (each scope gets a copy of this dict; their values
