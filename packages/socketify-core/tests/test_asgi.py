@@ -507,6 +507,52 @@ def test_an_exception_before_start_is_a_500(serve, caplog):
     assert "boom before start" in caplog.text
 
 
+def test_apps_that_return_raise_and_suspend_in_their_first_step_interleave():
+    # first steps run through one reused stepper (PERF, coroutines.new_stepper); an app that
+    # suspends keeps its own, so requests answered meanwhile, and failures, do not disturb it
+    loop = asyncio.new_event_loop()
+    release = asyncio.Event()
+    errors = []
+
+    async def app(scope, receive, send):
+        path = scope["path"]
+        if path == "/wait":
+            await release.wait()
+        elif path == "/boom":
+            raise ValueError("boom in the first step")
+        elif path == "/exit":
+            raise SystemExit(3)
+        await respond(send, body=path.encode())
+
+    server = ASGI(app, lifespan="off")
+    server.set_error_handler(lambda error, res, req: errors.append(error))
+    host = server.memory_host()
+    host.bind_loop(loop)
+
+    def exchange(conn, path):
+        conn.feed(b"GET " + path + b" HTTP/1.1\r\nHost: t\r\n\r\n")
+        return conn.read()
+
+    waiting = host.open_connection()
+    other = host.open_connection()
+    try:
+        assert exchange(waiting, b"/wait") == b""  # suspended: answered later, in a Task
+        assert exchange(other, b"/a").endswith(b"\r\n\r\n/a")
+        assert exchange(other, b"/boom").startswith(b"HTTP/1.1 500 ")
+        # not an Exception: it leaves the dispatch (the core's callback logs it) and kills
+        # the stepper it ran in; the next first steps get a new one
+        exchange(host.open_connection(), b"/exit")
+        assert exchange(other, b"/b").endswith(b"\r\n\r\n/b")
+        release.set()
+        loop.run_until_complete(asyncio.sleep(0.05))
+        assert waiting.read().endswith(b"\r\n\r\n/wait")
+        assert exchange(waiting, b"/c").endswith(b"\r\n\r\n/c")
+    finally:
+        server._release()
+        loop.close()
+    assert [str(e) for e in errors] == ["boom in the first step"]
+
+
 def test_an_exception_after_start_closes_the_connection(serve):
     async def app(scope, receive, send):
         await send({"type": "http.response.start", "status": 200, "headers": []})

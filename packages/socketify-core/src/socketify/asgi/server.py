@@ -21,7 +21,15 @@ from urllib.parse import unquote_to_bytes
 from .._native import ffi, lib
 from ..adapter import _FIELDS, _FIELDS_CAP, AdapterRuntime, _pack_headers, header_fields
 from ..app import App
-from ..coroutines import Resume, _get_running_loop, _set_running_loop, is_coroutine
+from ..coroutines import (
+    RETURNED,
+    Failed,
+    ResumeStepper,
+    _get_running_loop,
+    _set_running_loop,
+    is_coroutine,
+    new_stepper,
+)
 from ..errors import ClientDisconnected
 from ..proxy import forwarded
 from ..response import DONE, AppResponse
@@ -96,6 +104,7 @@ class ASGI(App):
         self._peer_conn = 0  # the connection whose client _peer is (0: none yet)
         self._peer: Any = None
         self._peer_loop: Any = None
+        self._stepper: Any = None  # runs first steps (coroutines.new_stepper)
         self._last_block = b"\0"  # the previous request's packed header fields (_scope)
         self._last_headers: list[tuple[bytes, bytes]] = []
 
@@ -288,19 +297,18 @@ class ASGI(App):
             # an awaitable that is not a coroutine: awaited by a wrapper
             self._rt.handler_result(self._run_http(call, cycle), cycle.res, None)
             return
-        # PERF: coroutines.start() inlined; under a running loop (serving) nothing to lend
+        # PERF: coroutines.start() inlined, through the app's stepper (no StopIteration when
+        # the app returns); under a running loop (serving) there is no loop to lend
+        stepper = self._stepper
+        self._stepper = None  # taken: a first step that dispatches again makes its own
+        if stepper is None:
+            stepper = new_stepper()
         borrowed = _get_running_loop() is None
         if borrowed:
             _set_running_loop(self._rt.aio())
         try:
-            pending = call.send(None)
-        except StopIteration:
-            if borrowed:
-                _set_running_loop(None)
-            if not cycle.complete:
-                self._http_returned(cycle)
-            return
-        except BaseException as exc:
+            out = stepper.send(call)
+        except BaseException as exc:  # not an Exception (those come back as Failed)
             if borrowed:
                 _set_running_loop(None)
             if _http_failed(cycle, exc):
@@ -308,7 +316,19 @@ class ASGI(App):
             raise
         if borrowed:
             _set_running_loop(None)
-        self._rt.spawn(self._run_http(Resume(call, pending), cycle), cycle.res, None)
+        if out is RETURNED:
+            self._stepper = stepper
+            if not cycle.complete:
+                self._http_returned(cycle)
+            return
+        if type(out) is Failed:
+            self._stepper = stepper
+            failure = out.exc
+            if _http_failed(cycle, failure):
+                return
+            raise failure
+        # suspended: the stepper is the app's until it finishes, in a Task
+        self._rt.spawn(self._run_http(ResumeStepper(stepper, out), cycle), cycle.res, None)
 
     async def _run_http(self, call: Any, cycle: HTTPCycle) -> None:
         try:
