@@ -11,32 +11,38 @@
 #include <string.h>
 #include <sys/socket.h>
 
-void sc_addr_from_sockaddr(sc_addr *a, const void *sa, socklen_t len)
+void sc_addr_from_ip(sc_addr *a, int family, const void *ip, uint16_t port)
 {
     memset(a, 0, sizeof *a);
+    a->port = port;
+    const uint8_t *b = ip;
+    if (family == 6) {
+        struct in6_addr in6; /* ip may be unaligned: the test reads an aligned copy */
+        memcpy(&in6, b, 16);
+        if (IN6_IS_ADDR_V4MAPPED(&in6)) {
+            family = 4; /* a dual-stack socket reports IPv4 peers as ::ffff:a.b.c.d */
+            b += 12;
+        }
+    }
+    a->family = (uint8_t)family;
+    memcpy(a->bytes, b, family == 4 ? 4 : 16);
+    inet_ntop(family == 4 ? AF_INET : AF_INET6, a->bytes, a->text, sizeof a->text);
+}
+
+void sc_addr_from_sockaddr(sc_addr *a, const void *sa, socklen_t len)
+{
     const struct sockaddr *s = sa;
     if (len >= (socklen_t)sizeof(struct sockaddr_in) && s->sa_family == AF_INET) {
         const struct sockaddr_in *in = sa;
-        a->family = 4;
-        memcpy(a->bytes, &in->sin_addr, 4);
-        a->port = ntohs(in->sin_port);
+        sc_addr_from_ip(a, 4, &in->sin_addr, ntohs(in->sin_port));
     } else if (len >= (socklen_t)sizeof(struct sockaddr_in6) && s->sa_family == AF_INET6) {
         const struct sockaddr_in6 *in6 = sa;
-        a->port = ntohs(in6->sin6_port);
-        if (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr)) {
-            a->family = 4; /* a dual-stack socket reports IPv4 peers as ::ffff:a.b.c.d */
-            memcpy(a->bytes, in6->sin6_addr.s6_addr + 12, 4);
-        } else {
-            a->family = 6;
-            memcpy(a->bytes, &in6->sin6_addr, 16);
-        }
-    } else if (s->sa_family == AF_UNIX) {
-        a->family = 1;
-        return;
+        sc_addr_from_ip(a, 6, &in6->sin6_addr, ntohs(in6->sin6_port));
     } else {
-        return;
+        memset(a, 0, sizeof *a);
+        if (s->sa_family == AF_UNIX)
+            a->family = 1;
     }
-    inet_ntop(a->family == 4 ? AF_INET : AF_INET6, a->bytes, a->text, sizeof a->text);
 }
 
 void sc_addr_from_text(sc_addr *a, const char *ip, uint16_t port)

@@ -12,6 +12,8 @@
 
 int sc_buf_reserve(sc_buf *b, size_t extra)
 {
+    if (extra > SIZE_MAX / 2 - b->len)
+        return SC_ENOMEM; /* no such allocation; and len + extra must not wrap */
     if (b->len + extra <= b->cap)
         return 0;
     if (b->off) {

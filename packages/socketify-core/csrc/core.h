@@ -52,6 +52,10 @@
 #define SC_TAG_WAKE 2u
 #define SC_TAG_LISTENER 16u /* + listener index */
 
+/* PERF: for a helper of the hot path that gcc -O2 would keep out of line
+ * (it does so for a static inline function with more than one caller). */
+#define SC_ALWAYS_INLINE inline __attribute__((always_inline))
+
 static inline sc_handle sc_make_handle(uint64_t gen, uint32_t slot)
 {
     return (gen << SC_SLOT_BITS) | slot;
@@ -88,6 +92,9 @@ typedef struct sc_addr {
 } sc_addr;
 
 void sc_addr_from_sockaddr(sc_addr *a, const void *sa, socklen_t len);
+/* family 4 or 6, ip its 4 or 16 bytes in network order (any alignment), port in
+ * host order; an IPv4-mapped IPv6 address is kept as IPv4. */
+void sc_addr_from_ip(sc_addr *a, int family, const void *ip, uint16_t port);
 void sc_addr_from_text(sc_addr *a, const char *ip, uint16_t port);
 int sc_addr_text(const sc_addr *a, char *buf, size_t cap);  /* length, or SC_EINVAL */
 int sc_addr_bytes(const sc_addr *a, char *buf, size_t cap); /* 0, 4 or 16, or SC_EINVAL */
@@ -358,11 +365,16 @@ int sc_out_append_shared(sc_conn *c, sc_shared_msg *m);
  * already.  The protocol hears on_writable when everything queued up to and
  * including the file has left and it asked (sc_conn_want_writable). */
 int sc_conn_queue_file(sc_conn *c, int fd, uint64_t off, uint64_t count);
+/* Bytes of the queued shared frame not written yet. */
+static inline size_t sc_conn_shared_left(const sc_conn *c)
+{
+    return c->io.shared ? c->io.shared->len - c->io.shared_off : 0;
+}
 /* Bytes queued on the connection and not written yet: out, a shared frame and
  * the rest of a file segment. */
 static inline size_t sc_conn_pending(const sc_conn *c)
 {
-    size_t n = sc_buf_size(&c->io.out) + (c->io.shared ? c->io.shared->len - c->io.shared_off : 0);
+    size_t n = sc_buf_size(&c->io.out) + sc_conn_shared_left(c);
     if (__builtin_expect((c->flags & SC_CF_FILE) != 0, 0))
         n += c->io.file.left > SIZE_MAX - n ? SIZE_MAX - n : (size_t)c->io.file.left;
     return n;

@@ -119,26 +119,15 @@ static long sc_proxy_v2(sc_conn *c, const unsigned char *b, size_t len)
     if (cmd == 0)
         return (long)(16 + body); /* LOCAL: the proxy's own connection */
     const unsigned char *a = b + 16;
-    if (fam == 1) {
-        if (body < 12)
+    if (fam == 1 || fam == 2) { /* TCP/UDP over IPv4 or IPv6 */
+        /* the source and destination addresses, then their ports, big-endian */
+        size_t n = fam == 1 ? 4 : 16;
+        if (body < 2 * n + 4)
             return -400;
-        struct sockaddr_in sin;
-        memset(&sin, 0, sizeof sin);
-        sin.sin_family = AF_INET;
-        memcpy(&sin.sin_addr, a, 4);
-        memcpy(&sin.sin_port, a + 8, 2);
-        sc_addr_from_sockaddr(&c->http.proxied, &sin, sizeof sin);
-    } else if (fam == 2) {
-        if (body < 36)
-            return -400;
-        struct sockaddr_in6 sin6;
-        memset(&sin6, 0, sizeof sin6);
-        sin6.sin6_family = AF_INET6;
-        memcpy(&sin6.sin6_addr, a, 16);
-        memcpy(&sin6.sin6_port, a + 32, 2);
-        sc_addr_from_sockaddr(&c->http.proxied, &sin6, sizeof sin6);
+        uint16_t port = (uint16_t)(a[2 * n] << 8 | a[2 * n + 1]);
+        sc_addr_from_ip(&c->http.proxied, fam == 1 ? 4 : 6, a, port);
     } else if (fam > 3) {
-        return -400;
+        return -400; /* 0 UNSPEC and 3 UNIX carry no address we report */
     }
     return (long)(16 + body);
 }

@@ -179,6 +179,31 @@ static int sc_render_head(sc_conn *c, const char *head, size_t head_len, uint32_
     return SC_OK;
 }
 
+/* The handler's own Content-Length (SC_RF_DECLARED) rules the body: len
+ * body bytes are cut to what it leaves, and a cut closes the connection after
+ * this response, so a keep-alive client never reads the bytes past it as the
+ * next response (nor waits for bytes that never come: see sc_res_write). */
+static uint64_t sc_res_clip_declared(sc_conn *c, uint64_t len)
+{
+    uint64_t done = c->http.res.write_offset;
+    uint64_t room = c->http.res.total_size > done ? c->http.res.total_size - done : 0;
+    if (len > room) {
+        len = room;
+        c->http.res.flags |= SC_RF_CLOSE;
+    }
+    return len;
+}
+
+/* Out of memory part way through a response's bytes (a chunk's size line
+ * queued without its data, a head without its body): the response cannot be
+ * framed any more, so the connection closes (the response is aborted) rather
+ * than send the client bytes it would misread. */
+static int sc_res_out_of_memory(sc_conn *c)
+{
+    sc_conn_close(c);
+    return SC_ENOMEM;
+}
+
 static int sc_check_args(const char *head, size_t head_len, const char *body, size_t body_len)
 {
     return ((head_len && !head) || (body_len && !body)) ? SC_EINVAL : SC_OK;
@@ -231,18 +256,9 @@ int sc_res_write(sc_loop *loop, sc_handle res, const char *head, size_t head_len
         c->http.res.flags |= SC_RF_CLOSE;
     }
     if (c->http.res.flags & SC_RF_DECLARED) {
-        /* The handler's own Content-Length rules: bytes past it are dropped and
-         * a body short of it at the end closes the connection, so a keep-alive
-         * client can never read them as the next response. */
-        uint64_t room = c->http.res.total_size - (c->http.res.write_offset < c->http.res.total_size
-                                                      ? c->http.res.write_offset
-                                                      : c->http.res.total_size);
-        if (body_len > room) {
-            body_len = (size_t)room;
-            c->http.res.flags |= SC_RF_CLOSE;
-        }
+        body_len = (size_t)sc_res_clip_declared(c, body_len);
         if (end && c->http.res.write_offset + body_len < c->http.res.total_size)
-            c->http.res.flags |= SC_RF_CLOSE;
+            c->http.res.flags |= SC_RF_CLOSE; /* short of it: the client must not wait */
     }
     int send_body = !(c->http.res.flags & (SC_RF_NO_BODY | SC_RF_HEAD_REQ));
     int direct = 0;
@@ -264,8 +280,10 @@ int sc_res_write(sc_loop *loop, sc_handle res, const char *head, size_t head_len
         if (!direct && sc_out_append(c, body, body_len) < 0)
             rc = SC_ENOMEM;
     }
-    if (rc < 0)
+    if (rc < 0) {
+        rc = sc_res_out_of_memory(c);
         goto out;
+    }
     c->http.res.write_offset += body_len;
     if (end) {
         sc_conn_end_cork(c); /* the cork belongs to the response: release it */
@@ -318,7 +336,7 @@ int sc_res_end_trailers(sc_loop *loop, sc_handle res, const char *fields, size_t
     int rc = SC_OK;
     if (sc_out_append(c, "0\r\n", 3) < 0 || sc_out_append(c, fields, fields_len) < 0 ||
         sc_out_append(c, "\r\n", 2) < 0) {
-        rc = SC_ENOMEM;
+        rc = sc_res_out_of_memory(c);
     } else {
         sc_conn_end_cork(c);
         sc_http_response_ended(c);
@@ -343,8 +361,12 @@ int sc_res_try_end(sc_loop *loop, sc_handle res, const char *head, size_t head_l
         if (c->http.res.flags & SC_RF_CHUNKED)
             return SC_ESTATE; /* a streamed response has no total */
         total_size = c->http.res.total_size;
+    } else if ((flags & SC_W_HAS_LENGTH) &&
+               sc_head_content_length(head, head_len, &total_size) < 0) {
+        return SC_EINVAL; /* the head's own Content-Length is the total */
     }
-    if (c->http.res.write_offset + body_len > total_size)
+    uint64_t sent = c->http.res.write_offset; /* overridable: the sum could wrap */
+    if (sent > total_size || body_len > total_size - sent)
         return SC_EINVAL;
     sc_batch_begin(loop);
     int rc = SC_OK;
@@ -417,14 +439,8 @@ int sc_res_sendfile(sc_loop *loop, sc_handle res, const char *head, size_t head_
     } else if (flags & SC_W_CLOSE) {
         c->http.res.flags |= SC_RF_CLOSE;
     }
-    if (c->http.res.flags & SC_RF_DECLARED) {
-        uint64_t done = c->http.res.write_offset;
-        uint64_t room = c->http.res.total_size > done ? c->http.res.total_size - done : 0;
-        if (count > room) {
-            count = room; /* past the head's own Content-Length: cut, and close after */
-            c->http.res.flags |= SC_RF_CLOSE;
-        }
-    }
+    if (c->http.res.flags & SC_RF_DECLARED)
+        count = sc_res_clip_declared(c, count);
     int queued = 0;
     if (count && !(c->http.res.flags & (SC_RF_NO_BODY | SC_RF_HEAD_REQ))) {
         char size[24];
@@ -440,7 +456,7 @@ int sc_res_sendfile(sc_loop *loop, sc_handle res, const char *head, size_t head_
         if (rc < 0)
             goto out;
         if (n && sc_out_append(c, "\r\n", 2) < 0) {
-            rc = SC_ENOMEM;
+            rc = sc_res_out_of_memory(c); /* the chunk is queued without its end */
             goto out;
         }
         queued = 1;
@@ -509,24 +525,24 @@ int sc_res_cork(sc_loop *loop, sc_handle res, int on)
     return c ? sc_conn_cork(c, on) : SC_ESTALE;
 }
 
-int sc_res_pause(sc_loop *loop, sc_handle res)
+static int sc_res_set_paused(sc_loop *loop, sc_handle res, int on)
 {
     SC_ON_LOOP_THREAD(loop);
     sc_conn *c = sc_res_by_handle(loop, res);
     if (!c)
         return SC_ESTALE;
-    sc_conn_pause(c, 1);
+    sc_conn_pause(c, on); /* resumed: buffered input is delivered by the next poll */
     return SC_OK;
+}
+
+int sc_res_pause(sc_loop *loop, sc_handle res)
+{
+    return sc_res_set_paused(loop, res, 1);
 }
 
 int sc_res_resume(sc_loop *loop, sc_handle res)
 {
-    SC_ON_LOOP_THREAD(loop);
-    sc_conn *c = sc_res_by_handle(loop, res);
-    if (!c)
-        return SC_ESTALE;
-    sc_conn_pause(c, 0); /* buffered input is delivered by the next poll */
-    return SC_OK;
+    return sc_res_set_paused(loop, res, 0);
 }
 
 int sc_res_close(sc_loop *loop, sc_handle res)

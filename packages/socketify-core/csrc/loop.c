@@ -237,7 +237,10 @@ sc_conn *sc_conn_new(sc_loop *loop, const sc_io_ops *bottom, size_t bottom_size,
     c->conn_gen = sc_next_gen(loop);
     c->proto = loop->proto;
     c->proto->on_open(c);
-    c->io.last_active_ms = sc_now_ms(); /* loop->now_ms may be old outside a batch */
+    /* The idle clock's time: inside a batch the batch's (what the tick of this
+     * poll compares with; the wall clock may be ahead of it by now and
+     * now - last would wrap), outside one the wall clock (now_ms may be old). */
+    c->io.last_active_ms = loop->batch ? loop->now_ms : sc_now_ms();
     loop->slots[slot] = c;
     loop->num_conns++;
     loop->stats.connections_total++;

@@ -330,8 +330,10 @@ int sc_res_end_trailers(sc_loop *loop, sc_handle res, const char *fields, size_t
 
 /* try_end: send part of a body of total_size bytes (Content-Length:
  * total_size).  Writes what the transport takes now and buffers nothing past
- * that.  Returns a bitmask: 1 = all of body accepted (ok), 2 = response done;
- * or a negative sc_error. */
+ * that.  With SC_W_HAS_LENGTH the head's own Content-Length is the total and
+ * total_size is not used (nor on the calls after the head was sent).
+ * Returns a bitmask: 1 = all of body accepted (ok), 2 = response done; or a
+ * negative sc_error (SC_EINVAL for a body past the total). */
 int sc_res_try_end(sc_loop *loop, sc_handle res, const char *head, size_t head_len,
                    const char *body, size_t body_len, uint64_t total_size, uint32_t flags);
 /* Send count bytes of the file fd from offset as (part of) the body, from the

@@ -757,6 +757,29 @@ def test_try_end_ok_and_done_bits(make: Any) -> None:
     assert r.body == b"abcdef" and r.get("content-length") == "6"
 
 
+def test_try_end_with_the_heads_own_content_length(make: Any) -> None:
+    core = make(handler=None)
+    conn = core.connect()
+    conn.feed(GET + GET)
+    h = core.requests[0][0]
+
+    def try_end(head: bytes, body: bytes, total: int) -> int:
+        return lib.sc_res_try_end(
+            core.loop, h, head, len(head), body, len(body), total, lib.SC_W_HAS_LENGTH
+        )
+
+    # SC_W_HAS_LENGTH without a Content-Length line in the head: refused, nothing sent
+    assert try_end(b"200 OK\r\n", b"abc", 3) == lib.SC_EINVAL
+    assert conn.read() == b""
+    head = b"200 OK\r\nContent-Length: 4\r\n"
+    assert try_end(head, b"abcde", 99) == lib.SC_EINVAL  # past the head's length
+    assert try_end(head, b"ab", 99) == 1  # the head's 4 is the total, not 99
+    assert try_end(b"", b"cd", 99) == 3
+    [r] = parse(conn.read())
+    assert r.get("content-length") == "4" and r.body == b"abcd"  # get(): one line only
+    assert core.poll(lambda: len(core.requests) == 2)  # keep-alive: the next one is served
+
+
 def test_override_write_offset(make: Any) -> None:
     core = make(handler=None)
     conn = core.connect()
@@ -764,6 +787,23 @@ def test_override_write_offset(make: Any) -> None:
     h = core.requests[0][0]
     assert lib.sc_res_override_write_offset(core.loop, h, 40) == lib.SC_OK
     assert lib.sc_res_write_offset(core.loop, h) == 40
+
+
+def test_try_end_past_the_total_from_an_overridden_offset_is_refused(make: Any) -> None:
+    """The bound holds whatever the offset: offset + body must not wrap around past it."""
+    core = make(handler=None)
+    conn = core.connect()
+    conn.feed(GET)
+    h = core.requests[0][0]
+    assert core.try_end(h, b"ab", 10) == 1
+    assert lib.sc_res_override_write_offset(core.loop, h, 2**64 - 1) == lib.SC_OK
+    assert core.try_end(h, b"cd", 10) == lib.SC_EINVAL
+    assert lib.sc_res_override_write_offset(core.loop, h, 11) == lib.SC_OK
+    assert core.try_end(h, b"", 10) == lib.SC_EINVAL  # already past it
+    assert lib.sc_res_override_write_offset(core.loop, h, 2) == lib.SC_OK
+    assert core.try_end(h, b"cdefghij", 10) == 3
+    [r] = parse(conn.read())
+    assert r.body == b"abcdefghij"
 
 
 def test_cork_holds_output_until_uncork(make: Any) -> None:
@@ -859,6 +899,11 @@ def _proxy_v2(cmd: int, fam: int, addresses: bytes) -> bytes:
             bytes([203, 0, 113, 5]),
         ),
         (_proxy_v2(1, 0x21, bytes(15) + b"\x02" + bytes(16) + b"\x00\x50\x00\x50"), b"::2", None),
+        (  # an IPv4-mapped IPv6 source is reported as IPv4, as a dual-stack socket's peer is
+            _proxy_v2(1, 0x21, bytes(10) + b"\xff\xff\xc6\x33\x64\x07" + bytes(16) + bytes(4)),
+            b"198.51.100.7",
+            bytes([198, 51, 100, 7]),
+        ),
         (_proxy_v2(0, 0x00, b""), b"", b""),
         (_proxy_v2(1, 0x11, bytes(12) + b"\x01\x00\x02ab"), b"0.0.0.0", bytes(4)),  # with a TLV
     ],
@@ -888,6 +933,9 @@ def test_proxy_protocol_headers(make: Any, header: bytes, text: bytes, raw: Any)
         b"PROXY " + b"x" * 120,
         b"\r\n\r\n\x00\r\nQUIX\n" + bytes(4),
         _proxy_v2(1, 0x11, bytes(4)),  # too short for IPv4
+        _proxy_v2(1, 0x11, bytes(11)),  # one byte short of two IPv4 addresses and ports
+        _proxy_v2(1, 0x21, bytes(35)),  # one byte short for IPv6
+        _proxy_v2(1, 0x41, bytes(12)),  # no such address family
         b"\r\n\r\n\x00\r\nQUIT\n\x31\x11\x00\x00",  # version 3
     ],
 )

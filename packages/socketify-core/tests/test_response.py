@@ -83,6 +83,38 @@ def test_write_with_content_length_is_not_chunked(wire):
     assert reply.body == b"abcdef"
 
 
+def test_try_end_with_own_content_length_sends_one_length(wire):
+    results = []
+
+    def handler(res, req):
+        res.write_header("Content-Length", 6)
+        results.append(res.try_end(b"abc", 6))
+        results.append(res.try_end(b"def", 6))
+
+    reply = serve_one(wire, handler)
+    assert reply.all("content-length") == ["6"] and reply.body == b"abcdef"
+    assert results == [(True, False), (True, True)]
+
+
+def test_try_end_with_own_content_length_is_framed_by_it(wire):
+    """The header the handler wrote is the total, as for write()/end(): a keep-alive
+    client reads exactly that many bytes and the next answer after them."""
+    results = []
+
+    def handler(res, req):
+        res.write_header("Content-Length", 3)
+        results.append(res.try_end(b"abc", 10))
+
+    app = App().get("/", handler).get("/next", lambda res, req: res.end("next"))
+    w = wire(app)
+    conn = w.connect()
+    conn.feed(b"GET / HTTP/1.1\r\nHost: t\r\n\r\nGET /next HTTP/1.1\r\nHost: t\r\n\r\n")
+    first, second = w.replies(conn, count=2)
+    assert first.all("content-length") == ["3"] and first.body == b"abc"
+    assert second.body == b"next"
+    assert results == [(True, True)]
+
+
 def test_end_without_body_on_200_keeps_keepalive_framing(wire):
     app = (
         App()

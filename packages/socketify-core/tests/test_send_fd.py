@@ -117,6 +117,28 @@ def test_a_file_shorter_than_promised_closes_the_connection(
     assert open_fds() == before
 
 
+def test_a_file_past_the_handlers_content_length_is_cut_and_the_connection_closes(
+    open_fds: Any, wire: Any, blob: Path
+) -> None:
+    app = App()
+
+    async def handler(res: Any, req: Any) -> None:
+        res.write_header("Content-Length", "7")
+        await res.send_fd(os.open(blob, os.O_RDONLY), 100, 1000)
+
+    app.get("/", handler)
+    w = wire(app)
+    conn = w.connect()
+    before = open_fds()
+    conn.feed(GET + GET)  # a keep-alive client: the cut bytes must never read as an answer
+    assert w.until(lambda: not conn.open)
+    out = conn.read()
+    head, _, body = out.partition(b"\r\n\r\n")
+    assert b"Content-Length: 7" in head and head.count(b"HTTP/1.1 ") == 1
+    assert body == blob.read_bytes()[100:107]
+    assert open_fds() == before
+
+
 def test_send_fd_after_the_client_left_closes_the_descriptor(wire: Any, blob: Path) -> None:
     app = App()
     results: list[Any] = []

@@ -476,13 +476,14 @@ class AppResponse:
         """Send part of a body of ``total_size`` bytes; returns ``(ok, done)``.
 
         ``ok`` False means the transport took only part of it: wait for ``on_writable`` and
-        continue from ``get_write_offset()``.
+        continue from ``get_write_offset()``.  A ``Content-Length`` header written before
+        is the total instead of ``total_size``.
         """
         if self._state == DONE:
             return (False, True)
         body = message if type(message) is bytes else self._body(message)
         head = b"" if self._state else self._head()
-        flags = W_CLOSE if end_connection or self._hflags & WANTS_CLOSE else 0
+        flags = head_flags(self._hflags) | (W_CLOSE if end_connection else 0)
         rc = _try_end(self._rt.native, self._h, head, len(head), body, len(body), total_size, flags)
         if rc == SC_ETHREAD:
             raise wrong_thread("res.try_end()")

@@ -28,9 +28,11 @@
 /* ---- the stub protocol ------------------------------------------------------ */
 
 static int g_open, g_closed, g_released, g_writable, g_going_away, g_ticks;
-/* "file\n" queues bytes 2..6 of it between "<" and ">\n"; "bare\n" all of it, alone */
+/* "file\n" queues bytes 2..6 of it between "<" and ">\n"; "bare\n" all of it, alone;
+ * "pub\n" queues g_shared by reference (a published frame) */
 static int g_file_fd = -1;
 static int g_file_rc;
+static sc_shared_msg *g_shared;
 
 static void stub_open(sc_conn *c)
 {
@@ -49,6 +51,11 @@ static size_t stub_data(sc_conn *c, char *buf, size_t *len)
         if (n == 5 && memcmp(buf + pos, "bare\n", 5) == 0) { /* the file alone */
             pos += n;
             g_file_rc = sc_conn_queue_file(c, g_file_fd, 0, 10);
+            continue;
+        }
+        if (n == 4 && memcmp(buf + pos, "pub\n", 4) == 0) {
+            pos += n;
+            sc_out_append_shared(c, g_shared);
             continue;
         }
         if (n == 5 && memcmp(buf + pos, "file\n", 5) == 0) {
@@ -420,6 +427,51 @@ static void test_file_segment(void)
     sc_loop_free(loop);
 }
 
+/* sc_buf refuses a size it could never hold instead of letting len + extra wrap
+ * around (which would claim room it does not have and copy past the end). */
+static void test_buf_bounds(void)
+{
+    sc_buf b = {0};
+    CHECK(sc_buf_append(&b, "0123456789", 10) == 0);
+    CHECK(sc_buf_reserve(&b, SIZE_MAX - 5) == SC_ENOMEM);
+    CHECK(sc_buf_append(&b, "x", SIZE_MAX - 5) == SC_ENOMEM); /* nothing is read */
+    CHECK(sc_buf_reserve(&b, SIZE_MAX / 2) == SC_ENOMEM);
+    CHECK(sc_buf_size(&b) == 10 && memcmp(b.data, "0123456789", 10) == 0);
+    CHECK(sc_buf_reserve(&b, 1000) == 0 && b.cap >= 1010);
+    sc_buf_free(&b);
+}
+
+/* A shared frame queued by reference ahead of a file segment: the frame, the
+ * bytes before the file, the file and the bytes after it leave in that order,
+ * a few at a time, and the frame's reference is dropped once it is out. */
+static void test_shared_frame_before_file(void)
+{
+    reset_counts();
+    sc_loop *loop = new_loop();
+    sc_handle h = sc_mem_open(loop, "127.0.0.1", 6);
+    sc_mem_set_capacity(loop, h, 2);
+    g_shared = sc_shared_msg_new("{frame}", 7);
+    int fd = g_file_fd = digits_file();
+    CHECK(sc_mem_feed(loop, h, "pub\nfile\n", 9) == SC_OK);
+    CHECK(g_file_rc == SC_OK && g_shared->refs == 2);
+    char got[64];
+    size_t n = 0;
+    for (int i = 0; i < 30 && n < 15; i++) {
+        const char *t = take(loop, h);
+        CHECK(strlen(t) <= 2);
+        memcpy(got + n, t, strlen(t));
+        n += strlen(t);
+        /* written so far: what was taken and the 2 bytes the fake socket holds */
+        CHECK(g_shared->refs == (n + 2 < 7 ? 2u : 1u));
+    }
+    CHECK(n == 15 && memcmp(got, "{frame}<23456>\n", 15) == 0);
+    CHECK(g_shared->refs == 1 && g_writable == 1 && !fd_open(fd));
+    sc_shared_msg_release(g_shared);
+    g_shared = NULL;
+    CHECK(sc_mem_close(loop, h, 1) == SC_OK);
+    sc_loop_free(loop);
+}
+
 static int poll_until(sc_loop *loop, int *counter, int want)
 {
     for (int i = 0; i < 200 && *counter < want; i++)
@@ -496,6 +548,8 @@ int main(void)
     test_client_close_and_drain();
     test_pushed_layer();
     test_file_segment();
+    test_shared_frame_before_file();
+    test_buf_bounds();
     test_socket();
     test_file_to_a_peer_that_left();
     printf("%d passed, %d failed\n", passed, failed);

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core.h" /* sc_io_push: HTTP over a pushed I/O layer */
 #include "socketify.h"
@@ -366,6 +367,73 @@ static void test_http_over_a_pushed_layer(void)
     sc_loop_free(g_loop); /* the pushed layer is released and freed with the connection */
 }
 
+/* Under AddressSanitizer an allocation it cannot serve returns NULL, as the C
+ * library's does, instead of ending the program: the out-of-memory test asks
+ * for one.  (Unused without the sanitizer.) */
+const char *__asan_default_options(void);
+const char *__asan_default_options(void)
+{
+    return "allocator_may_return_null=1";
+}
+
+/* Out of memory part way through a streamed write: the chunk's size line was
+ * queued, its data could not be.  The response cannot be framed any more, so
+ * the connection closes (the response is aborted) instead of staying open
+ * with a size line and no data, which the next write would follow with bytes
+ * the client would read as that chunk. */
+static void test_out_of_memory_mid_response(void)
+{
+    static char out[4096];
+    sc_settings s;
+    sc_settings_default(&s);
+    g_loop = sc_loop_new(&s, 7);
+    g_mode = 1;
+    g_aborted = 0;
+    sc_handle c = sc_mem_open(g_loop, "127.0.0.1", 1000);
+    CHECK(sc_mem_feed(g_loop, c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n", 27) == SC_OK);
+    sc_handle res = g_last;
+    CHECK(sc_res_write(g_loop, res, "200 OK\r\n", 8, "ab", 2, 0) == SC_OK);
+    output(c, out, sizeof out);
+    CHECK(strstr(out, "\r\n\r\n2\r\nab\r\n") != NULL);
+    /* a length no allocation can hold (the bytes are never read: the copy fails first) */
+    CHECK(sc_res_write(g_loop, res, NULL, 0, "x", (size_t)1 << 62, 0) == SC_ENOMEM);
+    CHECK(g_aborted == 1 && sc_res_alive(g_loop, res) == 0);
+    CHECK(sc_mem_is_open(g_loop, c) == 0);
+    output(c, out, sizeof out);
+    CHECK(strstr(out, "4000000000000000") == NULL); /* no size line without its data */
+    CHECK(sc_res_write(g_loop, res, NULL, 0, "cd", 2, SC_W_END) == SC_ESTALE);
+    sc_mem_close(g_loop, c, 1);
+    sc_loop_free(g_loop);
+    g_mode = 0;
+}
+
+/* A connection opened inside a batch (accepted during a poll) starts its idle
+ * clock at the batch's time, the time the loop's tick compares with: the
+ * tick of the same poll (the timer's event after the listener's) must not
+ * see it as idle for ~2^64 ms because the wall clock moved on meanwhile. */
+static void test_new_connection_is_not_idle_in_its_batch(void)
+{
+    sc_settings s;
+    sc_settings_default(&s);
+    s.idle_timeout_ms = 1000;
+    g_loop = sc_loop_new(&s, 7);
+    g_mode = 1;
+    sc_batch_begin(g_loop); /* as sc_loop_poll does: the batch's time is taken now */
+    struct timespec pause = {0, 5 * 1000 * 1000};
+    nanosleep(&pause, NULL); /* other events of the poll take their time */
+    sc_handle h = sc_mem_open(g_loop, "127.0.0.1", 1000);
+    sc_conn *c = sc_conn_by_handle(g_loop, h);
+    CHECK(c != NULL);
+    if (c) {
+        c->proto->on_tick(c, g_loop->now_ms); /* the timer's event in the same poll */
+        CHECK(sc_mem_is_open(g_loop, h) == 1);
+    }
+    sc_batch_end(g_loop);
+    sc_mem_close(g_loop, h, 1);
+    sc_loop_free(g_loop);
+    g_mode = 0;
+}
+
 int main(void)
 {
     static char out[1 << 16];
@@ -439,6 +507,8 @@ int main(void)
     test_http_over_a_pushed_layer();
     test_gathered_bodies();
     test_gathered_body_outlives_its_response();
+    test_out_of_memory_mid_response();
+    test_new_connection_is_not_idle_in_its_batch();
 
     printf("%d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;
