@@ -511,13 +511,13 @@ def test_apps_that_return_raise_and_suspend_in_their_first_step_interleave():
     # first steps run through one reused stepper (PERF, coroutines.new_stepper); an app that
     # suspends keeps its own, so requests answered meanwhile, and failures, do not disturb it
     loop = asyncio.new_event_loop()
-    release = asyncio.Event()
+    events = {}  # made in the app: Python 3.9's Event binds to the loop current at creation
     errors = []
 
     async def app(scope, receive, send):
         path = scope["path"]
         if path == "/wait":
-            await release.wait()
+            await events.setdefault("release", asyncio.Event()).wait()
         elif path == "/boom":
             raise ValueError("boom in the first step")
         elif path == "/exit":
@@ -543,7 +543,7 @@ def test_apps_that_return_raise_and_suspend_in_their_first_step_interleave():
         # the stepper it ran in; the next first steps get a new one
         exchange(host.open_connection(), b"/exit")
         assert exchange(other, b"/b").endswith(b"\r\n\r\n/b")
-        release.set()
+        events["release"].set()
         loop.run_until_complete(asyncio.sleep(0.05))
         assert waiting.read().endswith(b"\r\n\r\n/wait")
         assert exchange(waiting, b"/c").endswith(b"\r\n\r\n/c")
