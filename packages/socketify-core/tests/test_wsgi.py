@@ -443,3 +443,207 @@ def test_wsgi_errors_is_the_current_stderr(serve, monkeypatch):
         monkeypatch.setattr(sys, "stderr", second)
         assert fetch(port)[0] == 200
     assert seen == [first, second]
+
+
+def keep_alive_exchange(sock, requests):
+    """Send each request on one connection and read its response (Content-Length framed)."""
+    replies = []
+    pending = b""
+    for request in requests:
+        sock.sendall(request)
+        while b"\r\n\r\n" not in pending:
+            pending += sock.recv(65536)
+        head, _, pending = pending.partition(b"\r\n\r\n")
+        length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+        while len(pending) < length:
+            pending += sock.recv(65536)
+        replies.append((head.split(b" ")[1], pending[:length]))
+        pending = pending[length:]
+    return replies
+
+
+def test_each_request_gets_its_own_copy_of_the_connection_keys(serve):
+    # The keys a connection's requests share are kept per connection: what an app writes
+    # into its environ never reaches the next request, and each connection has its peer.
+    seen = []
+
+    def app(environ, start_response):
+        seen.append(
+            (environ["REMOTE_ADDR"], environ["REMOTE_PORT"], environ["wsgi.url_scheme"],
+             environ.get("HTTP_X_ONE"), environ["SERVER_NAME"], environ["SERVER_PORT"])
+        )  # fmt: skip
+        environ["REMOTE_ADDR"] = "10.9.9.9"  # an app (or middleware) rewriting its environ
+        environ["REMOTE_PORT"] = "1"
+        environ["wsgi.url_scheme"] = "https"
+        environ["HTTP_X_ONE"] = "written"
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"ok"]
+
+    hosts = [b"h:81", b"[::1]:8080", b"[::1]", b"name", b"h:81"]
+    with serve(WSGI(app)) as port:
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as one:
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as two:
+                requests = [b"GET / HTTP/1.1\r\nHost: " + host + b"\r\n\r\n" for host in hosts]
+                requests[1] = requests[1].replace(b"\r\n\r\n", b"\r\nX-One: sent\r\n\r\n")
+                assert keep_alive_exchange(one, requests[:3]) == [(b"200", b"ok")] * 3
+                assert keep_alive_exchange(two, requests[3:]) == [(b"200", b"ok")] * 2
+                ports = [str(one.getsockname()[1])] * 3 + [str(two.getsockname()[1])] * 2
+    assert [entry[:3] for entry in seen] == [("127.0.0.1", p, "http") for p in ports]
+    assert [entry[3] for entry in seen] == [None, "sent", None, None, None]
+    assert [entry[4:] for entry in seen] == [
+        ("h", "81"),
+        ("[::1]", "8080"),
+        ("[::1]", "80"),
+        ("name", "80"),
+        ("h", "81"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("headers", "message"),
+    [
+        ([["Content-Type", "text/plain"]], "(name, value) tuple"),
+        ([("Content-Type", "text/plain\r\nX: y")], "control character"),
+        ([("Content-Type", b"text/plain")], "must be str"),
+        ([("Content-Type", "text/plain", "x")], "(name, value) tuple"),
+    ],
+)
+def test_a_head_seen_before_does_not_let_a_bad_one_through(serve, caplog, headers, message):
+    # start_response keeps the heads it checked; a head that differs is checked again.
+    def app(environ, start_response):
+        if environ["PATH_INFO"] == "/bad":
+            start_response("200 OK", headers)
+        elif environ["PATH_INFO"] == "/missing":
+            start_response("404 Not Found", [("Content-Type", "text/plain")])
+        else:
+            start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"body"]
+
+    with serve(WSGI(app)) as port:
+        for _ in range(3):
+            status, fields, body = fetch(port)
+            assert (status, body) == (200, b"body")
+            assert ("Content-Type", "text/plain") in fields
+            assert fetch(port, path="/missing")[0] == 404
+            assert fetch(port, path="/bad")[0] == 500
+    assert message in caplog.text
+
+
+@pytest.mark.parametrize("threads", [1, 3])
+def test_blocking_apps_run_side_by_side_up_to_the_pool_bound(serve, threads):
+    # Requests that arrive together are run by one worker while it does not block; one that
+    # blocks makes the pool wake another worker for the queued ones, up to `threads` at
+    # once.  Here every app waits until `threads` apps run together: with the pool bound
+    # reached the others wait their turn, and all are answered.
+    lock = threading.Lock()
+    running = [0]
+    peak = [0]
+    together = threading.Barrier(threads, timeout=5)
+
+    def app(environ, start_response):
+        with lock:
+            running[0] += 1
+            peak[0] = max(peak[0], running[0])
+        try:
+            together.wait()  # broken (BrokenBarrierError: a 500) if they were serialized
+        finally:
+            with lock:
+                running[0] -= 1
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"met"]
+
+    results = []
+    with serve(WSGI(app, threads=threads)) as port:
+        clients = [
+            threading.Thread(target=lambda: results.append(fetch(port)[::2]))
+            for _ in range(3 * threads)
+        ]
+        for client in clients:
+            client.start()
+        for client in clients:
+            client.join(20)
+    assert results == [(200, b"met")] * (3 * threads)
+    assert peak[0] == threads  # never more than the bound
+
+
+def test_a_worker_blocked_in_its_app_does_not_hold_up_requests_queued_behind_it(serve):
+    # Two requests in one read (one poll): the worker that takes the first blocks until
+    # the second is answered, so the second must reach another worker.
+    second_done = threading.Event()
+
+    def app(environ, start_response):
+        if environ["PATH_INFO"] == "/first":
+            assert second_done.wait(5), "the second request waited behind the first"
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [environ["PATH_INFO"].encode()]
+
+    with serve(WSGI(app, threads=2)) as port:
+        one = socket.create_connection(("127.0.0.1", port), timeout=10)
+        two = socket.create_connection(("127.0.0.1", port), timeout=10)
+        with one, two:
+            one.sendall(b"GET /first HTTP/1.1\r\nHost: x\r\n\r\n")
+            two.sendall(b"GET /second HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert keep_alive_exchange(two, [b""]) == [(b"200", b"/second")]
+            second_done.set()
+            assert keep_alive_exchange(one, [b""]) == [(b"200", b"/first")]
+
+
+def test_requests_dispatched_together_reach_a_second_worker_when_the_first_blocks():
+    # Deterministic form of the test above: both requests are fed (memory transport) in one
+    # loop callback, so both are queued before any worker runs and only the one sleeping
+    # worker was woken; it takes /first and blocks until /second is answered.
+    import asyncio
+
+    released = threading.Event()
+    waited = []
+
+    def app(environ, start_response):
+        if environ["PATH_INFO"] == "/first":
+            waited.append(released.wait(5))
+        elif environ["PATH_INFO"] == "/second":
+            released.set()
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [environ["PATH_INFO"].encode()]
+
+    server = WSGI(app, threads=2)
+    loop = asyncio.new_event_loop()
+    try:
+        host = server.memory_host()
+        host.bind_loop(loop)
+        one = host.open_connection()
+        two = host.open_connection()
+
+        def feed_both() -> None:
+            one.feed(b"GET /first HTTP/1.1\r\nHost: x\r\n\r\n")
+            two.feed(b"GET /second HTTP/1.1\r\nHost: x\r\n\r\n")
+
+        async def replies() -> list[bytes]:
+            got = [b"", b""]
+            for _ in range(500):
+                got = [got[0] + one.read(), got[1] + two.read()]
+                if all(reply.endswith(b"\r\n\r\n/first") or reply.endswith(b"/second")
+                       for reply in got):  # fmt: skip
+                    break
+                await asyncio.sleep(0.01)
+            return got
+
+        async def warm_up() -> bytes:  # one worker runs, then sleeps
+            one.feed(b"GET /warm HTTP/1.1\r\nHost: x\r\n\r\n")
+            reply = b""
+            for _ in range(500):
+                reply += one.read()
+                if reply.endswith(b"/warm"):
+                    break
+                await asyncio.sleep(0.01)
+            await asyncio.sleep(0.05)
+            return reply
+
+        assert loop.run_until_complete(warm_up()).endswith(b"/warm")
+        loop.call_soon(feed_both)
+        first, second = loop.run_until_complete(replies())
+        assert waited == [True], "the second request waited behind the blocked first"
+        assert first.startswith(b"HTTP/1.1 200 ") and first.endswith(b"/first")
+        assert second.startswith(b"HTTP/1.1 200 ") and second.endswith(b"/second")
+    finally:
+        server.close()
+        loop.close()

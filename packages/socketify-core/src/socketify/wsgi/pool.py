@@ -1,7 +1,27 @@
 """The WSGI worker pool and the hand-back to the loop thread.
 
-``WorkerPool``: ``size`` daemon threads taking calls from one ``queue.SimpleQueue`` (no
-Future per call, unlike ``ThreadPoolExecutor``), started on first use.
+``WorkerPool``: at most ``size`` daemon threads, started as they are first needed, taking
+calls from one deque (no Future per call, unlike ``ThreadPoolExecutor``).
+
+Waking a worker is what costs here, not the queue: a wake-up is a futex call and, on a busy
+core, two context switches, and a woken thread can do nothing but wait while another holds
+the GIL.  So a worker is woken only when the work would otherwise wait:
+
+- ``submit`` (loop thread) wakes one only when no worker is *free* (awake and outside a
+  job): a free worker takes the job without sleeping.  Under load the loop hands a whole
+  poll's requests to one worker, which runs them back to back while the loop sleeps in
+  epoll: two switches per poll instead of some per request.
+- A worker that starts a job while others are still queued and no other worker is free
+  asks the loop to *look* (``LoopInbox.post``): the loop runs the look when it next holds
+  the GIL, which is when that job blocks (or the switch interval passes), and wakes one
+  more worker if jobs are still waiting.  So an app that blocks holds up the queue for one
+  loop turn at most, and an app that does not never wakes a thread it does not need.
+
+The states of a worker: free (in ``_free``), busy (in a job) or sleeping (its lock in
+``_sleeping``).  A worker leaves ``_free`` *before* it checks the queue, and ``submit``
+appends *before* it checks ``_free``: a job is either seen by a worker that is still free
+or ``submit`` sees no free worker and wakes one.  Sleeping and waking happen under
+``_mutex``; the waker marks the worker free before it releases its lock.
 
 ``LoopInbox``: what workers hand back to the loop thread (``post(fn, arg)``).  Posts are
 appended to a deque and the loop is woken only when no drain is pending, so under load one
@@ -13,44 +33,11 @@ looking at the flag, so a post is either taken by a drain already running or wak
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 from collections import deque
 from typing import Any, Callable, Optional
 
 logger = logging.getLogger("socketify.wsgi")
-
-
-class WorkerPool:
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self._jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._threads: list[threading.Thread] = []
-
-    def submit(self, fn: Callable[..., Any], *args: Any) -> None:
-        if not self._threads:
-            for index in range(self.size):
-                thread = threading.Thread(target=self._work, name=f"wsgi-{index}", daemon=True)
-                thread.start()
-                self._threads.append(thread)
-        self._jobs.put((fn, args))
-
-    def _work(self) -> None:
-        get = self._jobs.get
-        while True:
-            job = get()
-            if job is None:
-                return
-            fn, args = job
-            try:
-                fn(*args)
-            except BaseException:  # the call reports its own errors; never kill the worker
-                logger.exception("a WSGI worker call raised")
-
-    def shutdown(self) -> None:
-        for _ in self._threads:
-            self._jobs.put(None)
-        self._threads = []
 
 
 class LoopInbox:
@@ -75,3 +62,83 @@ class LoopInbox:
                 fn(arg)
             except Exception:
                 logger.exception("handing a WSGI result to the loop failed")
+
+
+class WorkerPool:
+    def __init__(self, size: int, inbox: LoopInbox) -> None:
+        self.size = size
+        self._inbox = inbox
+        self._jobs: deque[Optional[tuple[Callable[..., Any], tuple[Any, ...]]]] = deque()
+        self._mutex = threading.Lock()
+        self._free: set[threading.Lock] = set()  # the wake locks of free workers
+        self._sleeping: list[threading.Lock] = []  # ... of sleeping ones (released to wake)
+        self._started = 0
+        self._look_asked = False
+
+    # ---- loop thread --------------------------------------------------------------------
+    def submit(self, fn: Callable[..., Any], *args: Any) -> None:
+        self._jobs.append((fn, args))
+        if not self._free:
+            self._wake()
+
+    def _wake(self) -> None:
+        """Wake (or start) one worker unless one is free."""
+        with self._mutex:
+            if self._free:
+                return
+            if self._sleeping:
+                wake = self._sleeping.pop()
+                self._free.add(wake)
+                wake.release()
+            elif self._started < self.size:
+                wake = threading.Lock()
+                wake.acquire()
+                self._free.add(wake)
+                thread = threading.Thread(
+                    target=self._work, args=(wake,), name=f"wsgi-{self._started}", daemon=True
+                )
+                self._started += 1
+                thread.start()
+            # else every worker is busy: the first to finish takes the job
+
+    def _look(self, _arg: Any) -> None:
+        self._look_asked = False
+        if self._jobs and not self._free:
+            self._wake()
+
+    def shutdown(self) -> None:
+        with self._mutex:
+            self._jobs.extend([None] * self._started)
+            for wake in self._sleeping:
+                wake.release()
+            self._sleeping.clear()
+            self._started = 0
+
+    # ---- workers ------------------------------------------------------------------------
+    def _work(self, wake: threading.Lock) -> None:
+        jobs = self._jobs
+        free = self._free
+        while True:
+            try:
+                job = jobs.popleft()
+            except IndexError:
+                with self._mutex:
+                    free.discard(wake)  # before the check: see the module doc
+                    if jobs:
+                        free.add(wake)
+                        continue
+                    self._sleeping.append(wake)
+                wake.acquire()  # released by _wake, which made this worker free again
+                continue
+            if job is None:
+                return
+            free.discard(wake)
+            if jobs and not free and not self._look_asked:
+                self._look_asked = True
+                self._inbox.post(self._look, None)
+            fn, args = job
+            try:
+                fn(*args)
+            except BaseException:  # the call reports its own errors; never kill the worker
+                logger.exception("a WSGI worker call raised")
+            free.add(wake)

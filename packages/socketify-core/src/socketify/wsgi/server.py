@@ -42,7 +42,7 @@ from typing import Any, Callable, Optional
 from urllib.parse import unquote_to_bytes
 
 from .._native import ffi, lib
-from ..adapter import AdapterRuntime, header_fields
+from ..adapter import _FIELDS, _FIELDS_CAP, AdapterRuntime
 from ..app import App
 from ..errors import ASGIProtocolError, ClientDisconnected
 from ..headers import KIND_DROP, render_header
@@ -61,7 +61,7 @@ from ..response import (
 )
 from ..runtime import _METHOD_NAMES
 from ..status import render_status
-from .input import RequestInput
+from .input import RequestInput, _EndedInput
 from .pool import LoopInbox, WorkerPool
 
 logger = logging.getLogger("socketify.wsgi")
@@ -70,19 +70,53 @@ REQ_HAS_BODY = 2
 DEFAULT_THREADS = 10
 WRITE_AHEAD = 64 * 1024  # body bytes a worker may hand to the loop before it waits
 _unpack = ffi.unpack
+_pack_headers = lib.sc_request_pack_headers
+_conn_id = lib.sc_res_conn_id
 _ADDRESS = ffi.new("char[64]")  # loop thread only
 _PROTOCOLS = ("HTTP/1.0", "HTTP/1.1")
-_SPECIAL = {b"content-type": "CONTENT_TYPE", b"content-length": "CONTENT_LENGTH"}
-_HTTP_NAMES: dict[bytes, str] = {}
+_SPECIAL = {"content-type": "CONTENT_TYPE", "content-length": "CONTENT_LENGTH"}
+_HTTP_NAMES: dict[str, str] = {}
+# (status, tuple(headers)) -> (status line, header lines, KIND_* flags) of start_response
+_HEADS: dict[tuple[str, tuple[Any, ...]], tuple[bytes, tuple[bytes, ...], int]] = {}
+_HEADS_MAX = 1024
+_HOSTS: dict[str, tuple[str, str]] = {}  # Host header -> (SERVER_NAME, SERVER_PORT)
+_CACHE_MAX = 1024
 
 
-def _environ_name(name: bytes) -> str:
+def _environ_name(name: str) -> str:
     key = _HTTP_NAMES.get(name)
     if key is None:
-        key = _SPECIAL.get(name) or "HTTP_" + name.decode("latin-1").upper().replace("-", "_")
-        if len(_HTTP_NAMES) < 1024:
+        key = _SPECIAL.get(name) or "HTTP_" + name.upper().replace("-", "_")
+        if len(_HTTP_NAMES) < _CACHE_MAX:
             _HTTP_NAMES[name] = key
     return key
+
+
+def _server_of(host: str) -> tuple[str, str]:
+    """(SERVER_NAME, SERVER_PORT) of a Host header (kept for the next request)."""
+    found = _HOSTS.get(host)
+    if found is None:
+        if host.rfind(":") > host.rfind("]"):
+            name, _, port = host.rpartition(":")
+        else:
+            name, port = host, ""
+        found = (name or host, port or "80")
+        if len(_HOSTS) < _CACHE_MAX:
+            _HOSTS[host] = found
+    return found
+
+
+def _fields(view: Any) -> list[str]:
+    """``[name, value, ...]`` of the request's header fields as latin-1 str: one C call,
+    one decode and one split (names lower-cased; neither part can hold a NUL)."""
+    size = _pack_headers(view, _FIELDS, _FIELDS_CAP)
+    if not size:
+        return []
+    if size <= _FIELDS_CAP:
+        return _unpack(_FIELDS, size - 1).decode("latin-1").split("\0")  # type: ignore[no-any-return]
+    bigger = ffi.new("char[]", size)
+    _pack_headers(view, bigger, size)
+    return _unpack(bigger, size - 1).decode("latin-1").split("\0")  # type: ignore[no-any-return]
 
 
 class FileWrapper:
@@ -130,7 +164,7 @@ class _Cycle:
         self.res = res
         self.input = body
         self.status: Optional[bytes] = None
-        self.head_lines: list[bytes] = []
+        self.head_lines: tuple[bytes, ...] = ()
         self.hflags = 0
         self.sent = False  # the head left (worker's view)
         self.wrote = False
@@ -155,6 +189,18 @@ class _Cycle:
                 exc_info = None
         elif self.status is not None:
             raise ASGIProtocolError("start_response() called twice without exc_info")
+        # PERF: a (status, headers) pair checked and rendered before is taken whole; the
+        # key equals only what passed the same checks (str status, a list of str pairs)
+        key: Optional[tuple[str, tuple[Any, ...]]] = None
+        if type(status) is str and type(headers) is list:
+            try:
+                key = (status, tuple(headers))
+                head = _HEADS.get(key)
+            except TypeError:  # an unhashable pair: checked (and refused) below
+                key = head = None
+            if head is not None:
+                self.status, self.head_lines, self.hflags = head
+                return self.write
         if not isinstance(status, str):
             raise ASGIProtocolError(f"the WSGI status must be a str like '200 OK', not {status!r}")
         if not isinstance(headers, list):
@@ -178,9 +224,10 @@ class _Cycle:
             flags |= kind
             if not kind & KIND_DROP:
                 lines.append(line)
-        self.status = render_status(status)
-        self.head_lines = lines
-        self.hflags = flags
+        rendered = (render_status(status), tuple(lines), flags)
+        self.status, self.head_lines, self.hflags = rendered
+        if key is not None and len(_HEADS) < _HEADS_MAX:
+            _HEADS[key] = rendered
         return self.write
 
     def write(self, data: Any) -> None:
@@ -313,10 +360,14 @@ class _Cycle:
 
     def _loop_end(self, body: bytes) -> None:
         res = self.res
-        if res._state == DONE:
+        state = res._state
+        if state == DONE:
             return
-        if res._state == FRESH:
-            self._apply_head()
+        if state == FRESH:
+            # PERF: the lines are not copied: end() only joins them
+            res._status = self.status
+            res._headers = self.head_lines  # type: ignore[assignment]
+            res._hflags = self.hflags
         res.end(body)
 
     def _loop_fail(self, exc: BaseException) -> None:
@@ -358,12 +409,14 @@ class WSGI(App):
         self._pool: Optional[WorkerPool] = None
         self._inbox = LoopInbox()
         self._multiprocess = False
-        self._base: Optional[dict[str, Any]] = None  # see _environ
+        # connection id -> the environ keys its requests share (see _connection)
+        self._bases: dict[int, dict[str, Any]] = {}
+        self._bases_loop: Any = None
 
     def _executor(self) -> WorkerPool:
         pool = self._pool
         if pool is None:
-            pool = self._pool = WorkerPool(self.threads)
+            pool = self._pool = WorkerPool(self.threads, self._inbox)
         return pool
 
     def _release(self) -> None:
@@ -374,76 +427,96 @@ class WSGI(App):
 
     # ---- dispatch (called by the bridge, loop thread) -----------------------------------
     def _dispatch(self, handle: int) -> None:
-        view = self._rt.view
+        rt = self._rt
+        view = rt.view
         flags = view.flags
         method = _METHOD_NAMES[view.method_id] or _unpack(view.method, view.method_len).decode(
             "latin-1"
         )
-        rt = self._rt
         res = rt.response_type(rt, handle, flags)
         try:
             environ = self._environ(view, method, handle)
-            body = None
+            body: Optional[RequestInput] = None
             if flags & REQ_HAS_BODY:
-                body = RequestInput(res, self._rt.aio())
-                self._rt.track(res).data_handler = body.feed
+                body = fed = RequestInput(res, rt.aio())
+                rt.track(res).data_handler = fed.feed
                 res._collect_small_body(view)
-            environ["wsgi.input"] = body if body is not None else RequestInput.empty()
+                environ["wsgi.input"] = fed
+            else:
+                environ["wsgi.input"] = _EndedInput()
             cycle = _Cycle(self, res, body)
-            self._rt.aio()
             if body is not None:
                 cycle._watch()  # a worker waiting on the body goes on when the client leaves
-            self._inbox.loop = self._rt.aio_loop
-            self._executor().submit(self._call, environ, cycle)
+            inbox = self._inbox
+            if inbox.loop is None or inbox.loop is not rt.aio_loop:
+                inbox.loop = rt.aio()
+            pool = self._pool
+            if pool is None:
+                pool = self._executor()
+            pool.submit(self._call, environ, cycle)
         except Exception as exc:
-            self._rt.report(exc, res, None)
+            rt.report(exc, res, None)
 
-    def _environ(self, view: Any, method: str, handle: int) -> dict[str, Any]:
-        target = view.target
-        total = view.target_len
-        size = view.path_len
-        raw_path = _unpack(target, size)
-        query = _unpack(target + size + 1, total - size - 1) if total > size else b""
-        path = unquote_to_bytes(raw_path) if b"%" in raw_path else raw_path
-        native = self._rt.native
-        secure = lib.sc_res_tls_info(native, handle, 1, ffi.NULL, 0) > 0  # SC_TLS_INFO_VERSION
-        n = lib.sc_res_remote_address(native, handle, _ADDRESS, 64)
-        remote = _unpack(_ADDRESS, n).decode("ascii") if n > 0 else ""
-        proxy = self._rt.proxy
-        fwd = forwarded(proxy, native, view) if proxy is not None else None
-        if fwd is not None:
-            remote = fwd[0] or remote
-            if fwd[1]:
-                secure = fwd[1] == "https"
-        base = self._base
+    def _connection(self, native: Any, handle: int) -> dict[str, Any]:
+        """The environ keys every request of this connection has alike (a dict to copy):
+        the constant ones, the peer and the scheme."""
+        conn = _conn_id(native, handle)
+        if native is not self._bases_loop:  # connection ids count from 1 in a new loop
+            self._bases.clear()
+            self._bases_loop = native
+        base = self._bases.get(conn)
         if base is None:
-            # PERF: the keys every request has with the same values, copied per request
-            # (made at the first request: `_multiprocess` is set before serving starts)
-            base = self._base = {
+            n = lib.sc_res_remote_address(native, handle, _ADDRESS, 64)
+            remote = _unpack(_ADDRESS, n).decode("ascii") if n > 0 else ""
+            base = {
                 "SCRIPT_NAME": self.root_path,
+                "REMOTE_ADDR": remote,
+                "REMOTE_PORT": str(lib.sc_res_remote_port(native, handle)) if remote else "",
                 "wsgi.version": (1, 0),
+                "wsgi.url_scheme": "https" if conn & 1 else "http",  # bit 0: TLS
                 "wsgi.multithread": True,
                 "wsgi.multiprocess": self._multiprocess,
                 "wsgi.run_once": False,
                 "wsgi.file_wrapper": FileWrapper,
                 "wsgi.input_terminated": True,
             }
-        environ: dict[str, Any] = base.copy()
+            if len(self._bases) >= _CACHE_MAX:  # ids of closed connections never come back
+                self._bases.clear()
+            self._bases[conn] = base
+        return base
+
+    def _environ(self, view: Any, method: str, handle: int) -> dict[str, Any]:
+        native = self._rt.native
+        # PERF: one dict copy holds the constant and per-connection keys
+        environ = self._connection(native, handle).copy()
+        target = _unpack(view.target, view.target_len)
+        size = view.path_len
+        if size == len(target):  # PERF: no query, no slicing
+            raw_path = target
+            query = ""
+        else:
+            raw_path = target[:size]
+            query = target[size + 1 :].decode("latin-1")
         environ["REQUEST_METHOD"] = method
-        environ["PATH_INFO"] = path.decode("latin-1")
-        environ["QUERY_STRING"] = query.decode("latin-1")
+        environ["PATH_INFO"] = (
+            unquote_to_bytes(raw_path) if b"%" in raw_path else raw_path
+        ).decode("latin-1")
+        environ["QUERY_STRING"] = query
         environ["SERVER_PROTOCOL"] = _PROTOCOLS[view.http_minor == 1]
-        environ["REMOTE_ADDR"] = remote
-        environ["REMOTE_PORT"] = str(lib.sc_res_remote_port(native, handle)) if remote else ""
-        environ["wsgi.url_scheme"] = "https" if secure else "http"
         environ["wsgi.errors"] = sys.stderr  # read each time: it may be replaced meanwhile
-        if fwd is not None and fwd[0]:
-            environ["REMOTE_PORT"] = "0"  # the proxy's port is not the client's
-        fields = iter(header_fields(view))
+        proxy = self._rt.proxy
+        if proxy is not None:
+            fwd = forwarded(proxy, native, view)
+            if fwd is not None:
+                if fwd[0]:
+                    environ["REMOTE_ADDR"] = fwd[0]
+                    environ["REMOTE_PORT"] = "0"  # the proxy's port is not the client's
+                if fwd[1]:
+                    environ["wsgi.url_scheme"] = "https" if fwd[1] == "https" else "http"
+        fields = iter(_fields(view))
         names = _HTTP_NAMES
-        for name, raw in zip(fields, fields):
+        for name, value in zip(fields, fields):
             key = names.get(name) or _environ_name(name)
-            value = raw.decode("latin-1")
             if key in environ:
                 joiner = "; " if key == "HTTP_COOKIE" else ", "
                 environ[key] = environ[key] + joiner + value
@@ -451,17 +524,7 @@ class WSGI(App):
                 environ[key] = value
         host = environ.get("HTTP_HOST")
         if host:
-            name, _, port = (
-                host.rpartition(":")
-                if host.rfind(":") > host.rfind("]")
-                else (
-                    host,
-                    "",
-                    "",
-                )
-            )
-            environ["SERVER_NAME"] = name or host
-            environ["SERVER_PORT"] = port or "80"
+            environ["SERVER_NAME"], environ["SERVER_PORT"] = _server_of(host)
         else:
             first = self._listeners[0] if self._listeners else None
             environ["SERVER_NAME"] = (first.host or "0.0.0.0") if first else "localhost"
@@ -474,17 +537,22 @@ class WSGI(App):
         result: Any = None
         try:
             result = self.application(environ, cycle.start_response)
-            if (
-                type(result) in (list, tuple)
-                and not cycle.wrote
-                and all(type(chunk) is bytes for chunk in result)
-            ):
-                if cycle.status is None:
-                    raise ASGIProtocolError(
-                        "the WSGI app returned without calling start_response()"
-                    )
-                post(cycle._loop_end, b"".join(result))
-                return
+            kind = type(result)
+            if (kind is list or kind is tuple) and not cycle.wrote:
+                # PERF: one bytes chunk (the common case) is taken as it is
+                if len(result) == 1 and type(result[0]) is bytes:
+                    body = result[0]
+                elif all(type(chunk) is bytes for chunk in result):
+                    body = b"".join(result)
+                else:
+                    body = None
+                if body is not None:
+                    if cycle.status is None:
+                        raise ASGIProtocolError(
+                            "the WSGI app returned without calling start_response()"
+                        )
+                    post(cycle._loop_end, body)
+                    return
             if isinstance(result, FileWrapper) and hasattr(result.filelike, "fileno"):
                 self._send_file(result, cycle)
             else:
@@ -524,7 +592,7 @@ class WSGI(App):
             raise ASGIProtocolError("the WSGI app returned without calling start_response()")
         count = max(0, info.st_size - offset)
         if not cycle.hflags & HAS_CONTENT_LENGTH:
-            cycle.head_lines.append(render_header(b"Content-Length", count))
+            cycle.head_lines = (*cycle.head_lines, render_header(b"Content-Length", count))
             cycle.hflags |= HAS_CONTENT_LENGTH
         cycle.sent = cycle.wrote = True
         cycle.error = None
