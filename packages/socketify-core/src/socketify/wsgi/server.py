@@ -81,6 +81,7 @@ _HEADS: dict[tuple[str, tuple[Any, ...]], tuple[bytes, tuple[bytes, ...], int]] 
 _HEADS_MAX = 1024
 _HOSTS: dict[str, tuple[str, str]] = {}  # Host header -> (SERVER_NAME, SERVER_PORT)
 _CACHE_MAX = 1024
+_ENDED = _EndedInput()  # wsgi.input of every request without a body (see _connection)
 
 
 def _environ_name(name: str) -> str:
@@ -442,8 +443,7 @@ class WSGI(App):
                 rt.track(res).data_handler = fed.feed
                 res._collect_small_body(view)
                 environ["wsgi.input"] = fed
-            else:
-                environ["wsgi.input"] = _EndedInput()
+            # else: the shared ended input of the connection's keys (see _connection)
             cycle = _Cycle(self, res, body)
             if body is not None:
                 cycle._watch()  # a worker waiting on the body goes on when the client leaves
@@ -479,6 +479,8 @@ class WSGI(App):
                 "wsgi.run_once": False,
                 "wsgi.file_wrapper": FileWrapper,
                 "wsgi.input_terminated": True,
+                # PERF: a request without a body reads as ended: one state for all of them
+                "wsgi.input": _ENDED,
             }
             if len(self._bases) >= _CACHE_MAX:  # ids of closed connections never come back
                 self._bases.clear()
@@ -488,7 +490,8 @@ class WSGI(App):
     def _environ(self, view: Any, method: str, handle: int) -> dict[str, Any]:
         native = self._rt.native
         # PERF: one dict copy holds the constant and per-connection keys
-        environ = self._connection(native, handle).copy()
+        base = self._bases.get(_conn_id(native, handle)) if native is self._bases_loop else None
+        environ = (base or self._connection(native, handle)).copy()
         target = _unpack(view.target, view.target_len)
         size = view.path_len
         if size == len(target):  # PERF: no query, no slicing
@@ -513,7 +516,13 @@ class WSGI(App):
                     environ["REMOTE_PORT"] = "0"  # the proxy's port is not the client's
                 if fwd[1]:
                     environ["wsgi.url_scheme"] = "https" if fwd[1] == "https" else "http"
-        fields = iter(_fields(view))
+        # PERF: _fields() inlined
+        size = _pack_headers(view, _FIELDS, _FIELDS_CAP)
+        fields = iter(
+            _unpack(_FIELDS, size - 1).decode("latin-1").split("\0")
+            if 0 < size <= _FIELDS_CAP
+            else _fields(view)
+        )
         names = _HTTP_NAMES
         for name, value in zip(fields, fields):
             key = names.get(name) or _environ_name(name)
