@@ -16,6 +16,7 @@ Cases (several may be given; the default is ``app``):
 * ``asgi``: the raw ASGI app of the load benchmarks (``bench/apps/asgi_raw.py``) served by
   ``socketify.ASGI``, GET /plaintext the same way;
 * ``starlette``: the Starlette app of the load benchmarks (``bench/apps/starlette_app.py``);
+* ``asgi-json`` / ``starlette-json``: the same two apps' GET /json;
 * ``testclient-fastapi`` / ``starlette-testclient-fastapi``: one ``client.get("/")`` of the
   FastAPI app of ``bench/bench_testclient.py`` through our TestClient / Starlette's (their
   ratio is the TestClient pair of that benchmark, without the machine's noise).
@@ -87,6 +88,12 @@ CASES = {
     ),
     "starlette": MEMORY_LOOP.format(
         apps=str(BENCH / "apps"), make=ASGI.format(module="starlette_app"), path="/plaintext"
+    ),
+    "asgi-json": MEMORY_LOOP.format(
+        apps=str(BENCH / "apps"), make=ASGI.format(module="asgi_raw"), path="/json"
+    ),
+    "starlette-json": MEMORY_LOOP.format(
+        apps=str(BENCH / "apps"), make=ASGI.format(module="starlette_app"), path="/json"
     ),
     "testclient-fastapi": CLIENT_LOOP.format(bench=str(BENCH), maker="fastapi_ours"),
     "starlette-testclient-fastapi": CLIENT_LOOP.format(bench=str(BENCH), maker="fastapi_starlette"),

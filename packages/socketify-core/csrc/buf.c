@@ -12,15 +12,15 @@
 
 int sc_buf_reserve(sc_buf *b, size_t extra)
 {
-    if (extra > SIZE_MAX / 2 - b->len)
-        return SC_ENOMEM; /* no such allocation; and len + extra must not wrap */
-    if (b->len + extra <= b->cap)
+    if (extra <= b->cap - b->len) /* len <= cap: no wrap (len + extra could) */
         return 0;
+    if (extra > SIZE_MAX / 2 - b->len)
+        return SC_ENOMEM; /* no such allocation, and the doubling below stays in range */
     if (b->off) {
         memmove(b->data, b->data + b->off, b->len - b->off);
         b->len -= b->off;
         b->off = 0;
-        if (b->len + extra <= b->cap)
+        if (extra <= b->cap - b->len)
             return 0;
     }
     size_t cap = b->cap ? b->cap * 2 : 512;

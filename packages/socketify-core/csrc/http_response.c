@@ -204,9 +204,23 @@ static int sc_res_out_of_memory(sc_conn *c)
     return SC_ENOMEM;
 }
 
-static int sc_check_args(const char *head, size_t head_len, const char *body, size_t body_len)
+/* What sc_res_write and sc_res_try_end check first: the loop's thread, the
+ * response in flight (*out), the pointers, and a head on the first write only.
+ * PERF: always inlined, it is on every response. */
+static SC_ALWAYS_INLINE int sc_res_for_write(sc_loop *loop, sc_handle res, const char *head,
+                                             size_t head_len, const char *body, size_t body_len,
+                                             sc_conn **out)
 {
-    return ((head_len && !head) || (body_len && !body)) ? SC_EINVAL : SC_OK;
+    SC_ON_LOOP_THREAD(loop);
+    sc_conn *c = sc_res_by_handle(loop, res);
+    if (!c)
+        return SC_ESTALE;
+    if ((head_len && !head) || (body_len && !body))
+        return SC_EINVAL;
+    if ((c->http.res.flags & SC_RF_HEAD_SENT) && head_len)
+        return SC_ESTATE;
+    *out = c;
+    return SC_OK;
 }
 
 /* After a write: flush now unless corked; report backpressure. */
@@ -237,17 +251,12 @@ int sc_res_end(sc_loop *loop, sc_handle res, const char *body, size_t body_len)
 int sc_res_write(sc_loop *loop, sc_handle res, const char *head, size_t head_len, const char *body,
                  size_t body_len, uint32_t flags)
 {
-    SC_ON_LOOP_THREAD(loop);
-    sc_conn *c = sc_res_by_handle(loop, res);
-    if (!c)
-        return SC_ESTALE;
-    if (sc_check_args(head, head_len, body, body_len) < 0)
-        return SC_EINVAL;
-    if ((c->http.res.flags & SC_RF_HEAD_SENT) && head_len)
-        return SC_ESTATE;
+    sc_conn *c;
+    int rc = sc_res_for_write(loop, res, head, head_len, body, body_len, &c);
+    if (rc < 0)
+        return rc;
     int end = (flags & SC_W_END) != 0;
     sc_batch_begin(loop);
-    int rc = SC_OK;
     if (!(c->http.res.flags & SC_RF_HEAD_SENT)) {
         rc = sc_render_head(c, head, head_len, flags, end ? SC_MODE_END : SC_MODE_STREAM, body_len);
         if (rc < 0)
@@ -349,14 +358,10 @@ int sc_res_end_trailers(sc_loop *loop, sc_handle res, const char *fields, size_t
 int sc_res_try_end(sc_loop *loop, sc_handle res, const char *head, size_t head_len,
                    const char *body, size_t body_len, uint64_t total_size, uint32_t flags)
 {
-    SC_ON_LOOP_THREAD(loop);
-    sc_conn *c = sc_res_by_handle(loop, res);
-    if (!c)
-        return SC_ESTALE;
-    if (sc_check_args(head, head_len, body, body_len) < 0)
-        return SC_EINVAL;
-    if ((c->http.res.flags & SC_RF_HEAD_SENT) && head_len)
-        return SC_ESTATE;
+    sc_conn *c;
+    int rc = sc_res_for_write(loop, res, head, head_len, body, body_len, &c);
+    if (rc < 0)
+        return rc;
     if (c->http.res.flags & SC_RF_HEAD_SENT) {
         if (c->http.res.flags & SC_RF_CHUNKED)
             return SC_ESTATE; /* a streamed response has no total */
@@ -369,7 +374,6 @@ int sc_res_try_end(sc_loop *loop, sc_handle res, const char *head, size_t head_l
     if (sent > total_size || body_len > total_size - sent)
         return SC_EINVAL;
     sc_batch_begin(loop);
-    int rc = SC_OK;
     if (!(c->http.res.flags & SC_RF_HEAD_SENT)) {
         rc = sc_render_head(c, head, head_len, flags & ~(uint32_t)SC_W_NO_BODY, SC_MODE_TRY,
                             total_size);

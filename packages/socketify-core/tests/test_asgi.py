@@ -323,6 +323,28 @@ def memory_exchange(server, request=b"GET / HTTP/1.1\r\nHost: t\r\n\r\n"):
     return conn.read(), conn.open
 
 
+def test_repeated_request_headers_give_each_scope_its_own_list_and_follow_changes():
+    # the scope reuses the pairs of the previous request's header block when it is the same
+    # bytes (PERF): an app changing its list must not reach the next request, and a changed
+    # block must show
+    seen = []
+
+    async def app(scope, receive, send):
+        seen.append(list(scope["headers"]))
+        scope["headers"].append((b"x-added", b"by the app"))
+        scope["headers"][0] = (b"host", b"changed")
+        await respond(send, body=b"ok")
+
+    server = ASGI(app, lifespan="off")
+    same = b"GET / HTTP/1.1\r\nHost: t\r\nX-A: 1\r\n\r\n"
+    other = b"GET / HTTP/1.1\r\nHost: t\r\nX-A: 2\r\n\r\n"
+    for request in (same, same, same, other, same):
+        out, _ = memory_exchange(server, request)
+        assert out.endswith(b"ok")
+    first = [(b"host", b"t"), (b"x-a", b"1")]
+    assert seen == [first, first, first, [(b"host", b"t"), (b"x-a", b"2")], first]
+
+
 def test_a_repeated_header_list_keeps_its_framing_and_follows_changes():
     # http.response.start keeps rendered header lists (PERF): equal lists must answer alike,
     # Content-Length and Connection: close included, and a changed list must show.
@@ -483,6 +505,52 @@ def test_an_exception_before_start_is_a_500(serve, caplog):
         status, _, body = fetch(port)
     assert (status, body) == (500, b"Internal Server Error")
     assert "boom before start" in caplog.text
+
+
+def test_apps_that_return_raise_and_suspend_in_their_first_step_interleave():
+    # first steps run through one reused stepper (PERF, coroutines.new_stepper); an app that
+    # suspends keeps its own, so requests answered meanwhile, and failures, do not disturb it
+    loop = asyncio.new_event_loop()
+    events = {}  # made in the app: Python 3.9's Event binds to the loop current at creation
+    errors = []
+
+    async def app(scope, receive, send):
+        path = scope["path"]
+        if path == "/wait":
+            await events.setdefault("release", asyncio.Event()).wait()
+        elif path == "/boom":
+            raise ValueError("boom in the first step")
+        elif path == "/exit":
+            raise SystemExit(3)
+        await respond(send, body=path.encode())
+
+    server = ASGI(app, lifespan="off")
+    server.set_error_handler(lambda error, res, req: errors.append(error))
+    host = server.memory_host()
+    host.bind_loop(loop)
+
+    def exchange(conn, path):
+        conn.feed(b"GET " + path + b" HTTP/1.1\r\nHost: t\r\n\r\n")
+        return conn.read()
+
+    waiting = host.open_connection()
+    other = host.open_connection()
+    try:
+        assert exchange(waiting, b"/wait") == b""  # suspended: answered later, in a Task
+        assert exchange(other, b"/a").endswith(b"\r\n\r\n/a")
+        assert exchange(other, b"/boom").startswith(b"HTTP/1.1 500 ")
+        # not an Exception: it leaves the dispatch (the core's callback logs it) and kills
+        # the stepper it ran in; the next first steps get a new one
+        exchange(host.open_connection(), b"/exit")
+        assert exchange(other, b"/b").endswith(b"\r\n\r\n/b")
+        events["release"].set()
+        loop.run_until_complete(asyncio.sleep(0.05))
+        assert waiting.read().endswith(b"\r\n\r\n/wait")
+        assert exchange(waiting, b"/c").endswith(b"\r\n\r\n/c")
+    finally:
+        server._release()
+        loop.close()
+    assert [str(e) for e in errors] == ["boom in the first step"]
 
 
 def test_an_exception_after_start_closes_the_connection(serve):

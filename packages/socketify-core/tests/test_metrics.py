@@ -151,6 +151,17 @@ def test_an_asgi_app_gets_the_metrics_path_from_the_core():
         assert client.get("/metricsx").text == "asgi /metricsx"
 
 
+def test_a_metrics_route_added_while_an_asgi_app_serves_is_answered_from_then_on():
+    # the core's requests go straight to the ASGI dispatch until a metrics path exists
+    registry = prometheus_client.CollectorRegistry()
+    app = ASGI(asgi_app)
+    with TestClient(app) as client:
+        assert client.get("/metrics").text == "asgi /metrics"
+        app.metrics_route("/metrics", registry=registry)
+        assert "socketify_responses_total" in client.get("/metrics").text
+        assert client.get("/page").text == "asgi /page"
+
+
 def test_metrics_over_real_sockets(serve):
     registry = prometheus_client.CollectorRegistry()
     app = sample_app().metrics_route("/metrics", registry=registry)

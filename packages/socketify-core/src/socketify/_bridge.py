@@ -13,6 +13,9 @@ WebSocket routes; ``hub`` has ``_on_message(ws, opcode)``, ``_on_close(ws, code)
 ``_on_drain(ws)``, ``_on_ping(ws)``, ``_on_pong(ws)`` and
 ``_on_subscription(ws, new_count, old_count)`` (payloads are in the loop's event view).
 
+``route_requests(owner_id, fn)`` replaces the ``_on_request`` of a registered owner
+(the ASGI/WSGI adapters route requests straight to their dispatch).
+
 ``register_topics(owner_id, fn)`` routes ``sc_py_topic_interest``: ``fn(active)`` when a
 topic (in the event view) gains its first or loses its last local subscriber, for the
 pub/sub backend (socketify.pubsub) that follows local interest.
@@ -34,7 +37,14 @@ from typing import Any, Callable, Optional
 
 from socketify._native import ffi
 
-__all__ = ["register", "register_tls", "register_topics", "register_ws", "unregister"]
+__all__ = [
+    "register",
+    "register_tls",
+    "register_topics",
+    "register_ws",
+    "route_requests",
+    "unregister",
+]
 
 _log = logging.getLogger("socketify")
 
@@ -75,6 +85,13 @@ def register(target: Any) -> int:
     _on_aborted[owner] = target._on_aborted
     _on_writable[owner] = target._on_writable
     return owner
+
+
+def route_requests(owner_id: int, fn: Callable[[int], Any]) -> None:
+    """Send the requests of loop ``owner_id`` to ``fn(handle)`` instead of the target's
+    ``_on_request`` (the ASGI/WSGI adapters' dispatch, without a frame in between)."""
+    if owner_id in _on_request:
+        _on_request[owner_id] = fn
 
 
 def register_ws(owner_id: int, hub: Any) -> None:

@@ -5,8 +5,9 @@ memory transport -- is the App's own, unchanged."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Optional
 
+from . import _bridge
 from ._native import ffi, lib
 from .runtime import Runtime
 
@@ -30,8 +31,34 @@ def header_fields(view: Any) -> list[bytes]:
 
 
 class AdapterRuntime(Runtime):
+    # PERF: the core's on_request goes straight to ``app._dispatch`` (the bridge's table
+    # holds that bound method: no frame of ours in between) unless app.metrics_route added
+    # a path the App's router must see first; then it comes through ``_on_request``.
+    @property  # type: ignore[override]
+    def metrics_path(self) -> Optional[bytes]:
+        return self._metrics_path
+
+    @metrics_path.setter
+    def metrics_path(self, path: Optional[bytes]) -> None:
+        self._metrics_path = path
+        self._route_requests()
+
+    def native_loop(self) -> Any:
+        fresh = self.native is None
+        native = Runtime.native_loop(self)
+        if fresh:
+            self._route_requests()
+        return native
+
+    def _route_requests(self) -> None:
+        if self.native is not None:  # registered with the bridge (native_loop)
+            target = self._on_request
+            if self._metrics_path is None:
+                target = self.app._dispatch  # type: ignore[attr-defined]
+            _bridge.route_requests(self.owner, target)
+
     def _on_request(self, handle: int) -> None:
-        path = self.metrics_path
+        path = self._metrics_path
         if path is not None:  # app.metrics_route: that one path goes to the App's router
             view = self.view
             if view.path_len == len(path) and ffi.unpack(view.target, view.path_len) == path:

@@ -15,6 +15,7 @@ step, so ``asyncio.sleep()``/``create_future()`` in that step work.
 from __future__ import annotations
 
 import asyncio
+import types
 from asyncio.events import _get_running_loop, _set_running_loop  # type: ignore[attr-defined]
 from collections.abc import Awaitable, Coroutine, Generator
 from typing import Any
@@ -73,3 +74,72 @@ async def awaiting(awaitable: Awaitable[Any]) -> Any:
 
 def is_coroutine(value: Any) -> bool:
     return hasattr(value, "send") and hasattr(value, "throw")
+
+
+# ---- first steps without a StopIteration -----------------------------------------------------
+# PERF: ``coro.send(None)`` on a coroutine that returns raises StopIteration: an exception made
+# and caught for every request whose handler finishes in its first step (about 100 ns on
+# CPython 3.11).  A generator delegating with ``yield from`` takes the return without one, so
+# a long-lived *stepper* runs first steps: ``stepper.send(coro)`` gives RETURNED, a Failed,
+# or -- the coroutine suspended -- what it yielded; that stepper then belongs to the
+# coroutine (``ResumeStepper`` finishes it in a Task) and the caller makes a new one.
+RETURNED: Any = object()
+
+
+class Failed:
+    """What a stepper gives for a coroutine that raised an Exception (others propagate
+    from ``send``, and the stepper is then finished)."""
+
+    __slots__ = ("exc",)
+
+    def __init__(self, exc: Exception) -> None:
+        self.exc = exc
+
+
+@types.coroutine
+def _stepper() -> Generator[Any, Any, None]:
+    call = yield
+    while True:
+        try:
+            yield from call
+        except Exception as exc:
+            call = yield Failed(exc)
+        else:
+            call = yield RETURNED
+
+
+def new_stepper() -> Generator[Any, Any, None]:
+    """A stepper ready for ``send(coro)``."""
+    stepper = _stepper()
+    stepper.send(None)
+    return stepper
+
+
+class ResumeStepper:
+    """``await ResumeStepper(stepper, pending)`` finishes the coroutine a stepper suspended
+    in (``pending`` is what it yielded): returns None, or raises what the coroutine raised."""
+
+    __slots__ = ("_pending", "_stepper")
+
+    def __init__(self, stepper: Generator[Any, Any, None], pending: Any) -> None:
+        self._stepper = stepper
+        self._pending = pending
+
+    def __await__(self) -> Generator[Any, Any, None]:
+        stepper = self._stepper
+        pending = self._pending
+        self._pending = None
+        while True:
+            try:
+                value = yield pending
+            except GeneratorExit:
+                stepper.close()
+                raise
+            except BaseException as exc:  # relayed: the coroutine decides (cancellation too)
+                pending = stepper.throw(exc)
+            else:
+                pending = stepper.send(value)
+            if pending is RETURNED:
+                return
+            if type(pending) is Failed:
+                raise pending.exc

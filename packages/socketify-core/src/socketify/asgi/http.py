@@ -73,6 +73,7 @@ class HTTPCycle:
         "body_done",
         "chunks",
         "complete",
+        "open",
         "paused",
         "res",
         "started",
@@ -81,11 +82,12 @@ class HTTPCycle:
         "wants_body",
     )
 
-    def __init__(self, res: AppResponse, has_body: bool) -> None:
-        # PERF: eight slot stores; the body machinery is wired only when there is a body.
+    def __init__(self, res: AppResponse, has_body: int) -> None:
+        # PERF: nine slot stores; the body machinery is wired only when there is a body.
         self.res = res
         self.started = False
         self.complete = False
+        self.open = False  # started, not complete, no trailers: the body's fast path
         self.chunks: Optional[list[bytes]] = None
         self.body_done = not has_body
         self.paused = False
@@ -147,6 +149,23 @@ class HTTPCycle:
         except (TypeError, KeyError):
             kind = message_type(message)  # raises the clear error
         res = self.res
+        if kind == "http.response.body" and self.open and not res.aborted:
+            # PERF: the common case, tested once (started, not complete, no trailers)
+            body = message.get("body", b"")
+            if type(body) is not bytes:
+                body = _body_bytes(body)
+            if message.get("more_body", False):
+                if body or res._state != STREAMING:
+                    await self._write(body)
+                return
+            # PERF: _finish() inlined (the last body of nearly every response)
+            self.open = False
+            self.complete = True
+            self.chunks = None
+            if self.waiter is not None:
+                self._wake()
+            res.end(body)
+            return
         if kind == "http.response.body":
             if not self.started:
                 raise ASGIProtocolError("http.response.body sent before http.response.start")
@@ -171,11 +190,7 @@ class HTTPCycle:
                     await self._write(body)
                 trailers.append(_BODY_DONE)
                 return
-            # PERF: _finish() inlined (the last body of nearly every response)
-            self.complete = True
-            self.chunks = None
-            if self.waiter is not None:
-                self._wake()
+            self._finish()
             res.end(body)
             return
         if kind == "http.response.start":
@@ -203,11 +218,16 @@ class HTTPCycle:
                 if kind is list or kind is tuple:
                     _remember_block(key, res)
             else:
+                # PERF: the known lines join the status line (AppResponse._head() then
+                # returns it as it is: no list, no join)
                 lines, hflags = block
-                res._headers = [lines] if lines else None
+                if lines:
+                    res._status += lines
                 res._hflags = hflags
             if message.get("trailers", False):
                 self.trailers = []
+            else:
+                self.open = True
             self.started = True
             return
         if kind == "http.response.pathsend":
@@ -257,6 +277,7 @@ class HTTPCycle:
             res._fail(rc)
 
     def _finish(self) -> None:
+        self.open = False
         self.complete = True
         self.chunks = None
         self._wake()

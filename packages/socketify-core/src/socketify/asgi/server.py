@@ -19,9 +19,17 @@ from typing import Any, Callable, Optional
 from urllib.parse import unquote_to_bytes
 
 from .._native import ffi, lib
-from ..adapter import AdapterRuntime, header_fields
+from ..adapter import _FIELDS, _FIELDS_CAP, AdapterRuntime, _pack_headers, header_fields
 from ..app import App
-from ..coroutines import Resume, _get_running_loop, _set_running_loop, is_coroutine
+from ..coroutines import (
+    RETURNED,
+    Failed,
+    ResumeStepper,
+    _get_running_loop,
+    _set_running_loop,
+    is_coroutine,
+    new_stepper,
+)
 from ..errors import ClientDisconnected
 from ..proxy import forwarded
 from ..response import DONE, AppResponse
@@ -42,7 +50,7 @@ _remote_address = lib.sc_res_remote_address
 _remote_port = lib.sc_res_remote_port
 _conn_id = lib.sc_res_conn_id
 _ADDRESS = ffi.new("char[64]")  # PERF: one buffer, used on the loop thread only
-_HTTP_VERSIONS = ("1.0", "1.1")
+_PERCENT = 0x25  # ord("%")
 _NO_SERVER = object()
 # The extensions of every HTTP scope (each scope gets a copy of this dict; their values
 # carry no settings).
@@ -80,9 +88,8 @@ class ASGI(App):
         super().__init__(None, **settings)
         self._rt = AdapterRuntime(self, self._router, lambda: self._settings)
         self.application = app
-        self.root_path = root_path.rstrip("/")
-        self._raw_root = self.root_path.encode("utf-8")
         self._asgi = {"version": "3.0", "spec_version": SPEC_VERSION}
+        self.root_path = root_path  # (a property: it renders the scope templates)
         self._lifespan = Lifespan(app, lifespan, self._asgi)
         options = dict(websocket or {})
         _ws.validate_ws_options(options)
@@ -97,6 +104,9 @@ class ASGI(App):
         self._peer_conn = 0  # the connection whose client _peer is (0: none yet)
         self._peer: Any = None
         self._peer_loop: Any = None
+        self._stepper: Any = None  # runs first steps (coroutines.new_stepper)
+        self._last_block = b"\0"  # the previous request's packed header fields (_scope)
+        self._last_headers: list[tuple[bytes, bytes]] = []
 
     # ---- lifespan (App calls these around serving; the TestClient on `with`) ------------
     async def startup(self) -> None:
@@ -109,6 +119,35 @@ class ASGI(App):
     def state(self) -> dict[str, Any]:
         """The lifespan state; every request scope gets a shallow copy."""
         return self._lifespan.state
+
+    @property
+    def root_path(self) -> str:
+        """The mount point the app is served under (``scope["root_path"]``)."""
+        return self._root
+
+    @root_path.setter
+    def root_path(self, value: str) -> None:
+        root = value.rstrip("/")
+        self._root = root
+        self._raw_root = root.encode("utf-8")
+        # PERF: a scope is a copy of one of these dicts with its per-request keys stored
+        # over the placeholders (a dict copy clones the key table; a literal inserts 13 keys)
+        common = {
+            "type": "http",
+            "asgi": self._asgi,
+            "http_version": "1.1",
+            "scheme": "http",
+            "path": "",
+            "raw_path": b"",
+            "query_string": b"",
+            "root_path": root,
+            "headers": None,
+            "client": None,
+            "server": None,
+            "state": None,
+        }
+        self._http_scope = {**common, "method": "GET", "extensions": None}
+        self._ws_scope = {**common, "type": "websocket", "scheme": "ws"}
 
     # ---- scope ----------------------------------------------------------------------------
     def _server(self) -> Any:
@@ -147,8 +186,10 @@ class ASGI(App):
         return peer
 
     def _scope(
-        self, view: Any, handle: int, conn: int, kind: str, scheme: str, method: str, fwd: Any
+        self, view: Any, handle: int, conn: int, template: dict[str, Any], scheme: str, fwd: Any
     ) -> dict[str, Any]:
+        """A copy of ``template`` (``_http_scope`` or ``_ws_scope``) with this request's
+        values; the caller adds ``method``/``extensions``."""
         size = view.path_len
         target = _unpack(view.target, view.target_len)
         if size == len(target):  # PERF: no query, no slicing
@@ -157,37 +198,54 @@ class ASGI(App):
         else:
             raw_path = target[:size]
             query = target[size + 1 :]
-        path = (unquote_to_bytes(raw_path) if b"%" in raw_path else raw_path).decode(
+        # PERF: `_PERCENT in raw_path` (an int), not `b"%" in raw_path`: bytes.__contains__
+        # tries its argument as an int first, and for bytes that raises and formats a
+        # TypeError it then clears (about 2,400 instructions a request).
+        path = (unquote_to_bytes(raw_path) if _PERCENT in raw_path else raw_path).decode(
             "utf-8", "replace"
         )
-        fields = iter(header_fields(view))
-        headers = list(zip(fields, fields))  # PERF: pairs without two slice copies
-        root = self.root_path
+        # PERF: header_fields() inlined for the common size, and the pairs of the previous
+        # request's header block are copied when this block is the same bytes (a client's
+        # keep-alive requests, or alike clients, mostly send the same headers): one bytes
+        # compare instead of a split and a tuple per field.  The list is a copy (an app may
+        # change its scope's list); the pairs are tuples of bytes, immutable.
+        size = _pack_headers(view, _FIELDS, _FIELDS_CAP)
+        if 0 < size <= _FIELDS_CAP:
+            block = _unpack(_FIELDS, size - 1)
+            if block == self._last_block:
+                headers = self._last_headers.copy()
+            else:
+                fields = iter(block.split(b"\0"))
+                headers = list(zip(fields, fields))
+                self._last_block = block
+                self._last_headers = headers.copy()
+        else:
+            fields = iter(header_fields(view))
+            headers = list(zip(fields, fields))
+        scope = template.copy()
+        if view.http_minor != 1:
+            scope["http_version"] = "1.0"
+        if scheme != "http":
+            scope["scheme"] = scheme
+        if self._root:
+            scope["path"] = self._root + path
+            scope["raw_path"] = self._raw_root + raw_path
+        else:
+            scope["path"] = path
+            scope["raw_path"] = raw_path
+        if query:
+            scope["query_string"] = query
+        scope["headers"] = headers
+        if fwd is not None and fwd[0]:
+            scope["client"] = (fwd[0], 0)
+        elif conn == self._peer_conn and self._rt.native is self._peer_loop:
+            scope["client"] = self._peer  # PERF: _client()'s first test, inlined
+        else:
+            scope["client"] = self._client(handle, conn)
+        server = self._server_address
+        scope["server"] = server if server is not _NO_SERVER else self._server()
         state = self._lifespan.state
-        scope = {
-            "type": kind,
-            "asgi": self._asgi,
-            "http_version": _HTTP_VERSIONS[view.http_minor == 1],
-            "scheme": scheme,
-            "path": root + path if root else path,
-            "raw_path": self._raw_root + raw_path if root else raw_path,
-            "query_string": query,
-            "root_path": root,
-            "headers": headers,
-            "client": (fwd[0], 0) if fwd is not None and fwd[0] else self._client(handle, conn),
-            "server": self._server_address
-            if self._server_address is not _NO_SERVER
-            else self._server(),
-            "state": state.copy() if state else {},
-        }
-        if kind == "http":
-            scope["method"] = method
-            # a fresh dict per scope, values included: middleware may write into them
-            scope["extensions"] = {
-                "http.response.pathsend": {},
-                "http.response.zerocopysend": {},
-                "http.response.trailers": {},
-            }
+        scope["state"] = state.copy() if state else {}
         return scope
 
     # ---- dispatch (called by the bridge) --------------------------------------------------
@@ -209,11 +267,18 @@ class ASGI(App):
                 fwd = res._fwd = forwarded(rt.proxy, rt.native, view) if rt.proxy else None
                 if fwd is not None and fwd[1]:
                     scheme = fwd[1]
-                scope = self._scope(view, handle, conn, "http", scheme, method, fwd)
+                scope = self._scope(view, handle, conn, self._http_scope, scheme, fwd)
+                scope["method"] = method
+                # a fresh dict per scope, values included: middleware may write into them
+                scope["extensions"] = {
+                    "http.response.pathsend": {},
+                    "http.response.zerocopysend": {},
+                    "http.response.trailers": {},
+                }
                 if secure:  # the ASGI TLS extension
                     facts = TLSFacts.read(lib.sc_res_tls_info, rt.native, handle)
                     scope["extensions"]["tls"] = facts.asgi_extension()
-                cycle = HTTPCycle(res, bool(flags & REQ_HAS_BODY))
+                cycle = HTTPCycle(res, flags & REQ_HAS_BODY)
                 if flags & REQ_HAS_BODY:
                     res._collect_small_body(view)
                 self._start_http(scope, cycle)
@@ -232,19 +297,18 @@ class ASGI(App):
             # an awaitable that is not a coroutine: awaited by a wrapper
             self._rt.handler_result(self._run_http(call, cycle), cycle.res, None)
             return
-        # PERF: coroutines.start() inlined; under a running loop (serving) nothing to lend
+        # PERF: coroutines.start() inlined, through the app's stepper (no StopIteration when
+        # the app returns); under a running loop (serving) there is no loop to lend
+        stepper = self._stepper
+        self._stepper = None  # taken: a first step that dispatches again makes its own
+        if stepper is None:
+            stepper = new_stepper()
         borrowed = _get_running_loop() is None
         if borrowed:
             _set_running_loop(self._rt.aio())
         try:
-            pending = call.send(None)
-        except StopIteration:
-            if borrowed:
-                _set_running_loop(None)
-            if not cycle.complete:
-                self._http_returned(cycle)
-            return
-        except BaseException as exc:
+            out = stepper.send(call)
+        except BaseException as exc:  # not an Exception (those come back as Failed)
             if borrowed:
                 _set_running_loop(None)
             if _http_failed(cycle, exc):
@@ -252,7 +316,19 @@ class ASGI(App):
             raise
         if borrowed:
             _set_running_loop(None)
-        self._rt.spawn(self._run_http(Resume(call, pending), cycle), cycle.res, None)
+        if out is RETURNED:
+            self._stepper = stepper
+            if not cycle.complete:
+                self._http_returned(cycle)
+            return
+        if type(out) is Failed:
+            self._stepper = stepper
+            failure = out.exc
+            if _http_failed(cycle, failure):
+                return
+            raise failure
+        # suspended: the stepper is the app's until it finishes, in a Task
+        self._rt.spawn(self._run_http(ResumeStepper(stepper, out), cycle), cycle.res, None)
 
     async def _run_http(self, call: Any, cycle: HTTPCycle) -> None:
         try:
@@ -294,9 +370,7 @@ class ASGI(App):
         if fwd is not None and fwd[1]:
             secure = fwd[1] == "https"
         conn = _conn_id(rt.native, view.res)
-        scope = self._scope(
-            view, view.res, conn, "websocket", "wss" if secure else "ws", "GET", fwd
-        )
+        scope = self._scope(view, view.res, conn, self._ws_scope, "wss" if secure else "ws", fwd)
         key = extensions = b""
         protocols: list[str] = []
         for name, value in scope["headers"]:
