@@ -14,7 +14,7 @@ the connection is closed, so a keep-alive client never sees a half-framed respon
 from __future__ import annotations
 
 import logging
-from types import CoroutineType
+from types import CoroutineType, GeneratorType
 from typing import Any, Callable, Optional
 from urllib.parse import unquote_to_bytes
 
@@ -27,7 +27,6 @@ from ..coroutines import (
     ResumeStepper,
     _get_running_loop,
     _set_running_loop,
-    is_coroutine,
     new_stepper,
 )
 from ..errors import ClientDisconnected
@@ -293,8 +292,11 @@ class ASGI(App):
         PERF: most requests are answered in that step; then no wrapper coroutine and no
         Task are made.  An app that suspends goes on in a Task (``_run_http``)."""
         call = self.application(scope, cycle.receive, cycle.send)
-        if type(call) is not CoroutineType and not is_coroutine(call):
-            # an awaitable that is not a coroutine: awaited by a wrapper
+        kind = type(call)
+        if kind is not CoroutineType and kind is not GeneratorType:
+            # any other awaitable (a Future, a coroutine not made by `async def` such as
+            # Cython's, with __await__ but no __iter__): awaited by a wrapper, as the
+            # stepper's `yield from` takes only native coroutines and generators
             self._rt.handler_result(self._run_http(call, cycle), cycle.res, None)
             return
         # PERF: coroutines.start() inlined, through the app's stepper (no StopIteration when

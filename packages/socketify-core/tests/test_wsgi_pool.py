@@ -1,0 +1,201 @@
+"""The WSGI worker pool under concurrent clients (real sockets, 127.0.0.1).
+
+The pool wakes a worker only when no free one will take the job, and a worker that starts a
+job while others wait asks the loop to look (wsgi/pool.py).  A lost wake-up shows here as a
+request nobody answers (a client timeout) or as apps that never meet (a broken Barrier);
+an overshoot of the bound as a peak above ``threads``.  Nothing here measures time: every
+wait is bounded and only what arrived, and how many apps ran at once, is asserted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import random
+import threading
+from urllib.parse import parse_qs
+
+import pytest
+
+from socketify import WSGI
+
+TIMEOUT = 20  # a bound on each wait, never a measure
+
+
+class Gauge:
+    """How many app calls run at once (and the most seen), lock-protected."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.running = 0
+        self.peak = 0
+        self.calls = 0
+        self.closed = 0
+
+    def enter(self) -> None:
+        with self.lock:
+            self.running += 1
+            self.calls += 1
+            self.peak = max(self.peak, self.running)
+
+    def leave(self) -> None:
+        with self.lock:
+            self.running -= 1
+
+
+class Stream:
+    """A streamed body whose close() is counted (PEP 3333: always called)."""
+
+    def __init__(self, gauge: Gauge, chunks: list[bytes], pause: float) -> None:
+        self.gauge = gauge
+        self.chunks = chunks
+        self.pause = pause
+
+    def __iter__(self):
+        for chunk in self.chunks:
+            if self.pause:
+                threading.Event().wait(self.pause)  # blocks the worker, as real apps do
+            yield chunk
+
+    def close(self) -> None:
+        with self.gauge.lock:
+            self.gauge.closed += 1
+
+
+def mixed_app(gauge: Gauge):
+    def app(environ, start_response):
+        gauge.enter()
+        try:
+            query = {k: v[0] for k, v in parse_qs(environ["QUERY_STRING"]).items()}
+            path = environ["PATH_INFO"]
+            tag = query.get("id", "").encode()
+            if path == "/block":
+                threading.Event().wait(int(query["ms"]) / 1000)
+                start_response("200 OK", [("Content-Type", "text/plain")])
+                return [b"block:", tag]
+            if path == "/fast":
+                start_response("200 OK", [("Content-Type", "text/plain")])
+                return [b"fast:" + tag]
+            if path == "/echo":
+                size = int(environ.get("CONTENT_LENGTH") or 0)
+                body = environ["wsgi.input"].read(size)
+                start_response("200 OK", [("Content-Type", "application/octet-stream")])
+                return [hashlib.sha256(body).hexdigest().encode(), b":", tag]
+            if path == "/stream":
+                count = int(query["n"])
+                chunks = [tag + b"-%d;" % i for i in range(count)]
+                start_response("200 OK", [("Content-Type", "text/plain")])
+                return Stream(gauge, chunks, int(query["ms"]) / 1000)
+            start_response("404 Not Found", [("Content-Type", "text/plain")])
+            return [b"no"]
+        finally:
+            gauge.leave()
+
+    return app
+
+
+def plan(rng: random.Random, client: int, count: int) -> list[tuple[str, str, bytes, bytes]]:
+    """(method, target, body, expected response body) for one client's requests."""
+    steps = []
+    for index in range(count):
+        tag = f"{client}.{index}"
+        kind = rng.choice(("block", "fast", "echo", "stream"))
+        if kind == "block":
+            steps.append(("GET", f"/block?id={tag}&ms={rng.randint(0, 15)}", b"",
+                          b"block:" + tag.encode()))  # fmt: skip
+        elif kind == "fast":
+            steps.append(("GET", f"/fast?id={tag}", b"", b"fast:" + tag.encode()))
+        elif kind == "echo":
+            body = rng.randbytes(rng.choice((0, 10, 5000, 70000)))
+            expected = hashlib.sha256(body).hexdigest().encode() + b":" + tag.encode()
+            steps.append(("POST", f"/echo?id={tag}", body, expected))
+        else:
+            n = rng.randint(1, 5)
+            expected = b"".join(tag.encode() + b"-%d;" % i for i in range(n))
+            steps.append(("GET", f"/stream?id={tag}&n={n}&ms={rng.randint(0, 3)}", b"", expected))
+    return steps
+
+
+def run_client(port: int, steps, failures: list, keep_alive: bool) -> None:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=TIMEOUT)
+    try:
+        for method, target, body, expected in steps:
+            if not keep_alive:
+                conn.close()
+            conn.request(method, target, body=body or None)
+            reply = conn.getresponse()
+            got = reply.read()
+            if reply.status != 200 or got != expected:
+                failures.append((target, reply.status, got[:200], expected[:200]))
+    except Exception as exc:  # a lost request shows as a timeout here
+        failures.append((repr(exc),))
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize("threads", [1, 2, 4])
+def test_mixed_concurrent_clients_all_answered_within_the_bound(serve, threads):
+    rng = random.Random(threads * 7919)
+    gauge = Gauge()
+    server = WSGI(mixed_app(gauge), threads=threads)
+    clients = 16
+    plans = [plan(rng, client, 10) for client in range(clients)]
+    failures: list = []
+    with serve(server) as port:
+        workers = [
+            threading.Thread(target=run_client, args=(port, steps, failures, index % 3 != 0))
+            for index, steps in enumerate(plans)
+        ]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join(TIMEOUT * 3)
+        assert not any(worker.is_alive() for worker in workers), "a client never finished"
+        pool = server._pool
+        assert pool is not None
+        assert not pool._jobs, "jobs left queued after every response arrived"
+        assert pool._started <= threads
+    assert failures == []
+    streams = sum(1 for steps in plans for step in steps if step[1].startswith("/stream"))
+    assert gauge.calls == clients * 10
+    assert gauge.closed == streams  # close() of every streamed iterable
+    assert 1 <= gauge.peak <= threads
+    assert gauge.running == 0
+
+
+@pytest.mark.parametrize("threads", [2, 3, 4])
+def test_every_round_of_blocking_apps_meets_up_to_the_bound(serve, threads):
+    # Each round `threads` clients send at once and each app waits until all `threads` run
+    # together: a worker left asleep while a job waits (a lost wake-up) breaks the Barrier
+    # (500) or times a client out.  Between rounds fast requests let workers go idle and
+    # sleep, so each round has to wake them again.
+    gauge = Gauge()
+    barrier = threading.Barrier(threads, timeout=TIMEOUT)
+
+    def app(environ, start_response):
+        gauge.enter()
+        try:
+            if environ["PATH_INFO"] == "/meet":
+                barrier.wait()
+            start_response("200 OK", [("Content-Type", "text/plain")])
+            return [environ["PATH_INFO"].encode()]
+        finally:
+            gauge.leave()
+
+    failures: list = []
+    rounds = 12
+    with serve(WSGI(app, threads=threads)) as port:
+        for round_ in range(rounds):
+            steps = [("GET", "/meet", b"", b"/meet")]
+            group = [
+                threading.Thread(target=run_client, args=(port, steps, failures, True))
+                for _ in range(threads)
+            ]
+            for client in group:
+                client.start()
+            for client in group:
+                client.join(TIMEOUT * 2)
+            run_client(port, [("GET", "/fast", b"", b"/fast")] * (round_ % 3), failures, True)
+            assert not failures, (round_, failures)
+    assert gauge.peak == threads
+    assert gauge.running == 0
