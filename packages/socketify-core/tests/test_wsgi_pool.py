@@ -199,3 +199,30 @@ def test_every_round_of_blocking_apps_meets_up_to_the_bound(serve, threads):
             assert not failures, (round_, failures)
     assert gauge.peak == threads
     assert gauge.running == 0
+
+
+def test_a_second_test_client_after_one_that_timed_out_is_answered():
+    from socketify_testing import TestClient
+
+    release = threading.Event()
+    finished = threading.Event()
+
+    def app(environ, start_response):
+        if environ["PATH_INFO"] == "/slow":
+            release.wait(TIMEOUT)
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        if environ["PATH_INFO"] == "/slow":
+            finished.set()
+        return [environ["PATH_INFO"].encode()]
+
+    server = WSGI(app, threads=2)
+    first = TestClient(server, timeout=0.2)
+    with pytest.raises(Exception, match="did not respond"):
+        first.get("/slow")
+    first.close()
+    release.set()
+    assert finished.wait(TIMEOUT)
+    threading.Event().wait(0.1)  # its result went to the closed loop meanwhile
+    with TestClient(server, timeout=TIMEOUT) as second:
+        for path in ("/a", "/b"):
+            assert second.get(path).text == path

@@ -106,6 +106,12 @@ class WorkerPool:
         if self._jobs and not self._free:
             self._wake()
 
+    def rebind(self, inbox: LoopInbox) -> None:
+        """Ask the looks of a new loop (``WSGI._bind_inbox``); a look the old loop never
+        ran does not stop the next one being asked."""
+        self._inbox = inbox
+        self._look_asked = False
+
     def shutdown(self) -> None:
         with self._mutex:
             self._jobs.extend([None] * self._started)

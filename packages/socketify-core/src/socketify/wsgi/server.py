@@ -141,6 +141,7 @@ class _Cycle:
         "file_pending",
         "head_lines",
         "hflags",
+        "inbox",
         "input",
         "posted",
         "ready",
@@ -152,8 +153,11 @@ class _Cycle:
         "wrote",
     )
 
-    def __init__(self, app: WSGI, res: AppResponse, body: Optional[RequestInput]) -> None:
+    def __init__(
+        self, app: WSGI, res: AppResponse, body: Optional[RequestInput], inbox: LoopInbox
+    ) -> None:
         self.app = app
+        self.inbox = inbox  # the loop this request came from (see WSGI._bind_inbox)
         self.res = res
         self.input = body
         self.status: Optional[bytes] = None
@@ -237,7 +241,7 @@ class _Cycle:
         if self.error is not None:
             raise ClientDisconnected("the response failed on the loop (reported there)")
         self.posted += len(chunk)
-        self.app._inbox.post(self._loop_write, chunk)
+        self.inbox.post(self._loop_write, chunk)
         # The chunk is buffered for transmission (PEP 3333): the worker goes on producing
         # while at most WRITE_AHEAD bytes wait for the loop and the core is not past
         # max_backpressure; otherwise it waits, so a slow client holds the generator.
@@ -455,18 +459,31 @@ class WSGI(App):
                 res._collect_small_body(view)
                 environ["wsgi.input"] = fed
             # else: the shared ended input of the connection's keys (see _connection)
-            cycle = _Cycle(self, res, body)
-            if body is not None:
-                cycle._watch()  # a worker waiting on the body goes on when the client leaves
             inbox = self._inbox
             if inbox.loop is None or inbox.loop is not rt.aio_loop:
-                inbox.loop = rt.aio()
+                inbox = self._bind_inbox(rt.aio())
+            cycle = _Cycle(self, res, body, inbox)
+            if body is not None:
+                cycle._watch()  # a worker waiting on the body goes on when the client leaves
             pool = self._pool
             if pool is None:
                 pool = self._executor()
             pool.submit(self._call, environ, cycle)
         except Exception as exc:
             rt.report(exc, res, None)
+
+    def _bind_inbox(self, loop: Any) -> LoopInbox:
+        """The inbox of ``loop``.  Served by another loop than before (a new TestClient, a
+        new run()), the app gets a new inbox: what workers still hand back for the old loop
+        goes to the old one (never to the new loop's connections), and a drain the old loop
+        never ran (it closed meanwhile) does not hold up the new one's."""
+        inbox = self._inbox
+        if inbox.loop is not None and inbox.loop is not loop:
+            inbox = self._inbox = LoopInbox()
+            if self._pool is not None:
+                self._pool.rebind(inbox)
+        inbox.loop = loop
+        return inbox
 
     def _connection(self, native: Any, handle: int) -> dict[str, Any]:
         """The environ keys every request of this connection has alike (a dict to copy):
@@ -545,7 +562,7 @@ class WSGI(App):
 
     # ---- the worker ---------------------------------------------------------------------
     def _call(self, environ: dict[str, Any], cycle: _Cycle) -> None:
-        post = self._inbox.post
+        post = cycle.inbox.post
         result: Any = None
         try:
             result = self.application(environ, cycle.start_response)
@@ -609,7 +626,7 @@ class WSGI(App):
         cycle.sent = cycle.wrote = True
         cycle.error = None
         cycle.file_pending = True
-        self._inbox.post(cycle._loop_sendfile, (os.dup(fd), offset, count))
+        cycle.inbox.post(cycle._loop_sendfile, (os.dup(fd), offset, count))
         cycle._wait(cycle._sending_file)
         if cycle.error is not None:
             raise cycle.error
