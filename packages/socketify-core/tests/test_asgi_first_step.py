@@ -33,6 +33,18 @@ def settle(loop, reads, done) -> None:
         reads()
 
 
+def exchange_end(loop, conn, body: bytes) -> bytes:
+    """What ``conn`` got once it ends with ``body`` (running ``loop``, bounded)."""
+    got = [conn.read()]
+
+    def reads() -> None:
+        got[0] += conn.read()
+
+    settle(loop, reads, lambda: got[0].endswith(b"\r\n\r\n" + body))
+    assert got[0].endswith(b"\r\n\r\n" + body), got[0]
+    return got[0]
+
+
 def test_a_first_step_that_dispatches_another_request_gets_its_own_stepper():
     # /outer feeds /inner on another memory connection from inside its first step: the
     # inner app's first step runs (and finishes) while the outer one is still delegating,
@@ -81,10 +93,7 @@ def test_a_first_step_that_dispatches_another_request_gets_its_own_stepper():
         # the steppers left behind still serve the next first steps
         for path in ("/again", "/suspends", "/last"):
             outer.feed(request(path))
-            reply = [b""]
-            settle(loop, lambda: reply.__setitem__(0, reply[0] + outer.read()),
-                   lambda: reply[0].endswith(path.encode()))  # fmt: skip
-            assert reply[0].startswith(b"HTTP/1.1 200 ") and reply[0].endswith(path.encode())
+            assert exchange_end(loop, outer, path.encode()).startswith(b"HTTP/1.1 200 ")
     finally:
         server._release()
         loop.close()
