@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import http.client
 import random
+import socket
 import threading
 from urllib.parse import parse_qs
 
@@ -226,3 +227,50 @@ def test_a_second_test_client_after_one_that_timed_out_is_answered():
     with TestClient(server, timeout=TIMEOUT) as second:
         for path in ("/a", "/b"):
             assert second.get(path).text == path
+
+
+def test_closing_the_server_under_a_stalled_stream_and_queued_jobs_calls_every_close(serve):
+    # One worker streams to a client that reads nothing (it waits for room), the other
+    # requests queue behind it (threads=1).  close() must end the stream (its close() is
+    # called), and the queued jobs must not be lost silently: each either ran its app
+    # (and close()) or never started one.
+    gauge = Gauge()
+    streaming = threading.Event()
+
+    def app(environ, start_response):
+        gauge.enter()
+        try:
+            start_response("200 OK", [("Content-Type", "application/octet-stream")])
+            if environ["PATH_INFO"] == "/flood":
+                streaming.set()
+                return Stream(gauge, [b"x" * 65536] * 4096, 0)  # 256 MiB: never all sent
+            return Stream(gauge, [b"queued"], 0)
+        finally:
+            gauge.leave()
+
+    server = WSGI(app, threads=1, shutdown_timeout=0.2)
+    sockets = []
+    try:
+        with serve(server) as port:
+            flood = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
+            sockets.append(flood)
+            flood.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            flood.sendall(b"GET /flood HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert streaming.wait(TIMEOUT)
+            assert flood.recv(1024)  # the head and some body arrived; nothing more is read
+            for _ in range(3):
+                queued = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
+                sockets.append(queued)
+                queued.sendall(b"GET /queued HTTP/1.1\r\nHost: x\r\n\r\n")
+        # run() returned: the stream was ended and its close() called
+        for _ in range(int(TIMEOUT / 0.01)):
+            with gauge.lock:
+                if gauge.closed == gauge.calls and gauge.running == 0:
+                    break
+            threading.Event().wait(0.01)
+        with gauge.lock:
+            assert gauge.calls >= 1
+            assert (gauge.closed, gauge.running) == (gauge.calls, 0)
+    finally:
+        for sock in sockets:
+            sock.close()
