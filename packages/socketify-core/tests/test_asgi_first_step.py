@@ -284,3 +284,35 @@ def test_each_first_step_sees_a_fresh_copy_of_the_context_over_sockets(serve):
     firsts = [value for path, value in seen if not path.endswith("resumed")]
     assert set(firsts) == {"unset"}
     assert [value for path, value in seen if path.endswith("resumed")] == ["/suspend"] * 2
+
+
+def test_closing_a_suspended_app_runs_its_finally_through_the_stepper():
+    # what happens to a Task's coroutine that is dropped unfinished (a loop closed at
+    # shutdown): GeneratorExit goes through the stepper into the app, its finally runs,
+    # and the close completes
+    loop = asyncio.new_event_loop()
+    cleaned = []
+
+    async def app(scope, receive, send):
+        try:
+            await asyncio.get_running_loop().create_future()  # never set
+        finally:
+            cleaned.append(scope["path"])
+
+    server = ASGI(app, lifespan="off")
+    host = server.memory_host()
+    host.bind_loop(loop)
+    try:
+        conn = host.open_connection()
+        conn.feed(request("/held"))
+        assert conn.read() == b""
+        loop.run_until_complete(asyncio.sleep(0))  # the Task took over the coroutine
+        tasks = [t for t in asyncio.all_tasks(loop) if not t.done()]
+        assert len(tasks) == 1
+        tasks[0].get_coro().close()
+        assert cleaned == ["/held"]
+        tasks[0].cancel()  # the Task ends (its closed coroutine cannot run again)
+        loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
+    finally:
+        server._release()
+        loop.close()
