@@ -506,3 +506,52 @@ size_t sc_request_pack_headers(const sc_request *req, char *buf, size_t cap)
     }
     return need;
 }
+
+/* The CGI name of a (lower-case) header name: CONTENT_TYPE and CONTENT_LENGTH as
+ * they are, every other one HTTP_ + upper case with '-' as '_'.  Returns its
+ * length; writes it when w is not NULL. */
+static size_t sc_cgi_name(const char *name, size_t len, char *w)
+{
+    int special = (len == 12 && !memcmp(name, "content-type", 12)) ||
+                  (len == 14 && !memcmp(name, "content-length", 14));
+    size_t prefix = special ? 0 : 5;
+    if (!w)
+        return prefix + len;
+    if (prefix) {
+        memcpy(w, "HTTP_", 5);
+        w += 5;
+    }
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)name[i];
+        w[i] = c == '-' ? '_' : (c >= 'a' && c <= 'z') ? (char)(c - 32) : (char)c;
+    }
+    return prefix + len;
+}
+
+size_t sc_request_pack_cgi(const sc_request *req, char *buf, size_t cap)
+{
+    size_t need = (size_t)req->target_len + 1 + 8 + 1;
+    for (uint32_t i = 0; i < req->num_headers; i++) {
+        const sc_header *h = &req->headers[i];
+        need += sc_cgi_name(h->name, h->name_len, NULL) + h->value_len + 2;
+    }
+    if (need > cap || !buf)
+        return need;
+    char *w = buf;
+    memcpy(w, req->target, req->target_len);
+    w += req->target_len;
+    *w++ = '\0';
+    memcpy(w, req->http_minor == 1 ? "HTTP/1.1" : "HTTP/1.0", 8);
+    w += 8;
+    *w++ = '\0';
+    for (uint32_t i = 0; i < req->num_headers; i++) {
+        const sc_header *h = &req->headers[i];
+        w += sc_cgi_name(h->name, h->name_len, w);
+        *w++ = '\0';
+        if (h->value_len)
+            memcpy(w, h->value, h->value_len);
+        w += h->value_len;
+        *w++ = '\0';
+    }
+    return need;
+}

@@ -87,3 +87,54 @@ def test_wsgi_environ_from_packed_fields_joins_duplicates() -> None:
     assert reply.status_code == 200
     assert seen["HTTP_X_DUP"] == "1, 2" and seen["HTTP_COOKIE"] == "a=1; b=2"
     assert seen["CONTENT_TYPE"] == "text/x" and seen["CONTENT_LENGTH"] == "3"
+
+
+def test_cgi_packing_is_target_protocol_then_cgi_keys_and_never_writes_past_cap(
+    make: Any,
+) -> None:
+    got: dict[str, Any] = {}
+
+    def handler(core: Core, h: int, req: Req) -> None:
+        view = lib.sc_loop_request_view(core.loop)
+        need = lib.sc_request_pack_cgi(view, ffi.NULL, 0)
+        small = ffi.new("char[]", b"\xaa" * 8)
+        got["small"] = (lib.sc_request_pack_cgi(view, small, 7), ffi.unpack(small, 8))
+        buf = ffi.new("char[]", need)
+        got["packed"] = ffi.unpack(buf, lib.sc_request_pack_cgi(view, buf, need))
+        got["need"] = need
+        core.end(h, b"ok")
+
+    core = make(handler)
+    conn = core.connect()
+    conn.feed(
+        b"POST /a%20b?q=1&r HTTP/1.0\r\nHost: t\r\nContent-Type: text/x\r\n"
+        b"Content-Length: 0\r\nX_Under-Dash9: v\r\nCONTENT-typE: again\r\nX-Empty:\r\n"
+        b"Content-Types: not special\r\n\r\n"
+    )
+    assert conn.read().endswith(b"ok")
+    packed = (
+        b"/a%20b?q=1&r\0HTTP/1.0\0HTTP_HOST\0t\0CONTENT_TYPE\0text/x\0CONTENT_LENGTH\0" + b"0\0"
+        b"HTTP_X_UNDER_DASH9\0v\0CONTENT_TYPE\0again\0HTTP_X_EMPTY\0\0"
+        b"HTTP_CONTENT_TYPES\0not special\0"
+    )
+    assert got["need"] == len(packed) and got["packed"] == packed
+    assert got["small"] == (len(packed), b"\xaa" * 8)  # too small: untouched
+
+
+def test_wsgi_environ_of_a_head_bigger_than_the_shared_buffer() -> None:
+    from socketify_testing import TestClient
+
+    seen: dict[str, Any] = {}
+
+    def app(environ: Any, start_response: Any) -> Any:
+        seen.update(environ)
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"ok"]
+
+    big = "v" * 30_000  # past the 16 KiB buffer the environ packs into
+    client = TestClient(WSGI(app, max_header_size=64 * 1024))
+    reply = client.get("/p%41th?x=1", headers=[("X-Big", big), ("X-After", "1"), ("X-After", "2")])
+    assert reply.status_code == 200
+    assert seen["HTTP_X_BIG"] == big and seen["HTTP_X_AFTER"] == "1, 2"
+    assert seen["PATH_INFO"] == "/pAth" and seen["QUERY_STRING"] == "x=1"
+    assert seen["SERVER_PROTOCOL"] == "HTTP/1.1"

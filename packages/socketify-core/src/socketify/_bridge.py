@@ -23,6 +23,11 @@ pub/sub backend (socketify.pubsub) that follows local interest.
 ``register_tls(owner_id, fn)`` routes ``sc_py_tls_server_name``: ``fn()`` when a TLS client
 asks for a server name (in the event view) the SNI table lacks (App.missing_server_name).
 
+Every callback runs in its own copy of the thread's current context
+(``contextvars.copy_context().run``), as asyncio runs each callback and Task: a ContextVar
+that a handler, an ASGI app or a WebSocket handler sets stays with that call and the Tasks it
+starts, and never reaches the next request.
+
 No exception ever escapes into C: cffi's ``onerror`` logs it with its traceback on the
 ``socketify`` logger, and the callback returns its default (``on_writable``: 1, stop
 asking).
@@ -32,6 +37,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+from contextvars import copy_context as _context
 from types import TracebackType
 from typing import Any, Callable, Optional
 
@@ -132,63 +138,63 @@ def _log_error(
 
 @ffi.def_extern(onerror=_log_error)
 def sc_py_on_request(owner: int, res: int) -> None:
-    _on_request[owner](res)
+    _context().run(_on_request[owner], res)
 
 
 @ffi.def_extern(onerror=_log_error)
 def sc_py_on_data(owner: int, res: int) -> None:
-    _on_data[owner](res)
+    _context().run(_on_data[owner], res)
 
 
 @ffi.def_extern(onerror=_log_error)
 def sc_py_on_aborted(owner: int, res: int) -> None:
-    _on_aborted[owner](res)
+    _context().run(_on_aborted[owner], res)
 
 
 @ffi.def_extern(error=1, onerror=_log_error)
 def sc_py_on_writable(owner: int, res: int, offset: int) -> int:
-    return 1 if _on_writable[owner](res, offset) else 0
+    return 1 if _context().run(_on_writable[owner], res, offset) else 0
 
 
 @ffi.def_extern(onerror=_log_error)
 def sc_py_ws_message(owner: int, ws: int, opcode: int) -> None:
-    _ws_message[owner](ws, opcode)
+    _context().run(_ws_message[owner], ws, opcode)
 
 
 @ffi.def_extern(onerror=_log_error)
 def sc_py_ws_close(owner: int, ws: int, code: int) -> None:
-    _ws_close[owner](ws, code)
+    _context().run(_ws_close[owner], ws, code)
 
 
 @ffi.def_extern(onerror=_log_error)
 def sc_py_ws_drain(owner: int, ws: int) -> None:
-    _ws_drain[owner](ws)
+    _context().run(_ws_drain[owner], ws)
 
 
 @ffi.def_extern(onerror=_log_error)
 def sc_py_ws_ping(owner: int, ws: int) -> None:
-    _ws_ping[owner](ws)
+    _context().run(_ws_ping[owner], ws)
 
 
 @ffi.def_extern(onerror=_log_error)
 def sc_py_ws_pong(owner: int, ws: int) -> None:
-    _ws_pong[owner](ws)
+    _context().run(_ws_pong[owner], ws)
 
 
 @ffi.def_extern(onerror=_log_error)
 def sc_py_ws_subscription(owner: int, ws: int, new_count: int, old_count: int) -> None:
-    _ws_subscription[owner](ws, new_count, old_count)
+    _context().run(_ws_subscription[owner], ws, new_count, old_count)
 
 
 @ffi.def_extern(onerror=_log_error)
 def sc_py_topic_interest(owner: int, active: int) -> None:
     fn = _topic_interest.get(owner)
     if fn is not None:
-        fn(active)
+        _context().run(fn, active)
 
 
 @ffi.def_extern(onerror=_log_error)
 def sc_py_tls_server_name(owner: int) -> None:
     fn = _tls_server_name.get(owner)
     if fn is not None:
-        fn()
+        _context().run(fn)

@@ -70,26 +70,29 @@ REQ_HAS_BODY = 2
 DEFAULT_THREADS = 10
 WRITE_AHEAD = 64 * 1024  # body bytes a worker may hand to the loop before it waits
 _unpack = ffi.unpack
-_pack_headers = lib.sc_request_pack_headers
+_pack_cgi = lib.sc_request_pack_cgi
 _conn_id = lib.sc_res_conn_id
 _ADDRESS = ffi.new("char[64]")  # loop thread only
-_PROTOCOLS = ("HTTP/1.0", "HTTP/1.1")
-_SPECIAL = {"content-type": "CONTENT_TYPE", "content-length": "CONTENT_LENGTH"}
-_HTTP_NAMES: dict[str, str] = {}
 # (status, tuple(headers)) -> (status line, header lines, KIND_* flags) of start_response
 _HEADS: dict[tuple[str, tuple[Any, ...]], tuple[bytes, tuple[bytes, ...], int]] = {}
 _HEADS_MAX = 1024
 _HOSTS: dict[str, tuple[str, str]] = {}  # Host header -> (SERVER_NAME, SERVER_PORT)
 _CACHE_MAX = 1024
+_ENDED = _EndedInput()  # wsgi.input of every request without a body (see _connection)
 
 
-def _environ_name(name: str) -> str:
-    key = _HTTP_NAMES.get(name)
-    if key is None:
-        key = _SPECIAL.get(name) or "HTTP_" + name.upper().replace("-", "_")
-        if len(_HTTP_NAMES) < _CACHE_MAX:
-            _HTTP_NAMES[name] = key
-    return key
+def _join_duplicates(environ: dict[str, Any], parts: list[str]) -> None:
+    """Each header key that came more than once gets its values joined in order (", ",
+    "; " for cookies); ``parts`` is what sc_request_pack_cgi packed."""
+    joined: dict[str, str] = {}
+    for index in range(2, len(parts) - 1, 2):
+        key, value = parts[index], parts[index + 1]
+        if key in joined:
+            joiner = "; " if key == "HTTP_COOKIE" else ", "
+            joined[key] = joined[key] + joiner + value
+        else:
+            joined[key] = value
+    environ.update(joined)
 
 
 def _server_of(host: str) -> tuple[str, str]:
@@ -104,19 +107,6 @@ def _server_of(host: str) -> tuple[str, str]:
         if len(_HOSTS) < _CACHE_MAX:
             _HOSTS[host] = found
     return found
-
-
-def _fields(view: Any) -> list[str]:
-    """``[name, value, ...]`` of the request's header fields as latin-1 str: one C call,
-    one decode and one split (names lower-cased; neither part can hold a NUL)."""
-    size = _pack_headers(view, _FIELDS, _FIELDS_CAP)
-    if not size:
-        return []
-    if size <= _FIELDS_CAP:
-        return _unpack(_FIELDS, size - 1).decode("latin-1").split("\0")  # type: ignore[no-any-return]
-    bigger = ffi.new("char[]", size)
-    _pack_headers(view, bigger, size)
-    return _unpack(bigger, size - 1).decode("latin-1").split("\0")  # type: ignore[no-any-return]
 
 
 class FileWrapper:
@@ -442,8 +432,7 @@ class WSGI(App):
                 rt.track(res).data_handler = fed.feed
                 res._collect_small_body(view)
                 environ["wsgi.input"] = fed
-            else:
-                environ["wsgi.input"] = _EndedInput()
+            # else: the shared ended input of the connection's keys (see _connection)
             cycle = _Cycle(self, res, body)
             if body is not None:
                 cycle._watch()  # a worker waiting on the body goes on when the client leaves
@@ -479,6 +468,8 @@ class WSGI(App):
                 "wsgi.run_once": False,
                 "wsgi.file_wrapper": FileWrapper,
                 "wsgi.input_terminated": True,
+                # PERF: a request without a body reads as ended: one state for all of them
+                "wsgi.input": _ENDED,
             }
             if len(self._bases) >= _CACHE_MAX:  # ids of closed connections never come back
                 self._bases.clear()
@@ -488,21 +479,22 @@ class WSGI(App):
     def _environ(self, view: Any, method: str, handle: int) -> dict[str, Any]:
         native = self._rt.native
         # PERF: one dict copy holds the constant and per-connection keys
-        environ = self._connection(native, handle).copy()
-        target = _unpack(view.target, view.target_len)
-        size = view.path_len
-        if size == len(target):  # PERF: no query, no slicing
-            raw_path = target
-            query = ""
-        else:
-            raw_path = target[:size]
-            query = target[size + 1 :].decode("latin-1")
+        base = self._bases.get(_conn_id(native, handle)) if native is self._bases_loop else None
+        environ = (base or self._connection(native, handle)).copy()
+        # PERF: target, protocol and the header fields as CGI keys in one crossing
+        size = _pack_cgi(view, _FIELDS, _FIELDS_CAP)
+        buf = _FIELDS
+        if size > _FIELDS_CAP:
+            buf = ffi.new("char[]", size)
+            _pack_cgi(view, buf, size)
+        parts = _unpack(buf, size - 1).decode("latin-1").split("\0")
+        path, _, query = parts[0].partition("?")
         environ["REQUEST_METHOD"] = method
         environ["PATH_INFO"] = (
-            unquote_to_bytes(raw_path) if b"%" in raw_path else raw_path
-        ).decode("latin-1")
+            unquote_to_bytes(path.encode("latin-1")).decode("latin-1") if "%" in path else path
+        )
         environ["QUERY_STRING"] = query
-        environ["SERVER_PROTOCOL"] = _PROTOCOLS[view.http_minor == 1]
+        environ["SERVER_PROTOCOL"] = parts[1]
         environ["wsgi.errors"] = sys.stderr  # read each time: it may be replaced meanwhile
         proxy = self._rt.proxy
         if proxy is not None:
@@ -513,15 +505,13 @@ class WSGI(App):
                     environ["REMOTE_PORT"] = "0"  # the proxy's port is not the client's
                 if fwd[1]:
                     environ["wsgi.url_scheme"] = "https" if fwd[1] == "https" else "http"
-        fields = iter(_fields(view))
-        names = _HTTP_NAMES
-        for name, value in zip(fields, fields):
-            key = names.get(name) or _environ_name(name)
-            if key in environ:
-                joiner = "; " if key == "HTTP_COOKIE" else ", "
-                environ[key] = environ[key] + joiner + value
-            else:
-                environ[key] = value
+        keys = len(environ)
+        fields = iter(parts)
+        next(fields)
+        next(fields)
+        environ.update(zip(fields, fields))
+        if len(environ) - keys != (len(parts) - 2) >> 1:  # a name came twice: join them
+            _join_duplicates(environ, parts)
         host = environ.get("HTTP_HOST")
         if host:
             environ["SERVER_NAME"], environ["SERVER_PORT"] = _server_of(host)
