@@ -647,3 +647,31 @@ def test_requests_dispatched_together_reach_a_second_worker_when_the_first_block
     finally:
         server.close()
         loop.close()
+
+
+def test_a_pool_whose_loop_closed_still_runs_its_jobs_and_says_why_it_cannot_look(caplog):
+    # A worker that starts a job while another waits asks the loop to look; with the loop
+    # closed (the server stopped under it) that fails: logged, and the jobs still run.
+    import asyncio
+
+    from socketify.wsgi.pool import LoopInbox, WorkerPool
+
+    inbox = LoopInbox()
+    inbox.loop = asyncio.new_event_loop()
+    inbox.loop.close()
+    pool = WorkerPool(2, inbox)
+    ran = []
+    done = threading.Event()
+    warm = threading.Event()
+    pool.submit(warm.set)
+    assert warm.wait(5)
+    for _ in range(100):  # the first worker went back to sleep
+        if pool._sleeping:
+            break
+        time.sleep(0.01)
+    pool.submit(lambda: ran.append(threading.current_thread().name))
+    pool.submit(lambda: (ran.append(threading.current_thread().name), done.set()))
+    assert done.wait(5)
+    pool.shutdown()
+    assert ran == ["wsgi-0", "wsgi-0"]  # one worker took both; nothing woke another
+    assert "asking the loop to wake another WSGI worker failed" in caplog.text

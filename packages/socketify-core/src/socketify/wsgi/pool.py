@@ -134,11 +134,18 @@ class WorkerPool:
                 return
             free.discard(wake)
             if jobs and not free and not self._look_asked:
-                self._look_asked = True
-                self._inbox.post(self._look, None)
+                self._ask_look()
             fn, args = job
             try:
                 fn(*args)
             except BaseException:  # the call reports its own errors; never kill the worker
                 logger.exception("a WSGI worker call raised")
             free.add(wake)
+
+    def _ask_look(self) -> None:
+        self._look_asked = True
+        try:
+            self._inbox.post(self._look, None)
+        except Exception:  # the loop is closed: nothing will look, the job still runs
+            self._look_asked = False
+            logger.exception("asking the loop to wake another WSGI worker failed")

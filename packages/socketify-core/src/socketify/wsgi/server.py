@@ -44,7 +44,7 @@ from urllib.parse import unquote_to_bytes
 from .._native import ffi, lib
 from ..adapter import _FIELDS, _FIELDS_CAP, AdapterRuntime
 from ..app import App
-from ..errors import ASGIProtocolError, ClientDisconnected
+from ..errors import ASGIProtocolError, ClientDisconnected, wrong_thread
 from ..headers import KIND_DROP, render_header
 from ..proxy import forwarded
 from ..response import (
@@ -53,8 +53,11 @@ from ..response import (
     FRESH,
     HAS_CONTENT_LENGTH,
     SC_EAGAIN,
+    SC_ETHREAD,
     STREAMING,
+    W_END,
     AppResponse,
+    _drop_handlers,
     _write,
     head_flags,
     render_line,
@@ -355,9 +358,28 @@ class _Cycle:
             return
         if state == FRESH:
             # PERF: the lines are not copied: end() only joins them
-            res._status = self.status
-            res._headers = self.head_lines  # type: ignore[assignment]
-            res._hflags = self.hflags
+            res._status = status = self.status
+            res._headers = lines = self.head_lines  # type: ignore[assignment]
+            res._hflags = hflags = self.hflags
+            if type(res) is AppResponse:
+                # PERF: res.end(body) for the one case it is here (a fresh plain response,
+                # its head set, a bytes body): head and body in one crossing
+                head = status + b"".join(lines)  # type: ignore[operator]
+                rc = _write(
+                    res._rt.native, res._h, head, len(head), body, len(body),
+                    W_END | head_flags(hflags),
+                )  # fmt: skip
+                if rc == SC_ETHREAD:
+                    raise wrong_thread("res.end()")  # nothing happened: still open
+                res._state = DONE
+                ext = res._ext
+                if ext is not None:
+                    res._rt.untrack(res)
+                if rc < 0 and rc != SC_EAGAIN:
+                    res._fail(rc)  # the abort handler, if any, runs here
+                elif ext is not None:
+                    _drop_handlers(ext)
+                return
         res.end(body)
 
     def _loop_fail(self, exc: BaseException) -> None:
