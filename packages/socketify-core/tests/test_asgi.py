@@ -578,6 +578,32 @@ def test_apps_that_return_raise_and_suspend_in_their_first_step_interleave():
     assert [str(e) for e in errors] == ["boom in the first step"]
 
 
+def test_a_request_whose_app_raised_is_not_kept_alive_by_the_next_first_step():
+    # the reused stepper must not hold the last failure (its traceback holds the app's frame)
+    import gc
+    import weakref
+
+    class Payload:
+        pass
+
+    refs = []
+
+    async def app(scope, receive, send):
+        payload = Payload()
+        refs.append(weakref.ref(payload))
+        if scope["path"] == "/boom":
+            raise ValueError("boom")
+        await respond(send, body=b"ok")
+
+    server = ASGI(app, lifespan="off")
+    server.set_error_handler(lambda error, res, req: None)
+    for path in (b"/boom", b"/ok"):
+        out, _ = memory_exchange(server, b"GET " + path + b" HTTP/1.1\r\nHost: t\r\n\r\n")
+        assert out.startswith(b"HTTP/1.1 500 " if path == b"/boom" else b"HTTP/1.1 200 ")
+        gc.collect()
+        assert refs[-1]() is None
+
+
 def test_an_exception_after_start_closes_the_connection(serve):
     async def app(scope, receive, send):
         await send({"type": "http.response.start", "status": 200, "headers": []})
