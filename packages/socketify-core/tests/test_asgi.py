@@ -143,6 +143,31 @@ def test_each_connection_sees_its_own_client_and_scheme_across_loops():
         assert seen[-2:] == [("http", remote), ("http", remote)]
 
 
+def test_clients_kept_per_connection_are_dropped_at_the_bound_and_read_again(monkeypatch):
+    # the scope keeps each connection's client (PERF); past _PEERS_MAX they are all dropped
+    # and read again from the core: interleaved connections still see their own
+    from socketify.asgi import server as asgi_server
+
+    monkeypatch.setattr(asgi_server, "_PEERS_MAX", 2)
+    seen = []
+
+    async def app(scope, receive, send):
+        seen.append(scope["client"])
+        await respond(send, body=b"ok")
+
+    server = ASGI(app, lifespan="off")
+    host = server.memory_host()
+    host.bind_loop(asyncio.new_event_loop())
+    remotes = [(f"10.0.1.{n}", 2000 + n) for n in range(1, 5)]
+    conns = [host.open_connection(remote) for remote in remotes]
+    order = [0, 1, 2, 0, 3, 1, 2, 3, 0]
+    for index in order:
+        conns[index].feed(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+        assert conns[index].read().endswith(b"ok")
+    assert seen == [remotes[index] for index in order]
+    assert len(server._peers) <= 2
+
+
 def test_a_unix_socket_client_has_no_address(tmp_path):
     seen = {}
 
