@@ -4,7 +4,7 @@ A figure that other load on the machine does not move: the script runs the same 
 loop twice under ``valgrind --tool=callgrind`` (N and N + DELTA requests) and divides the
 difference of the two instruction totals by DELTA, so start-up and import costs cancel.
 
-    python bench/callgrind_request.py [--python PY] [--header] [--case CASE ...]
+    python bench/callgrind_request.py [--python PY] [--header] [--connections N] [--case CASE ...]
 
 Cases (several may be given; the default is ``app``):
 
@@ -42,11 +42,14 @@ sys.path.insert(0, {apps!r})
 {make}
 host = app.memory_host()
 host.bind_loop(asyncio.new_event_loop())
-conn = host.open_connection()
+count = int(sys.argv[2])
+conns = [host.open_connection(("10.0.0.%d" % (n % 250 + 1), 1000 + n)) for n in range(count)]
 req = b"GET {path} HTTP/1.1\\r\\nHost: t\\r\\n\\r\\n"
-conn.feed(req)
-assert conn.read().startswith(b"HTTP/1.1 200 "), "not a 200"
-for _ in range(int(sys.argv[1])):
+for conn in conns:
+    conn.feed(req)
+    assert conn.read().startswith(b"HTTP/1.1 200 "), "not a 200"
+for n in range(int(sys.argv[1])):
+    conn = conns[n % count]
     conn.feed(req)
     conn.read()
 """
@@ -100,7 +103,9 @@ CASES = {
 }
 
 
-def instructions(python: str, script: Path, requests: int, workdir: Path) -> int:
+def instructions(
+    python: str, script: Path, requests: int, workdir: Path, connections: int = 1
+) -> int:
     out = workdir / f"cg.{requests}.out"
     subprocess.run(
         [
@@ -110,6 +115,7 @@ def instructions(python: str, script: Path, requests: int, workdir: Path) -> int
             python,
             str(script),
             str(requests),
+            str(connections),
         ],
         check=True,
         capture_output=True,
@@ -129,6 +135,13 @@ def main() -> None:
     )
     parser.add_argument("--base", type=int, default=2000)
     parser.add_argument("--delta", type=int, default=10000)
+    parser.add_argument(
+        "--connections",
+        type=int,
+        default=1,
+        help="memory cases: requests go round-robin over this many connections (wrk -c64 "
+        "interleaves 64 keep-alive connections)",
+    )
     args = parser.parse_args()
     if not shutil.which("valgrind"):
         subprocess.run(["apt-get", "install", "-y", "-qq", "valgrind"], check=True)
@@ -139,8 +152,10 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             script = Path(tmp) / "loop.py"
             script.write_text(CASES[case])
-            first = instructions(args.python, script, args.base, Path(tmp))
-            second = instructions(args.python, script, args.base + args.delta, Path(tmp))
+            first = instructions(args.python, script, args.base, Path(tmp), args.connections)
+            second = instructions(
+                args.python, script, args.base + args.delta, Path(tmp), args.connections
+            )
         print(f"{case}: {(second - first) / args.delta:,.0f} instructions per request")
 
 

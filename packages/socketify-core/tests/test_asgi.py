@@ -143,6 +143,31 @@ def test_each_connection_sees_its_own_client_and_scheme_across_loops():
         assert seen[-2:] == [("http", remote), ("http", remote)]
 
 
+def test_clients_kept_per_connection_are_dropped_at_the_bound_and_read_again(monkeypatch):
+    # the scope keeps each connection's client (PERF); past _PEERS_MAX they are all dropped
+    # and read again from the core: interleaved connections still see their own
+    from socketify.asgi import server as asgi_server
+
+    monkeypatch.setattr(asgi_server, "_PEERS_MAX", 2)
+    seen = []
+
+    async def app(scope, receive, send):
+        seen.append(scope["client"])
+        await respond(send, body=b"ok")
+
+    server = ASGI(app, lifespan="off")
+    host = server.memory_host()
+    host.bind_loop(asyncio.new_event_loop())
+    remotes = [(f"10.0.1.{n}", 2000 + n) for n in range(1, 5)]
+    conns = [host.open_connection(remote) for remote in remotes]
+    order = [0, 1, 2, 0, 3, 1, 2, 3, 0]
+    for index in order:
+        conns[index].feed(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+        assert conns[index].read().endswith(b"ok")
+    assert seen == [remotes[index] for index in order]
+    assert len(server._peers) <= 2
+
+
 def test_a_unix_socket_client_has_no_address(tmp_path):
     seen = {}
 
@@ -551,6 +576,32 @@ def test_apps_that_return_raise_and_suspend_in_their_first_step_interleave():
         server._release()
         loop.close()
     assert [str(e) for e in errors] == ["boom in the first step"]
+
+
+def test_a_request_whose_app_raised_is_not_kept_alive_by_the_next_first_step():
+    # the reused stepper must not hold the last failure (its traceback holds the app's frame)
+    import gc
+    import weakref
+
+    class Payload:
+        pass
+
+    refs = []
+
+    async def app(scope, receive, send):
+        payload = Payload()
+        refs.append(weakref.ref(payload))
+        if scope["path"] == "/boom":
+            raise ValueError("boom")
+        await respond(send, body=b"ok")
+
+    server = ASGI(app, lifespan="off")
+    server.set_error_handler(lambda error, res, req: None)
+    for path in (b"/boom", b"/ok"):
+        out, _ = memory_exchange(server, b"GET " + path + b" HTTP/1.1\r\nHost: t\r\n\r\n")
+        assert out.startswith(b"HTTP/1.1 500 " if path == b"/boom" else b"HTTP/1.1 200 ")
+        gc.collect()
+        assert refs[-1]() is None
 
 
 def test_an_exception_after_start_closes_the_connection(serve):

@@ -98,12 +98,18 @@ class Failed:
 
 @types.coroutine
 def _stepper() -> Generator[Any, Any, None]:
+    # Between two first steps the frame holds nothing of the last one: not its coroutine,
+    # not its exception (whose traceback would keep the request's objects alive).
+    failures: list[Exception] = []
     call = yield
     while True:
         try:
             yield from call
         except Exception as exc:
-            call = yield Failed(exc)
+            failures.append(exc)
+        call = None
+        if failures:
+            call = yield Failed(failures.pop())
         else:
             call = yield RETURNED
 

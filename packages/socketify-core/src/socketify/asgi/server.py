@@ -51,6 +51,8 @@ _conn_id = lib.sc_res_conn_id
 _ADDRESS = ffi.new("char[64]")  # PERF: one buffer, used on the loop thread only
 _PERCENT = 0x25  # ord("%")
 _NO_SERVER = object()
+_NO_CLIENT = object()
+_PEERS_MAX = 4096  # clients kept by connection id (ASGI._client)
 # The extensions of every HTTP scope (each scope gets a copy of this dict; their values
 # carry no settings).
 # ASGI apps are written for uvicorn's WebSocket limits (16 MiB messages, ws_max_size), not
@@ -100,8 +102,7 @@ class ASGI(App):
         self._ws_spec.apply_defaults(hub.defaults)
         hub.specs.append(self._ws_spec)  # the CLI's --ws-* defaults reach it
         self._server_address: Any = _NO_SERVER
-        self._peer_conn = 0  # the connection whose client _peer is (0: none yet)
-        self._peer: Any = None
+        self._peers: dict[int, Any] = {}  # connection id -> client, of _peer_loop's
         self._peer_loop: Any = None
         self._stepper: Any = None  # runs first steps (coroutines.new_stepper)
         self._last_block = b"\0"  # the previous request's packed header fields (_scope)
@@ -167,21 +168,25 @@ class ASGI(App):
         return super().listen(port_or_options, handler)
 
     def _client(self, handle: int, conn: int) -> Any:
-        """The peer of ``handle``, whose connection is ``conn`` (``sc_res_conn_id``)."""
+        """The peer of ``handle``, whose connection is ``conn`` (``sc_res_conn_id``).
+
+        PERF: the requests of a keep-alive connection ask for the same peer: it is kept
+        by connection id (never reused by another connection of the loop; a new loop, after
+        release(), counts from 1 again, so the loop is compared too).  Closed connections'
+        entries are dropped all at once when there are _PEERS_MAX."""
         native = self._rt.native
-        # PERF: the requests of a keep-alive connection ask for the same peer: the last
-        # connection's is kept (its id is never reused by another connection of the loop;
-        # a new loop, after release(), counts from 1 again: the loop is compared too)
-        if conn == self._peer_conn and native is self._peer_loop:
-            return self._peer
+        peers = self._peers
+        if native is not self._peer_loop:
+            peers.clear()
+            self._peer_loop = native
+        elif len(peers) >= _PEERS_MAX:
+            peers.clear()
         size = _remote_address(native, handle, _ADDRESS, 64)
         if size <= 0:
             peer = None  # a Unix socket peer has no address
         else:
             peer = (_unpack(_ADDRESS, size).decode("ascii"), _remote_port(native, handle))
-        self._peer_conn = conn
-        self._peer_loop = native
-        self._peer = peer
+        peers[conn] = peer
         return peer
 
     def _scope(
@@ -237,10 +242,12 @@ class ASGI(App):
         scope["headers"] = headers
         if fwd is not None and fwd[0]:
             scope["client"] = (fwd[0], 0)
-        elif conn == self._peer_conn and self._rt.native is self._peer_loop:
-            scope["client"] = self._peer  # PERF: _client()'s first test, inlined
         else:
-            scope["client"] = self._client(handle, conn)
+            # PERF: _client()'s lookup inlined (None is a Unix socket's client)
+            client = self._peers.get(conn, _NO_CLIENT)
+            if client is _NO_CLIENT or self._rt.native is not self._peer_loop:
+                client = self._client(handle, conn)
+            scope["client"] = client
         server = self._server_address
         scope["server"] = server if server is not _NO_SERVER else self._server()
         state = self._lifespan.state
