@@ -274,3 +274,44 @@ def test_closing_the_server_under_a_stalled_stream_and_queued_jobs_calls_every_c
     finally:
         for sock in sockets:
             sock.close()
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_uploads_past_the_input_high_mark_queue_behind_busy_workers(serve, threads):
+    # Each body is bigger than what wsgi.input buffers before it pauses the connection:
+    # requests waiting for a worker hold their connection paused, the worker reading one
+    # body resumes its own, and every upload is read whole and answered.
+    gauge = Gauge()
+
+    def app(environ, start_response):
+        gauge.enter()
+        try:
+            digest = hashlib.sha256()
+            stream = environ["wsgi.input"]
+            while True:
+                piece = stream.read(8192)
+                if not piece:
+                    break
+                digest.update(piece)
+            start_response("200 OK", [("Content-Type", "text/plain")])
+            return [digest.hexdigest().encode()]
+        finally:
+            gauge.leave()
+
+    rng = random.Random(threads)
+    bodies = [rng.randbytes(600_000 + index) for index in range(6)]
+    failures: list = []
+    with serve(WSGI(app, threads=threads)) as port:
+        steps = [
+            [("POST", "/", body, hashlib.sha256(body).hexdigest().encode())] for body in bodies
+        ]
+        clients = [
+            threading.Thread(target=run_client, args=(port, one, failures, True)) for one in steps
+        ]
+        for client in clients:
+            client.start()
+        for client in clients:
+            client.join(TIMEOUT * 2)
+        assert not any(client.is_alive() for client in clients)
+    assert failures == []
+    assert gauge.calls == len(bodies) and 1 <= gauge.peak <= threads
