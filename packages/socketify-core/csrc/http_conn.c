@@ -528,12 +528,22 @@ static size_t sc_cgi_name(const char *name, size_t len, char *w)
     return prefix + len;
 }
 
+/* A header whose name holds '_' gets no CGI key: its key would be the same as
+ * the dashed name's (X_Forwarded_For and X-Forwarded-For are both
+ * HTTP_X_FORWARDED_FOR), so a client could pass for a proxy's header.  nginx
+ * and gunicorn leave such headers out the same way. */
+static int sc_cgi_skipped(const sc_header *h)
+{
+    return h->name_len && memchr(h->name, '_', h->name_len) != NULL;
+}
+
 size_t sc_request_pack_cgi(const sc_request *req, char *buf, size_t cap)
 {
     size_t need = (size_t)req->target_len + 1 + 8 + 1;
     for (uint32_t i = 0; i < req->num_headers; i++) {
         const sc_header *h = &req->headers[i];
-        need += sc_cgi_name(h->name, h->name_len, NULL) + h->value_len + 2;
+        if (!sc_cgi_skipped(h))
+            need += sc_cgi_name(h->name, h->name_len, NULL) + h->value_len + 2;
     }
     if (need > cap || !buf)
         return need;
@@ -546,6 +556,8 @@ size_t sc_request_pack_cgi(const sc_request *req, char *buf, size_t cap)
     *w++ = '\0';
     for (uint32_t i = 0; i < req->num_headers; i++) {
         const sc_header *h = &req->headers[i];
+        if (sc_cgi_skipped(h))
+            continue;
         w += sc_cgi_name(h->name, h->name_len, w);
         *w++ = '\0';
         if (h->value_len)

@@ -276,7 +276,8 @@ size_t sc_request_pack_headers(const sc_request *req, char *buf, size_t cap);
 /* What a CGI/WSGI environ takes from the view, packed the same way:
  * "target\0HTTP/1.x\0KEY\0value\0KEY\0value\0..." with each header name as
  * its CGI key (CONTENT_TYPE, CONTENT_LENGTH, else HTTP_ + the name upper-cased
- * with '-' as '_'), in the order sent, duplicates kept.  Returns the bytes
+ * with '-' as '_'), in the order sent, duplicates kept; a name holding '_' is
+ * left out (its key would pass for the dashed name's).  Returns the bytes
  * needed; more than cap: nothing written.  PERF: the WSGI environ in one
  * crossing. */
 size_t sc_request_pack_cgi(const sc_request *req, char *buf, size_t cap);
