@@ -564,9 +564,10 @@ def test_apps_that_return_raise_and_suspend_in_their_first_step_interleave():
         assert exchange(waiting, b"/wait") == b""  # suspended: answered later, in a Task
         assert exchange(other, b"/a").endswith(b"\r\n\r\n/a")
         assert exchange(other, b"/boom").startswith(b"HTTP/1.1 500 ")
-        # not an Exception: it leaves the dispatch (the core's callback logs it) and kills
-        # the stepper it ran in; the next first steps get a new one
-        exchange(host.open_connection(), b"/exit")
+        # not an Exception: its client gets the 500, then it leaves the dispatch (the
+        # core's callback logs it) and kills the stepper it ran in; the next first steps
+        # get a new one
+        assert exchange(host.open_connection(), b"/exit").startswith(b"HTTP/1.1 500 ")
         assert exchange(other, b"/b").endswith(b"\r\n\r\n/b")
         events["release"].set()
         loop.run_until_complete(asyncio.sleep(0.05))

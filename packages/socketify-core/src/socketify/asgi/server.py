@@ -32,7 +32,7 @@ from ..coroutines import (
 from ..errors import ClientDisconnected
 from ..proxy import forwarded
 from ..response import DONE, AppResponse
-from ..runtime import _METHOD_NAMES
+from ..runtime import _METHOD_NAMES, Runtime
 from ..tls import TLSFacts
 from ..websocket import routes as _ws
 from .http import HTTPCycle
@@ -320,7 +320,7 @@ class ASGI(App):
         except BaseException as exc:  # not an Exception (those come back as Failed)
             if borrowed:
                 _set_running_loop(None)
-            if _http_failed(cycle, exc):
+            if _http_failed(cycle, exc, self._rt):
                 return
             raise
         if borrowed:
@@ -333,7 +333,7 @@ class ASGI(App):
         if type(out) is Failed:
             self._stepper = stepper
             failure = out.exc
-            if _http_failed(cycle, failure):
+            if _http_failed(cycle, failure, self._rt):
                 return
             raise failure
         # suspended: the stepper is the app's until it finishes, in a Task
@@ -343,7 +343,7 @@ class ASGI(App):
         try:
             await call
         except BaseException as exc:
-            if _http_failed(cycle, exc):
+            if _http_failed(cycle, exc, self._rt):
                 return
             raise
         self._http_returned(cycle)
@@ -413,14 +413,19 @@ class ASGI(App):
         return f"<ASGI {self.application!r}>"
 
 
-def _http_failed(cycle: HTTPCycle, exc: BaseException) -> bool:
+def _http_failed(cycle: HTTPCycle, exc: BaseException, rt: Runtime) -> bool:
     """The app raised: True when that ends the cycle quietly (the client went away);
     otherwise a response whose head was written is closed, never left half-framed on a
-    keep-alive connection, and the caller re-raises for the 500 or the error log."""
+    keep-alive connection, and the caller re-raises for the 500 or the error log.  What is
+    not an Exception (a CancelledError, SystemExit) passes the error handler by, so its
+    client gets the 500 here, as uvicorn gives it, instead of waiting for the idle timeout."""
     if isinstance(exc, ClientDisconnected):
         return True
-    if cycle.started and not cycle.complete:
-        cycle.res.close()
+    if cycle.started:
+        if not cycle.complete:
+            cycle.res.close()
+    elif not isinstance(exc, Exception):
+        rt.fallback(cycle.res, None)
     return False
 
 
