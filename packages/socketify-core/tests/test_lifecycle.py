@@ -263,3 +263,19 @@ def test_requests_wait_until_an_async_on_start_finished(serve):
         conn.request("GET", "/")  # sent while on_start is still sleeping
         assert conn.getresponse().read() == b"ready"
         conn.close()
+
+
+def test_an_app_serves_again_after_run_returned(serve):
+    # the second listen() used to watch the core's fd on the first run's closed asyncio loop
+    # and raise "Event loop is closed"; run() now binds a new loop
+    import urllib.request
+
+    app = App()
+    runs = []
+    app.get("/", lambda res, req: res.end(f"run {len(runs)}"))
+    for number in (1, 2, 3):
+        runs.append(number)
+        with serve(app) as port:
+            url = f"http://127.0.0.1:{port}/"
+            with urllib.request.urlopen(url, timeout=10) as reply:
+                assert reply.read() == f"run {number}".encode()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import http.client
+import logging
 import random
 import socket
 import threading
@@ -272,6 +273,54 @@ def test_closing_the_server_under_a_stalled_stream_and_queued_jobs_calls_every_c
             assert gauge.calls >= 1
             assert (gauge.closed, gauge.running) == (gauge.calls, 0)
     finally:
+        for sock in sockets:
+            sock.close()
+
+
+def test_jobs_still_queued_when_the_server_closes_are_not_run_and_are_logged(serve, caplog):
+    # threads=1 and the one worker blocked past shutdown_timeout: the three requests queued
+    # behind it are dropped with a warning, not run after the server is gone
+    release = threading.Event()
+    blocked = threading.Event()
+    ran = []
+
+    def app(environ, start_response):
+        ran.append(environ["PATH_INFO"])
+        if environ["PATH_INFO"] == "/block":
+            blocked.set()
+            release.wait(TIMEOUT)
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"ok"]
+
+    server = WSGI(app, threads=1, shutdown_timeout=0.2)
+    sockets = []
+    try:
+        with caplog.at_level(logging.WARNING, logger="socketify.wsgi"):
+            with serve(server) as port:
+                first = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
+                sockets.append(first)
+                first.sendall(b"GET /block HTTP/1.1\r\nHost: x\r\n\r\n")
+                assert blocked.wait(TIMEOUT)
+                for _ in range(3):
+                    queued = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
+                    sockets.append(queued)
+                    queued.sendall(b"GET /queued HTTP/1.1\r\nHost: x\r\n\r\n")
+                for _ in range(int(TIMEOUT / 0.01)):  # until the loop has queued all three
+                    if len(server._pool._jobs) == 3:
+                        break
+                    threading.Event().wait(0.01)
+                assert len(server._pool._jobs) == 3
+        release.set()
+        for sock in sockets[1:]:  # closed with the server, never answered
+            try:
+                assert sock.recv(100) == b""
+            except ConnectionResetError:
+                pass
+        threading.Event().wait(0.2)  # a queued job run now would show in `ran`
+        assert ran == ["/block"]
+        assert "3 queued WSGI request(s) not started before the server closed" in caplog.text
+    finally:
+        release.set()
         for sock in sockets:
             sock.close()
 

@@ -223,8 +223,9 @@ class Runtime:
             # PERF: the loop's request/event views are fixed structs: fetch them once.
             self.view = lib.sc_loop_request_view(native)
             self.event = lib.sc_loop_event_view(native)
-            if self.aio_loop is not None:
-                self.reactor = Reactor(native, self.aio_loop)
+            aio = self.aio_loop
+            if aio is not None and not aio.is_closed():  # closed: run() binds a new one
+                self.reactor = Reactor(native, aio)
                 self._watch_budget()
             if self.pubsub is not None:
                 self.pubsub.bind_loop(native, owner)

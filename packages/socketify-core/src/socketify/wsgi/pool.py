@@ -112,13 +112,33 @@ class WorkerPool:
         self._inbox = inbox
         self._look_asked = False
 
-    def shutdown(self) -> None:
+    def shutdown(self) -> int:
+        """Stop each worker once it is done with what it runs.  Jobs not started by now
+        (the server's shutdown_timeout passed) are dropped, not run after the server: their
+        connections close with it.  Returns how many (also logged)."""
+        dropped = markers = 0
         with self._mutex:
-            self._jobs.extend([None] * self._started)
+            jobs = self._jobs
+            while jobs:
+                try:
+                    job = jobs.popleft()
+                except IndexError:  # a worker took the last one meanwhile
+                    break
+                if job is None:
+                    markers += 1  # a stop marker of an earlier shutdown: kept
+                else:
+                    dropped += 1
+            jobs.extend([None] * (markers + self._started))
             for wake in self._sleeping:
                 wake.release()
             self._sleeping.clear()
             self._started = 0
+        if dropped:
+            logger.warning(
+                "%d queued WSGI request(s) not started before the server closed: not run",
+                dropped,
+            )
+        return dropped
 
     # ---- workers ------------------------------------------------------------------------
     def _work(self, wake: threading.Lock) -> None:
