@@ -416,16 +416,24 @@ int sc_loop_publish(sc_loop *loop, sc_handle sender, const char *topic, size_t t
         sent++;
     }
     if (nclose) {
-        /* closing calls Python, which may publish again: w->ids is not ours then */
-        uint64_t *doomed = malloc((size_t)nclose * sizeof *doomed);
-        if (doomed) {
-            memcpy(doomed, w->ids, (size_t)nclose * sizeof *doomed);
-            for (int i = 0; i < nclose; i++) {
-                sc_conn *c = sc_conn_by_handle(loop, doomed[i]);
-                if (c && !(c->flags & SC_CF_CLOSED))
-                    sc_conn_close(c);
-            }
-            free(doomed);
+        /* Closing calls Python, which may publish again into w->ids: the array is
+         * taken from w for the closes (a publish meanwhile makes its own), so
+         * closing the slow subscribers needs no allocation that could fail. */
+        uint64_t *doomed = w->ids;
+        uint32_t cap = w->ids_cap;
+        w->ids = NULL;
+        w->ids_cap = 0;
+        for (int i = 0; i < nclose; i++) {
+            sc_conn *c = sc_conn_by_handle(loop, doomed[i]);
+            if (c && !(c->flags & SC_CF_CLOSED))
+                sc_conn_close(c);
+        }
+        if (w->ids_cap >= cap) {
+            free(doomed); /* a publish meanwhile made one at least as large */
+        } else {
+            free(w->ids);
+            w->ids = doomed;
+            w->ids_cap = cap;
         }
     }
     loop->stats.pubsub_deliveries += (uint64_t)sent;

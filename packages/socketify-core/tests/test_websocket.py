@@ -584,6 +584,44 @@ def test_close_on_backpressure_limit(wire):
     assert not peer.conn.open
 
 
+def test_a_publish_closes_every_slow_subscriber_while_their_close_handlers_publish(wire):
+    # the publish closes the subscribers past max_backpressure; each close handler publishes
+    # again into the same topic (the core's subscriber list is reused by that publish), and
+    # still every slow subscriber is closed and the fast one gets every message
+    sockets = []
+    closed = []
+
+    def on_open(ws):
+        sockets.append(ws)
+        ws.subscribe("t")
+
+    def on_close(ws, code, reason):
+        closed.append(code)
+        app.publish("t", f"bye {len(closed)}")
+
+    app = App().ws(
+        "/ws",
+        {
+            "open": on_open,
+            "close": on_close,
+            "max_backpressure": 100,
+            "close_on_backpressure_limit": True,
+        },
+    )
+    w = wire(app)
+    slow = [Peer(w) for _ in range(3)]
+    fast = Peer(w)
+    for peer in slow:
+        peer.conn.set_capacity(10)
+    assert app.publish("t", b"x" * 300)  # taken by all; the slow ones now hold > 100 bytes
+    assert app.publish("t", b"second")  # past the limit: the three slow ones are closed
+    assert sorted(closed) == [1006, 1006, 1006]
+    assert not any(peer.conn.open for peer in slow)
+    payloads = [f[3] for f in fast.frames(5)]
+    assert payloads == [b"x" * 300, b"second", b"bye 1", b"bye 2", b"bye 3"]
+    assert fast.conn.open
+
+
 def test_idle_timeout_pings_then_closes(wire):
     app, events = echo_app(idle_timeout=0.4)
     w = wire(app)
