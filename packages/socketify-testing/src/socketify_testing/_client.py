@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from asyncio.events import _get_running_loop, _set_running_loop
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, Callable, Optional
@@ -20,7 +19,7 @@ from typing import Any, Callable, Optional
 from ._base import REDIRECTS, BaseClient, Prepared
 from ._errors import InvalidRequest, ProtocolError, ResponseTimeout, StreamError, TestClientError
 from ._models import Headers, Response
-from ._transport import Exchange
+from ._transport import Exchange, shim_running_loop
 from ._websocket import WebSocketTestSession
 
 __all__ = ["TestClient"]
@@ -160,7 +159,7 @@ class TestClient(BaseClient):
     def _exchange(
         self, prepared: Prepared, timeout: float, head_only: bool, conn: Any = None
     ) -> Exchange:
-        if prepared.body is not None and self.body_is_async(prepared):
+        if self.body_is_async(prepared):
             raise InvalidRequest("an async iterable body needs AsyncTestClient")
         exchange = Exchange(
             conn or self._connection(prepared.target.scheme),
@@ -170,8 +169,7 @@ class TestClient(BaseClient):
         )
         parser = exchange.parser
         failure: Optional[Exception] = None
-        previous = _get_running_loop()  # PERF: shim_running_loop() inlined
-        _set_running_loop(self._loop)
+        previous = shim_running_loop(self._loop)
         try:
             exchange.send(prepared.head, prepared.body, prepared.chunked)
             exchange.pump()
@@ -182,7 +180,7 @@ class TestClient(BaseClient):
             self.discard(exchange)  # a half-sent request must not reach the next one
             raise
         finally:
-            _set_running_loop(previous)
+            asyncio._set_running_loop(previous)
         if failure is not None:
             raise self._server_error() or failure
         if parser.complete and not self._errors:
