@@ -424,7 +424,7 @@ def _http_failed(cycle: HTTPCycle, exc: BaseException, rt: Runtime) -> bool:
     if cycle.started:
         if not cycle.complete:
             cycle.res.close()
-    elif not isinstance(exc, Exception):
+    elif not isinstance(exc, Exception) and not cycle.res.aborted:
         rt.fallback(cycle.res, None)
     return False
 
