@@ -62,7 +62,7 @@ from ..response import (
 from ..runtime import _METHOD_NAMES
 from ..status import render_status
 from .input import RequestInput, _EndedInput
-from .pool import LoopInbox, WorkerPool
+from .pool import UNBOUND, LoopInbox, WorkerPool
 
 logger = logging.getLogger("socketify.wsgi")
 
@@ -233,6 +233,8 @@ class _Cycle:
         rendered = (render_status(status) + b"".join(lines), flags)
         self.head, self.hflags = rendered
         if key is not None and len(_HEADS) < _HEADS_MAX:
+            # the key is hashed again to store it: once for each head first seen, at most
+            # _HEADS_MAX times a process (a full cache stores nothing), so it is left so
             _HEADS[key] = rendered
         return self.write
 
@@ -344,10 +346,14 @@ class _Cycle:
             res._rt.spawn(self._file_task(fd, offset, count), None, None)
         except BaseException as exc:  # no task: the worker must not wait for one
             os.close(fd)
-            self.error = exc if isinstance(exc, Exception) else RuntimeError(repr(exc))
             self.file_pending = False
+            if isinstance(exc, Exception):
+                self.error = exc  # the worker raises it, and it is reported from there
+                self._wake_worker()
+                return
+            self.error = RuntimeError(repr(exc))
             self._wake_worker()
-            raise
+            raise  # KeyboardInterrupt, SystemExit: the loop's own to stop on
 
     async def _file_task(self, fd: int, offset: int, count: int) -> None:
         try:
@@ -447,7 +453,7 @@ class WSGI(App):
                 environ["wsgi.input"] = fed
             # else: the shared ended input of the connection's keys (see _connection)
             inbox = self._inbox
-            if inbox.loop is None or inbox.loop is not rt.aio_loop:
+            if inbox.loop is not rt.aio_loop:  # a new inbox's loop is UNBOUND, never None
                 inbox = self._bind_inbox(rt.aio())
             cycle = _Cycle(self, res, body, inbox)
             if body is not None:
@@ -465,7 +471,7 @@ class WSGI(App):
         goes to the old one (never to the new loop's connections), and a drain the old loop
         never ran (it closed meanwhile) does not hold up the new one's."""
         inbox = self._inbox
-        if inbox.loop is not None and inbox.loop is not loop:
+        if inbox.loop is not UNBOUND and inbox.loop is not loop:
             inbox = self._inbox = LoopInbox()
             if self._pool is not None:
                 self._pool.rebind(inbox)
