@@ -632,13 +632,14 @@ def test_requests_dispatched_together_reach_a_second_worker_when_the_first_block
             reply = b""
             for _ in range(500):
                 reply += one.read()
-                if reply.endswith(b"/warm"):
+                if reply.endswith(b"/warm") and server._pool._sleeping:
                     break
                 await asyncio.sleep(0.01)
-            await asyncio.sleep(0.05)
             return reply
 
         assert loop.run_until_complete(warm_up()).endswith(b"/warm")
+        # the worker sleeps: only a wake-up (or the look) can reach either request below
+        assert len(server._pool._sleeping) == 1
         loop.call_soon(feed_both)
         first, second = loop.run_until_complete(replies())
         assert waited == [True], "the second request waited behind the blocked first"
@@ -665,10 +666,11 @@ def test_a_pool_whose_loop_closed_still_runs_its_jobs_and_says_why_it_cannot_loo
     warm = threading.Event()
     pool.submit(warm.set)
     assert warm.wait(5)
-    for _ in range(100):  # the first worker went back to sleep
+    for _ in range(500):  # the first worker goes back to sleep (bounded)
         if pool._sleeping:
             break
         time.sleep(0.01)
+    assert len(pool._sleeping) == 1
     pool.submit(lambda: ran.append(threading.current_thread().name))
     pool.submit(lambda: (ran.append(threading.current_thread().name), done.set()))
     assert done.wait(5)
