@@ -21,7 +21,7 @@ The core is only ever called from the loop thread; WSGI applications block.  So:
    duplicate of its descriptor goes to the core (``res.send_fd``: ``sendfile(2)`` on a
    plain socket, pread + the TLS layer's write in bounded pieces otherwise) from the
    file's current position to its end, and the worker waits until it has left.
-4. ``close()`` of the iterable is always called (worker thread).
+4. ``close()`` of the iterable is always called (worker thread; a list or tuple has none).
 
 Request body: ``wsgi.input`` (RequestInput) is fed by ``on_data`` on the loop thread and
 read by the worker; past ``INPUT_HIGH`` buffered bytes the connection is paused and it is
@@ -573,26 +573,39 @@ class WSGI(App):
 
     # ---- the worker ---------------------------------------------------------------------
     def _call(self, environ: dict[str, Any], cycle: _Cycle) -> None:
-        post = cycle.inbox.post
-        result: Any = None
         try:
             result = self.application(environ, cycle.start_response)
-            kind = type(result)
-            if (kind is list or kind is tuple) and not cycle.wrote:
-                # PERF: one bytes chunk (the common case) is taken as it is
-                if len(result) == 1 and type(result[0]) is bytes:
-                    body = result[0]
-                elif all(type(chunk) is bytes for chunk in result):
-                    body = b"".join(result)
+        except ClientDisconnected:
+            return
+        except Exception as exc:
+            cycle.inbox.post(cycle._loop_fail, exc)
+            return
+        kind = type(result)
+        if (kind is list or kind is tuple) and not cycle.wrote:
+            # PERF: one bytes chunk (the common case) is taken as it is; neither a list nor
+            # a tuple has a close() to call (-760 instructions a request without the
+            # try/finally of _iterate)
+            if len(result) == 1 and type(result[0]) is bytes:
+                body = result[0]
+            elif all(type(chunk) is bytes for chunk in result):
+                body = b"".join(result)
+            else:
+                body = None
+            if body is not None:
+                if cycle.head is None:
+                    missing = ASGIProtocolError(
+                        "the WSGI app returned without calling start_response()"
+                    )
+                    cycle.inbox.post(cycle._loop_fail, missing)
                 else:
-                    body = None
-                if body is not None:
-                    if cycle.head is None:
-                        raise ASGIProtocolError(
-                            "the WSGI app returned without calling start_response()"
-                        )
-                    post(cycle._loop_end, body)
-                    return
+                    cycle.inbox.post(cycle._loop_end, body)
+                return
+        self._iterate(result, cycle)
+
+    def _iterate(self, result: Any, cycle: _Cycle) -> None:
+        """Any other response: streamed chunk by chunk (or a file), ``close()`` called."""
+        post = cycle.inbox.post
+        try:
             if isinstance(result, FileWrapper) and hasattr(result.filelike, "fileno"):
                 self._send_file(result, cycle)
             else:
