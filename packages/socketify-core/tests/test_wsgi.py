@@ -256,20 +256,24 @@ def test_protocol_misuse_is_a_clear_error_and_a_500(serve, caplog, app_body, mes
 
 def test_the_loop_stays_responsive_while_workers_block(serve):
     gate = threading.Event()
+    entered = threading.Event()
+    released = []
 
     def app(environ, start_response):
         if environ["PATH_INFO"] == "/block":
-            gate.wait(5)
+            entered.set()
+            released.append(gate.wait(20))
         start_response("200 OK", [("Content-Type", "text/plain")])
         return [b"done"]
 
     with serve(WSGI(app, threads=4)) as port:
         blocked = threading.Thread(target=fetch, args=(port, "GET", "/block"))
         blocked.start()
-        time.sleep(0.1)
+        assert entered.wait(5)
         assert fetch(port, path="/fast")[2] == b"done"  # served while /block waits
         gate.set()
         blocked.join(5)
+    assert released == [True]  # /block was still waiting: the gate opened it, no timeout
 
 
 def test_bad_constructor_arguments_are_refused():

@@ -224,7 +224,11 @@ def test_a_second_test_client_after_one_that_timed_out_is_answered():
     first.close()
     release.set()
     assert finished.wait(TIMEOUT)
-    threading.Event().wait(0.1)  # its result went to the closed loop meanwhile
+    for _ in range(int(TIMEOUT / 0.01)):  # its result went to the closed loop: it sleeps
+        if server._pool._sleeping:
+            break
+        threading.Event().wait(0.01)
+    assert server._pool._sleeping
     with TestClient(server, timeout=TIMEOUT) as second:
         for path in ("/a", "/b"):
             assert second.get(path).text == path
