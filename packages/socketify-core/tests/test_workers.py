@@ -344,7 +344,6 @@ app.on_start(lambda: os._exit(3))
 def test_a_crashing_app_is_restarted_at_a_bounded_rate(tmp_path):
     from socketify.server.supervisor import RESTART_WINDOW
 
-    began = time.monotonic()
     with start(
         tmp_path, "--port", "0", "--workers", "2", "--log-level", "debug", source=CRASHING
     ) as service:
@@ -353,10 +352,9 @@ def test_a_crashing_app_is_restarted_at_a_bounded_rate(tmp_path):
             log = service.stderr()
             return log if "workers keep dying" in log else ""
 
-        # polled, not a fixed 3 s: a slow host needs longer to crash seven workers; every
-        # restart counted falls in one window, so past the limit they must have stopped
-        log = until(held_back, timeout=RESTART_WINDOW - 2)
-        assert time.monotonic() - began < RESTART_WINDOW
+        # polled, not a fixed 3 s: a slow host needs longer to crash seven workers.  Read
+        # when the limit is first logged: the next restart waits for the window's end
+        log = until(held_back, timeout=RESTART_WINDOW)
         starts = len(re.findall(r"started worker \d+", log))
         limit = max(5, 2 * 2)
         assert 3 <= starts <= 2 + limit, log
