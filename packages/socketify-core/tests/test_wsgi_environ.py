@@ -98,3 +98,31 @@ def test_a_large_header_block_is_served_each_time_without_being_kept(serve):
             exchange(sock, big, 1)
             exchange(sock, big, 1)
     assert seen == ["v" * 5000, "v" * 5000]
+
+
+def test_finished_hooks_see_the_status_of_each_kind_of_response(serve, tmp_path):
+    # the rendered head reaches the response whole (status line and header lines in one
+    # bytes): what reads its status still finds it
+    target = tmp_path / "f.txt"
+    target.write_bytes(b"file|")
+    finished = []
+
+    def app(environ, start_response):
+        path = environ["PATH_INFO"]
+        if path == "/list":
+            start_response("404 Not Found", [("Content-Type", "text/plain"), ("X-A", "1")])
+            return [b"|"]
+        if path == "/stream":
+            start_response("201 Created", [("Content-Type", "text/plain")])
+            return iter([b"a", b"|"])
+        start_response("203 Non-Authoritative Information", [("Content-Type", "text/plain")])
+        return environ["wsgi.file_wrapper"](open(target, "rb"))
+
+    server = WSGI(app)
+    server.on_finished(lambda res, info: finished.append((info.target, info.status)))
+    with serve(server) as port:
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            for path in (b"/list", b"/stream", b"/file"):
+                reply = exchange(sock, b"GET " + path + b" HTTP/1.1\r\nHost: h\r\n\r\n", 1)
+                assert reply.startswith(b"HTTP/1.1 20") or reply.startswith(b"HTTP/1.1 404")
+    assert finished == [("/list", 404), ("/stream", 201), ("/file", 203)]
