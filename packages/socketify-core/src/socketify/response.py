@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import os
+from contextvars import Context, copy_context
 from io import BytesIO
 from typing import TYPE_CHECKING, Any, Callable, Optional
 from urllib.parse import parse_qsl
@@ -134,6 +135,7 @@ class _Extras:
         "aborted_handler",
         "body_done",
         "chunks",
+        "context",
         "data_handler",
         "held",
         "views",
@@ -150,6 +152,11 @@ class _Extras:
         self.held = 0  # body bytes buffered while nobody asked; -1: reading paused for them
         self.views = False  # on_data(copy=False): chunks are memoryviews valid during the call
         self.waiters: list[asyncio.Future[Any]] = []
+        # The context the user's on_data/on_writable handler was registered in (a copy taken
+        # then, as asyncio's call_soon does): the core's later callbacks run that handler in
+        # it, so it sees what its request set.  None: the handlers are ours (the adapters'),
+        # run in no context of their own.
+        self.context: Optional[Context] = None
 
 
 class AppResponse:
@@ -514,7 +521,9 @@ class AppResponse:
         """``handler(res, offset) -> bool`` runs when the buffer drains; True = done."""
         if self._state == DONE:
             return self
-        self._rt.track(self).writable_handler = handler
+        ext = self._rt.track(self)
+        ext.writable_handler = handler
+        ext.context = copy_context()  # the handler runs in its request's context (_Extras)
         rc = lib.sc_res_want_writable(self._rt.native, self._h, 1)
         if rc < 0:
             self._fail(rc)
@@ -695,6 +704,7 @@ class AppResponse:
         if ext is None:  # ended before any body arrived: nothing will come
             ext = _Extras()
         ext.data_handler = handler
+        ext.context = copy_context()  # the handler runs in its request's context (_Extras)
         ext.views = not copy
         self._claim_body(ext)
         self._continue_if_expected()

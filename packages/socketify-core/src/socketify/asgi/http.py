@@ -94,9 +94,8 @@ class HTTPCycle:
         self.waiter: Optional[asyncio.Future[Any]] = None
         self.wants_body = True
         self.trailers: Optional[list[Any]] = None  # with trailers: the lines so far
-        if has_body:
+        if has_body:  # the dispatch routes the response's body to _on_body
             self.chunks = []
-            res._rt.track(res).data_handler = self._on_body
 
     # ---- request body --------------------------------------------------------------------
     def _on_body(self, res: AppResponse, chunk: bytes, is_end: bool) -> None:

@@ -14,7 +14,7 @@ the connection is closed, so a keep-alive client never sees a half-framed respon
 from __future__ import annotations
 
 import logging
-from types import CoroutineType, GeneratorType
+from types import CoroutineType, FunctionType, GeneratorType
 from typing import Any, Callable, Optional
 from urllib.parse import unquote_to_bytes
 
@@ -107,6 +107,27 @@ class ASGI(App):
         self._stepper: Any = None  # runs first steps (coroutines.new_stepper)
         self._last_block = b"\0"  # the previous request's packed header fields (_scope)
         self._last_headers: list[tuple[bytes, bytes]] = []
+
+    @property
+    def application(self) -> Callable[..., Any]:
+        """The ASGI application served."""
+        return self._application
+
+    @application.setter
+    def application(self, app: Callable[..., Any]) -> None:
+        self._application = app
+        # PERF: an app that is an instance of a class with a Python __call__ (Starlette,
+        # FastAPI, most middleware) is called as that function with the instance: calling
+        # the instance goes through the type's call slot, which looks __call__ up and
+        # enters it from C (about 650 instructions more a request on CPython 3.11).
+        # A class whose __call__ is replaced later is not followed: set application again.
+        # (One attribute for the pair: an ASGI instance has about 30, the most CPython 3.11
+        # keeps in the shared-key form its fast attribute reads need.)
+        call = getattr(type(app), "__call__", None)
+        if type(call) is FunctionType and not isinstance(app, type):
+            self._app_call: tuple[Callable[..., Any], Any] = (call, app)
+        else:
+            self._app_call = (app, None)
 
     # ---- lifespan (App calls these around serving; the TestClient on `with`) ------------
     async def startup(self) -> None:
@@ -254,7 +275,7 @@ class ASGI(App):
         scope["state"] = state.copy() if state else {}
         return scope
 
-    # ---- dispatch (called by the bridge) --------------------------------------------------
+    # ---- dispatch (called by the bridge, in the request's own context) --------------------
     def _dispatch(self, handle: int) -> None:
         rt = self._rt
         view = rt.view
@@ -286,6 +307,7 @@ class ASGI(App):
                     scope["extensions"]["tls"] = facts.asgi_extension()
                 cycle = HTTPCycle(res, flags & REQ_HAS_BODY)
                 if flags & REQ_HAS_BODY:
+                    rt.track(res).data_handler = cycle._on_body  # ours: run in no context
                     res._collect_small_body(view)
                 self._start_http(scope, cycle)
         except Exception as exc:
@@ -298,7 +320,11 @@ class ASGI(App):
 
         PERF: most requests are answered in that step; then no wrapper coroutine and no
         Task are made.  An app that suspends goes on in a Task (``_run_http``)."""
-        call = self.application(scope, cycle.receive, cycle.send)
+        fn, target = self._app_call
+        if target is None:
+            call = fn(scope, cycle.receive, cycle.send)
+        else:  # PERF: the class's __call__ itself (see the application setter)
+            call = fn(target, scope, cycle.receive, cycle.send)
         kind = type(call)
         if kind is not CoroutineType and kind is not GeneratorType:
             # any other awaitable (a Future, a coroutine not made by `async def` such as
