@@ -140,7 +140,6 @@ def test_a_websocket_handler_leaves_nothing_for_the_next_message():
     assert replies == ["unset"] * 3
 
 
-
 def post_head(path: str, size: int) -> bytes:
     return f"POST {path} HTTP/1.1\r\nHost: t\r\nContent-Length: {size}\r\n\r\n".encode()
 

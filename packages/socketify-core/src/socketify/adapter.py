@@ -12,22 +12,21 @@ from ._native import ffi, lib
 from .runtime import Runtime
 
 _unpack = ffi.unpack
-_pack_headers = lib.sc_request_pack_headers
+_pack_request = lib.sc_loop_pack_request
 _FIELDS_CAP = 16 * 1024
 _FIELDS = ffi.new("char[]", _FIELDS_CAP)  # PERF: one buffer, used on the loop thread only
 
 
-def header_fields(view: Any) -> list[bytes]:
-    """``[name, value, name, value, ...]`` of the request view: one C call and one split
-    instead of two unpacks a field (names lower-cased; neither part can hold a NUL)."""
-    size = _pack_headers(view, _FIELDS, _FIELDS_CAP)
-    if not size:
-        return []
+def pack_request(native: Any) -> bytes:
+    """What ``sc_loop_pack_request`` packs of the loop's request view (valid during the
+    core's on_request): into the shared buffer, or -- a head over its 16 KiB -- into one
+    of the size the core asked for."""
+    size = _pack_request(native, _FIELDS, _FIELDS_CAP)
     if size <= _FIELDS_CAP:
-        return _unpack(_FIELDS, size - 1).split(b"\0")  # type: ignore[no-any-return]
+        return _unpack(_FIELDS, size)  # type: ignore[no-any-return]
     bigger = ffi.new("char[]", size)
-    _pack_headers(view, bigger, size)
-    return _unpack(bigger, size - 1).split(b"\0")  # type: ignore[no-any-return]
+    _pack_request(native, bigger, size)
+    return _unpack(bigger, size)  # type: ignore[no-any-return]
 
 
 class AdapterRuntime(Runtime):

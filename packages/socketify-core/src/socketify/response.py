@@ -101,6 +101,11 @@ def head_flags(hflags: int) -> int:
     return flags
 
 
+def _refused(rc: int, call: str) -> BaseException:
+    """The error of a call the core refused without doing anything."""
+    return wrong_thread(call) if rc == SC_ETHREAD else core_error(rc, "the response")
+
+
 def _body_taken(_res: Any, _chunk: Any, _is_end: bool) -> None:
     """Stands for an on_data() handler of a finished response: the body stays taken
     (get_data() still refuses) without keeping the handler and what it holds alive."""
@@ -232,6 +237,9 @@ class AppResponse:
         if rc == SC_ESTALE or rc == SC_EIO:
             self._mark_aborted()
             return
+        ext = self._ext
+        if ext is not None and self._state == DONE:
+            _drop_handlers(ext)  # ended all the same: a handler holding res makes no cycle
         raise core_error(rc, "the response")
 
     def _finished(self, rc: int = SC_OK) -> None:
@@ -283,14 +291,16 @@ class AppResponse:
                     flags |= W_CLOSE
             head = b"" if state else self._head()
             rc = _write(self._rt.native, self._h, head, len(head), body, len(body), flags)
-        if rc == SC_ETHREAD:
-            raise wrong_thread("res.end()")  # nothing happened: the response is still open
+        if rc < 0 and rc != SC_EAGAIN and rc != SC_ESTALE and rc != SC_EIO:
+            # refused (a head the core cannot send, the wrong thread): nothing was sent and
+            # the response is still open, so the error's 500 can still answer
+            raise _refused(rc, "res.end()")
         self._state = DONE
         ext = self._ext
         if ext is not None:
             self._rt.untrack(self)
         if rc < 0 and rc != SC_EAGAIN:
-            self._fail(rc)  # the abort handler, if any, runs here
+            self._mark_aborted()  # the client is gone; the abort handler, if any, runs here
         elif ext is not None:
             _drop_handlers(ext)
         return self
@@ -314,11 +324,11 @@ class AppResponse:
             flags |= W_CLOSE
         head = b"" if self._state else self._head()
         rc = _write(self._rt.native, self._h, head, len(head), b"", 0, flags)
-        if rc == SC_ETHREAD:
-            raise wrong_thread("res.end_without_body()")
+        if rc < 0 and rc != SC_EAGAIN and rc != SC_ESTALE and rc != SC_EIO:
+            raise _refused(rc, "res.end_without_body()")  # still open (end())
         self._finished(rc)
         if rc < 0 and rc != SC_EAGAIN:
-            self._fail(rc)
+            self._mark_aborted()
         return self
 
     def write(self, message: Any) -> AppResponse:

@@ -138,6 +138,7 @@ class Runtime:
         self.read_view: Any = None  # a memoryview of it: on_data(copy=False) slices it
         self.aio_loop: Optional[asyncio.AbstractEventLoop] = None
         self.reactor: Optional[Reactor] = None
+        self.polling = False  # the reactor polls: an asyncio loop is running (loop.py)
         self.token = 0
         self.seq = 0
         self.live: dict[int, AppResponse] = {}
@@ -226,7 +227,7 @@ class Runtime:
             self.event = lib.sc_loop_event_view(native)
             aio = self.aio_loop
             if aio is not None and not aio.is_closed():  # closed: run() binds a new one
-                self.reactor = Reactor(native, aio)
+                self.reactor = Reactor(native, aio, self)
                 self._watch_budget()
             if self.pubsub is not None:
                 self.pubsub.bind_loop(native, owner)
@@ -239,7 +240,7 @@ class Runtime:
             self.reactor = None
         self.aio_loop = aio_loop
         if self.native is not None:
-            self.reactor = Reactor(self.native, aio_loop)
+            self.reactor = Reactor(self.native, aio_loop, self)
             self._watch_budget()
 
     def _watch_budget(self) -> None:

@@ -14,12 +14,13 @@ the connection is closed, so a keep-alive client never sees a half-framed respon
 from __future__ import annotations
 
 import logging
+import struct
 from types import CoroutineType, FunctionType, GeneratorType
 from typing import Any, Callable, Optional
 from urllib.parse import unquote_to_bytes
 
 from .._native import ffi, lib
-from ..adapter import _FIELDS, _FIELDS_CAP, AdapterRuntime, _pack_headers, header_fields
+from ..adapter import AdapterRuntime, pack_request
 from ..app import App
 from ..coroutines import (
     RETURNED,
@@ -47,7 +48,9 @@ SPEC_VERSION = "2.4"
 _unpack = ffi.unpack
 _remote_address = lib.sc_res_remote_address
 _remote_port = lib.sc_res_remote_port
-_conn_id = lib.sc_res_conn_id
+# sc_loop_pack_request's head: conn id, flags, method_id, http_minor, path_len, target_len
+_unpack_head = struct.Struct("<QIBBxxII").unpack_from
+_PACK_HEAD = lib.SC_REQUEST_PACK_HEAD
 _ADDRESS = ffi.new("char[64]")  # PERF: one buffer, used on the loop thread only
 _PERCENT = 0x25  # ord("%")
 _NO_SERVER = object()
@@ -211,44 +214,46 @@ class ASGI(App):
         return peer
 
     def _scope(
-        self, view: Any, handle: int, conn: int, template: dict[str, Any], scheme: str, fwd: Any
+        self,
+        packed: bytes,
+        head: tuple[int, int, int, int, int, int],
+        handle: int,
+        template: dict[str, Any],
+        scheme: str,
+        fwd: Any,
     ) -> dict[str, Any]:
         """A copy of ``template`` (``_http_scope`` or ``_ws_scope``) with this request's
-        values; the caller adds ``method``/``extensions``."""
-        size = view.path_len
-        target = _unpack(view.target, view.target_len)
-        if size == len(target):  # PERF: no query, no slicing
-            raw_path = target
+        values, from what ``sc_loop_pack_request`` packed (``packed``, its head unpacked
+        as ``head``); the caller adds ``method``/``extensions``."""
+        conn, _, _, minor, size, target_len = head
+        end = _PACK_HEAD + target_len
+        if size == target_len:  # PERF: no query, one slice
+            raw_path = packed[_PACK_HEAD:end]
             query = b""
         else:
-            raw_path = target[:size]
-            query = target[size + 1 :]
+            raw_path = packed[_PACK_HEAD : _PACK_HEAD + size]
+            query = packed[_PACK_HEAD + size + 1 : end]
         # PERF: `_PERCENT in raw_path` (an int), not `b"%" in raw_path`: bytes.__contains__
         # tries its argument as an int first, and for bytes that raises and formats a
         # TypeError it then clears (about 2,400 instructions a request).
         path = (unquote_to_bytes(raw_path) if _PERCENT in raw_path else raw_path).decode(
             "utf-8", "replace"
         )
-        # PERF: header_fields() inlined for the common size, and the pairs of the previous
-        # request's header block are copied when this block is the same bytes (a client's
-        # keep-alive requests, or alike clients, mostly send the same headers): one bytes
-        # compare instead of a split and a tuple per field.  The list is a copy (an app may
-        # change its scope's list); the pairs are tuples of bytes, immutable.
-        size = _pack_headers(view, _FIELDS, _FIELDS_CAP)
-        if 0 < size <= _FIELDS_CAP:
-            block = _unpack(_FIELDS, size - 1)
-            if block == self._last_block:
-                headers = self._last_headers.copy()
-            else:
-                fields = iter(block.split(b"\0"))
-                headers = list(zip(fields, fields))
-                self._last_block = block
-                self._last_headers = headers.copy()
+        # PERF: the pairs of the previous request's header block are copied when this block
+        # is the same bytes (a client's keep-alive requests, or alike clients, mostly send
+        # the same headers): one bytes compare instead of a split and a tuple per field.
+        # The list is a copy (an app may change its scope's list); the pairs are tuples of
+        # bytes, immutable.
+        block = packed[end + 1 : -1]  # "name\0value\0..." without its last NUL
+        if block == self._last_block:
+            headers = self._last_headers.copy()
         else:
-            fields = iter(header_fields(view))
+            fields = iter(block.split(b"\0"))
             headers = list(zip(fields, fields))
+            self._last_block = block
+            self._last_headers = headers.copy()
         scope = template.copy()
-        if view.http_minor != 1:
+        if minor != 1:
             scope["http_version"] = "1.0"
         if scheme != "http":
             scope["scheme"] = scheme
@@ -279,22 +284,22 @@ class ASGI(App):
     def _dispatch(self, handle: int) -> None:
         rt = self._rt
         view = rt.view
-        flags = view.flags
-        method = _METHOD_NAMES[view.method_id] or _unpack(view.method, view.method_len).decode(
-            "latin-1"
-        )
+        # PERF: what the scope needs from the view in one crossing (sc_loop_pack_request)
+        packed = pack_request(rt.native)
+        head = _unpack_head(packed)
+        conn, flags, method_id = head[:3]
+        method = _METHOD_NAMES[method_id] or _unpack(view.method, view.method_len).decode("latin-1")
         res = rt.response_type(rt, handle, flags)
         try:
             if flags & REQ_UPGRADE and method == "GET" and _wants_websocket(view):
-                self._websocket(res, view)
+                self._websocket(res, view, packed, head)
             else:
-                conn = _conn_id(rt.native, handle)
-                secure = conn & 1  # PERF: the connection speaks TLS, in the same crossing
+                secure = conn & 1  # the connection speaks TLS (sc_res_conn_id)
                 scheme = "https" if secure else "http"
                 fwd = res._fwd = forwarded(rt.proxy, rt.native, view) if rt.proxy else None
                 if fwd is not None and fwd[1]:
                     scheme = fwd[1]
-                scope = self._scope(view, handle, conn, self._http_scope, scheme, fwd)
+                scope = self._scope(packed, head, handle, self._http_scope, scheme, fwd)
                 scope["method"] = method
                 # a fresh dict per scope, values included: middleware may write into them
                 scope["extensions"] = {
@@ -333,12 +338,13 @@ class ASGI(App):
             self._rt.handler_result(self._run_http(call, cycle), cycle.res, None)
             return
         # PERF: coroutines.start() inlined, through the app's stepper (no StopIteration when
-        # the app returns); under a running loop (serving) there is no loop to lend
+        # the app returns); under a running loop (serving: the reactor's poll) there is no
+        # loop to lend
         stepper = self._stepper
         self._stepper = None  # taken: a first step that dispatches again makes its own
         if stepper is None:
             stepper = new_stepper()
-        borrowed = _get_running_loop() is None
+        borrowed = not self._rt.polling and _get_running_loop() is None
         if borrowed:
             _set_running_loop(self._rt.aio())
         try:
@@ -390,7 +396,7 @@ class ASGI(App):
                 logger.error("the ASGI app returned before completing its response: closed")
                 res.close()
 
-    def _websocket(self, res: AppResponse, view: Any) -> None:
+    def _websocket(self, res: AppResponse, view: Any, packed: bytes, head: Any) -> None:
         status = lib.sc_ws_check_request(self._rt.native)
         if status:
             code, headers, body = _ws._REFUSALS.get(status, _ws._REFUSALS[400])
@@ -404,8 +410,8 @@ class ASGI(App):
         fwd = res._fwd = forwarded(rt.proxy, rt.native, view) if rt.proxy else None
         if fwd is not None and fwd[1]:
             secure = fwd[1] == "https"
-        conn = _conn_id(rt.native, view.res)
-        scope = self._scope(view, view.res, conn, self._ws_scope, "wss" if secure else "ws", fwd)
+        scheme = "wss" if secure else "ws"
+        scope = self._scope(packed, head, view.res, self._ws_scope, scheme, fwd)
         key = extensions = b""
         protocols: list[str] = []
         for name, value in scope["headers"]:
