@@ -29,6 +29,37 @@ def pack_request(native: Any) -> bytes:
     return _unpack(bigger, size)  # type: ignore[no-any-return]
 
 
+class PerConnection:
+    """Values kept by connection id (``sc_res_conn_id``) for one native loop (the ASGI
+    adapter's clients, the WSGI adapter's environ keys).
+
+    A loop never gives an id to two connections, but a new loop (after release()) counts
+    from 1 again, so the values are kept with their loop (``loop``).  Closed connections'
+    entries are dropped all at once when there are ``limit``.  PERF: a lookup is the
+    caller's ``get`` and one identity test::
+
+        value = cache.values.get(conn, MISSING)
+        if value is MISSING or cache.loop is not native:
+            value = ...  # read it, then cache.keep(native, conn, value)
+    """
+
+    __slots__ = ("limit", "loop", "values")
+
+    def __init__(self, limit: int) -> None:
+        self.values: dict[int, Any] = {}
+        self.limit = limit
+        self.loop: Any = None
+
+    def keep(self, native: Any, conn: int, value: Any) -> None:
+        values = self.values
+        if native is not self.loop:
+            values.clear()
+            self.loop = native
+        elif len(values) >= self.limit:
+            values.clear()
+        values[conn] = value
+
+
 class AdapterRuntime(Runtime):
     # PERF: the core's on_request goes straight to ``app._dispatch`` (the bridge's table
     # holds that bound method: no frame of ours in between) unless app.metrics_route added

@@ -20,7 +20,7 @@ from typing import Any, Callable, Optional
 from urllib.parse import unquote_to_bytes
 
 from .._native import ffi, lib
-from ..adapter import AdapterRuntime, pack_request
+from ..adapter import AdapterRuntime, PerConnection, pack_request
 from ..app import App
 from ..coroutines import (
     RETURNED,
@@ -105,8 +105,7 @@ class ASGI(App):
         self._ws_spec.apply_defaults(hub.defaults)
         hub.specs.append(self._ws_spec)  # the CLI's --ws-* defaults reach it
         self._server_address: Any = _NO_SERVER
-        self._peers: dict[int, Any] = {}  # connection id -> client, of _peer_loop's
-        self._peer_loop: Any = None
+        self._peers = PerConnection(_PEERS_MAX)  # connection id -> client
         self._stepper: Any = None  # runs first steps (coroutines.new_stepper)
         self._last_block = b"\0"  # the previous request's packed header fields (_scope)
         self._last_headers: list[tuple[bytes, bytes]] = []
@@ -195,22 +194,14 @@ class ASGI(App):
         """The peer of ``handle``, whose connection is ``conn`` (``sc_res_conn_id``).
 
         PERF: the requests of a keep-alive connection ask for the same peer: it is kept
-        by connection id (never reused by another connection of the loop; a new loop, after
-        release(), counts from 1 again, so the loop is compared too).  Closed connections'
-        entries are dropped all at once when there are _PEERS_MAX."""
+        by connection id (adapter.PerConnection)."""
         native = self._rt.native
-        peers = self._peers
-        if native is not self._peer_loop:
-            peers.clear()
-            self._peer_loop = native
-        elif len(peers) >= _PEERS_MAX:
-            peers.clear()
         size = _remote_address(native, handle, _ADDRESS, 64)
         if size <= 0:
             peer = None  # a Unix socket peer has no address
         else:
             peer = (_unpack(_ADDRESS, size).decode("ascii"), _remote_port(native, handle))
-        peers[conn] = peer
+        self._peers.keep(native, conn, peer)
         return peer
 
     def _scope(
@@ -270,8 +261,9 @@ class ASGI(App):
             scope["client"] = (fwd[0], 0)
         else:
             # PERF: _client()'s lookup inlined (None is a Unix socket's client)
-            client = self._peers.get(conn, _NO_CLIENT)
-            if client is _NO_CLIENT or self._rt.native is not self._peer_loop:
+            peers = self._peers
+            client = peers.values.get(conn, _NO_CLIENT)
+            if client is _NO_CLIENT or self._rt.native is not peers.loop:
                 client = self._client(handle, conn)
             scope["client"] = client
         server = self._server_address
