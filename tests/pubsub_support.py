@@ -206,3 +206,50 @@ def clients_on_both_workers(port: int, per_worker: int = 3) -> dict[int, list[An
         ws.close()
     assert len(by_pid) == 2 and all(len(g) == per_worker for g in by_pid.values()), by_pid
     return by_pid
+
+
+SYNC = "relay-sync"
+
+
+def _skipping_sync(ws: WsClient, want: str, timeout: float = 10.0) -> list[str]:
+    """Read until ``want``; the sync messages read on the way are returned, anything
+    else is a test failure."""
+    skipped = []
+    while True:
+        got = ws.recv(timeout=timeout)
+        if got == want:
+            return skipped
+        assert isinstance(got, str) and got.startswith(SYNC + "|"), got
+        skipped.append(got)
+
+
+def relay_carries(by_pid: dict[int, list[Any]], timeout: float = 30.0) -> None:
+    """Returns once a publish from each worker has reached every client on the other one:
+    the SUB frames the workers sent before have then reached the supervisor (a worker's
+    frames reach it in order), so a publish now is carried.  Polled, never a fixed sleep.
+    The clients subscribe to a topic of their own for it and leave it after, each with no
+    sync message left in front of what the test reads next."""
+    clients = [ws for group in by_pid.values() for ws in group]
+    for ws in clients:
+        ws_do(ws, f"sub:{SYNC}")
+    deadline = time.monotonic() + timeout
+    for pid, group in by_pid.items():
+        sender = group[0]
+        waiting = [ws for other, g in by_pid.items() if other != pid for ws in g]
+        attempt = 0
+        while waiting:
+            assert time.monotonic() < deadline, f"no publish from worker {pid} was carried"
+            attempt += 1
+            sender.send(f"pub:{SYNC}:{SYNC}|{pid}|{attempt}")
+            _skipping_sync(sender, f"ok:pub:{SYNC}")
+            for ws in list(waiting):
+                try:
+                    got = ws.recv(timeout=0.2)
+                except TimeoutError:
+                    continue
+                assert isinstance(got, str) and got.startswith(SYNC + "|"), got
+                if got.startswith(f"{SYNC}|{pid}|"):
+                    waiting.remove(ws)
+    for ws in clients:  # once it has left the topic, no sync message can reach it
+        ws.send(f"unsub:{SYNC}")
+        _skipping_sync(ws, f"ok:unsub:{SYNC}")

@@ -50,11 +50,16 @@ def collect(res, req):
 app.get("/gc", collect)
 
 
+slow_started = [0]
+
+
 async def slow(res, req):
-    await asyncio.sleep(0.5)
+    slow_started[0] += 1
+    await asyncio.sleep(float(req.get_query("s") or 0.5))
     res.end("slow")
 
 app.get("/slow", slow)
+app.get("/slow-started", lambda res, req: res.end(str(slow_started[0])))
 app.listen(0, lambda config: print("PORT", config.port, flush=True))
 app.run()
 print("EXITED", flush=True)
@@ -404,13 +409,20 @@ def test_out_of_descriptors_does_not_spin(serve: Any) -> None:
 # ---- graceful shutdown ------------------------------------------------------------------------
 
 
+def slow_started(server: Server) -> int:
+    with server.connect() as sock:
+        sock.sendall(b"GET /slow-started HTTP/1.1\r\nHost: t\r\n\r\n")
+        return int(read_response(sock, time.monotonic() + 5)[2])
+
+
 def test_sigterm_finishes_accepted_requests_then_exits_0(serve: Any) -> None:
     server = serve(shutdown_timeout=5)
     count = 20
     socks = [server.connect() for _ in range(count)]
     for sock in socks:
-        sock.sendall(b"GET /slow HTTP/1.1\r\nHost: t\r\n\r\n")
-    time.sleep(0.2)  # all accepted and waiting in the 0.5 s handler
+        sock.sendall(b"GET /slow?s=2 HTTP/1.1\r\nHost: t\r\n\r\n")
+    # all accepted and in their handler (2 s each: none is answered before the SIGTERM)
+    assert wait_until(lambda: slow_started(server) == count, 10)
     os.kill(server.pid, signal.SIGTERM)
     refused = False
     deadline = time.monotonic() + 2

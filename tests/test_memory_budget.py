@@ -272,6 +272,22 @@ def fetch_without_reading(server: Server, path: str) -> socket.socket:
     return sock
 
 
+def stderr_until(server: Server, text: str, timeout: float) -> str:
+    """The server's stderr so far, read (without blocking) until ``text`` is in it."""
+    assert server.proc.stderr is not None
+    fd = server.proc.stderr.fileno()
+    os.set_blocking(fd, False)
+    got = b""
+    deadline = time.monotonic() + timeout
+    while text.encode() not in got and time.monotonic() < deadline:
+        try:
+            got += os.read(fd, 65536)
+        except BlockingIOError:
+            time.sleep(0.05)
+    os.set_blocking(fd, True)
+    return got.decode(errors="replace")
+
+
 def stderr_after_stop(server: Server) -> str:
     server.proc.terminate()
     server.proc.wait(timeout=15)
@@ -283,7 +299,8 @@ def test_max_buffered_bytes_closes_the_largest_holders_first_and_logs(serve: Any
     server = serve(max_buffered_bytes=24 * MIB, idle_timeout=30)
     small = [fetch_without_reading(server, "/huge?mb=1") for _ in range(3)]
     large = [fetch_without_reading(server, "/huge?mb=32") for _ in range(4)]
-    time.sleep(2.5)  # two ticks at least, nobody reading
+    # nobody reading: the cap closes the largest holders, and the loop says so (polled)
+    log = stderr_until(server, "max_buffered_bytes", 15)
     try:
         # each 32 MiB answer leaves far more than the kernel takes in the server: over
         # the cap, the largest holders are closed first; the 1 MiB ones stay
@@ -299,13 +316,13 @@ def test_max_buffered_bytes_closes_the_largest_holders_first_and_logs(serve: Any
             except ConnectionResetError:
                 return True
 
-        assert sum(closed(s) for s in large) >= 2
+        assert wait_until(lambda: sum(closed(s) for s in large) >= 2, 10)
         assert not any(closed(s) for s in small)
         assert http(server, "/") == b"ok"
     finally:
         for sock in small + large:
             sock.close()
-    log = stderr_after_stop(server)
+    log += stderr_after_stop(server)
     assert "max_buffered_bytes" in log and "closed" in log
 
 

@@ -24,6 +24,7 @@ from pubsub_support import (
     assert_silent,
     cli,
     clients_on_both_workers,
+    relay_carries,
     wait_for,
     ws_client,
     ws_do,
@@ -40,7 +41,7 @@ def test_workers_share_every_publish() -> None:
         for ws in everyone:
             ws_do(ws, "sub:room")
             ws_do(ws, "sub:other")
-        time.sleep(0.3)  # SUB frames reach the supervisor (a local socket pair)
+        relay_carries(by_pid)  # the SUB frames reached the supervisor
         for i in range(20):  # HTTP publishes land on either worker
             server.publish("room", f"http {i}" if i % 2 else f"bin {i}".encode())
         want = [f"http {i}" if i % 2 else f"bin {i}".encode() for i in range(20)]
@@ -88,7 +89,7 @@ def test_a_restarted_worker_rejoins() -> None:
                 ws.close()
         assert newcomer is not None, "no replacement worker answered"
         ws_do(newcomer, "sub:after")
-        time.sleep(0.3)
+        relay_carries({survivor: [listener], pid: [newcomer]})
         ws_do(listener, "pub:after:hello")
         assert newcomer.recv(timeout=10) == "hello"
         ws_do(newcomer, "pub:after:back")
@@ -247,8 +248,8 @@ def test_a_subscriber_that_stops_reading_keeps_memory_bounded() -> None:
         stuck_pid, sender_pid = sorted(by_pid)
         stuck, probe = by_pid[stuck_pid]
         sender = by_pid[sender_pid][0]
-        ws_do(stuck, "sub:flood")  # and then never reads again
-        time.sleep(0.3)
+        ws_do(stuck, "sub:flood")
+        relay_carries(by_pid)  # the flood reaches its worker; then it never reads again
         payload = "x" * 1000
         sizes = []
         for _round in range(5):  # equal rounds: a leak or an unbounded queue grows each one

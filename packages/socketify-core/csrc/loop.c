@@ -279,11 +279,8 @@ void sc_conn_free(sc_conn *c)
 
 sc_conn *sc_conn_by_handle(sc_loop *loop, sc_handle h)
 {
-    uint32_t slot = (uint32_t)(h & SC_SLOT_MASK);
-    uint64_t gen = h >> SC_SLOT_BITS;
-    if (!loop || gen == 0 || slot >= loop->num_slots)
-        return NULL;
-    sc_conn *c = loop->slots[slot];
+    uint64_t gen;
+    sc_conn *c = sc_handle_slot(loop, h, &gen);
     return (c && c->conn_gen == gen) ? c : NULL;
 }
 

@@ -7,7 +7,13 @@ import asyncio
 import collections.abc
 import contextvars
 import http.client
+import sys
 import types
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from loop_turns import exchange_end, settle
 
 from socketify import ASGI
 from socketify_testing import TestClient
@@ -22,27 +28,6 @@ async def respond(send, body: bytes, status: int = 200) -> None:
 
 def request(path: str) -> bytes:
     return b"GET " + path.encode() + b" HTTP/1.1\r\nHost: t\r\n\r\n"
-
-
-def settle(loop, reads, done) -> None:
-    """Run ``loop`` until ``done()`` (bounded: 500 short turns)."""
-    for _ in range(500):
-        if done():
-            return
-        loop.run_until_complete(asyncio.sleep(0.01))
-        reads()
-
-
-def exchange_end(loop, conn, body: bytes) -> bytes:
-    """What ``conn`` got once it ends with ``body`` (running ``loop``, bounded)."""
-    got = [conn.read()]
-
-    def reads() -> None:
-        got[0] += conn.read()
-
-    settle(loop, reads, lambda: got[0].endswith(b"\r\n\r\n" + body))
-    assert got[0].endswith(b"\r\n\r\n" + body), got[0]
-    return got[0]
 
 
 def test_a_first_step_that_dispatches_another_request_gets_its_own_stepper():

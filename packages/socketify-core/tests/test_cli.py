@@ -9,7 +9,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -351,9 +350,13 @@ def test_busy_port_is_an_error(tmp_path):
 
 def test_sigint_stops_the_single_process_server(tmp_path):
     server = Server(tmp_path, HELLO, "served:app", "--port", "0")
-    time.sleep(0.1)
+    # answered: run() serves, so its SIGINT handler is set (a fixed sleep was a guess)
+    assert server.get() == (200, b"cli")
     server.proc.send_signal(signal.SIGINT)
-    assert server.stop()[0] == 0
+    try:  # it exits by itself (stop() would add a SIGTERM, which could land in its exit)
+        assert server.proc.wait(timeout=15) == 0
+    finally:
+        server.stop()
 
 
 def test_app_is_the_target_type():

@@ -22,17 +22,35 @@ Req = native.Req
 make = native.make  # the fixture: one sc_loop per call, freed after the test
 
 
+def pack_three_ways(pack: Any, view: Any, got: dict[str, Any]) -> None:
+    """The packers' contract, in ``got``: the size ``pack`` needs (asked with no buffer);
+    what it says and writes given 7 bytes of an 8-byte buffer (too small: nothing); what it
+    writes into exactly the size it needs."""
+    need = got["need"] = pack(view, ffi.NULL, 0)
+    small = ffi.new("char[]", b"\xaa" * 8)
+    got["small"] = (pack(view, small, 7), ffi.unpack(small, 8))
+    buf = ffi.new("char[]", need)
+    got["packed"] = ffi.unpack(buf, pack(view, buf, need))
+
+
+def environ_keeper(seen: dict[str, Any]) -> Any:
+    """A WSGI app answering "ok" that keeps the last request's environ in ``seen``."""
+
+    def app(environ: Any, start_response: Any) -> Any:
+        seen.clear()
+        seen.update(environ)
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"ok"]
+
+    return app
+
+
 def test_packing_is_name_nul_value_nul_and_never_writes_past_cap(make: Any) -> None:
     got: dict[str, Any] = {}
 
     def handler(core: Core, h: int, req: Req) -> None:
         view = lib.sc_loop_request_view(core.loop)
-        need = lib.sc_request_pack_headers(view, ffi.NULL, 0)
-        small = ffi.new("char[]", b"\xaa" * 8)
-        got["small"] = (lib.sc_request_pack_headers(view, small, 7), ffi.unpack(small, 8))
-        buf = ffi.new("char[]", need)
-        got["need"] = need
-        got["packed"] = ffi.unpack(buf, lib.sc_request_pack_headers(view, buf, need))
+        pack_three_ways(lib.sc_request_pack_headers, view, got)
         core.end(h, b"ok")
 
     core = make(handler)
@@ -49,11 +67,10 @@ def test_request_packing_is_a_head_the_target_then_the_fields_within_cap(make: A
 
     def handler(core: Core, h: int, req: Req) -> None:
         view = lib.sc_loop_request_view(core.loop)
-        need = lib.sc_loop_pack_request(core.loop, ffi.NULL, 0)
-        small = ffi.new("char[]", b"\xaa" * 30)
-        got["small"] = (lib.sc_loop_pack_request(core.loop, small, need - 1), ffi.unpack(small, 30))
-        got["need"] = need
-        got["packed"] = pack_request(core.loop)
+        pack_three_ways(
+            lambda _v, buf, cap: lib.sc_loop_pack_request(core.loop, buf, cap), view, got
+        )
+        got["shared"] = pack_request(core.loop)
         got["view"] = (view.flags, view.method_id, view.http_minor, view.path_len, view.target_len)
         got["conn"] = lib.sc_res_conn_id(core.loop, h)
         core.end(h, b"ok")
@@ -68,8 +85,8 @@ def test_request_packing_is_a_head_the_target_then_the_fields_within_cap(make: A
     head = struct.pack("<QIBBxxII", got["conn"], flags, method_id, minor, path_len, target_len)
     assert len(head) == lib.SC_REQUEST_PACK_HEAD
     packed = head + b"/a%20b?q=1\0host\0t\0content-length\0" + b"2\0x-e\0\0"
-    assert got["need"] == len(packed) and got["packed"] == packed
-    assert got["small"] == (len(packed), b"\xaa" * 30)  # too small: untouched
+    assert got["need"] == len(packed) and got["packed"] == packed == got["shared"]
+    assert got["small"] == (len(packed), b"\xaa" * 8)  # too small: untouched
 
 
 def test_a_head_bigger_than_the_shared_buffer_is_packed_in_its_own() -> None:
@@ -82,7 +99,7 @@ def test_a_head_bigger_than_the_shared_buffer_is_packed_in_its_own() -> None:
         await send({"type": "http.response.start", "status": 200})
         await send({"type": "http.response.body", "body": b"ok"})
 
-    big = "v" * 30_000  # past the 16 KiB buffer header_fields keeps
+    big = "v" * 30_000  # past the 16 KiB buffer pack_request keeps
     server = ASGI(app, lifespan="off", max_header_size=64 * 1024)
     with TestClient(server) as client:
         assert client.get("/", headers={"x-big": big, "x-after": "1"}).status_code == 200
@@ -95,12 +112,7 @@ def test_wsgi_environ_from_packed_fields_joins_duplicates() -> None:
 
     seen: dict[str, Any] = {}
 
-    def app(environ: Any, start_response: Any) -> Any:
-        seen.update({k: v for k, v in environ.items() if k.startswith(("HTTP_", "CONTENT_"))})
-        start_response("200 OK", [("Content-Type", "text/plain")])
-        return [b"ok"]
-
-    client = TestClient(WSGI(app))
+    client = TestClient(WSGI(environ_keeper(seen)))
     reply = client.post(
         "/",
         content=b"abc",
@@ -124,13 +136,7 @@ def test_wsgi_leaves_out_header_names_with_underscores() -> None:
 
     seen: dict[str, Any] = {}
 
-    def app(environ: Any, start_response: Any) -> Any:
-        seen.clear()
-        seen.update({k: v for k, v in environ.items() if k.startswith("HTTP_")})
-        start_response("200 OK", [("Content-Type", "text/plain")])
-        return [b"ok"]
-
-    with TestClient(WSGI(app)) as client:
+    with TestClient(WSGI(environ_keeper(seen))) as client:
         spoof = [("X-Forwarded-For", "10.0.0.1"), ("X_Forwarded_For", "6.6.6.6")]
         assert client.get("/", headers=spoof).status_code == 200
         assert seen["HTTP_X_FORWARDED_FOR"] == "10.0.0.1"
@@ -146,13 +152,7 @@ def test_cgi_packing_is_target_protocol_then_cgi_keys_and_never_writes_past_cap(
     got: dict[str, Any] = {}
 
     def handler(core: Core, h: int, req: Req) -> None:
-        view = lib.sc_loop_request_view(core.loop)
-        need = lib.sc_request_pack_cgi(view, ffi.NULL, 0)
-        small = ffi.new("char[]", b"\xaa" * 8)
-        got["small"] = (lib.sc_request_pack_cgi(view, small, 7), ffi.unpack(small, 8))
-        buf = ffi.new("char[]", need)
-        got["packed"] = ffi.unpack(buf, lib.sc_request_pack_cgi(view, buf, need))
-        got["need"] = need
+        pack_three_ways(lib.sc_request_pack_cgi, lib.sc_loop_request_view(core.loop), got)
         core.end(h, b"ok")
 
     core = make(handler)
@@ -177,13 +177,8 @@ def test_wsgi_environ_of_a_head_bigger_than_the_shared_buffer() -> None:
 
     seen: dict[str, Any] = {}
 
-    def app(environ: Any, start_response: Any) -> Any:
-        seen.update(environ)
-        start_response("200 OK", [("Content-Type", "text/plain")])
-        return [b"ok"]
-
     big = "v" * 30_000  # past the 16 KiB buffer the environ packs into
-    client = TestClient(WSGI(app, max_header_size=64 * 1024))
+    client = TestClient(WSGI(environ_keeper(seen), max_header_size=64 * 1024))
     reply = client.get("/p%41th?x=1", headers=[("X-Big", big), ("X-After", "1"), ("X-After", "2")])
     assert reply.status_code == 200
     assert seen["HTTP_X_BIG"] == big and seen["HTTP_X_AFTER"] == "1, 2"

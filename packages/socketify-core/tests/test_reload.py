@@ -104,17 +104,32 @@ def test_polling_follows_the_patterns(tmp_path):
 
 
 # ---- file events (watchfiles) ------------------------------------------------------------------
-def wait_for_changes(watcher, timeout=10.0):
+def watching(watcher, directory) -> str:
+    """Writes a probe file until the watcher reports it: its thread sets up the watch after
+    it has started, so only then is every later change seen.  Returns the probe's path,
+    which ``changes_until`` leaves out (a last event of it may come late)."""
+    probe = str(directory / "probe.py")
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        with open(probe, "w") as file:
+            file.write(repr(time.monotonic()))
+        time.sleep(0.05)
+        if probe in (watcher.changes() or ()):
+            return probe
+    raise AssertionError("the watcher never reported the probe file")
+
+
+def changes_until(watcher, expected, probe, timeout=10.0):
+    """What the watcher reports until each of ``expected`` was (bounded), and for a short
+    while after (a change it should not report comes in the same burst), less the probe."""
     deadline = time.monotonic() + timeout
     found = set()
-    while time.monotonic() < deadline:
-        changed = watcher.changes()
-        if changed:
-            found.update(changed)
-            time.sleep(0.3)  # what else belongs to the same burst
-            found.update(watcher.changes() or ())
-            return sorted(found)
+    while not set(expected) <= found and time.monotonic() < deadline:
+        found.update(watcher.changes() or ())
         time.sleep(0.05)
+    time.sleep(0.3)
+    found.update(watcher.changes() or ())
+    found.discard(probe)
     return sorted(found)
 
 
@@ -125,16 +140,16 @@ def test_file_events_report_created_modified_and_deleted_files(tmp_path):
     watcher = make_watcher([str(tmp_path)])
     try:
         assert isinstance(watcher, EventWatcher) and watcher.kind == "watchfiles"
-        time.sleep(0.3)  # the watcher thread is set up
-        assert watcher.changes() is None
+        probe = watching(watcher, tmp_path)
+        assert set(watcher.changes() or ()) <= {probe}  # the files already there are not
         (tmp_path / "app.py").write_text("a = 2\n")
         (tmp_path / "new.py").write_text("c = 1\n")
         os.unlink(tmp_path / "old.py")
         (tmp_path / "notes.txt").write_text("not watched")
         (tmp_path / "__pycache__").mkdir()
         (tmp_path / "__pycache__" / "x.py").write_text("skipped dir")
-        changed = wait_for_changes(watcher)
-        assert changed == sorted(str(tmp_path / n) for n in ("app.py", "new.py", "old.py"))
+        expected = sorted(str(tmp_path / n) for n in ("app.py", "new.py", "old.py"))
+        assert changes_until(watcher, expected, probe) == expected
     finally:
         watcher.close()
 
@@ -143,10 +158,11 @@ def test_file_events_follow_the_patterns(tmp_path):
     pytest.importorskip("watchfiles", reason="the [reload] extra")
     watcher = make_watcher([str(tmp_path)], ("*.py", "*.html"), (".*", "draft_*"))
     try:
-        time.sleep(0.3)
+        probe = watching(watcher, tmp_path)
         (tmp_path / "index.html").write_text("<p>hi</p>")
         (tmp_path / "draft_page.html").write_text("excluded")
         (tmp_path / "style.css").write_text("not included")
-        assert wait_for_changes(watcher) == [str(tmp_path / "index.html")]
+        expected = [str(tmp_path / "index.html")]
+        assert changes_until(watcher, expected, probe) == expected
     finally:
         watcher.close()

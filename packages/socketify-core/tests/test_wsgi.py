@@ -256,20 +256,24 @@ def test_protocol_misuse_is_a_clear_error_and_a_500(serve, caplog, app_body, mes
 
 def test_the_loop_stays_responsive_while_workers_block(serve):
     gate = threading.Event()
+    entered = threading.Event()
+    released = []
 
     def app(environ, start_response):
         if environ["PATH_INFO"] == "/block":
-            gate.wait(5)
+            entered.set()
+            released.append(gate.wait(20))
         start_response("200 OK", [("Content-Type", "text/plain")])
         return [b"done"]
 
     with serve(WSGI(app, threads=4)) as port:
         blocked = threading.Thread(target=fetch, args=(port, "GET", "/block"))
         blocked.start()
-        time.sleep(0.1)
+        assert entered.wait(5)
         assert fetch(port, path="/fast")[2] == b"done"  # served while /block waits
         gate.set()
         blocked.join(5)
+    assert released == [True]  # /block was still waiting: the gate opened it, no timeout
 
 
 def test_bad_constructor_arguments_are_refused():
@@ -632,13 +636,14 @@ def test_requests_dispatched_together_reach_a_second_worker_when_the_first_block
             reply = b""
             for _ in range(500):
                 reply += one.read()
-                if reply.endswith(b"/warm"):
+                if reply.endswith(b"/warm") and server._pool._sleeping:
                     break
                 await asyncio.sleep(0.01)
-            await asyncio.sleep(0.05)
             return reply
 
         assert loop.run_until_complete(warm_up()).endswith(b"/warm")
+        # the worker sleeps: only a wake-up (or the look) can reach either request below
+        assert len(server._pool._sleeping) == 1
         loop.call_soon(feed_both)
         first, second = loop.run_until_complete(replies())
         assert waited == [True], "the second request waited behind the blocked first"
@@ -665,10 +670,11 @@ def test_a_pool_whose_loop_closed_still_runs_its_jobs_and_says_why_it_cannot_loo
     warm = threading.Event()
     pool.submit(warm.set)
     assert warm.wait(5)
-    for _ in range(100):  # the first worker went back to sleep
+    for _ in range(500):  # the first worker goes back to sleep (bounded)
         if pool._sleeping:
             break
         time.sleep(0.01)
+    assert len(pool._sleeping) == 1
     pool.submit(lambda: ran.append(threading.current_thread().name))
     pool.submit(lambda: (ran.append(threading.current_thread().name), done.set()))
     assert done.wait(5)

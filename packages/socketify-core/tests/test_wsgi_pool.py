@@ -224,7 +224,11 @@ def test_a_second_test_client_after_one_that_timed_out_is_answered():
     first.close()
     release.set()
     assert finished.wait(TIMEOUT)
-    threading.Event().wait(0.1)  # its result went to the closed loop meanwhile
+    for _ in range(int(TIMEOUT / 0.01)):  # its result went to the closed loop: it sleeps
+        if server._pool._sleeping:
+            break
+        threading.Event().wait(0.01)
+    assert server._pool._sleeping
     with TestClient(server, timeout=TIMEOUT) as second:
         for path in ("/a", "/b"):
             assert second.get(path).text == path
@@ -283,10 +287,12 @@ def test_jobs_still_queued_when_the_server_closes_are_not_run_and_are_logged(ser
     release = threading.Event()
     blocked = threading.Event()
     ran = []
+    worker = []
 
     def app(environ, start_response):
         ran.append(environ["PATH_INFO"])
         if environ["PATH_INFO"] == "/block":
+            worker.append(threading.current_thread())
             blocked.set()
             release.wait(TIMEOUT)
         start_response("200 OK", [("Content-Type", "text/plain")])
@@ -316,7 +322,10 @@ def test_jobs_still_queued_when_the_server_closes_are_not_run_and_are_logged(ser
                 assert sock.recv(100) == b""
             except ConnectionResetError:
                 pass
-        threading.Event().wait(0.2)  # a queued job run now would show in `ran`
+        # the worker ends at the stop marker the shutdown queued after the dropped jobs: a
+        # queued job still there would run before it and show in `ran`
+        worker[0].join(TIMEOUT)
+        assert not worker[0].is_alive()
         assert ran == ["/block"]
         assert "3 queued WSGI request(s) not started before the server closed" in caplog.text
     finally:

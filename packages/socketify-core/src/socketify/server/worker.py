@@ -87,8 +87,7 @@ def prepare_app(config: ServeConfig) -> App:
         adapter_options=config.adapter_options(),
     )
     if config.workers > 1 and hasattr(app, "_multiprocess"):
-        app._multiprocess = True  # WSGI's wsgi.multiprocess
-        app._base = None  # type: ignore[attr-defined]  # WSGI environ constants, made again
+        app._multiprocess = True  # WSGI's wsgi.multiprocess (read by each new connection)
     if app.serving:
         raise TargetError(
             f"{config.target!r} listens already (listen() at import): "

@@ -21,7 +21,10 @@ The states of a worker: free (in ``_free``), busy (in a job) or sleeping (its lo
 ``_sleeping``).  A worker leaves ``_free`` *before* it checks the queue, and ``submit``
 appends *before* it checks ``_free``: a job is either seen by a worker that is still free
 or ``submit`` sees no free worker and wakes one.  Sleeping and waking happen under
-``_mutex``; the waker marks the worker free before it releases its lock.
+``_mutex``; the waker marks the worker free before it releases its lock.  The checks of
+``_free`` and ``_jobs`` outside ``_mutex`` (``submit``, a worker between jobs) are single
+reads and single set/deque operations, each atomic under the GIL (PyPy's too); the order
+above is what makes them safe, not a lock.
 
 ``LoopInbox``: what workers hand back to the loop thread (``post(fn, arg)``).  Posts are
 appended to a deque and the loop is woken only when no drain is pending, so under load one
@@ -40,18 +43,29 @@ from typing import Any, Callable, Optional
 logger = logging.getLogger("socketify.wsgi")
 
 
+class _Unbound:
+    """The loop of an inbox that no loop took yet: neither an event loop nor None, so one
+    identity test against the runtime's loop (which may be None) sees both cases."""
+
+    def call_soon_threadsafe(self, *_args: Any) -> None:
+        raise RuntimeError("this WSGI inbox has no event loop yet")
+
+
+UNBOUND: Any = _Unbound()
+
+
 class LoopInbox:
     def __init__(self) -> None:
         self._posts: deque[tuple[Callable[[Any], Any], Any]] = deque()
         self._pending = False
-        self.loop: Optional[Any] = None
+        self.loop: Any = UNBOUND
 
     def post(self, fn: Callable[[Any], Any], arg: Any) -> None:
         """Run ``fn(arg)`` on the loop thread (called from a worker)."""
         self._posts.append((fn, arg))
         if not self._pending:
             self._pending = True
-            self.loop.call_soon_threadsafe(self._drain)  # type: ignore[union-attr]
+            self.loop.call_soon_threadsafe(self._drain)
 
     def _drain(self) -> None:
         self._pending = False
@@ -72,11 +86,14 @@ class WorkerPool:
         self._mutex = threading.Lock()
         self._free: set[threading.Lock] = set()  # the wake locks of free workers
         self._sleeping: list[threading.Lock] = []  # ... of sleeping ones (released to wake)
-        self._started = 0
+        self._started = 0  # threads started (each gets a stop marker at shutdown)
         self._look_asked = False
+        self._closed = False
 
     # ---- loop thread --------------------------------------------------------------------
     def submit(self, fn: Callable[..., Any], *args: Any) -> None:
+        if self._closed:
+            raise RuntimeError("this WSGI worker pool is shut down: it runs no more jobs")
         self._jobs.append((fn, args))
         if not self._free:
             self._wake()
@@ -84,7 +101,7 @@ class WorkerPool:
     def _wake(self) -> None:
         """Wake (or start) one worker unless one is free."""
         with self._mutex:
-            if self._free:
+            if self._free or self._closed:  # closed: a look the loop ran after shutdown
                 return
             if self._sleeping:
                 wake = self._sleeping.pop()
@@ -115,24 +132,24 @@ class WorkerPool:
     def shutdown(self) -> int:
         """Stop each worker once it is done with what it runs.  Jobs not started by now
         (the server's shutdown_timeout passed) are dropped, not run after the server: their
-        connections close with it.  Returns how many (also logged)."""
-        dropped = markers = 0
+        connections close with it.  Returns how many (also logged).  The pool takes no
+        job after this (a server makes a new pool when it serves again)."""
+        dropped = 0
         with self._mutex:
+            if self._closed:
+                return 0
+            self._closed = True
             jobs = self._jobs
             while jobs:
                 try:
-                    job = jobs.popleft()
+                    jobs.popleft()
                 except IndexError:  # a worker took the last one meanwhile
                     break
-                if job is None:
-                    markers += 1  # a stop marker of an earlier shutdown: kept
-                else:
-                    dropped += 1
-            jobs.extend([None] * (markers + self._started))
+                dropped += 1
+            jobs.extend([None] * self._started)
             for wake in self._sleeping:
                 wake.release()
             self._sleeping.clear()
-            self._started = 0
         if dropped:
             logger.warning(
                 "%d queued WSGI request(s) not started before the server closed: not run",

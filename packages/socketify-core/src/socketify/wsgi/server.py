@@ -21,7 +21,7 @@ The core is only ever called from the loop thread; WSGI applications block.  So:
    duplicate of its descriptor goes to the core (``res.send_fd``: ``sendfile(2)`` on a
    plain socket, pread + the TLS layer's write in bounded pieces otherwise) from the
    file's current position to its end, and the worker waits until it has left.
-4. ``close()`` of the iterable is always called (worker thread).
+4. ``close()`` of the iterable is always called (worker thread; a list or tuple has none).
 
 Request body: ``wsgi.input`` (RequestInput) is fed by ``on_data`` on the loop thread and
 read by the worker; past ``INPUT_HIGH`` buffered bytes the connection is paused and it is
@@ -42,9 +42,9 @@ from typing import Any, Callable, Optional
 from urllib.parse import unquote_to_bytes
 
 from .._native import ffi, lib
-from ..adapter import _FIELDS, _FIELDS_CAP, AdapterRuntime
+from ..adapter import _FIELDS, _FIELDS_CAP, AdapterRuntime, PerConnection
 from ..app import App
-from ..errors import ASGIProtocolError, ClientDisconnected, wrong_thread
+from ..errors import ASGIProtocolError, ClientDisconnected
 from ..headers import KIND_DROP, render_header
 from ..proxy import forwarded
 from ..response import (
@@ -53,11 +53,8 @@ from ..response import (
     FRESH,
     HAS_CONTENT_LENGTH,
     SC_EAGAIN,
-    SC_ETHREAD,
     STREAMING,
-    W_END,
     AppResponse,
-    _drop_handlers,
     _write,
     head_flags,
     render_line,
@@ -65,7 +62,7 @@ from ..response import (
 from ..runtime import _METHOD_NAMES
 from ..status import render_status
 from .input import RequestInput, _EndedInput
-from .pool import LoopInbox, WorkerPool
+from .pool import UNBOUND, LoopInbox, WorkerPool
 
 logger = logging.getLogger("socketify.wsgi")
 
@@ -76,11 +73,12 @@ _unpack = ffi.unpack
 _pack_cgi = lib.sc_request_pack_cgi
 _conn_id = lib.sc_res_conn_id
 _ADDRESS = ffi.new("char[64]")  # loop thread only
-# (status, tuple(headers)) -> (status line, header lines, KIND_* flags) of start_response
-_HEADS: dict[tuple[str, tuple[Any, ...]], tuple[bytes, tuple[bytes, ...], int]] = {}
+# (status, tuple(headers)) -> (status line + header lines, KIND_* flags) of start_response
+_HEADS: dict[tuple[str, tuple[Any, ...]], tuple[bytes, int]] = {}
 _HEADS_MAX = 1024
 _HOSTS: dict[str, tuple[str, str]] = {}  # Host header -> (SERVER_NAME, SERVER_PORT)
 _CACHE_MAX = 1024
+_LAST_MAX = 2048  # packed fields kept per connection for the next request (see _environ)
 _ENDED = _EndedInput()  # wsgi.input of every request without a body (see _connection)
 
 
@@ -112,6 +110,18 @@ def _server_of(host: str) -> tuple[str, str]:
     return found
 
 
+class _ConnKeys:
+    """What the requests of one connection share: the base of their environ, and the
+    previous request's packed fields with the environ they gave (see WSGI._environ)."""
+
+    __slots__ = ("base", "last", "packed")
+
+    def __init__(self, base: dict[str, Any]) -> None:
+        self.base = base
+        self.packed = b""  # no request packs to nothing: it has at least its target
+        self.last = base
+
+
 class FileWrapper:
     """``wsgi.file_wrapper``: iterates a file in blocks; returned by the application, a
     regular file is sent by the core from its descriptor instead (see the module doc)."""
@@ -139,7 +149,7 @@ class _Cycle:
         "app",
         "error",
         "file_pending",
-        "head_lines",
+        "head",
         "hflags",
         "inbox",
         "input",
@@ -148,7 +158,6 @@ class _Cycle:
         "res",
         "sent",
         "stalled",
-        "status",
         "watching",
         "wrote",
     )
@@ -160,8 +169,8 @@ class _Cycle:
         self.inbox = inbox  # the loop this request came from (see WSGI._bind_inbox)
         self.res = res
         self.input = body
-        self.status: Optional[bytes] = None
-        self.head_lines: tuple[bytes, ...] = ()
+        # the rendered status line and header lines (None until start_response)
+        self.head: Optional[bytes] = None
         self.hflags = 0
         self.sent = False  # the head left (worker's view)
         self.wrote = False
@@ -184,7 +193,7 @@ class _Cycle:
                     raise exc_info[1].with_traceback(exc_info[2])
             finally:
                 exc_info = None
-        elif self.status is not None:
+        elif self.head is not None:
             raise ASGIProtocolError("start_response() called twice without exc_info")
         # PERF: a (status, headers) pair checked and rendered before is taken whole; the
         # key equals only what passed the same checks (str status, a list of str pairs)
@@ -196,7 +205,7 @@ class _Cycle:
             except TypeError:  # an unhashable pair: checked (and refused) below
                 key = head = None
             if head is not None:
-                self.status, self.head_lines, self.hflags = head
+                self.head, self.hflags = head
                 return self.write
         if not isinstance(status, str):
             raise ASGIProtocolError(f"the WSGI status must be a str like '200 OK', not {status!r}")
@@ -221,15 +230,17 @@ class _Cycle:
             flags |= kind
             if not kind & KIND_DROP:
                 lines.append(line)
-        rendered = (render_status(status), tuple(lines), flags)
-        self.status, self.head_lines, self.hflags = rendered
+        rendered = (render_status(status) + b"".join(lines), flags)
+        self.head, self.hflags = rendered
         if key is not None and len(_HEADS) < _HEADS_MAX:
+            # the key is hashed again to store it: once for each head first seen, at most
+            # _HEADS_MAX times a process (a full cache stores nothing), so it is left so
             _HEADS[key] = rendered
         return self.write
 
     def write(self, data: Any) -> None:
         """The ``write()`` callable, and each chunk of a streamed iterable."""
-        if self.status is None:
+        if self.head is None:
             raise ASGIProtocolError("write() before start_response()")
         if not isinstance(data, (bytes, bytearray, memoryview)):
             raise ASGIProtocolError(f"WSGI body chunks must be bytes, not {type(data).__name__}")
@@ -275,8 +286,9 @@ class _Cycle:
 
     def _apply_head(self) -> None:
         res = self.res
-        res._status = self.status
-        res._headers = list(self.head_lines)
+        # PERF: the whole head as the status (AppResponse._head() takes it as it is, as
+        # for ASGI): start_response rendered it once
+        res._status = self.head
         res._hflags = self.hflags
 
     def _watch(self) -> None:
@@ -334,10 +346,14 @@ class _Cycle:
             res._rt.spawn(self._file_task(fd, offset, count), None, None)
         except BaseException as exc:  # no task: the worker must not wait for one
             os.close(fd)
-            self.error = exc if isinstance(exc, Exception) else RuntimeError(repr(exc))
             self.file_pending = False
+            if isinstance(exc, Exception):
+                self.error = exc  # the worker raises it, and it is reported from there
+                self._wake_worker()
+                return
+            self.error = RuntimeError(repr(exc))
             self._wake_worker()
-            raise
+            raise  # KeyboardInterrupt, SystemExit: the loop's own to stop on
 
     async def _file_task(self, fd: int, offset: int, count: int) -> None:
         try:
@@ -357,33 +373,10 @@ class _Cycle:
 
     def _loop_end(self, body: bytes) -> None:
         res = self.res
-        state = res._state
-        if state == DONE:
-            return
-        if state == FRESH:
-            # PERF: the lines are not copied: end() only joins them
-            res._status = status = self.status
-            res._headers = lines = self.head_lines  # type: ignore[assignment]
-            res._hflags = hflags = self.hflags
-            if type(res) is AppResponse:
-                # PERF: res.end(body) for the one case it is here (a fresh plain response,
-                # its head set, a bytes body): head and body in one crossing
-                head = status + b"".join(lines)  # type: ignore[operator]
-                rc = _write(
-                    res._rt.native, res._h, head, len(head), body, len(body),
-                    W_END | head_flags(hflags),
-                )  # fmt: skip
-                if rc == SC_ETHREAD:
-                    raise wrong_thread("res.end()")  # nothing happened: still open
-                res._state = DONE
-                ext = res._ext
-                if ext is not None:
-                    res._rt.untrack(res)
-                if rc < 0 and rc != SC_EAGAIN:
-                    res._fail(rc)  # the abort handler, if any, runs here
-                elif ext is not None:
-                    _drop_handlers(ext)
-                return
+        if res._state == FRESH:
+            # PERF: _apply_head() inlined (the one hand-back of a list response)
+            res._status = self.head
+            res._hflags = self.hflags
         res.end(body)
 
     def _loop_fail(self, exc: BaseException) -> None:
@@ -426,8 +419,7 @@ class WSGI(App):
         self._inbox = LoopInbox()
         self._multiprocess = False
         # connection id -> the environ keys its requests share (see _connection)
-        self._bases: dict[int, dict[str, Any]] = {}
-        self._bases_loop: Any = None
+        self._conns = PerConnection(_CACHE_MAX)
 
     def _executor(self) -> WorkerPool:
         pool = self._pool
@@ -460,7 +452,7 @@ class WSGI(App):
                 environ["wsgi.input"] = fed
             # else: the shared ended input of the connection's keys (see _connection)
             inbox = self._inbox
-            if inbox.loop is None or inbox.loop is not rt.aio_loop:
+            if inbox.loop is not rt.aio_loop:  # a new inbox's loop is UNBOUND, never None
                 inbox = self._bind_inbox(rt.aio())
             cycle = _Cycle(self, res, body, inbox)
             if body is not None:
@@ -478,62 +470,58 @@ class WSGI(App):
         goes to the old one (never to the new loop's connections), and a drain the old loop
         never ran (it closed meanwhile) does not hold up the new one's."""
         inbox = self._inbox
-        if inbox.loop is not None and inbox.loop is not loop:
+        if inbox.loop is not UNBOUND and inbox.loop is not loop:
             inbox = self._inbox = LoopInbox()
             if self._pool is not None:
                 self._pool.rebind(inbox)
         inbox.loop = loop
         return inbox
 
-    def _connection(self, native: Any, handle: int) -> dict[str, Any]:
-        """The environ keys every request of this connection has alike (a dict to copy):
-        the constant ones, the peer and the scheme."""
-        conn = _conn_id(native, handle)
-        if native is not self._bases_loop:  # connection ids count from 1 in a new loop
-            self._bases.clear()
-            self._bases_loop = native
-        base = self._bases.get(conn)
-        if base is None:
-            n = lib.sc_res_remote_address(native, handle, _ADDRESS, 64)
-            remote = _unpack(_ADDRESS, n).decode("ascii") if n > 0 else ""
-            base = {
-                "SCRIPT_NAME": self.root_path,
-                "REMOTE_ADDR": remote,
-                "REMOTE_PORT": str(lib.sc_res_remote_port(native, handle)) if remote else "",
-                "wsgi.version": (1, 0),
-                "wsgi.url_scheme": "https" if conn & 1 else "http",  # bit 0: TLS
-                "wsgi.multithread": True,
-                "wsgi.multiprocess": self._multiprocess,
-                "wsgi.run_once": False,
-                "wsgi.file_wrapper": FileWrapper,
-                "wsgi.input_terminated": True,
-                # PERF: a request without a body reads as ended: one state for all of them
-                "wsgi.input": _ENDED,
-            }
-            if len(self._bases) >= _CACHE_MAX:  # ids of closed connections never come back
-                self._bases.clear()
-            self._bases[conn] = base
-        return base
+    def _connection(self, native: Any, handle: int, conn: int) -> _ConnKeys:
+        """The environ keys every request of connection ``conn`` has alike (a dict to
+        copy): the constant ones, the peer and the scheme."""
+        n = lib.sc_res_remote_address(native, handle, _ADDRESS, 64)
+        remote = _unpack(_ADDRESS, n).decode("ascii") if n > 0 else ""
+        base = {
+            "SCRIPT_NAME": self.root_path,
+            "REMOTE_ADDR": remote,
+            "REMOTE_PORT": str(lib.sc_res_remote_port(native, handle)) if remote else "",
+            "wsgi.version": (1, 0),
+            "wsgi.url_scheme": "https" if conn & 1 else "http",  # bit 0: TLS
+            "wsgi.multithread": True,
+            "wsgi.multiprocess": self._multiprocess,
+            "wsgi.run_once": False,
+            "wsgi.file_wrapper": FileWrapper,
+            "wsgi.input_terminated": True,
+            # PERF: a request without a body reads as ended: one state for all of them
+            "wsgi.input": _ENDED,
+        }
+        keys = _ConnKeys(base)
+        self._conns.keep(native, conn, keys)
+        return keys
 
     def _environ(self, view: Any, method: str, handle: int) -> dict[str, Any]:
         native = self._rt.native
-        # PERF: one dict copy holds the constant and per-connection keys
-        base = self._bases.get(_conn_id(native, handle)) if native is self._bases_loop else None
-        environ = (base or self._connection(native, handle)).copy()
         # PERF: target, protocol and the header fields as CGI keys in one crossing
         size = _pack_cgi(view, _FIELDS, _FIELDS_CAP)
         buf = _FIELDS
         if size > _FIELDS_CAP:
             buf = ffi.new("char[]", size)
             _pack_cgi(view, buf, size)
-        parts = _unpack(buf, size - 1).decode("latin-1").split("\0")
-        path, _, query = parts[0].partition("?")
+        packed = _unpack(buf, size - 1)
+        conn = _conn_id(native, handle)
+        conns = self._conns
+        keys = conns.values.get(conn) if native is conns.loop else None
+        if keys is None:
+            keys = self._connection(native, handle, conn)
+        # PERF: a request whose target and header fields are the previous one's on this
+        # connection (a client's requests mostly are) takes that request's keys in one
+        # dict copy; the keys depend on nothing else (method and proxy come below)
+        if packed == keys.packed:
+            environ = keys.last.copy()
+        else:
+            environ = self._parse(keys, packed)
         environ["REQUEST_METHOD"] = method
-        environ["PATH_INFO"] = (
-            unquote_to_bytes(path.encode("latin-1")).decode("latin-1") if "%" in path else path
-        )
-        environ["QUERY_STRING"] = query
-        environ["SERVER_PROTOCOL"] = parts[1]
         environ["wsgi.errors"] = sys.stderr  # read each time: it may be replaced meanwhile
         proxy = self._rt.proxy
         if proxy is not None:
@@ -544,12 +532,26 @@ class WSGI(App):
                     environ["REMOTE_PORT"] = "0"  # the proxy's port is not the client's
                 if fwd[1]:
                     environ["wsgi.url_scheme"] = "https" if fwd[1] == "https" else "http"
-        keys = len(environ)
+        return environ
+
+    def _parse(self, keys: _ConnKeys, packed: bytes) -> dict[str, Any]:
+        """The environ of a request whose packed CGI fields (sc_request_pack_cgi) are
+        ``packed``, without REQUEST_METHOD, wsgi.errors and what a proxy says; kept in
+        ``keys`` for the connection's next request when it is small."""
+        environ = keys.base.copy()
+        parts = packed.decode("latin-1").split("\0")
+        path, _, query = parts[0].partition("?")
+        environ["PATH_INFO"] = (
+            unquote_to_bytes(path.encode("latin-1")).decode("latin-1") if "%" in path else path
+        )
+        environ["QUERY_STRING"] = query
+        environ["SERVER_PROTOCOL"] = parts[1]
+        count = len(environ)
         fields = iter(parts)
         next(fields)
         next(fields)
         environ.update(zip(fields, fields))
-        if len(environ) - keys != (len(parts) - 2) >> 1:  # a name came twice: join them
+        if len(environ) - count != (len(parts) - 2) >> 1:  # a name came twice: join them
             _join_duplicates(environ, parts)
         host = environ.get("HTTP_HOST")
         if host:
@@ -558,39 +560,56 @@ class WSGI(App):
             first = self._listeners[0] if self._listeners else None
             environ["SERVER_NAME"] = (first.host or "0.0.0.0") if first else "localhost"
             environ["SERVER_PORT"] = str(first.port) if first and not first.domain else "80"
+        if len(packed) <= _LAST_MAX:
+            keys.packed = packed
+            keys.last = environ
+            return environ.copy()  # the application may change its own
         return environ
 
     # ---- the worker ---------------------------------------------------------------------
     def _call(self, environ: dict[str, Any], cycle: _Cycle) -> None:
-        post = cycle.inbox.post
-        result: Any = None
         try:
             result = self.application(environ, cycle.start_response)
-            kind = type(result)
-            if (kind is list or kind is tuple) and not cycle.wrote:
-                # PERF: one bytes chunk (the common case) is taken as it is
-                if len(result) == 1 and type(result[0]) is bytes:
-                    body = result[0]
-                elif all(type(chunk) is bytes for chunk in result):
-                    body = b"".join(result)
+        except ClientDisconnected:
+            return
+        except Exception as exc:
+            cycle.inbox.post(cycle._loop_fail, exc)
+            return
+        kind = type(result)
+        if (kind is list or kind is tuple) and not cycle.wrote:
+            # PERF: one bytes chunk (the common case) is taken as it is; neither a list nor
+            # a tuple has a close() to call (-760 instructions a request without the
+            # try/finally of _iterate)
+            if len(result) == 1 and type(result[0]) is bytes:
+                body = result[0]
+            elif all(type(chunk) is bytes for chunk in result):
+                body = b"".join(result)
+            else:
+                body = None
+            if body is not None:
+                if cycle.head is None:
+                    missing = ASGIProtocolError(
+                        "the WSGI app returned without calling start_response()"
+                    )
+                    cycle.inbox.post(cycle._loop_fail, missing)
                 else:
-                    body = None
-                if body is not None:
-                    if cycle.status is None:
-                        raise ASGIProtocolError(
-                            "the WSGI app returned without calling start_response()"
-                        )
-                    post(cycle._loop_end, body)
-                    return
+                    cycle.inbox.post(cycle._loop_end, body)
+                return
+        self._iterate(result, cycle)
+
+    def _iterate(self, result: Any, cycle: _Cycle) -> None:
+        """Any other response: streamed chunk by chunk (or a file), ``close()`` called."""
+        post = cycle.inbox.post
+        try:
             if isinstance(result, FileWrapper) and hasattr(result.filelike, "fileno"):
                 self._send_file(result, cycle)
             else:
                 for chunk in result:
                     if chunk:
                         cycle.write(chunk)
-                    elif cycle.status is not None and not cycle.sent:
+                    elif cycle.head is not None and not cycle.sent:
                         cycle.write(b"")
-            if cycle.status is None:
+            if cycle.head is None:
                 raise ASGIProtocolError("the WSGI app returned without calling start_response()")
             post(cycle._loop_end, b"")
         except ClientDisconnected:
@@ -617,11 +636,11 @@ class WSGI(App):
                 if chunk:
                     cycle.write(chunk)
             return
-        if cycle.status is None:
+        if cycle.head is None:
             raise ASGIProtocolError("the WSGI app returned without calling start_response()")
         count = max(0, info.st_size - offset)
         if not cycle.hflags & HAS_CONTENT_LENGTH:
-            cycle.head_lines = (*cycle.head_lines, render_header(b"Content-Length", count))
+            cycle.head += render_header(b"Content-Length", count)
             cycle.hflags |= HAS_CONTENT_LENGTH
         cycle.sent = cycle.wrote = True
         cycle.error = None
