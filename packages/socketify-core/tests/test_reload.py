@@ -99,7 +99,12 @@ def test_polling_follows_the_patterns(tmp_path):
     watcher = make_watcher([str(tmp_path)], ("*.html",), (".*",), events=False)
     assert isinstance(watcher, Watcher) and watcher.kind == "polling"
     (tmp_path / "app.py").write_text("x = 1")  # not included any more
-    (tmp_path / "page.html").write_text("<p>2</p>")
+    page = tmp_path / "page.html"
+    before = page.stat().st_mtime_ns
+    page.write_text("<p>2</p>")  # the same size: only its time tells
+    # a later time, whatever the file system's clock granularity (a write in the same
+    # coarse tick as the scan would keep the time the scan saw)
+    os.utime(page, ns=(before + 10**9, before + 10**9))
     assert watcher.changes() == [str(tmp_path / "page.html")]
 
 
