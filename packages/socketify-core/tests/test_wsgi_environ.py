@@ -126,12 +126,7 @@ def test_finished_hooks_see_the_status_of_each_kind_of_response(serve, tmp_path)
             # one connection each, read to its end: a chunked reply ends after its body
             with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
                 sock.sendall(b"GET " + path + b" HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n")
-                reply = b""
-                while True:
-                    chunk = sock.recv(65536)
-                    if not chunk:
-                        break
-                    reply += chunk
+                reply = b"".join(iter(lambda: sock.recv(65536), b""))  # to the close
                 replies.append(reply.split(b"\r\n", 1)[0])
     assert replies == [
         b"HTTP/1.1 404 Not Found",
