@@ -17,6 +17,9 @@ Cases (several may be given; the default is ``app``):
   ``socketify.ASGI``, GET /plaintext the same way;
 * ``starlette``: the Starlette app of the load benchmarks (``bench/apps/starlette_app.py``);
 * ``asgi-json`` / ``starlette-json``: the same two apps' GET /json;
+* ``wsgi`` / ``wsgi-json``: the raw WSGI app of the load benchmarks (``bench/apps/wsgi_raw.py``)
+  served by ``socketify.WSGI`` with its worker's call and the hand-back run in place (the
+  threads' own cost, a few futex calls and context switches per poll, is left out);
 * ``testclient-fastapi`` / ``starlette-testclient-fastapi``: one ``client.get("/")`` of the
   FastAPI app of ``bench/bench_testclient.py`` through our TestClient / Starlette's (their
   ratio is the TestClient pair of that benchmark, without the machine's noise).
@@ -83,6 +86,19 @@ import {module}
 app = ASGI({module}.app, lifespan="off")
 """
 
+WSGI_IN_PLACE = """
+from socketify import WSGI
+import {module}
+app = WSGI({module}.app)
+class InPlace:  # the worker's call runs at once, on this thread
+    def submit(self, fn, *args):
+        fn(*args)
+    def shutdown(self):
+        return 0
+app._pool = InPlace()
+app._inbox.post = lambda fn, arg: fn(arg)  # and so does the hand-back to the loop
+"""
+
 CASES = {
     "app": MEMORY_LOOP.format(apps="", make=APP, path="/"),
     "app-header": MEMORY_LOOP.format(apps="", make=APP_HEADER, path="/"),
@@ -97,6 +113,12 @@ CASES = {
     ),
     "starlette-json": MEMORY_LOOP.format(
         apps=str(BENCH / "apps"), make=ASGI.format(module="starlette_app"), path="/json"
+    ),
+    "wsgi": MEMORY_LOOP.format(
+        apps=str(BENCH / "apps"), make=WSGI_IN_PLACE.format(module="wsgi_raw"), path="/plaintext"
+    ),
+    "wsgi-json": MEMORY_LOOP.format(
+        apps=str(BENCH / "apps"), make=WSGI_IN_PLACE.format(module="wsgi_raw"), path="/json"
     ),
     "testclient-fastapi": CLIENT_LOOP.format(bench=str(BENCH), maker="fastapi_ours"),
     "starlette-testclient-fastapi": CLIENT_LOOP.format(bench=str(BENCH), maker="fastapi_starlette"),
