@@ -507,6 +507,36 @@ size_t sc_request_pack_headers(const sc_request *req, char *buf, size_t cap)
     return need;
 }
 
+static void sc_put_u32(char *w, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        w[i] = (char)(v >> (8 * i));
+}
+
+size_t sc_loop_pack_request(sc_loop *loop, char *buf, size_t cap)
+{
+    const sc_request *req = &loop->http.req;
+    size_t fields = sc_request_pack_headers(req, NULL, 0);
+    size_t need = SC_REQUEST_PACK_HEAD + (size_t)req->target_len + 1 + fields;
+    if (need > cap || !buf)
+        return need;
+    uint64_t conn = sc_res_conn_id(loop, req->res);
+    memset(buf, 0, SC_REQUEST_PACK_HEAD);
+    sc_put_u32(buf, (uint32_t)conn);
+    sc_put_u32(buf + 4, (uint32_t)(conn >> 32));
+    sc_put_u32(buf + 8, req->flags);
+    buf[12] = (char)req->method_id;
+    buf[13] = (char)req->http_minor;
+    sc_put_u32(buf + 16, req->path_len);
+    sc_put_u32(buf + 20, req->target_len);
+    char *w = buf + SC_REQUEST_PACK_HEAD;
+    if (req->target_len)
+        memcpy(w, req->target, req->target_len);
+    w[req->target_len] = '\0';
+    sc_request_pack_headers(req, w + req->target_len + 1, fields);
+    return need;
+}
+
 /* The CGI name of a (lower-case) header name: CONTENT_TYPE and CONTENT_LENGTH as
  * they are, every other one HTTP_ + upper case with '-' as '_'.  Returns its
  * length; writes it when w is not NULL. */

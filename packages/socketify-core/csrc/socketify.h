@@ -273,6 +273,17 @@ sc_request *sc_loop_request_view(sc_loop *loop);
  * the WSGI environ. */
 size_t sc_request_pack_headers(const sc_request *req, char *buf, size_t cap);
 
+/* Everything the ASGI scope reads from the loop's request view, in one buffer:
+ * a head of SC_REQUEST_PACK_HEAD bytes (little-endian: the connection as
+ * sc_res_conn_id gives it for the view's response (u64), flags (u32),
+ * method_id (u8), http_minor (u8), two zero bytes, path_len (u32) and
+ * target_len (u32)), then the target, a NUL, and the header fields as
+ * sc_request_pack_headers packs them.  Valid during sc_py_on_request only, as
+ * the view is.  Returns the bytes needed; more than cap: nothing written.
+ * PERF: one crossing instead of a read per view field and three calls. */
+#define SC_REQUEST_PACK_HEAD 24
+size_t sc_loop_pack_request(sc_loop *loop, char *buf, size_t cap);
+
 /* What a CGI/WSGI environ takes from the view, packed the same way:
  * "target\0HTTP/1.x\0KEY\0value\0KEY\0value\0..." with each header name as
  * its CGI key (CONTENT_TYPE, CONTENT_LENGTH, else HTTP_ + the name upper-cased

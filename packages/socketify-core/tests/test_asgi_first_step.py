@@ -304,3 +304,44 @@ def test_closing_a_suspended_app_runs_its_finally_through_the_stepper():
     finally:
         server._release()
         loop.close()
+
+
+class _Greeter:
+    def __init__(self, word: str) -> None:
+        self.word = word
+
+    async def __call__(self, scope, receive, send):
+        await respond(send, self.word.encode())
+
+
+class _StaticCall:
+    @staticmethod
+    async def __call__(scope, receive, send):  # called with the three ASGI arguments only
+        await respond(send, b"static")
+
+
+class _AwaitableApp:
+    # a class as the app: ASGI() calls it, and awaits the instance it makes
+    def __init__(self, scope, receive, send):
+        self.send = send
+
+    def __await__(self):
+        return respond(self.send, b"made by a class").__await__()
+
+
+def test_apps_of_every_callable_shape_are_called_as_python_calls_them():
+    # an instance of a class with a Python __call__ is called through that function
+    # (PERF): a staticmethod __call__, a class as the app and a bound method are not;
+    # assigning application again takes the new app's shape
+    greeter = _Greeter("bound method")
+    server = ASGI(_Greeter("instance"), lifespan="off")
+    with TestClient(server) as client:
+        assert client.get("/").text == "instance"
+        for app, text in (
+            (_StaticCall(), "static"),
+            (_AwaitableApp, "made by a class"),
+            (greeter.__call__, "bound method"),
+            (_Greeter("again"), "again"),
+        ):
+            server.application = app
+            assert client.get("/").text == text

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import http.client
+import logging
 
 from socketify import ASGI, App
 from socketify_testing import TestClient
@@ -137,3 +138,114 @@ def test_a_websocket_handler_leaves_nothing_for_the_next_message():
                 ws.send_text(text)
                 replies.append(ws.receive_text())
     assert replies == ["unset"] * 3
+
+
+def post_head(path: str, size: int) -> bytes:
+    return f"POST {path} HTTP/1.1\r\nHost: t\r\nContent-Length: {size}\r\n\r\n".encode()
+
+
+def test_body_callbacks_run_in_their_own_request_context():
+    # The core calls on_data later, from its own poll: the handler runs in the context it
+    # was registered in (its request's), never in another request's nor the loop's.
+    # Before, each call got a fresh copy of the loop's context: "unset" every time.
+    app = App()
+    seen = []
+
+    def upload(res, req):
+        name = req.get_url()
+        var.set("set by " + name)
+
+        def on_data(_res, chunk, last):
+            seen.append((name, var.get()))
+            var.set("on_data of " + name)  # its request's later chunks see it
+            if last:
+                _res.end(var.get())
+
+        res.on_data(on_data)
+
+    app.post("/*", upload)
+    host = app.memory_host()
+    host.bind_loop(asyncio.new_event_loop())
+    first = host.open_connection()
+    second = host.open_connection()
+    first.feed(post_head("/a", 4))  # both handlers run and register before any body
+    second.feed(post_head("/b", 4))
+    first.feed(b"12")
+    second.feed(b"12")
+    first.feed(b"34")
+    second.feed(b"34")
+    assert seen == [
+        ("/a", "set by /a"),
+        ("/b", "set by /b"),
+        ("/a", "on_data of /a"),
+        ("/b", "on_data of /b"),
+    ]
+    assert first.read().endswith(b"\r\n\r\non_data of /a")
+    assert second.read().endswith(b"\r\n\r\non_data of /b")
+    assert var.get() == "unset"  # nothing reached the caller's context
+
+
+def test_a_writable_callback_runs_in_its_request_context(serve):
+    # on_writable fires once a client drains what backpressure held: the handler sees
+    # what its request set; another request on its own connection sees its own
+    app = App()
+    got = {}
+
+    def big(res, req):
+        name = req.get_url()
+        var.set("set by " + name)
+        payload = b"x" * (8 * 1024 * 1024)
+
+        def writable(_res, offset):
+            got.setdefault(name, var.get())
+            ok, done = _res.try_end(payload[offset:], len(payload))
+            return ok or done
+
+        ok, done = res.try_end(payload, len(payload))
+        if not (ok or done):
+            res.on_writable(writable)
+        else:
+            got[name] = "never held back"
+
+    app.get("/*", big)
+    with serve(app) as port:
+        bodies = []
+        for path in ("/one", "/two"):
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            try:
+                conn.request("GET", path)
+                bodies.append(len(conn.getresponse().read()))
+            finally:
+                conn.close()
+    assert bodies == [8 * 1024 * 1024] * 2
+    assert got == {"/one": "set by /one", "/two": "set by /two"}
+
+
+def test_an_abort_from_inside_a_body_callback_runs_in_that_same_context(caplog):
+    # res.close() in on_data makes the core call on_aborted at once, while on_data's
+    # context is still entered: the abort runs there (a context cannot be entered twice;
+    # the runtime runs it in place, where entering it again raised into the core's
+    # callback, logged) and its handler sees what on_data set
+    app = App()
+    seen = []
+
+    def upload(res, req):
+        var.set("request")
+
+        def on_data(_res, chunk, last):
+            var.set("on_data")
+            _res.close()
+            seen.append(("after close", var.get()))
+
+        res.on_aborted(lambda _res: seen.append(("aborted", var.get())))
+        res.on_data(on_data)
+
+    app.post("/", upload)
+    host = app.memory_host()
+    host.bind_loop(asyncio.new_event_loop())
+    conn = host.open_connection()
+    conn.feed(post_head("/", 4))
+    conn.feed(b"1234")
+    assert seen == [("aborted", "on_data"), ("after close", "on_data")]
+    assert var.get() == "unset"
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]

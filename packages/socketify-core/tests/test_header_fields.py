@@ -1,8 +1,10 @@
-"""sc_request_pack_headers and adapter.header_fields: the request's header fields in one
-crossing, as the ASGI scope and the WSGI environ read them."""
+"""sc_request_pack_headers, sc_loop_pack_request (adapter.pack_request) and
+sc_request_pack_cgi: what the ASGI scope and the WSGI environ read of a request, in one
+crossing."""
 
 from __future__ import annotations
 
+import struct
 import sys
 from pathlib import Path
 from typing import Any
@@ -13,7 +15,7 @@ import test_native_mem as native
 
 from socketify import ASGI, WSGI
 from socketify._native import ffi, lib
-from socketify.adapter import header_fields
+from socketify.adapter import pack_request
 
 Core = native.Core
 Req = native.Req
@@ -49,7 +51,6 @@ def test_packing_is_name_nul_value_nul_and_never_writes_past_cap(make: Any) -> N
     def handler(core: Core, h: int, req: Req) -> None:
         view = lib.sc_loop_request_view(core.loop)
         pack_three_ways(lib.sc_request_pack_headers, view, got)
-        got["fields"] = header_fields(view)
         core.end(h, b"ok")
 
     core = make(handler)
@@ -59,7 +60,33 @@ def test_packing_is_name_nul_value_nul_and_never_writes_past_cap(make: Any) -> N
     packed = b"host\0t\0x-empty\0\0x-sp\0a b\0x-sp\0" + b"2\0"
     assert got["need"] == len(packed) and got["packed"] == packed
     assert got["small"] == (len(packed), b"\xaa" * 8)  # too small: untouched
-    assert got["fields"] == [b"host", b"t", b"x-empty", b"", b"x-sp", b"a b", b"x-sp", b"2"]
+
+
+def test_request_packing_is_a_head_the_target_then_the_fields_within_cap(make: Any) -> None:
+    got: dict[str, Any] = {}
+
+    def handler(core: Core, h: int, req: Req) -> None:
+        view = lib.sc_loop_request_view(core.loop)
+        pack_three_ways(
+            lambda _v, buf, cap: lib.sc_loop_pack_request(core.loop, buf, cap), view, got
+        )
+        got["shared"] = pack_request(core.loop)
+        got["view"] = (view.flags, view.method_id, view.http_minor, view.path_len, view.target_len)
+        got["conn"] = lib.sc_res_conn_id(core.loop, h)
+        core.end(h, b"ok")
+
+    core = make(handler)
+    conn = core.connect()
+    conn.feed(b"POST /a%20b?q=1 HTTP/1.0\r\nHost: t\r\nContent-Length: 2\r\nX-E:\r\n\r\nhi")
+    assert conn.read().endswith(b"ok")
+    flags, method_id, minor, path_len, target_len = got["view"]
+    assert (method_id, minor, path_len, target_len) == (2, 0, 6, 10)  # POST, HTTP/1.0
+    assert flags & lib.SC_REQ_HAS_BODY and got["conn"] > 0
+    head = struct.pack("<QIBBxxII", got["conn"], flags, method_id, minor, path_len, target_len)
+    assert len(head) == lib.SC_REQUEST_PACK_HEAD
+    packed = head + b"/a%20b?q=1\0host\0t\0content-length\0" + b"2\0x-e\0\0"
+    assert got["need"] == len(packed) and got["packed"] == packed == got["shared"]
+    assert got["small"] == (len(packed), b"\xaa" * 8)  # too small: untouched
 
 
 def test_a_head_bigger_than_the_shared_buffer_is_packed_in_its_own() -> None:
@@ -72,7 +99,7 @@ def test_a_head_bigger_than_the_shared_buffer_is_packed_in_its_own() -> None:
         await send({"type": "http.response.start", "status": 200})
         await send({"type": "http.response.body", "body": b"ok"})
 
-    big = "v" * 30_000  # past the 16 KiB buffer header_fields keeps
+    big = "v" * 30_000  # past the 16 KiB buffer pack_request keeps
     server = ASGI(app, lifespan="off", max_header_size=64 * 1024)
     with TestClient(server) as client:
         assert client.get("/", headers={"x-big": big, "x-after": "1"}).status_code == 200

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -768,3 +769,49 @@ def test_reuse_is_off_when_reference_counts_do_not_read_as_expected():
     assert refcount_probe(as_cpython) is as_cpython
     assert refcount_probe(sys.getrefcount) is sys.getrefcount
     assert _refcount is sys.getrefcount
+
+
+@pytest.mark.parametrize("ending", ["end", "end_without_body"])
+def test_an_end_the_core_refuses_leaves_the_response_open_for_the_500(ending):
+    # A head the core will not send (here a status line it refuses, set past the checks
+    # write_status makes) fails end() before anything is sent: the response stays open, so
+    # the error's 500 answers the client (before, the response was marked ended and the
+    # client got nothing), and its handlers are dropped when the 500 ends it (before, the
+    # refusal raised first and a handler holding the response made a reference cycle).
+    import gc
+    import weakref
+
+    class Marker:
+        pass
+
+    kept = []
+    errors = []
+    responses = []
+    app = App()
+
+    def handler(res, req):
+        marker = Marker()
+        kept.append(weakref.ref(marker))
+        responses.append(res)
+        res.on_data(lambda _res, chunk, last: (res, marker))  # holds the response
+        res._status = b"99 Refused\r\n"
+        getattr(res, ending)()
+
+    app.post("/", handler)
+    app.on_error(lambda exc, res, req: errors.append(type(exc).__name__))  # keeps no exc
+    host = app.memory_host()
+    host.bind_loop(asyncio.new_event_loop())
+    conn = host.open_connection()
+    was_enabled = gc.isenabled()
+    gc.disable()  # what the reference counts alone free
+    try:
+        conn.feed(b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n\r\nhi")
+        assert conn.read().startswith(b"HTTP/1.1 500 Internal Server Error\r\n")
+        assert errors == ["InvalidArgumentError"]
+        handler_ = responses.pop()._ext.data_handler
+        assert handler_ is not None and handler_.__name__ == "_body_taken"  # dropped
+        if sys.implementation.name == "cpython":  # (PyPy frees by its GC alone)
+            assert kept[0]() is None
+    finally:
+        if was_enabled:
+            gc.enable()

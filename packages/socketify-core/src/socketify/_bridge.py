@@ -23,10 +23,14 @@ pub/sub backend (socketify.pubsub) that follows local interest.
 ``register_tls(owner_id, fn)`` routes ``sc_py_tls_server_name``: ``fn()`` when a TLS client
 asks for a server name (in the event view) the SNI table lacks (App.missing_server_name).
 
-Every callback runs in its own copy of the thread's current context
-(``contextvars.copy_context().run``), as asyncio runs each callback and Task: a ContextVar
-that a handler, an ASGI app or a WebSocket handler sets stays with that call and the Tasks it
-starts, and never reaches the next request.
+Contexts: a request (``on_request``) and every WebSocket event runs in its own copy of the
+thread's current context (``contextvars.copy_context().run``), as asyncio runs each callback
+and Task: a ContextVar that a handler, an ASGI app or a WebSocket handler sets stays with
+that call and the Tasks it starts, and never reaches the next request.  The callbacks of a
+response that outlives its request (``on_data``, ``on_writable``, ``on_aborted``) go to the
+runtime as they are: it runs a user's handler in the context that handler was registered
+in (runtime.py, ``_run_in``), and its own handlers (the adapters' body and drain) in none,
+so a body chunk costs no context copy.
 
 No exception ever escapes into C: cffi's ``onerror`` logs it with its traceback on the
 ``socketify`` logger, and the callback returns its default (``on_writable``: 1, stop
@@ -141,19 +145,20 @@ def sc_py_on_request(owner: int, res: int) -> None:
     _context().run(_on_request[owner], res)
 
 
+# The runtime runs each response's handlers in their own contexts (see the module doc).
 @ffi.def_extern(onerror=_log_error)
 def sc_py_on_data(owner: int, res: int) -> None:
-    _context().run(_on_data[owner], res)
+    _on_data[owner](res)
 
 
 @ffi.def_extern(onerror=_log_error)
 def sc_py_on_aborted(owner: int, res: int) -> None:
-    _context().run(_on_aborted[owner], res)
+    _on_aborted[owner](res)
 
 
 @ffi.def_extern(error=1, onerror=_log_error)
 def sc_py_on_writable(owner: int, res: int, offset: int) -> int:
-    return 1 if _context().run(_on_writable[owner], res, offset) else 0
+    return 1 if _on_writable[owner](res, offset) else 0
 
 
 @ffi.def_extern(onerror=_log_error)

@@ -12,22 +12,52 @@ from ._native import ffi, lib
 from .runtime import Runtime
 
 _unpack = ffi.unpack
-_pack_headers = lib.sc_request_pack_headers
+_pack_request = lib.sc_loop_pack_request
 _FIELDS_CAP = 16 * 1024
 _FIELDS = ffi.new("char[]", _FIELDS_CAP)  # PERF: one buffer, used on the loop thread only
 
 
-def header_fields(view: Any) -> list[bytes]:
-    """``[name, value, name, value, ...]`` of the request view: one C call and one split
-    instead of two unpacks a field (names lower-cased; neither part can hold a NUL)."""
-    size = _pack_headers(view, _FIELDS, _FIELDS_CAP)
-    if not size:
-        return []
+def pack_request(native: Any) -> bytes:
+    """What ``sc_loop_pack_request`` packs of the loop's request view (valid during the
+    core's on_request): into the shared buffer, or -- a head over its 16 KiB -- into one
+    of the size the core asked for."""
+    size = _pack_request(native, _FIELDS, _FIELDS_CAP)
     if size <= _FIELDS_CAP:
-        return _unpack(_FIELDS, size - 1).split(b"\0")  # type: ignore[no-any-return]
+        return _unpack(_FIELDS, size)  # type: ignore[no-any-return]
     bigger = ffi.new("char[]", size)
-    _pack_headers(view, bigger, size)
-    return _unpack(bigger, size - 1).split(b"\0")  # type: ignore[no-any-return]
+    _pack_request(native, bigger, size)
+    return _unpack(bigger, size)  # type: ignore[no-any-return]
+
+
+class PerConnection:
+    """Values kept by connection id (``sc_res_conn_id``) for one native loop (the ASGI
+    adapter's clients, the WSGI adapter's environ keys).
+
+    A loop never gives an id to two connections, but a new loop (after release()) counts
+    from 1 again, so the values are kept with their loop (``loop``).  Closed connections'
+    entries are dropped all at once when there are ``limit``.  PERF: a lookup is the
+    caller's ``get`` and one identity test::
+
+        value = cache.values.get(conn, MISSING)
+        if value is MISSING or cache.loop is not native:
+            value = ...  # read it, then cache.keep(native, conn, value)
+    """
+
+    __slots__ = ("limit", "loop", "values")
+
+    def __init__(self, limit: int) -> None:
+        self.values: dict[int, Any] = {}
+        self.limit = limit
+        self.loop: Any = None
+
+    def keep(self, native: Any, conn: int, value: Any) -> None:
+        values = self.values
+        if native is not self.loop:
+            values.clear()
+            self.loop = native
+        elif len(values) >= self.limit:
+            values.clear()
+        values[conn] = value
 
 
 class AdapterRuntime(Runtime):

@@ -25,18 +25,26 @@ _poll = lib.sc_loop_poll
 
 
 class Reactor:
-    """Watches one native loop's fd on one asyncio loop."""
+    """Watches one native loop's fd on one asyncio loop.  While it polls, ``owner.polling``
+    is True: the callbacks of that poll run under a running asyncio loop (PERF: the ASGI
+    dispatch need not ask ``_get_running_loop()``, which asks the OS for the pid)."""
 
-    __slots__ = ("_aio", "_fd", "_native")
+    __slots__ = ("_aio", "_fd", "_native", "_owner")
 
-    def __init__(self, native: Any, aio_loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, native: Any, aio_loop: asyncio.AbstractEventLoop, owner: Any) -> None:
         self._native = native
         self._aio = aio_loop
+        self._owner = owner
         self._fd = lib.sc_loop_fd(native)
         aio_loop.add_reader(self._fd, self.poll)
 
     def poll(self) -> None:
-        rc = _poll(self._native, 0)
+        owner = self._owner
+        owner.polling = True
+        try:
+            rc = _poll(self._native, 0)
+        finally:
+            owner.polling = False
         if rc < 0:
             logger.error("sc_loop_poll failed with %d", rc)
 

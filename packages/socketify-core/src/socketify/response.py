@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import os
+from contextvars import Context, copy_context
 from io import BytesIO
 from typing import TYPE_CHECKING, Any, Callable, Optional
 from urllib.parse import parse_qsl
@@ -100,6 +101,11 @@ def head_flags(hflags: int) -> int:
     return flags
 
 
+def _refused(rc: int, call: str) -> BaseException:
+    """The error of a call the core refused without doing anything."""
+    return wrong_thread(call) if rc == SC_ETHREAD else core_error(rc, "the response")
+
+
 def _body_taken(_res: Any, _chunk: Any, _is_end: bool) -> None:
     """Stands for an on_data() handler of a finished response: the body stays taken
     (get_data() still refuses) without keeping the handler and what it holds alive."""
@@ -134,6 +140,7 @@ class _Extras:
         "aborted_handler",
         "body_done",
         "chunks",
+        "context",
         "data_handler",
         "held",
         "views",
@@ -150,6 +157,11 @@ class _Extras:
         self.held = 0  # body bytes buffered while nobody asked; -1: reading paused for them
         self.views = False  # on_data(copy=False): chunks are memoryviews valid during the call
         self.waiters: list[asyncio.Future[Any]] = []
+        # The context the user's on_data/on_writable handler was registered in (a copy taken
+        # then, as asyncio's call_soon does): the core's later callbacks run that handler in
+        # it, so it sees what its request set.  None: the handlers are ours (the adapters'),
+        # run in no context of their own.
+        self.context: Optional[Context] = None
 
 
 class AppResponse:
@@ -225,6 +237,9 @@ class AppResponse:
         if rc == SC_ESTALE or rc == SC_EIO:
             self._mark_aborted()
             return
+        ext = self._ext
+        if ext is not None and self._state == DONE:
+            _drop_handlers(ext)  # ended all the same: a handler holding res makes no cycle
         raise core_error(rc, "the response")
 
     def _finished(self, rc: int = SC_OK) -> None:
@@ -276,14 +291,16 @@ class AppResponse:
                     flags |= W_CLOSE
             head = b"" if state else self._head()
             rc = _write(self._rt.native, self._h, head, len(head), body, len(body), flags)
-        if rc == SC_ETHREAD:
-            raise wrong_thread("res.end()")  # nothing happened: the response is still open
+        if rc < 0 and rc != SC_EAGAIN and rc != SC_ESTALE and rc != SC_EIO:
+            # refused (a head the core cannot send, the wrong thread): nothing was sent and
+            # the response is still open, so the error's 500 can still answer
+            raise _refused(rc, "res.end()")
         self._state = DONE
         ext = self._ext
         if ext is not None:
             self._rt.untrack(self)
         if rc < 0 and rc != SC_EAGAIN:
-            self._fail(rc)  # the abort handler, if any, runs here
+            self._mark_aborted()  # the client is gone; the abort handler, if any, runs here
         elif ext is not None:
             _drop_handlers(ext)
         return self
@@ -307,11 +324,11 @@ class AppResponse:
             flags |= W_CLOSE
         head = b"" if self._state else self._head()
         rc = _write(self._rt.native, self._h, head, len(head), b"", 0, flags)
-        if rc == SC_ETHREAD:
-            raise wrong_thread("res.end_without_body()")
+        if rc < 0 and rc != SC_EAGAIN and rc != SC_ESTALE and rc != SC_EIO:
+            raise _refused(rc, "res.end_without_body()")  # still open (end())
         self._finished(rc)
         if rc < 0 and rc != SC_EAGAIN:
-            self._fail(rc)
+            self._mark_aborted()
         return self
 
     def write(self, message: Any) -> AppResponse:
@@ -514,7 +531,9 @@ class AppResponse:
         """``handler(res, offset) -> bool`` runs when the buffer drains; True = done."""
         if self._state == DONE:
             return self
-        self._rt.track(self).writable_handler = handler
+        ext = self._rt.track(self)
+        ext.writable_handler = handler
+        ext.context = copy_context()  # the handler runs in its request's context (_Extras)
         rc = lib.sc_res_want_writable(self._rt.native, self._h, 1)
         if rc < 0:
             self._fail(rc)
@@ -695,6 +714,7 @@ class AppResponse:
         if ext is None:  # ended before any body arrived: nothing will come
             ext = _Extras()
         ext.data_handler = handler
+        ext.context = copy_context()  # the handler runs in its request's context (_Extras)
         ext.views = not copy
         self._claim_body(ext)
         self._continue_if_expected()

@@ -45,6 +45,7 @@ import asyncio
 import logging
 import sys
 import time
+from contextvars import Context, copy_context
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from . import _bridge, limits
@@ -137,6 +138,7 @@ class Runtime:
         self.read_view: Any = None  # a memoryview of it: on_data(copy=False) slices it
         self.aio_loop: Optional[asyncio.AbstractEventLoop] = None
         self.reactor: Optional[Reactor] = None
+        self.polling = False  # the reactor polls: an asyncio loop is running (loop.py)
         self.token = 0
         self.seq = 0
         self.live: dict[int, AppResponse] = {}
@@ -225,7 +227,7 @@ class Runtime:
             self.event = lib.sc_loop_event_view(native)
             aio = self.aio_loop
             if aio is not None and not aio.is_closed():  # closed: run() binds a new one
-                self.reactor = Reactor(native, aio)
+                self.reactor = Reactor(native, aio, self)
                 self._watch_budget()
             if self.pubsub is not None:
                 self.pubsub.bind_loop(native, owner)
@@ -238,7 +240,7 @@ class Runtime:
             self.reactor = None
         self.aio_loop = aio_loop
         if self.native is not None:
-            self.reactor = Reactor(self.native, aio_loop)
+            self.reactor = Reactor(self.native, aio_loop, self)
             self._watch_budget()
 
     def _watch_budget(self) -> None:
@@ -427,45 +429,68 @@ class Runtime:
     def untrack(self, res: AppResponse) -> None:
         self.live.pop(res._h, None)
 
+    # The core's callbacks for live responses.  A user's handler runs in the context it was
+    # registered in (_Extras.context); one of ours (the adapters' body and drain handlers)
+    # in none: PERF, no context per body chunk.  What may run a user's code with no context
+    # of the handler's (an abort, an error handler) gets a fresh copy, as every callback did.
     def _on_data(self, handle: int) -> None:
         res = self.live.get(handle)
         if res is None:
             return
-        event = self.event
         ext = res._ext
+        context = ext.context if ext is not None else None
+        if context is None:
+            self._data(res, ext, True)
+        else:
+            _run_in(context, self._data, res, ext, False)
+
+    def _data(self, res: AppResponse, ext: Optional[_Extras], isolate: bool) -> None:
+        """One chunk of the event view to ``res`` (no exception escapes: see _run_in)."""
+        event = self.event
         if ext is None or not ext.views:
             chunk = _unpack(event.data, event.len)
             try:
                 res._receive(chunk, bool(event.is_end))
             except Exception as exc:
-                self.report(exc, res, None)
+                self._report_in(isolate, exc, res)
             return
-        # on_data(copy=False): a view of the read buffer when the bytes lie there (PERF:
-        # no copy), else of a copy; released after the call, so a chunk kept without a
-        # copy fails loudly on use instead of showing later bytes.
+        # on_data(copy=False): a view of the read buffer when the bytes lie there (PERF: no
+        # copy), else of a copy; released after the call, so a chunk kept without a copy
+        # fails loudly on use instead of showing later bytes.
         off = event.read_off
         n = event.len
         view = self.read_view[off : off + n] if off >= 0 else memoryview(_unpack(event.data, n))
         try:
             res._receive(view, bool(event.is_end))
         except Exception as exc:
-            self.report(exc, res, None)
+            self._report_in(isolate, exc, res)
         try:
             view.release()
         except BufferError:
-            self.report(
+            self._report_in(
+                isolate,
                 BufferError(
                     "on_data(copy=False): a buffer taken from a chunk outlived its callback; "
                     "copy what you keep with bytes(chunk)"
                 ),
                 res,
-                None,
             )
+
+    def _report_in(self, isolate: bool, exc: BaseException, res: AppResponse) -> None:
+        if isolate:  # no context of the request's: the error handler gets a fresh copy
+            copy_context().run(self.report, exc, res, None)
+        else:
+            self.report(exc, res, None)
 
     def _on_aborted(self, handle: int) -> None:
         res = self.live.pop(handle, None)
         if res is not None:
-            res._mark_aborted()
+            ext = res._ext
+            context = ext.context if ext is not None else None
+            if context is None:  # (not `or`: an empty Context is falsy)
+                context = copy_context()
+            # _mark_aborted reports what the abort handler raises (no exception escapes)
+            _run_in(context, res._mark_aborted)
 
     def _on_writable(self, handle: int, offset: int) -> bool:
         res = self.live.get(handle)
@@ -473,12 +498,20 @@ class Runtime:
         handler = ext.writable_handler if ext is not None else None
         if handler is None:
             return True
+        context = ext.context  # type: ignore[union-attr]
+        if context is None:
+            context = copy_context()
+        return _run_in(context, self._writable, res, ext, handler, offset)  # type: ignore[no-any-return]
+
+    def _writable(
+        self, res: AppResponse, ext: _Extras, handler: Callable[..., Any], offset: int
+    ) -> bool:
         try:
             done = bool(handler(res, offset))
         except Exception as exc:
             self.report(exc, res, None)
             return True
-        if done and ext is not None:
+        if done:
             ext.writable_handler = None
         return done
 
@@ -596,6 +629,20 @@ class Runtime:
         self.fallback(res, exc)
         self.sink(exc)
         self.sink(handler_exc)
+
+
+def _run_in(context: Context, fn: Callable[..., Any], *args: Any) -> Any:
+    """``fn(*args)`` in ``context``; in place when ``context`` is entered already (the core
+    called back from inside a call made in it: ``res.close()`` in an ``on_data`` handler
+    aborts that response at once)."""
+    try:
+        return context.run(fn, *args)
+    except RuntimeError as exc:
+        # the refusal to enter a context twice (CPython's and PyPy's words); ``fn`` is ours
+        # and reports what its handlers raise, so it had not started
+        if "already entered" not in str(exc):
+            raise
+        return fn(*args)
 
 
 class Finished:

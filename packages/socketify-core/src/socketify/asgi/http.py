@@ -94,9 +94,8 @@ class HTTPCycle:
         self.waiter: Optional[asyncio.Future[Any]] = None
         self.wants_body = True
         self.trailers: Optional[list[Any]] = None  # with trailers: the lines so far
-        if has_body:
+        if has_body:  # the dispatch routes the response's body to _on_body
             self.chunks = []
-            res._rt.track(res).data_handler = self._on_body
 
     # ---- request body --------------------------------------------------------------------
     def _on_body(self, res: AppResponse, chunk: bytes, is_end: bool) -> None:
@@ -149,34 +148,9 @@ class HTTPCycle:
         except (TypeError, KeyError):
             kind = message_type(message)  # raises the clear error
         res = self.res
-        if kind == "http.response.body" and self.open and not res.aborted:
-            # PERF: the common case, tested once (started, not complete, no trailers)
-            body = message.get("body", b"")
-            if type(body) is not bytes:
-                body = _body_bytes(body)
-            if message.get("more_body", False):
-                if body or res._state != STREAMING:
-                    await self._write(body)
-                return
-            # PERF: _finish() inlined (the last body of nearly every response)
-            self.open = False
-            self.complete = True
-            self.chunks = None
-            if self.waiter is not None:
-                self._wake()
-            res.end(body)
-            return
         if kind == "http.response.body":
-            if not self.started:
-                raise ASGIProtocolError("http.response.body sent before http.response.start")
-            if self.complete:
-                raise ASGIProtocolError("http.response.body sent after the response completed")
-            if res.aborted:
-                raise ClientDisconnected("the client went away")
-            if self.trailers:
-                raise ASGIProtocolError(
-                    "http.response.body sent after the last body (send http.response.trailers)"
-                )
+            if not self.open or res.aborted:  # PERF: one test for the common case
+                self._check_body(res)
             body = message.get("body", b"")
             if type(body) is not bytes:
                 body = _body_bytes(body)
@@ -190,7 +164,12 @@ class HTTPCycle:
                     await self._write(body)
                 trailers.append(_BODY_DONE)
                 return
-            self._finish()
+            # PERF: _finish() inlined (the last body of nearly every response)
+            self.open = False
+            self.complete = True
+            self.chunks = None
+            if self.waiter is not None:
+                self._wake()
             res.end(body)
             return
         if kind == "http.response.start":
@@ -241,6 +220,20 @@ class HTTPCycle:
             return
         raise ASGIProtocolError(f"unexpected ASGI message type {kind!r} for an HTTP connection")
 
+    def _check_body(self, res: AppResponse) -> None:
+        """http.response.body outside the open body (``self.open``): fine while the body of
+        a response with trailers goes on, else the clear error."""
+        if not self.started:
+            raise ASGIProtocolError("http.response.body sent before http.response.start")
+        if self.complete:
+            raise ASGIProtocolError("http.response.body sent after the response completed")
+        if res.aborted:
+            raise ClientDisconnected("the client went away")
+        if self.trailers:
+            raise ASGIProtocolError(
+                "http.response.body sent after the last body (send http.response.trailers)"
+            )
+
     def _send_trailers(self, message: Any) -> None:
         """http.response.trailers: lines gather until ``more_trailers`` is false, then the
         core writes them after the last chunk (dropped where the response is not chunked:
@@ -280,7 +273,8 @@ class HTTPCycle:
         self.open = False
         self.complete = True
         self.chunks = None
-        self._wake()
+        if self.waiter is not None:  # PERF: a receive() waiting for the disconnect
+            self._wake()
 
     async def _write(self, body: bytes) -> None:
         """Stream one chunk; wait for drain when the core is past backpressure."""

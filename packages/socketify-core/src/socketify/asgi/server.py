@@ -14,12 +14,13 @@ the connection is closed, so a keep-alive client never sees a half-framed respon
 from __future__ import annotations
 
 import logging
-from types import CoroutineType, GeneratorType
+import struct
+from types import CoroutineType, FunctionType, GeneratorType
 from typing import Any, Callable, Optional
 from urllib.parse import unquote_to_bytes
 
 from .._native import ffi, lib
-from ..adapter import _FIELDS, _FIELDS_CAP, AdapterRuntime, _pack_headers, header_fields
+from ..adapter import AdapterRuntime, PerConnection, pack_request
 from ..app import App
 from ..coroutines import (
     RETURNED,
@@ -47,7 +48,9 @@ SPEC_VERSION = "2.4"
 _unpack = ffi.unpack
 _remote_address = lib.sc_res_remote_address
 _remote_port = lib.sc_res_remote_port
-_conn_id = lib.sc_res_conn_id
+# sc_loop_pack_request's head: conn id, flags, method_id, http_minor, path_len, target_len
+_unpack_head = struct.Struct("<QIBBxxII").unpack_from
+_PACK_HEAD = lib.SC_REQUEST_PACK_HEAD
 _ADDRESS = ffi.new("char[64]")  # PERF: one buffer, used on the loop thread only
 _PERCENT = 0x25  # ord("%")
 _NO_SERVER = object()
@@ -102,11 +105,31 @@ class ASGI(App):
         self._ws_spec.apply_defaults(hub.defaults)
         hub.specs.append(self._ws_spec)  # the CLI's --ws-* defaults reach it
         self._server_address: Any = _NO_SERVER
-        self._peers: dict[int, Any] = {}  # connection id -> client, of _peer_loop's
-        self._peer_loop: Any = None
+        self._peers = PerConnection(_PEERS_MAX)  # connection id -> client
         self._stepper: Any = None  # runs first steps (coroutines.new_stepper)
         self._last_block = b"\0"  # the previous request's packed header fields (_scope)
         self._last_headers: list[tuple[bytes, bytes]] = []
+
+    @property
+    def application(self) -> Callable[..., Any]:
+        """The ASGI application served."""
+        return self._application
+
+    @application.setter
+    def application(self, app: Callable[..., Any]) -> None:
+        self._application = app
+        # PERF: an app that is an instance of a class with a Python __call__ (Starlette,
+        # FastAPI, most middleware) is called as that function with the instance: calling
+        # the instance goes through the type's call slot, which looks __call__ up and
+        # enters it from C (about 650 instructions more a request on CPython 3.11).
+        # A class whose __call__ is replaced later is not followed: set application again.
+        # (One attribute for the pair: an ASGI instance has about 30, the most CPython 3.11
+        # keeps in the shared-key form its fast attribute reads need.)
+        call = _class_attribute(type(app), "__call__")  # as stored: a staticmethod stays one
+        if type(call) is FunctionType and not isinstance(app, type):
+            self._app_call: tuple[Callable[..., Any], Any] = (call, app)
+        else:
+            self._app_call = (app, None)
 
     # ---- lifespan (App calls these around serving; the TestClient on `with`) ------------
     async def startup(self) -> None:
@@ -171,63 +194,57 @@ class ASGI(App):
         """The peer of ``handle``, whose connection is ``conn`` (``sc_res_conn_id``).
 
         PERF: the requests of a keep-alive connection ask for the same peer: it is kept
-        by connection id (never reused by another connection of the loop; a new loop, after
-        release(), counts from 1 again, so the loop is compared too).  Closed connections'
-        entries are dropped all at once when there are _PEERS_MAX."""
+        by connection id (adapter.PerConnection)."""
         native = self._rt.native
-        peers = self._peers
-        if native is not self._peer_loop:
-            peers.clear()
-            self._peer_loop = native
-        elif len(peers) >= _PEERS_MAX:
-            peers.clear()
         size = _remote_address(native, handle, _ADDRESS, 64)
         if size <= 0:
             peer = None  # a Unix socket peer has no address
         else:
             peer = (_unpack(_ADDRESS, size).decode("ascii"), _remote_port(native, handle))
-        peers[conn] = peer
+        self._peers.keep(native, conn, peer)
         return peer
 
     def _scope(
-        self, view: Any, handle: int, conn: int, template: dict[str, Any], scheme: str, fwd: Any
+        self,
+        packed: bytes,
+        head: tuple[int, int, int, int, int, int],
+        handle: int,
+        template: dict[str, Any],
+        scheme: str,
+        fwd: Any,
     ) -> dict[str, Any]:
         """A copy of ``template`` (``_http_scope`` or ``_ws_scope``) with this request's
-        values; the caller adds ``method``/``extensions``."""
-        size = view.path_len
-        target = _unpack(view.target, view.target_len)
-        if size == len(target):  # PERF: no query, no slicing
-            raw_path = target
+        values, from what ``sc_loop_pack_request`` packed (``packed``, its head unpacked
+        as ``head``); the caller adds ``method``/``extensions``."""
+        conn, _, _, minor, size, target_len = head
+        end = _PACK_HEAD + target_len
+        if size == target_len:  # PERF: no query, one slice
+            raw_path = packed[_PACK_HEAD:end]
             query = b""
         else:
-            raw_path = target[:size]
-            query = target[size + 1 :]
+            raw_path = packed[_PACK_HEAD : _PACK_HEAD + size]
+            query = packed[_PACK_HEAD + size + 1 : end]
         # PERF: `_PERCENT in raw_path` (an int), not `b"%" in raw_path`: bytes.__contains__
         # tries its argument as an int first, and for bytes that raises and formats a
         # TypeError it then clears (about 2,400 instructions a request).
         path = (unquote_to_bytes(raw_path) if _PERCENT in raw_path else raw_path).decode(
             "utf-8", "replace"
         )
-        # PERF: header_fields() inlined for the common size, and the pairs of the previous
-        # request's header block are copied when this block is the same bytes (a client's
-        # keep-alive requests, or alike clients, mostly send the same headers): one bytes
-        # compare instead of a split and a tuple per field.  The list is a copy (an app may
-        # change its scope's list); the pairs are tuples of bytes, immutable.
-        size = _pack_headers(view, _FIELDS, _FIELDS_CAP)
-        if 0 < size <= _FIELDS_CAP:
-            block = _unpack(_FIELDS, size - 1)
-            if block == self._last_block:
-                headers = self._last_headers.copy()
-            else:
-                fields = iter(block.split(b"\0"))
-                headers = list(zip(fields, fields))
-                self._last_block = block
-                self._last_headers = headers.copy()
+        # PERF: the pairs of the previous request's header block are copied when this block
+        # is the same bytes (a client's keep-alive requests, or alike clients, mostly send
+        # the same headers): one bytes compare instead of a split and a tuple per field.
+        # The list is a copy (an app may change its scope's list); the pairs are tuples of
+        # bytes, immutable.
+        block = packed[end + 1 : -1]  # "name\0value\0..." without its last NUL
+        if block == self._last_block:
+            headers = self._last_headers.copy()
         else:
-            fields = iter(header_fields(view))
+            fields = iter(block.split(b"\0"))
             headers = list(zip(fields, fields))
+            self._last_block = block
+            self._last_headers = headers.copy()
         scope = template.copy()
-        if view.http_minor != 1:
+        if minor != 1:
             scope["http_version"] = "1.0"
         if scheme != "http":
             scope["scheme"] = scheme
@@ -244,8 +261,9 @@ class ASGI(App):
             scope["client"] = (fwd[0], 0)
         else:
             # PERF: _client()'s lookup inlined (None is a Unix socket's client)
-            client = self._peers.get(conn, _NO_CLIENT)
-            if client is _NO_CLIENT or self._rt.native is not self._peer_loop:
+            peers = self._peers
+            client = peers.values.get(conn, _NO_CLIENT)
+            if client is _NO_CLIENT or self._rt.native is not peers.loop:
                 client = self._client(handle, conn)
             scope["client"] = client
         server = self._server_address
@@ -254,26 +272,26 @@ class ASGI(App):
         scope["state"] = state.copy() if state else {}
         return scope
 
-    # ---- dispatch (called by the bridge) --------------------------------------------------
+    # ---- dispatch (called by the bridge, in the request's own context) --------------------
     def _dispatch(self, handle: int) -> None:
         rt = self._rt
         view = rt.view
-        flags = view.flags
-        method = _METHOD_NAMES[view.method_id] or _unpack(view.method, view.method_len).decode(
-            "latin-1"
-        )
+        # PERF: what the scope needs from the view in one crossing (sc_loop_pack_request)
+        packed = pack_request(rt.native)
+        head = _unpack_head(packed)
+        conn, flags, method_id = head[:3]
+        method = _METHOD_NAMES[method_id] or _unpack(view.method, view.method_len).decode("latin-1")
         res = rt.response_type(rt, handle, flags)
         try:
             if flags & REQ_UPGRADE and method == "GET" and _wants_websocket(view):
-                self._websocket(res, view)
+                self._websocket(res, view, packed, head)
             else:
-                conn = _conn_id(rt.native, handle)
-                secure = conn & 1  # PERF: the connection speaks TLS, in the same crossing
+                secure = conn & 1  # the connection speaks TLS (sc_res_conn_id)
                 scheme = "https" if secure else "http"
                 fwd = res._fwd = forwarded(rt.proxy, rt.native, view) if rt.proxy else None
                 if fwd is not None and fwd[1]:
                     scheme = fwd[1]
-                scope = self._scope(view, handle, conn, self._http_scope, scheme, fwd)
+                scope = self._scope(packed, head, handle, self._http_scope, scheme, fwd)
                 scope["method"] = method
                 # a fresh dict per scope, values included: middleware may write into them
                 scope["extensions"] = {
@@ -286,6 +304,7 @@ class ASGI(App):
                     scope["extensions"]["tls"] = facts.asgi_extension()
                 cycle = HTTPCycle(res, flags & REQ_HAS_BODY)
                 if flags & REQ_HAS_BODY:
+                    rt.track(res).data_handler = cycle._on_body  # ours: run in no context
                     res._collect_small_body(view)
                 self._start_http(scope, cycle)
         except Exception as exc:
@@ -298,7 +317,11 @@ class ASGI(App):
 
         PERF: most requests are answered in that step; then no wrapper coroutine and no
         Task are made.  An app that suspends goes on in a Task (``_run_http``)."""
-        call = self.application(scope, cycle.receive, cycle.send)
+        fn, target = self._app_call
+        if target is None:
+            call = fn(scope, cycle.receive, cycle.send)
+        else:  # PERF: the class's __call__ itself (see the application setter)
+            call = fn(target, scope, cycle.receive, cycle.send)
         kind = type(call)
         if kind is not CoroutineType and kind is not GeneratorType:
             # any other awaitable (a Future, a coroutine not made by `async def` such as
@@ -307,12 +330,13 @@ class ASGI(App):
             self._rt.handler_result(self._run_http(call, cycle), cycle.res, None)
             return
         # PERF: coroutines.start() inlined, through the app's stepper (no StopIteration when
-        # the app returns); under a running loop (serving) there is no loop to lend
+        # the app returns); under a running loop (serving: the reactor's poll) there is no
+        # loop to lend
         stepper = self._stepper
         self._stepper = None  # taken: a first step that dispatches again makes its own
         if stepper is None:
             stepper = new_stepper()
-        borrowed = _get_running_loop() is None
+        borrowed = not self._rt.polling and _get_running_loop() is None
         if borrowed:
             _set_running_loop(self._rt.aio())
         try:
@@ -364,7 +388,7 @@ class ASGI(App):
                 logger.error("the ASGI app returned before completing its response: closed")
                 res.close()
 
-    def _websocket(self, res: AppResponse, view: Any) -> None:
+    def _websocket(self, res: AppResponse, view: Any, packed: bytes, head: Any) -> None:
         status = lib.sc_ws_check_request(self._rt.native)
         if status:
             code, headers, body = _ws._REFUSALS.get(status, _ws._REFUSALS[400])
@@ -378,8 +402,8 @@ class ASGI(App):
         fwd = res._fwd = forwarded(rt.proxy, rt.native, view) if rt.proxy else None
         if fwd is not None and fwd[1]:
             secure = fwd[1] == "https"
-        conn = _conn_id(rt.native, view.res)
-        scope = self._scope(view, view.res, conn, self._ws_scope, "wss" if secure else "ws", fwd)
+        scheme = "wss" if secure else "ws"
+        scope = self._scope(packed, head, view.res, self._ws_scope, scheme, fwd)
         key = extensions = b""
         protocols: list[str] = []
         for name, value in scope["headers"]:
@@ -427,6 +451,13 @@ def _http_failed(cycle: HTTPCycle, exc: BaseException, rt: Runtime) -> bool:
     elif not isinstance(exc, Exception) and not cycle.res.aborted:
         rt.fallback(cycle.res, None)
     return False
+
+
+def _class_attribute(cls: type, name: str) -> Any:
+    for klass in cls.__mro__:
+        if name in klass.__dict__:
+            return klass.__dict__[name]
+    return None
 
 
 def _wants_websocket(view: Any) -> bool:

@@ -42,7 +42,7 @@ from typing import Any, Callable, Optional
 from urllib.parse import unquote_to_bytes
 
 from .._native import ffi, lib
-from ..adapter import _FIELDS, _FIELDS_CAP, AdapterRuntime
+from ..adapter import _FIELDS, _FIELDS_CAP, AdapterRuntime, PerConnection
 from ..app import App
 from ..errors import ASGIProtocolError, ClientDisconnected
 from ..headers import KIND_DROP, render_header
@@ -419,8 +419,7 @@ class WSGI(App):
         self._inbox = LoopInbox()
         self._multiprocess = False
         # connection id -> the environ keys its requests share (see _connection)
-        self._conns: dict[int, _ConnKeys] = {}
-        self._conns_loop: Any = None
+        self._conns = PerConnection(_CACHE_MAX)
 
     def _executor(self) -> WorkerPool:
         pool = self._pool
@@ -481,9 +480,6 @@ class WSGI(App):
     def _connection(self, native: Any, handle: int, conn: int) -> _ConnKeys:
         """The environ keys every request of connection ``conn`` has alike (a dict to
         copy): the constant ones, the peer and the scheme."""
-        if native is not self._conns_loop:  # connection ids count from 1 in a new loop
-            self._conns.clear()
-            self._conns_loop = native
         n = lib.sc_res_remote_address(native, handle, _ADDRESS, 64)
         remote = _unpack(_ADDRESS, n).decode("ascii") if n > 0 else ""
         base = {
@@ -501,9 +497,7 @@ class WSGI(App):
             "wsgi.input": _ENDED,
         }
         keys = _ConnKeys(base)
-        if len(self._conns) >= _CACHE_MAX:  # ids of closed connections never come back
-            self._conns.clear()
-        self._conns[conn] = keys
+        self._conns.keep(native, conn, keys)
         return keys
 
     def _environ(self, view: Any, method: str, handle: int) -> dict[str, Any]:
@@ -516,7 +510,8 @@ class WSGI(App):
             _pack_cgi(view, buf, size)
         packed = _unpack(buf, size - 1)
         conn = _conn_id(native, handle)
-        keys = self._conns.get(conn) if native is self._conns_loop else None
+        conns = self._conns
+        keys = conns.values.get(conn) if native is conns.loop else None
         if keys is None:
             keys = self._connection(native, handle, conn)
         # PERF: a request whose target and header fields are the previous one's on this
