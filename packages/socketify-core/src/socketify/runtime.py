@@ -632,9 +632,10 @@ class Runtime:
 
 
 def _run_in(context: Context, fn: Callable[..., Any], *args: Any) -> Any:
-    """``fn(*args)`` in ``context``; in place when ``context`` is entered already (the core
-    called back from inside a call made in it: ``res.close()`` in an ``on_data`` handler
-    aborts that response at once)."""
+    """``fn(*args)`` in ``context``; in a copy of it when ``context`` is entered already
+    (the core called back from inside a call made in it: ``res.close()`` in an ``on_data``
+    handler aborts that response at once).  A copy, not in place: the context in force
+    then may be another one, entered inside ``context``'s call."""
     try:
         return context.run(fn, *args)
     except RuntimeError as exc:
@@ -642,7 +643,7 @@ def _run_in(context: Context, fn: Callable[..., Any], *args: Any) -> Any:
         # and reports what its handlers raise, so it had not started
         if "already entered" not in str(exc):
             raise
-        return fn(*args)
+        return context.copy().run(fn, *args)
 
 
 class Finished:
