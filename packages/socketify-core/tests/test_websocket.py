@@ -633,10 +633,12 @@ def test_idle_timeout_pings_then_closes(wire):
 
 
 def test_input_keeps_an_idle_websocket_open(wire):
-    app, _events = echo_app(idle_timeout=0.4, send_pings_automatically=False)
+    # input every 0.1 s for 1.5 s, past the 1 s timeout (a slow turn may take longer than
+    # 0.1 s: the gap the timeout allows is ten of them)
+    app, _events = echo_app(idle_timeout=1, send_pings_automatically=False)
     w = wire(app)
     peer = Peer(w)
-    for _ in range(6):
+    for _ in range(15):
         w.spin(0.1)
         peer.send(10, b"")  # an unsolicited pong is input too
     assert peer.conn.open and peer.frames() == []

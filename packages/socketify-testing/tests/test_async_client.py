@@ -127,11 +127,11 @@ def test_streaming_with_aiter_lines() -> None:
 
 def test_server_exception_and_timeout() -> None:
     async def main() -> None:
-        async with AsyncTestClient(make_app([]), timeout=0.05) as client:
+        async with AsyncTestClient(make_app([])) as client:
             with pytest.raises(KeyError, match="async failure"):
                 await client.get("/fails")
             with pytest.raises(ResponseTimeout, match="GET /never did not respond"):
-                await client.get("/never")
+                await client.get("/never", timeout=0.05)
             assert (await client.get("/ip")).text == "127.0.0.1"
         async with AsyncTestClient(make_app([]), raise_server_exceptions=False) as client:
             assert (await client.get("/fails")).status_code == 500

@@ -307,7 +307,7 @@ def test_receive_times_out_naming_the_route() -> None:
             with pytest.raises(WebSocketTimeout, match=r"within 0\.1 s"):  # the client's
                 ws.receive()
             ws.send_text("still open")
-            assert ws.receive_text() == "still open"
+            assert ws.receive_text(timeout=10) == "still open"  # a bound, not the 0.1 s
 
 
 def test_pub_sub_between_three_sessions() -> None:
@@ -546,7 +546,7 @@ def test_async_client_websocket_session() -> None:
 
     async def main() -> None:
         app = echo_app(events, message=slow_echo)
-        async with AsyncTestClient(app, timeout=0.5) as client:
+        async with AsyncTestClient(app) as client:  # every wait bounded by the default 5 s
             async with client.websocket_connect("/ws", ["proto"]) as ws:
                 assert ws.subprotocol == "proto"
                 await ws.send_text("a")
