@@ -260,11 +260,14 @@ def test_lifespan_without_with_warns_and_close_runs_shutdown() -> None:
 
 
 def test_stream_yields_chunks_as_written() -> None:
+    # Each part is written only once the stream has yielded the one before it, so the
+    # chunks cannot coalesce however slow the machine is (fixed delays could).
+    parts = [b"5\r\nfirst\r\n", b"6\r\nsecond\r\n", b"0\r\n\r\n"]
+    conns: list[FakeConnection] = []
+
     def trickle(conn: FakeConnection, *_: Any) -> None:
-        conn.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
-        loop = conn.app.loop
-        for i, part in enumerate([b"5\r\nfirst\r\n", b"6\r\nsecond\r\n", b"0\r\n\r\n"]):
-            loop.call_later(0.01 * (i + 1), conn.write, part)
+        conns.append(conn)
+        conn.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + parts[0])
 
     seen = []
     with TestClient(FakeApp(trickle)) as client:
@@ -272,6 +275,8 @@ def test_stream_yields_chunks_as_written() -> None:
             assert r.status_code == 200
             for chunk in r.iter_bytes():
                 seen.append(chunk)
+                conn = conns[0]
+                conn.app.loop.call_soon_threadsafe(conn.write, parts[len(seen)])
         assert r.content == b"firstsecond"
     assert seen == [b"first", b"second"]
 
