@@ -9,6 +9,7 @@ import asyncio
 import contextvars
 import http.client
 import logging
+import platform
 
 from socketify import ASGI, App
 from socketify_testing import TestClient
@@ -253,3 +254,74 @@ def test_an_abort_from_inside_a_body_callback_runs_in_a_copy_of_its_context(capl
     assert seen == [("aborted", "on_data"), ("after close", "on_data")]
     assert var.get() == "unset"
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+def test_an_abort_handler_alone_runs_in_its_request_context():
+    # on_aborted is the only handler registered: it still sees what its request set
+    app = App()
+    seen = []
+
+    def hold(res, req):
+        var.set(req.get_query("name"))
+        res.on_aborted(lambda _res: seen.append(var.get()))  # no end(): the client leaves
+
+    app.get("/", hold)
+    host = app.memory_host()
+    host.bind_loop(asyncio.new_event_loop())
+    for name in ("first", "second"):
+        conn = host.open_connection()
+        conn.feed(f"GET /?name={name} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        assert seen == [] if name == "first" else seen == ["first"]
+        conn.close()
+    assert seen == ["first", "second"]
+    assert var.get() == "unset"
+
+
+class Marker:
+    pass
+
+
+def test_a_response_lets_go_of_its_handlers_context_when_it_ends():
+    # A value that leads back to the response (here a ContextVar holding it, as a "current
+    # request" var does) must not keep it in a cycle through the context its handlers were
+    # registered in: once the response ends or is aborted, that context is let go.
+    import gc
+    import weakref
+
+    app = App()
+    refs = []
+
+    def upload(res, req):
+        marker = Marker()
+        refs.append(weakref.ref(marker))
+        var.set((res, marker))
+        res.on_aborted(lambda _res: None)
+        res.on_data(lambda _res, chunk, last: last and _res.end("ok"))
+
+    def hold(res, req):
+        marker = Marker()
+        refs.append(weakref.ref(marker))
+        var.set((res, marker))
+        res.on_writable(lambda _res, _offset: True)
+        res.on_aborted(lambda _res: None)  # the client leaves
+
+    app.post("/up", upload)
+    app.get("/hold", hold)
+    host = app.memory_host()
+    host.bind_loop(asyncio.new_event_loop())
+    enabled = gc.isenabled()
+    gc.disable()  # on CPython reference counts alone must free them: no cycle is left
+    try:
+        conn = host.open_connection()
+        conn.feed(post_head("/up", 4) + b"1234")
+        assert b"ok" in conn.read()
+        conn = host.open_connection()
+        conn.feed(b"GET /hold HTTP/1.1\r\nHost: x\r\n\r\n")
+        conn.close()
+        conn = None
+        if platform.python_implementation() == "PyPy":  # no reference counts: the GC frees
+            gc.collect()
+        assert [ref() for ref in refs] == [None, None]
+    finally:
+        if enabled:
+            gc.enable()

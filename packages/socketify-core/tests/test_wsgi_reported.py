@@ -10,6 +10,7 @@ import threading
 import pytest
 
 from socketify import WSGI
+from socketify.errors import InvalidArgumentError
 from socketify.wsgi.pool import LoopInbox, WorkerPool
 
 
@@ -58,3 +59,24 @@ def test_a_shut_down_pool_refuses_jobs_and_shuts_down_once(caplog):
             pool.submit(done.set)
     finally:
         inbox.loop.close()
+
+
+def test_a_head_the_core_refuses_at_the_end_is_a_500_reported_once(serve, caplog):
+    # The core refusing a list response's head (here a status line set past start_response's
+    # checks, as a failed render would) raised into the loop's hand-back, which only logged
+    # it: the client waited for the idle timeout.  Now the error's 500 answers, logged once.
+    def app(environ, start_response):
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        start_response.__self__.head = b"99 Refused\r\n"
+        return [b"never sent"]
+
+    caplog.set_level(logging.ERROR)
+    with serve(WSGI(app, threads=1)) as port:
+        for _ in range(2):  # and the connection or the server is fine for the next one
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            conn.request("GET", "/")
+            reply = conn.getresponse()
+            assert (reply.status, reply.read()) == (500, b"Internal Server Error")
+            conn.close()
+    refused = [r for r in caplog.records if r.exc_info and r.exc_info[0] is InvalidArgumentError]
+    assert len(refused) == 2, [r.getMessage() for r in caplog.records]

@@ -28,9 +28,10 @@ thread's current context (``contextvars.copy_context().run``), as asyncio runs e
 and Task: a ContextVar that a handler, an ASGI app or a WebSocket handler sets stays with
 that call and the Tasks it starts, and never reaches the next request.  The callbacks of a
 response that outlives its request (``on_data``, ``on_writable``, ``on_aborted``) go to the
-runtime as they are: it runs a user's handler in the context that handler was registered
-in (runtime.py, ``_run_in``), and its own handlers (the adapters' body and drain) in none,
-so a body chunk costs no context copy.
+runtime as they are: it runs a handler registered through ``on_data``, ``on_writable`` or
+``on_aborted`` in the context it was registered in (runtime.py, ``_run_in``), and the
+adapters' body handlers, which are set directly, in none, so a body chunk costs no context
+copy.
 
 No exception ever escapes into C: cffi's ``onerror`` logs it with its traceback on the
 ``socketify`` logger, and the callback returns its default (``on_writable``: 1, stop

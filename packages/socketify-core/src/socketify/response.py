@@ -118,6 +118,7 @@ def _drop_handlers(ext: _Extras) -> None:
     once instead of waiting for the cyclic GC."""
     ext.aborted_handler = None
     ext.writable_handler = None
+    ext.context = None  # it may hold a value that leads back to the response
     if ext.data_handler is not None:
         ext.data_handler = _body_taken
 
@@ -157,10 +158,11 @@ class _Extras:
         self.held = 0  # body bytes buffered while nobody asked; -1: reading paused for them
         self.views = False  # on_data(copy=False): chunks are memoryviews valid during the call
         self.waiters: list[asyncio.Future[Any]] = []
-        # The context the user's on_data/on_writable handler was registered in (a copy taken
-        # then, as asyncio's call_soon does): the core's later callbacks run that handler in
-        # it, so it sees what its request set.  None: the handlers are ours (the adapters'),
-        # run in no context of their own.
+        # The context the last on_data/on_writable/on_aborted handler was registered in (a
+        # copy taken then, as asyncio's call_soon does): the core's later callbacks run the
+        # handlers in it, so they see what their request set.  None: no handler was
+        # registered through those methods (the adapters' body handlers are set directly and
+        # run in no context of their own).  Dropped when the response ends.
         self.context: Optional[Context] = None
 
 
@@ -629,7 +631,9 @@ class AppResponse:
         """``handler(res)`` runs if the client goes away before the response ended."""
         if self.aborted:
             return self
-        self._rt.track(self).aborted_handler = handler
+        ext = self._rt.track(self)
+        ext.aborted_handler = handler
+        ext.context = copy_context()  # the handler runs in its request's context (_Extras)
         return self
 
     def grab_aborted_handler(self) -> AppResponse:
@@ -658,6 +662,7 @@ class AppResponse:
                 handler(self)
             except Exception as exc:
                 self._rt.report(exc, self, None)
+        ext.context = None  # nothing runs in it any more; it may lead back to the response
 
     # ---- request body ----------------------------------------------------------------------------
     def _receive(self, chunk: Any, is_end: bool) -> None:

@@ -373,7 +373,10 @@ class _Cycle:
             # PERF: _apply_head() inlined (the one hand-back of a list response)
             res._status = self.head
             res._hflags = self.hflags
-        res.end(body)
+        try:
+            res.end(body)
+        except Exception as exc:  # the core refused the head: nothing was sent, so the 500
+            self._loop_fail(exc)  # answers (not the inbox's log while the client waits)
 
     def _loop_fail(self, exc: BaseException) -> None:
         res = self.res
