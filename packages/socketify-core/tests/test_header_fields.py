@@ -15,7 +15,7 @@ import test_native_mem as native
 
 from socketify import ASGI, WSGI
 from socketify._native import ffi, lib
-from socketify.adapter import pack_request
+from socketify.adapter import _FIELDS_CAP, pack_request
 
 Core = native.Core
 Req = native.Req
@@ -70,7 +70,7 @@ def test_request_packing_is_a_head_the_target_then_the_fields_within_cap(make: A
         pack_three_ways(
             lambda _v, buf, cap: lib.sc_loop_pack_request(core.loop, buf, cap), view, got
         )
-        got["shared"] = pack_request(core.loop)
+        got["shared"] = pack_request(core.loop, ffi.new("char[]", _FIELDS_CAP))
         got["view"] = (view.flags, view.method_id, view.http_minor, view.path_len, view.target_len)
         got["conn"] = lib.sc_res_conn_id(core.loop, h)
         core.end(h, b"ok")

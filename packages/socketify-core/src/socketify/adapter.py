@@ -14,16 +14,23 @@ from .runtime import Runtime
 _unpack = ffi.unpack
 _pack_request = lib.sc_loop_pack_request
 _FIELDS_CAP = 16 * 1024
-_FIELDS = ffi.new("char[]", _FIELDS_CAP)  # PERF: one buffer, used on the loop thread only
 
 
-def pack_request(native: Any) -> bytes:
+def new_fields() -> Any:
+    """The buffer an adapter packs each request's head into (``_FIELDS_CAP`` bytes).  One
+    per adapter, not per process: its loop runs on one thread, and two servers on two
+    threads must not share one between the core's write and the unpacking, where the GIL
+    may change hands."""
+    return ffi.new("char[]", _FIELDS_CAP)
+
+
+def pack_request(native: Any, fields: Any) -> bytes:
     """What ``sc_loop_pack_request`` packs of the loop's request view (valid during the
-    core's on_request): into the shared buffer, or -- a head over its 16 KiB -- into one
-    of the size the core asked for."""
-    size = _pack_request(native, _FIELDS, _FIELDS_CAP)
+    core's on_request): into ``fields`` (the adapter's ``new_fields()``), or
+    -- a head over its 16 KiB -- into one of the size the core asked for."""
+    size = _pack_request(native, fields, _FIELDS_CAP)
     if size <= _FIELDS_CAP:
-        return _unpack(_FIELDS, size)  # type: ignore[no-any-return]
+        return _unpack(fields, size)  # type: ignore[no-any-return]
     bigger = ffi.new("char[]", size)
     _pack_request(native, bigger, size)
     return _unpack(bigger, size)  # type: ignore[no-any-return]

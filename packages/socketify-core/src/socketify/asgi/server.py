@@ -20,7 +20,7 @@ from typing import Any, Callable, Optional
 from urllib.parse import unquote_to_bytes
 
 from .._native import ffi, lib
-from ..adapter import AdapterRuntime, PerConnection, pack_request
+from ..adapter import AdapterRuntime, PerConnection, new_fields, pack_request
 from ..app import App
 from ..coroutines import (
     RETURNED,
@@ -91,6 +91,7 @@ class ASGI(App):
             raise ValueError(f"root_path must be empty or start with '/', not {root_path!r}")
         super().__init__(None, **settings)
         self._rt = AdapterRuntime(self, self._router, lambda: self._settings)
+        self._fields = new_fields()
         self.application = app
         self._asgi = {"version": "3.0", "spec_version": SPEC_VERSION}
         self.root_path = root_path  # (a property: it renders the scope templates)
@@ -277,7 +278,7 @@ class ASGI(App):
         rt = self._rt
         view = rt.view
         # PERF: what the scope needs from the view in one crossing (sc_loop_pack_request)
-        packed = pack_request(rt.native)
+        packed = pack_request(rt.native, self._fields)
         head = _unpack_head(packed)
         conn, flags, method_id = head[:3]
         method = _METHOD_NAMES[method_id] or _unpack(view.method, view.method_len).decode("latin-1")

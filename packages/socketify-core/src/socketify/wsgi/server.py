@@ -42,7 +42,7 @@ from typing import Any, Callable, Optional
 from urllib.parse import unquote_to_bytes
 
 from .._native import ffi, lib
-from ..adapter import _FIELDS, _FIELDS_CAP, AdapterRuntime, PerConnection
+from ..adapter import _FIELDS_CAP, AdapterRuntime, PerConnection, new_fields
 from ..app import App
 from ..errors import ASGIProtocolError, ClientDisconnected
 from ..headers import KIND_DROP, render_header
@@ -411,6 +411,7 @@ class WSGI(App):
             raise ValueError(f"root_path must be empty or start with '/', not {root_path!r}")
         super().__init__(None, **settings)
         self._rt = AdapterRuntime(self, self._router, lambda: self._settings)
+        self._fields = new_fields()
         self.application = app
         self.threads = threads
         self.root_path = root_path.rstrip("/")
@@ -504,8 +505,8 @@ class WSGI(App):
     def _environ(self, view: Any, method: str, handle: int) -> dict[str, Any]:
         native = self._rt.native
         # PERF: target, protocol and the header fields as CGI keys in one crossing
-        size = _pack_cgi(view, _FIELDS, _FIELDS_CAP)
-        buf = _FIELDS
+        buf = self._fields
+        size = _pack_cgi(view, buf, _FIELDS_CAP)
         if size > _FIELDS_CAP:
             buf = ffi.new("char[]", size)
             _pack_cgi(view, buf, size)
