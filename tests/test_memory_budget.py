@@ -281,9 +281,13 @@ def stderr_until(server: Server, text: str, timeout: float) -> str:
     deadline = time.monotonic() + timeout
     while text.encode() not in got and time.monotonic() < deadline:
         try:
-            got += os.read(fd, 65536)
+            data = os.read(fd, 65536)
         except BlockingIOError:
             time.sleep(0.05)
+            continue
+        if not data:  # end of file: the server exited, nothing more will come
+            break
+        got += data
     os.set_blocking(fd, True)
     return got.decode(errors="replace")
 

@@ -211,9 +211,11 @@ def test_client_that_stops_reading_holds_no_memory(serve: Any) -> None:
         assert rounds[0][0] - baseline < HUGE // 2, (baseline, rounds)
         # equal rounds after the first (a warming PyPy heap settles there): flat.  The
         # bound is in the bytes a round sends (what the host's socket buffers let through):
-        # keeping a quarter of them per round grows rounds 2 and 3 by half a round's bytes
+        # keeping a quarter of them per round grows rounds 2 and 3 by half a round's bytes;
+        # never under 4 MiB, the RSS noise of a heap and its allocator arenas (a host with
+        # small socket buffers sends little a round)
         per_round = min(sent for _, sent in rounds[2:])
-        assert rounds[3][0] - rounds[1][0] < per_round // 2, rounds
+        assert rounds[3][0] - rounds[1][0] < max(per_round // 2, 4 * MIB), rounds
 
 
 def reset_rounds(facts_of: Any, connect: Any, rounds: int = 3, clients: int = 8) -> list[int]:
