@@ -156,3 +156,24 @@ def test_the_access_log_writes_a_line_for_an_upgrade(wire, tmp_path, caplog) -> 
         client.spin(0.01)
     lines = [r.getMessage() for r in caplog.records if r.name == "socketify.access"]
     assert len(lines) == 1 and '"GET /ws HTTP/1.1" 101 0 ' in lines[0], lines
+
+
+def test_an_end_the_core_refuses_is_not_counted_only_the_500_is(wire) -> None:
+    # A head the core will not send (a status line set past write_status's checks) fails
+    # end() before anything is sent; the finished hook then sees the error's 500 and its
+    # body's bytes, not the refused body's as well
+    app = App()
+    seen = []
+
+    def handler(res: Any, req: Any) -> None:
+        res._status = b"99 Refused\r\n"
+        res.end(b"x" * 1000)
+
+    app.get("/", handler)
+    app.on_error(lambda exc, res, req: None)
+    app.on_finished(lambda res, info: seen.append((info.status, info.body_bytes)))
+    client = wire(app)
+    reply = client.get("/")
+    client.spin(0.01)
+    assert reply.status == 500
+    assert seen == [(500, len(reply.body))]

@@ -758,7 +758,13 @@ class _ObservedResponse(AppResponse):
     def end(self, message: Any = None, end_connection: bool = False) -> AppResponse:
         if self._state == DONE:
             return self
-        AppResponse.end(self, self._count(message), end_connection)
+        sent = self._sent
+        body = self._count(message)
+        try:
+            AppResponse.end(self, body, end_connection)
+        except BaseException:
+            self._sent = sent  # refused: nothing was sent (the error's 500 counts its own)
+            raise
         self._report_finished(self.aborted)
         return self
 
