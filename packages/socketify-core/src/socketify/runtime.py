@@ -432,8 +432,9 @@ class Runtime:
     # The core's callbacks for live responses.  A handler registered through on_data,
     # on_writable or on_aborted runs in the context it was registered in (_Extras.context:
     # for the adapters' drain handlers that is the app's); the adapters' body handlers, set
-    # directly, run in none: PERF, no context per body chunk.  What may run a user's code with no context
-    # of the handler's (an abort, an error handler) gets a fresh copy, as every callback did.
+    # directly, run in none: PERF, no context per body chunk.  What may run a user's code
+    # with no context of the handler's (an abort, an error handler) gets a fresh copy, as
+    # every callback did.
     def _on_data(self, handle: int) -> None:
         res = self.live.get(handle)
         if res is None:

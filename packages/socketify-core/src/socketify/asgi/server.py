@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import struct
+from inspect import getattr_static
 from types import CoroutineType, FunctionType, GeneratorType
 from typing import Any, Callable, Optional
 from urllib.parse import unquote_to_bytes
@@ -126,7 +127,7 @@ class ASGI(App):
         # A class whose __call__ is replaced later is not followed: set application again.
         # (One attribute for the pair: an ASGI instance has about 30, the most CPython 3.11
         # keeps in the shared-key form its fast attribute reads need.)
-        call = _class_attribute(type(app), "__call__")  # as stored: a staticmethod stays one
+        call = getattr_static(type(app), "__call__", None)  # as stored: a staticmethod stays one
         if type(call) is FunctionType and not isinstance(app, type):
             self._app_call: tuple[Callable[..., Any], Any] = (call, app)
         else:
@@ -452,13 +453,6 @@ def _http_failed(cycle: HTTPCycle, exc: BaseException, rt: Runtime) -> bool:
     elif not isinstance(exc, Exception) and not cycle.res.aborted:
         rt.fallback(cycle.res, None)
     return False
-
-
-def _class_attribute(cls: type, name: str) -> Any:
-    for klass in cls.__mro__:
-        if name in klass.__dict__:
-            return klass.__dict__[name]
-    return None
 
 
 def _wants_websocket(view: Any) -> bool:
