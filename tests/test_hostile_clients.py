@@ -420,8 +420,9 @@ def test_sigterm_finishes_accepted_requests_then_exits_0(serve: Any) -> None:
     count = 20
     socks = [server.connect() for _ in range(count)]
     for sock in socks:
-        sock.sendall(b"GET /slow?s=2 HTTP/1.1\r\nHost: t\r\n\r\n")
-    # all accepted and in their handler (2 s each: none is answered before the SIGTERM)
+        sock.sendall(b"GET /slow?s=3 HTTP/1.1\r\nHost: t\r\n\r\n")
+    # all accepted and in their handler (3 s each, within shutdown_timeout: none is
+    # answered before the SIGTERM, however slowly the polls below are answered)
     assert wait_until(lambda: slow_started(server) == count, 10)
     os.kill(server.pid, signal.SIGTERM)
     refused = False

@@ -53,10 +53,11 @@ def settled_fds(server: Server) -> int:
     with server.connect() as sock:
         sock.sendall(b"POST /ok HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n")
         assert sock.recv(4096).startswith(b"HTTP/1.1 200 ")
-    count = server.fds()  # until the server has closed its side too (a drop, then none)
-    while wait_until(lambda held=count: server.fds() < held, 0.3):
-        count = server.fds()
-    return count
+        held = server.fds()  # counted while the answered connection is open for sure
+    # the server closed its side too: the count dropped below that (a slow turn of the
+    # server's cannot make a later count include the connection)
+    assert wait_until(lambda: server.fds() < held, 10)
+    return server.fds()
 
 
 def http_client_post(port: int, path: str) -> tuple[int, bytes]:
